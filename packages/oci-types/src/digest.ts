@@ -1,0 +1,166 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.js';
+
+/** `algorithm:encoded`, e.g. `sha256:e3b0c442...`. Only values that passed {@link parseDigest} should be typed so. */
+export type Digest = `${string}:${string}` & { readonly __digest?: never };
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+const ENCODED_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+// OCI image-spec descriptor grammar: algorithm-component ([+._-] algorithm-component)* ":" [a-zA-Z0-9=_-]+
+const GRAMMAR = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+
+export interface ParsedDigest {
+  algorithm: DigestAlgorithm;
+  hex: string;
+}
+
+/** Parse and validate a digest: grammar, a registered algorithm (sha256, sha512), lowercase hex of the right length. */
+export function parseDigest(input: string): ParsedDigest {
+  if (typeof input !== 'string' || input.length === 0) throw new InvalidDigestError(String(input), 'empty');
+  const m = GRAMMAR.exec(input);
+  if (!m) throw new InvalidDigestError(input, 'not of the form algorithm:hex');
+  const algorithm = m[1] as string;
+  const hex = m[2] as string;
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') {
+    throw new InvalidDigestError(
+      input,
+      `unsupported algorithm "${algorithm}" (sha256 and sha512 are supported)`,
+    );
+  }
+  const want = ENCODED_LENGTH[algorithm];
+  if (hex.length !== want)
+    throw new InvalidDigestError(input, `${algorithm} needs ${want} hex characters, got ${hex.length}`);
+  if (!/^[a-f0-9]+$/.test(hex)) throw new InvalidDigestError(input, 'the hex part must be lowercase 0-9a-f');
+  return { algorithm, hex };
+}
+
+export function isDigest(input: unknown): input is Digest {
+  if (typeof input !== 'string') return false;
+  try {
+    parseDigest(input);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Validate and brand. Throws {@link InvalidDigestError}. */
+export function toDigest(input: string): Digest {
+  parseDigest(input);
+  return input as Digest;
+}
+
+export function digestEquals(a: string, b: string): boolean {
+  return a === b;
+}
+
+/** The hex part of a digest (for blob file names: `blobs/sha256/<hex>`). */
+export function digestHex(d: string): string {
+  return parseDigest(d).hex;
+}
+
+export function digestAlgorithm(d: string): DigestAlgorithm {
+  return parseDigest(d).algorithm;
+}
+
+/** Incremental hasher that also counts bytes. */
+export class DigestHasher {
+  readonly algorithm: DigestAlgorithm;
+  private readonly hash: Hash;
+  private count = 0;
+  private result: Digest | undefined;
+
+  constructor(algorithm: DigestAlgorithm = 'sha256') {
+    this.algorithm = algorithm;
+    this.hash = createHash(algorithm);
+  }
+
+  update(chunk: Uint8Array): this {
+    this.hash.update(chunk);
+    this.count += chunk.byteLength;
+    return this;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Finish and return the digest. Idempotent. */
+  digest(): Digest {
+    if (this.result === undefined) this.result = `${this.algorithm}:${this.hash.digest('hex')}` as Digest;
+    return this.result;
+  }
+}
+
+export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256'): Digest {
+  const h = createHash(algorithm);
+  h.update(data);
+  return `${algorithm}:${h.digest('hex')}` as Digest;
+}
+
+/** Digest and size of a stream (any async iterable of bytes), consuming it. */
+export async function digestStream(
+  source: AsyncIterable<Uint8Array | string>,
+  algorithm: DigestAlgorithm = 'sha256',
+): Promise<{ digest: Digest; size: number }> {
+  const h = new DigestHasher(algorithm);
+  for await (const chunk of source) h.update(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return { digest: h.digest(), size: h.size };
+}
+
+export interface VerifyOptions {
+  /** Expected size in bytes; more bytes than this fail at once, fewer fail at the end. */
+  size?: number | undefined;
+  /** What the bytes are, for error messages, e.g. `blob sha256:ab12… of library/ubuntu`. */
+  subject?: string | undefined;
+}
+
+/**
+ * A pass-through stream that hashes what flows through and fails at the end (before signalling
+ * completion) when the digest or size differs. Consumers must treat the data as untrusted until
+ * the stream finishes without error: write to a temporary file and rename on success.
+ */
+export function createVerifier(expected: string, options: VerifyOptions = {}): Transform {
+  const { algorithm } = parseDigest(expected);
+  const hasher = new DigestHasher(algorithm);
+  const subject = options.subject ?? `content ${expected}`;
+  const limit = options.size;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      hasher.update(chunk);
+      if (limit !== undefined && hasher.size > limit) {
+        cb(new SizeMismatchError(subject, limit, hasher.size));
+        return;
+      }
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      if (limit !== undefined && hasher.size !== limit) {
+        cb(new SizeMismatchError(subject, limit, hasher.size));
+        return;
+      }
+      const actual = hasher.digest();
+      if (actual !== expected) {
+        cb(new DigestMismatchError(subject, expected, actual));
+        return;
+      }
+      cb();
+    },
+  });
+}
+
+/** Verify bytes held in memory (manifests, configs). Throws on mismatch. */
+export function verifyBytes(data: Uint8Array, expected: string, options: VerifyOptions = {}): void {
+  const subject = options.subject ?? `content ${expected}`;
+  if (options.size !== undefined && data.byteLength !== options.size) {
+    throw new SizeMismatchError(subject, options.size, data.byteLength);
+  }
+  const actual = digestOf(data, parseDigest(expected).algorithm);
+  if (actual !== expected) throw new DigestMismatchError(subject, expected, actual);
+}
+
+/** sha256 of zero bytes: the digest of an empty blob. */
+export const EMPTY_SHA256 =
+  'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' as Digest;

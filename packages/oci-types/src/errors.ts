@@ -1,0 +1,121 @@
+/**
+ * Base of every error pd throws on purpose. `message` says what went wrong in one line;
+ * `hint` says why, or what to do about it. The CLI prints `pd: <message> (<hint>)`.
+ * Messages and hints must never contain secrets (passwords, tokens, Authorization headers).
+ */
+export class PdError extends Error {
+  /** Stable machine-readable code, e.g. `INVALID_REFERENCE`, `DIGEST_MISMATCH`. */
+  readonly code: string;
+  readonly hint: string | undefined;
+
+  constructor(message: string, options: { code?: string; hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? 'PD_ERROR';
+    this.hint = options.hint;
+  }
+}
+
+/** A document (manifest, config, index...) does not match its schema. `path` is a JSON path like `$.layers[2].digest`. */
+export class ValidationError extends PdError {
+  readonly path: string;
+  readonly problem: string;
+  constructor(what: string, path: string, problem: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(`invalid ${what}: ${path} ${problem}`, { code: 'INVALID_DOCUMENT', ...options });
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+/** A reference string (`ubuntu:22.04`, `ghcr.io/o/r@sha256:...`) does not follow the docker grammar. */
+export class InvalidReferenceError extends PdError {
+  readonly input: string;
+  constructor(input: string, problem: string, hint?: string) {
+    super(`invalid reference "${truncate(input)}": ${problem}`, {
+      code: 'INVALID_REFERENCE',
+      ...(hint ? { hint } : {}),
+    });
+    this.input = input;
+  }
+}
+
+export class InvalidDigestError extends PdError {
+  readonly input: string;
+  constructor(input: string, problem: string) {
+    super(`invalid digest "${truncate(input)}": ${problem}`, {
+      code: 'INVALID_DIGEST',
+      hint: 'a digest looks like sha256:<64 lowercase hex characters>',
+    });
+    this.input = input;
+  }
+}
+
+/** Content did not hash to the digest it was requested or described by. The bytes must not be used. */
+export class DigestMismatchError extends PdError {
+  readonly expected: string;
+  readonly actual: string;
+  readonly subject: string;
+  constructor(subject: string, expected: string, actual: string) {
+    super(`digest mismatch for ${subject}: expected ${expected}, got ${actual}`, {
+      code: 'DIGEST_MISMATCH',
+      hint: 'the content was corrupted or tampered with in transit or at rest; nothing was written',
+    });
+    this.subject = subject;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Content was longer or shorter than its descriptor said. */
+export class SizeMismatchError extends PdError {
+  readonly expected: number;
+  readonly actual: number;
+  readonly subject: string;
+  constructor(subject: string, expected: number, actual: number) {
+    super(`size mismatch for ${subject}: expected ${expected} bytes, got ${actual}`, {
+      code: 'SIZE_MISMATCH',
+      hint: 'the content was truncated or its descriptor is wrong',
+    });
+    this.subject = subject;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+export class UnsupportedMediaTypeError extends PdError {
+  readonly mediaType: string;
+  constructor(mediaType: string, what: string, hint?: string) {
+    super(`unsupported ${what} media type "${truncate(mediaType)}"`, {
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      ...(hint ? { hint } : {}),
+    });
+    this.mediaType = mediaType;
+  }
+}
+
+export class InvalidPlatformError extends PdError {
+  constructor(input: string, problem: string) {
+    super(`invalid platform "${truncate(input)}": ${problem}`, {
+      code: 'INVALID_PLATFORM',
+      hint: 'a platform looks like os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8',
+    });
+  }
+}
+
+/** An index / manifest list has no entry for the wanted platform. */
+export class PlatformNotFoundError extends PdError {
+  readonly wanted: string;
+  readonly available: string[];
+  constructor(wanted: string, available: string[]) {
+    super(`no image for platform ${wanted}`, {
+      code: 'PLATFORM_NOT_FOUND',
+      hint: available.length ? `available: ${available.join(', ')}` : 'the index lists no platforms',
+    });
+    this.wanted = wanted;
+    this.available = available;
+  }
+}
+
+export function truncate(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

@@ -1,0 +1,2 @@
+import { SMOKE } from '@pd/oci-types';
+export const TAR_SMOKE = SMOKE + 1;
