@@ -1,2 +1,1 @@
-import { SMOKE } from '@pd/oci-types';
-export const TAR_SMOKE = SMOKE + 1;
+export {};
