@@ -1,1 +1,3 @@
-export {};
+export * from './ports.js';
+export * from './registry.js';
+export * from './tools.js';
