@@ -21,7 +21,7 @@ export class ValidationError extends PdError {
   readonly path: string;
   readonly problem: string;
   constructor(what: string, path: string, problem: string, options: { hint?: string; cause?: unknown } = {}) {
-    super(`invalid ${what}: ${path} ${problem}`, { code: 'INVALID_DOCUMENT', ...options });
+    super(`invalid ${what}: ${path}: ${problem}`, { code: 'INVALID_DOCUMENT', ...options });
     this.path = path;
     this.problem = problem;
   }
@@ -113,6 +113,20 @@ export class PlatformNotFoundError extends PdError {
     });
     this.wanted = wanted;
     this.available = available;
+  }
+}
+
+/** A document (manifest, config...) is larger than the limit pd holds in memory. */
+export class DocumentTooLargeError extends PdError {
+  readonly size: number;
+  readonly limit: number;
+  constructor(what: string, size: number, limit: number) {
+    super(`${what} is ${size} bytes, more than the limit of ${limit}`, {
+      code: 'DOCUMENT_TOO_LARGE',
+      hint: 'manifests and configs are small JSON documents; raise the maxSize option only for a source you trust',
+    });
+    this.size = size;
+    this.limit = limit;
   }
 }
 

@@ -217,11 +217,11 @@ function splitName(name: string, input: string): { registry: string; repository:
       );
     }
   }
-  const fullLength = (registry === DOCKER_HUB ? 0 : registry.length + 1) + remainder.length;
-  if (fullLength > MAX_NAME_LENGTH) {
+  // distribution/reference bounds the path only (registry excluded; "library/" included).
+  if (remainder.length > MAX_NAME_LENGTH) {
     throw new InvalidReferenceError(
       input,
-      `repository name must not be more than ${MAX_NAME_LENGTH} characters`,
+      `repository path must not be more than ${MAX_NAME_LENGTH} characters, got ${remainder.length}`,
     );
   }
   return { registry, repository: remainder };

@@ -1,0 +1,381 @@
+import {
+  arrayOf,
+  boolean,
+  type Check,
+  integer,
+  mapOf,
+  nonEmptyString,
+  number,
+  object,
+  oneOf,
+  optional,
+  pattern,
+  required,
+  string,
+  stringArray,
+  stringMap,
+  uint64,
+  validateWith,
+} from './validate.js';
+
+// OCI runtime-spec config.json (the bundle config runc and crun read). Linux-centric: the
+// Windows, Solaris, VM and z/OS sections are kept as they are, unchecked.
+
+const uint32 = integer({ min: 0, max: 0xffff_ffff });
+const absolutePath = pattern(/^\//, 'an absolute path');
+
+export interface User {
+  uid?: number;
+  gid?: number;
+  umask?: number;
+  additionalGids?: number[];
+  /** Windows. */
+  username?: string;
+}
+
+export interface LinuxCapabilities {
+  bounding?: string[];
+  effective?: string[];
+  inheritable?: string[];
+  permitted?: string[];
+  ambient?: string[];
+}
+
+export interface POSIXRlimit {
+  /** e.g. `RLIMIT_NOFILE`. */
+  type: string;
+  hard: number;
+  soft: number;
+}
+
+export interface Process {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user: User;
+  args?: string[];
+  commandLine?: string;
+  env?: string[];
+  /** Absolute path of the working directory. */
+  cwd: string;
+  capabilities?: LinuxCapabilities;
+  rlimits?: POSIXRlimit[];
+  noNewPrivileges?: boolean;
+  apparmorProfile?: string;
+  oomScoreAdj?: number;
+  selinuxLabel?: string;
+}
+
+export interface Root {
+  path: string;
+  readonly?: boolean;
+}
+
+export interface IDMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+export interface Mount {
+  destination: string;
+  source?: string;
+  type?: string;
+  options?: string[];
+  uidMappings?: IDMapping[];
+  gidMappings?: IDMapping[];
+}
+
+export type LinuxNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
+
+export interface LinuxNamespace {
+  type: LinuxNamespaceType;
+  path?: string;
+}
+
+export interface LinuxDevice {
+  path: string;
+  type: string;
+  major?: number;
+  minor?: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  type?: string;
+  major?: number | null;
+  minor?: number | null;
+  access?: string;
+}
+
+export interface LinuxMemory {
+  limit?: number;
+  reservation?: number;
+  swap?: number;
+  kernel?: number;
+  kernelTCP?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
+  useHierarchy?: boolean;
+  checkBeforeUpdate?: boolean;
+}
+
+export interface LinuxCPU {
+  shares?: number;
+  quota?: number;
+  burst?: number;
+  period?: number;
+  realtimeRuntime?: number;
+  realtimePeriod?: number;
+  cpus?: string;
+  mems?: string;
+  idle?: number;
+}
+
+export interface LinuxResources {
+  devices?: LinuxDeviceCgroup[];
+  memory?: LinuxMemory;
+  cpu?: LinuxCPU;
+  pids?: { limit: number };
+  /** cgroup v2 files and values. */
+  unified?: Record<string, string>;
+  blockIO?: Record<string, unknown>;
+  hugepageLimits?: Record<string, unknown>[];
+  network?: Record<string, unknown>;
+  rdma?: Record<string, unknown>;
+}
+
+export interface Linux {
+  namespaces?: LinuxNamespace[];
+  uidMappings?: IDMapping[];
+  gidMappings?: IDMapping[];
+  devices?: LinuxDevice[];
+  cgroupsPath?: string;
+  resources?: LinuxResources;
+  rootfsPropagation?: string;
+  seccomp?: Record<string, unknown>;
+  sysctl?: Record<string, string>;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  mountLabel?: string;
+  timeOffsets?: Record<string, { secs?: number; nanosecs?: number }>;
+}
+
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export interface Hooks {
+  prestart?: Hook[];
+  createRuntime?: Hook[];
+  createContainer?: Hook[];
+  startContainer?: Hook[];
+  poststart?: Hook[];
+  poststop?: Hook[];
+}
+
+export interface RuntimeSpec {
+  /** Version of the runtime spec the bundle follows, e.g. `1.0.2-dev`. */
+  ociVersion: string;
+  process?: Process;
+  root?: Root;
+  hostname?: string;
+  domainname?: string;
+  mounts?: Mount[];
+  hooks?: Hooks;
+  annotations?: Record<string, string>;
+  linux?: Linux;
+}
+
+const checkIdMapping: Check<IDMapping> = object({
+  containerID: required(uint32),
+  hostID: required(uint32),
+  size: required(uint32),
+});
+
+const capabilityList = arrayOf(pattern(/^CAP_[A-Z0-9_]+$/, 'a capability like CAP_CHOWN'));
+
+const checkUser: Check<User> = object({
+  uid: optional(uint32),
+  gid: optional(uint32),
+  umask: optional(uint32),
+  additionalGids: optional(arrayOf(uint32)),
+  username: optional(string),
+});
+
+const checkProcess: Check<Process> = object({
+  terminal: optional(boolean),
+  consoleSize: optional(object({ height: required(uint32), width: required(uint32) })),
+  user: required(checkUser),
+  args: optional(stringArray),
+  commandLine: optional(string),
+  env: optional(stringArray),
+  cwd: required(absolutePath),
+  capabilities: optional(
+    object({
+      bounding: optional(capabilityList),
+      effective: optional(capabilityList),
+      inheritable: optional(capabilityList),
+      permitted: optional(capabilityList),
+      ambient: optional(capabilityList),
+    }),
+  ),
+  rlimits: optional(
+    arrayOf(
+      object({
+        type: required(pattern(/^RLIMIT_[A-Z]+$/, 'a limit like RLIMIT_NOFILE')),
+        hard: required(uint64),
+        soft: required(uint64),
+      }),
+    ),
+  ),
+  noNewPrivileges: optional(boolean),
+  apparmorProfile: optional(string),
+  oomScoreAdj: optional(integer({ min: -1000, max: 1000 })),
+  selinuxLabel: optional(string),
+});
+
+const checkMount: Check<Mount> = object({
+  destination: required(nonEmptyString),
+  source: optional(string),
+  type: optional(string),
+  options: optional(stringArray),
+  uidMappings: optional(arrayOf(checkIdMapping)),
+  gidMappings: optional(arrayOf(checkIdMapping)),
+});
+
+const checkHook: Check<Hook> = object({
+  path: required(absolutePath),
+  args: optional(stringArray),
+  env: optional(stringArray),
+  timeout: optional(integer({ min: 1 })),
+});
+
+const hookList = arrayOf(checkHook);
+
+const anyObject = mapOf((v: unknown) => v);
+
+const nullableDeviceNumber: Check<number | null> = (value, path, what) =>
+  value === null ? null : integer()(value, path, what);
+
+const checkLinux: Check<Linux> = object({
+  namespaces: optional(
+    arrayOf(
+      object({
+        type: required(oneOf(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time'] as const)),
+        path: optional(string),
+      }),
+    ),
+  ),
+  uidMappings: optional(arrayOf(checkIdMapping)),
+  gidMappings: optional(arrayOf(checkIdMapping)),
+  devices: optional(
+    arrayOf(
+      object({
+        path: required(absolutePath),
+        type: required(oneOf(['c', 'b', 'u', 'p'] as const)),
+        major: optional(integer()),
+        minor: optional(integer()),
+        fileMode: optional(uint32),
+        uid: optional(uint32),
+        gid: optional(uint32),
+      }),
+    ),
+  ),
+  cgroupsPath: optional(string),
+  resources: optional(
+    object({
+      devices: optional(
+        arrayOf(
+          object({
+            allow: required(boolean),
+            type: optional(string),
+            major: optional(nullableDeviceNumber),
+            minor: optional(nullableDeviceNumber),
+            access: optional(string),
+          }),
+        ),
+      ),
+      memory: optional(
+        object({
+          limit: optional(number),
+          reservation: optional(number),
+          swap: optional(number),
+          kernel: optional(number),
+          kernelTCP: optional(number),
+          swappiness: optional(uint64),
+          disableOOMKiller: optional(boolean),
+          useHierarchy: optional(boolean),
+          checkBeforeUpdate: optional(boolean),
+        }),
+      ),
+      cpu: optional(
+        object({
+          shares: optional(uint64),
+          quota: optional(number),
+          burst: optional(uint64),
+          period: optional(uint64),
+          realtimeRuntime: optional(number),
+          realtimePeriod: optional(uint64),
+          cpus: optional(string),
+          mems: optional(string),
+          idle: optional(number),
+        }),
+      ),
+      pids: optional(object({ limit: required(number) })),
+      unified: optional(stringMap),
+      blockIO: optional(anyObject),
+      hugepageLimits: optional(arrayOf(anyObject)),
+      network: optional(anyObject),
+      rdma: optional(anyObject),
+    }),
+  ),
+  rootfsPropagation: optional(
+    oneOf([
+      'private',
+      'shared',
+      'slave',
+      'unbindable',
+      'rprivate',
+      'rshared',
+      'rslave',
+      'runbindable',
+    ] as const),
+  ),
+  seccomp: optional(anyObject),
+  sysctl: optional(stringMap),
+  maskedPaths: optional(arrayOf(absolutePath)),
+  readonlyPaths: optional(arrayOf(absolutePath)),
+  mountLabel: optional(string),
+  timeOffsets: optional(mapOf(object({ secs: optional(integer()), nanosecs: optional(uint32) }))),
+});
+
+export const checkRuntimeSpec: Check<RuntimeSpec> = object({
+  ociVersion: required(pattern(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$/, 'a version like 1.0.2')),
+  process: optional(checkProcess),
+  root: optional(object({ path: required(nonEmptyString), readonly: optional(boolean) })),
+  hostname: optional(string),
+  domainname: optional(string),
+  mounts: optional(arrayOf(checkMount)),
+  hooks: optional(
+    object({
+      prestart: optional(hookList),
+      createRuntime: optional(hookList),
+      createContainer: optional(hookList),
+      startContainer: optional(hookList),
+      poststart: optional(hookList),
+      poststop: optional(hookList),
+    }),
+  ),
+  annotations: optional(stringMap),
+  linux: optional(checkLinux),
+});
+
+export function validateRuntimeSpec(value: unknown): RuntimeSpec {
+  return validateWith(checkRuntimeSpec, value, 'runtime spec');
+}
