@@ -1,1 +1,21 @@
-export {};
+export { type CompressOptions, compressLayer, type LayerInfo, writeLayerFile } from './compress.js';
+export type { ContentEntry, Contents, ContentValue } from './contents.js';
+export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js';
+export { decompress, detectCompression, type LayerInput } from './decompress.js';
+export { TarFormatError, UnsafePathError } from './errors.js';
+export type { EntryType, TarHeader } from './header.js';
+export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
+export { sourceDateEpoch } from './options.js';
+export type { Owner } from './plan.js';
+export { type RawEntry, readEntries, type TarEntry } from './reader.js';
+export {
+  isOpaqueWhiteout,
+  isWhiteout,
+  OPAQUE_WHITEOUT,
+  opaqueWhiteoutPath,
+  WHITEOUT_PREFIX,
+  type WhiteoutTarget,
+  whiteoutPath,
+  whiteoutTarget,
+} from './whiteout.js';
+export { FileChangedError } from './writer.js';

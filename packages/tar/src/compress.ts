@@ -1,0 +1,135 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Compression, type Digest, DigestHasher, layerMediaType } from '@pd/oci-types';
+import { gzipParallel } from './gzip-parallel.js';
+import type { ProgressEvent } from './options.js';
+import { zstdParallel } from './zstd.js';
+
+export interface LayerInfo {
+  /** Digest of the compressed bytes (the blob digest in a manifest). */
+  digest: Digest;
+  /** Size of the compressed bytes. */
+  size: number;
+  /** Digest of the uncompressed tar (the diffID in an image config). */
+  diffId: Digest;
+  uncompressedSize: number;
+  compression: Compression;
+  mediaType: string;
+}
+
+export interface CompressOptions {
+  /** Default gzip. */
+  compression?: Compression;
+  /** gzip 1–9 (default 6), zstd 1–19 (default 3). */
+  level?: number;
+  /** Media type family for {@link LayerInfo.mediaType}; default 'oci'. */
+  family?: 'oci' | 'docker';
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+function toBuffer(v: Uint8Array | string): Buffer {
+  return typeof v === 'string'
+    ? Buffer.from(v)
+    : Buffer.isBuffer(v)
+      ? v
+      : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/**
+ * Compress a tar in one pass, hashing it on the way in (diffID) and the output on the way out
+ * (digest). `result` settles when `stream` has been read to the end (or failed); nothing
+ * happens until the stream is read.
+ */
+export function compressLayer(
+  tar: Readable | AsyncIterable<Uint8Array | string>,
+  opts: CompressOptions = {},
+): { stream: Readable; result: Promise<LayerInfo> } {
+  const compression = opts.compression ?? 'gzip';
+  if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'none') {
+    throw new RangeError(`unknown compression ${String(compression)}`);
+  }
+  let settle!: { resolve: (i: LayerInfo) => void; reject: (e: unknown) => void };
+  const result = new Promise<LayerInfo>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  result.catch(() => undefined); // the stream reports the same error to whoever reads it
+
+  const diff = new DigestHasher();
+  const out = new DigestHasher();
+  const { signal, onProgress } = opts;
+  async function* input(): AsyncGenerator<Buffer> {
+    for await (const raw of tar) {
+      signal?.throwIfAborted();
+      const chunk = toBuffer(raw);
+      diff.update(chunk);
+      onProgress?.({ id: 'layer', phase: 'compress', done: diff.size });
+      yield chunk;
+    }
+  }
+  async function* run(): AsyncGenerator<Buffer> {
+    let done = false;
+    try {
+      const level = opts.level;
+      const body =
+        compression === 'gzip'
+          ? gzipParallel(input(), level === undefined ? {} : { level })
+          : compression === 'zstd'
+            ? zstdParallel(input(), level === undefined ? {} : { level })
+            : input();
+      for await (const chunk of body) {
+        if (chunk.length === 0) continue;
+        out.update(chunk);
+        yield chunk;
+      }
+      done = true;
+      const diffId = diff.digest();
+      settle.resolve({
+        digest: compression === 'none' ? diffId : out.digest(),
+        size: out.size,
+        diffId,
+        uncompressedSize: diff.size,
+        compression,
+        mediaType: layerMediaType(compression, opts.family ?? 'oci'),
+      });
+    } catch (e) {
+      settle.reject(e);
+      throw e;
+    } finally {
+      if (!done) settle.reject(new Error('layer stream was closed before its end'));
+    }
+  }
+  return { stream: Readable.from(run(), { objectMode: false, highWaterMark: 1 << 20 }), result };
+}
+
+/**
+ * Compress a tar into a file: written to a temporary file beside `path` and renamed into place
+ * only when complete; on failure the temporary file is removed and `path` is untouched.
+ */
+export async function writeLayerFile(
+  tar: Readable | AsyncIterable<Uint8Array | string>,
+  path: string,
+  opts: CompressOptions = {},
+): Promise<LayerInfo> {
+  const tmp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`,
+  );
+  const { stream, result } = compressLayer(tar, opts);
+  try {
+    await pipeline(
+      stream,
+      createWriteStream(tmp, { flags: 'wx' }),
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    const info = await result;
+    await rename(tmp, path);
+    return info;
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,59 @@
+import { Readable } from 'node:stream';
+import { type Contents, planContents } from './contents.js';
+import { cleanPath } from './names.js';
+import { resolveTarOptions, type TarOptions } from './options.js';
+import { finalizePlan, type PlannedEntry } from './plan.js';
+import { walk } from './walk.js';
+import { writeTar } from './writer.js';
+
+export interface PathPair {
+  /** Host file or directory. */
+  src: string;
+  /** Where `src` itself lands in the layer, e.g. `/app` (a directory's content goes under it). */
+  dest: string;
+}
+
+function join(prefix: string, rel: string): string {
+  return prefix === '' ? rel : rel === '' ? prefix : `${prefix}/${rel}`;
+}
+
+/** Build the tar lazily: the tree is scanned when the stream is first read. */
+function lazyTar(plan: () => Promise<PlannedEntry[]>, signal: AbortSignal | undefined): Readable {
+  async function* gen() {
+    yield* writeTar(await plan(), signal);
+  }
+  return Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
+}
+
+/**
+ * A deterministic layer tar of the directory `dir` (its content, not the directory itself,
+ * unless `prefix` names a destination for it). Sorted by path bytes, fixed mtime and owners,
+ * hardlinks kept as hardlinks, symlinks as symlinks.
+ */
+export function tarDirectory(dir: string, opts: TarOptions = {}): Readable {
+  return tarPaths([{ src: dir, dest: '/' }], opts);
+}
+
+/**
+ * A deterministic layer tar of several host paths, each placed at its destination (under
+ * `opts.prefix`). When two sources produce the same path, the later pair wins.
+ */
+export function tarPaths(pairs: PathPair[], opts: TarOptions = {}): Readable {
+  const o = resolveTarOptions(opts);
+  const prefix = cleanPath(o.prefix);
+  return lazyTar(async () => {
+    const entries: PlannedEntry[] = [];
+    for (const { src, dest } of pairs) await walk(src, join(prefix, cleanPath(dest)), o, entries);
+    return finalizePlan(entries, { mtime: o.epoch, owner: o.defaultOwner });
+  }, o.signal);
+}
+
+/** A deterministic layer tar of in-memory content: `{ '/etc/app.conf': 'text' | bytes | { data, mode, ... } }`. */
+export function tarContents(contents: Contents, opts: TarOptions = {}): Readable {
+  const o = resolveTarOptions(opts);
+  const prefix = cleanPath(o.prefix);
+  return lazyTar(
+    async () => finalizePlan(planContents(contents, prefix, o), { mtime: o.epoch, owner: o.defaultOwner }),
+    o.signal,
+  );
+}
