@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { type Descriptor, descriptorOf, validateDescriptor } from './descriptor.js';
-import { digestOf } from './digest.js';
+import { digestOf, toDigest } from './digest.js';
 import { UnsupportedMediaTypeError, ValidationError } from './errors.js';
 import {
   configOf,
@@ -27,7 +27,7 @@ import { MediaType } from './media-types.js';
 const hex = (c: string) => c.repeat(64);
 const desc = (mediaType: string, c: string, size = 10): Descriptor => ({
   mediaType,
-  digest: `sha256:${hex(c)}`,
+  digest: toDigest(`sha256:${hex(c)}`),
   size,
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { Descriptor } from './descriptor.js';
+import { toDigest } from './digest.js';
 import { InvalidPlatformError, PlatformNotFoundError, ValidationError } from './errors.js';
 import {
   compatiblePlatforms,
@@ -174,7 +175,7 @@ const entry = (
 ): Descriptor => {
   const d: Descriptor = {
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    digest: `sha256:${String(n).repeat(64).slice(0, 64)}`,
+    digest: toDigest(`sha256:${String(n).repeat(64).slice(0, 64)}`),
     size: 100 + n,
   };
   if (platform) d.platform = platform;
