@@ -123,6 +123,9 @@ const invalid: Array<[input: string, problem: RegExp]> = [
   [`${'a'.repeat(248)}`, /must not be more than 255 characters/],
   ['a@b@sha256:x', /invalid digest/],
   ['ubuntu:tag:tag', /invalid tag|invalid repository path component/],
+  // docker's regexp would fall back to a name with no registry at all here; no registry could
+  // serve that, so pd refuses it (a deliberate difference).
+  ['my.host_name/app', /invalid registry host "my.host_name"/],
 ];
 
 describe('parseReference: valid references normalize like docker', () => {
