@@ -115,6 +115,11 @@ describe('parseManifest: legacy schema 1', () => {
     ['v1 media type field', manifest({ mediaType: MediaType.DockerManifestV1 }), undefined],
     ['prettyjws content type', '{"schemaVersion":1}', MediaType.DockerManifestV1Signed],
     ['v1 content type, even with a v2 body', manifest(), MediaType.DockerManifestV1],
+    [
+      'prettyjws content type, whatever the body',
+      'not json',
+      `${MediaType.DockerManifestV1Signed}; charset=utf-8`,
+    ],
   ])('%s', (_name, body, contentType) => {
     const e = errorOf(() => parseManifest(body, contentType));
     expect(e).toBeInstanceOf(UnsupportedMediaTypeError);

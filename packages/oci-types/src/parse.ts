@@ -98,10 +98,12 @@ export function parseManifest(
   options: ParseOptions = {},
 ): ParsedManifest {
   const what = 'manifest';
-  const doc = parseJson(bytes, what, options);
   const ct = specificContentType(contentType);
-  if (ct !== undefined && isLegacyManifestMediaType(ct))
+  // The header alone settles schema 1, whatever the body holds.
+  if (ct !== undefined && isLegacyManifestMediaType(ct)) {
     throw new UnsupportedMediaTypeError(ct, what, SCHEMA1_HINT);
+  }
+  const doc = parseJson(bytes, what, options);
   if (!isPlainObject(doc))
     throw new ValidationError(what, '$', `expected an object, got ${describeValue(doc)}`);
 

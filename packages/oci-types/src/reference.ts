@@ -66,6 +66,7 @@ export class Reference implements ReferenceParts {
     return familiarName(this.registry, this.repository);
   }
 
+  /** Same repository with another tag; the digest is dropped, as the new tag may name other content. */
   withTag(tag: string): Reference {
     validateTag(tag, `${this.name}:${tag}`);
     return new Reference({ registry: this.registry, repository: this.repository, tag, digest: undefined });
