@@ -1,0 +1,102 @@
+import type { Readable } from 'node:stream';
+import type {
+  Descriptor,
+  Digest,
+  ImageConfig,
+  ImageIndex as ImageIndexDocument,
+  ImageManifest,
+} from '@pd/oci-types';
+
+/** Progress of one transfer (a blob download, an upload, a layer build). */
+export interface ProgressEvent {
+  /** Stable id of the transfer, usually the blob digest (or a path for a layer being built). */
+  id: string;
+  label?: string;
+  phase?: 'download' | 'upload' | 'mount' | 'skip' | 'build' | 'write' | 'unpack';
+  done: number;
+  total?: number;
+}
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/**
+ * Where a blob already lives in a registry. Sinks use it to skip (same repository) or mount
+ * (same registry, other repository) instead of moving bytes.
+ */
+export interface BlobLocation {
+  registry: string;
+  repository: string;
+}
+
+/**
+ * A filesystem layer, in the spirit of go-containerregistry's v1.Layer: the cheap questions are
+ * answered from metadata whenever it is known (a remote layer knows its digest from the manifest and
+ * its diffID from the config), and bytes flow only when a stream is opened.
+ */
+export interface Layer {
+  /** Digest of the compressed blob as it appears in a manifest. */
+  digest(): Promise<Digest>;
+  /** Digest of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  diffId(): Promise<Digest>;
+  /** Size of the compressed blob in bytes. */
+  size(): Promise<number>;
+  mediaType(): Promise<string>;
+  /** The blob bytes, verified against `digest()` while they stream. */
+  compressed(options?: StreamOptions): Promise<Readable>;
+  /** The layer tar, verified against `diffId()` where the source can check it. */
+  uncompressed(options?: StreamOptions): Promise<Readable>;
+  /** Extra descriptor fields to carry into manifests (annotations, urls). */
+  annotations?(): Promise<Record<string, string> | undefined>;
+  /** Set when the blob already sits in a registry. */
+  readonly location?: BlobLocation | undefined;
+}
+
+/** A single-platform image: a manifest, a config and layers (base first). */
+export interface Image {
+  readonly kind: 'image';
+  mediaType(): Promise<string>;
+  rawManifest(): Promise<Uint8Array>;
+  manifest(): Promise<ImageManifest>;
+  /** Digest of the raw manifest bytes. */
+  digest(): Promise<Digest>;
+  /** Size of the raw manifest in bytes. */
+  size(): Promise<number>;
+  rawConfig(): Promise<Uint8Array>;
+  config(): Promise<ImageConfig>;
+  configDigest(): Promise<Digest>;
+  /** Layers in order, base first. */
+  layers(): Promise<Layer[]>;
+  /** Set when the manifest and config already sit in a registry. */
+  readonly location?: BlobLocation | undefined;
+}
+
+/** A child of an index: its descriptor, and a lazy way to open it. */
+export interface IndexChild {
+  descriptor: Descriptor;
+  open(): Promise<Image | ImageIndex>;
+}
+
+/** A multi-platform index (OCI image index or Docker manifest list). */
+export interface ImageIndex {
+  readonly kind: 'index';
+  mediaType(): Promise<string>;
+  rawManifest(): Promise<Uint8Array>;
+  manifest(): Promise<ImageIndexDocument>;
+  digest(): Promise<Digest>;
+  size(): Promise<number>;
+  children(): Promise<IndexChild[]>;
+  readonly location?: BlobLocation | undefined;
+}
+
+export type ImageOrIndex = Image | ImageIndex;
+
+export function isImage(x: ImageOrIndex): x is Image {
+  return x.kind === 'image';
+}
+
+export function isIndex(x: ImageOrIndex): x is ImageIndex {
+  return x.kind === 'index';
+}
