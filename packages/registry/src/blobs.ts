@@ -1,0 +1,210 @@
+import { Readable } from 'node:stream';
+import {
+  type Digest,
+  DigestHasher,
+  DigestMismatchError,
+  PdError,
+  parseDigest,
+  SizeMismatchError,
+} from '@pd/oci-types';
+import { apiPath, type Context, deleteScope, pullScope } from './context.js';
+import { connectionError, isAbortError, RegistryError } from './errors.js';
+import type { RegistryResponse } from './requester.js';
+import { abandon, discard, header } from './transport/http.js';
+import { isRetryableError, RetryBudget, sleep } from './transport/retry.js';
+import {
+  type CallOptions,
+  type RepositoryLike,
+  repoName,
+  shortDigest,
+  type TransferOptions,
+} from './types.js';
+
+export interface GetBlobOptions extends TransferOptions {
+  /** Size from the descriptor: checked against Content-Length and the bytes. */
+  size?: number | undefined;
+}
+
+export interface BlobHead {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * Open a blob as a verified stream. The bytes are hashed as they pass; the stream fails instead
+ * of ending when the digest or size is wrong, and the last chunk is held back until the check
+ * passed, so a consumer never sees the complete content of a bad blob. An interrupted body is
+ * resumed with `Range` (hashing continues across the resume) or, where the registry ignores
+ * ranges, fetched again with the already-delivered prefix skipped.
+ *
+ * Holds one of the registry's download slots until the stream ends or is destroyed: consume it
+ * or destroy it.
+ */
+export async function getBlob(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  opts: GetBlobOptions = {},
+): Promise<Readable> {
+  const { algorithm } = parseDigest(digest);
+  const what = `blob ${shortDigest(digest)} in ${repoName(repo)}`;
+  const subject = { registry: repo.registry, repository: repo.repository, what, action: 'pull' };
+  const signal = opts.signal;
+  const budget = new RetryBudget(ctx.policy);
+  const fetchFrom = (offset: number) =>
+    ctx.requester.send({
+      registry: repo.registry,
+      method: 'GET',
+      path: apiPath(repo, `blobs/${digest}`),
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      scopes: pullScope(repo),
+      ok: offset > 0 ? [200, 206] : [200],
+      subject,
+      signal,
+      followRedirects: true,
+      budget,
+    });
+
+  const release = await ctx.downloads(repo.registry).acquire(signal);
+  let first: RegistryResponse;
+  try {
+    first = await fetchFrom(0);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const length = Number(header(first.headers, 'content-length'));
+  if (opts.size !== undefined && Number.isFinite(length) && length !== opts.size) {
+    release();
+    abandon(first.body);
+    throw new SizeMismatchError(what, opts.size, length);
+  }
+  const total = opts.size ?? (Number.isFinite(length) ? length : undefined);
+  const progress = (done: number, phase: string) =>
+    ctx.progress(opts.onProgress, { id: digest, label: opts.label, done, total, phase });
+  progress(0, 'download');
+
+  async function* body(): AsyncGenerator<Buffer> {
+    const hasher = new DigestHasher(algorithm);
+    let res = first;
+    let done = 0;
+    // Bytes of a fresh 200 answer to skip after a resume the registry did not honour.
+    let skip = 0;
+    let held: Buffer | undefined;
+    try {
+      for (;;) {
+        try {
+          for await (const chunk of res.body) {
+            let buf = chunk as Buffer;
+            if (skip > 0) {
+              if (buf.length <= skip) {
+                skip -= buf.length;
+                continue;
+              }
+              buf = buf.subarray(skip);
+              skip = 0;
+            }
+            hasher.update(buf);
+            done += buf.length;
+            if (opts.size !== undefined && done > opts.size)
+              throw new SizeMismatchError(what, opts.size, done);
+            budget.progress();
+            if (held) yield held;
+            held = buf;
+            progress(done, 'download');
+          }
+          break;
+        } catch (e) {
+          if (e instanceof PdError || isAbortError(e) || signal?.aborted)
+            throw signal?.aborted ? signal.reason : e;
+          if (!isRetryableError(e)) throw connectionError(e, res.url.host, repo.registry);
+          const delay = budget.next();
+          if (delay === undefined) throw connectionError(e, res.url.host, repo.registry);
+          ctx.logger?.debug?.(`${what}: interrupted at ${done} bytes, resuming in ${Math.round(delay)} ms`);
+          await sleep(delay, signal);
+          res = await fetchFrom(done);
+          skip = resumeSkip(res, done, what, repo.registry);
+        }
+      }
+      if (opts.size !== undefined && done !== opts.size) throw new SizeMismatchError(what, opts.size, done);
+      const actual = hasher.digest();
+      if (actual !== digest) throw new DigestMismatchError(what, digest, actual);
+      if (held) yield held;
+      progress(done, 'done');
+    } finally {
+      abandon(res.body);
+      release();
+    }
+  }
+
+  return Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+}
+
+/** How many bytes of a resumed response to drop: 0 for a matching 206, `done` for a full 200. */
+function resumeSkip(res: RegistryResponse, done: number, what: string, registry: string): number {
+  if (res.status === 200) return done;
+  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
+  const start = m?.[1] ? Number(m[1]) : Number.NaN;
+  if (!(start <= done)) {
+    abandon(res.body);
+    throw new RegistryError(`${what}: the registry resumed at the wrong offset`, {
+      registry,
+      status: res.status,
+      hint: 'its Content-Range does not match the Range asked for; retry the download',
+    });
+  }
+  return done - start;
+}
+
+/** HEAD a blob: its size when the repository holds it, else undefined. */
+export async function headBlob(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  opts: CallOptions = {},
+): Promise<BlobHead | undefined> {
+  parseDigest(digest);
+  const res = await ctx.requester.send({
+    registry: repo.registry,
+    method: 'HEAD',
+    path: apiPath(repo, `blobs/${digest}`),
+    scopes: pullScope(repo),
+    ok: [200, 404],
+    subject: {
+      registry: repo.registry,
+      repository: repo.repository,
+      what: `blob ${shortDigest(digest)} in ${repoName(repo)}`,
+      action: 'pull',
+    },
+    signal: opts.signal,
+    followRedirects: true,
+  });
+  await discard(res.body);
+  if (res.status === 404) return undefined;
+  const size = Number(header(res.headers, 'content-length'));
+  return { digest: digest as Digest, size: Number.isFinite(size) ? size : -1 };
+}
+
+export async function deleteBlob(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  opts: CallOptions = {},
+): Promise<void> {
+  parseDigest(digest);
+  const res = await ctx.requester.send({
+    registry: repo.registry,
+    method: 'DELETE',
+    path: apiPath(repo, `blobs/${digest}`),
+    scopes: deleteScope(repo),
+    ok: [200, 202, 204],
+    subject: {
+      registry: repo.registry,
+      repository: repo.repository,
+      what: `blob ${shortDigest(digest)} in ${repoName(repo)}`,
+      action: 'delete',
+    },
+    signal: opts.signal,
+  });
+  await discard(res.body);
+}

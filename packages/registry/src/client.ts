@@ -1,0 +1,233 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '@pd/oci-types';
+import { Authenticator } from './auth/session.js';
+import { type BlobHead, deleteBlob, type GetBlobOptions, getBlob, headBlob } from './blobs.js';
+import type { Context } from './context.js';
+import { CredentialStore, type CredentialsOption } from './credentials/store.js';
+import { apiHost, Endpoints } from './endpoint.js';
+import { type LoginContext, type LoginResult, login, logout, normalizeRegistry } from './login.js';
+import {
+  DEFAULT_MAX_MANIFEST_SIZE,
+  deleteManifest,
+  type GetManifestOptions,
+  getManifest,
+  headManifest,
+  type Manifest,
+  type ManifestHead,
+  putManifest,
+} from './manifests.js';
+import { type Referrers, type ReferrersOptions, referrers } from './referrers.js';
+import { Requester } from './requester.js';
+import { catalog, type ListOptions, listTags } from './tags.js';
+import { HttpTransport, type Logger, type TimeoutOptions } from './transport/http.js';
+import { type RetryOptions, retryPolicy } from './transport/retry.js';
+import { Semaphore } from './transport/semaphore.js';
+import {
+  type CallOptions,
+  type ProgressListener,
+  type ReferenceLike,
+  type RepositoryLike,
+  toReference,
+  toRepository,
+} from './types.js';
+import { mountBlob, type OpenSource, type UploadOptions, type UploadResult, uploadBlob } from './uploads.js';
+
+export interface RegistryClientOptions {
+  /** Credentials by registry (or a function), consulted before docker's config. */
+  credentials?: CredentialsOption;
+  /** Directory holding docker's config.json (default `$DOCKER_CONFIG` or `~/.docker`); false to ignore it. */
+  dockerConfig?: string | false;
+  /**
+   * Registries that may be reached over plain HTTP and with unverified TLS (true: all). HTTPS is
+   * still tried first. Loopback registries (localhost, 127.0.0.0/8, ::1) are always allowed.
+   */
+  insecure?: boolean | readonly string[];
+  userAgent?: string;
+  /** Concurrent blob downloads, and separately uploads, per registry (default 6). */
+  concurrency?: number;
+  retry?: RetryOptions;
+  timeout?: TimeoutOptions;
+  /** Progress of every transfer this client makes (besides per-call listeners). */
+  onProgress?: ProgressListener;
+  /** Request-level logging; messages never contain credentials, tokens or query strings. */
+  logger?: Logger;
+  /** Largest manifest accepted or sent, in bytes (default 4 MiB). */
+  maxManifestSize?: number;
+}
+
+export interface PingResult {
+  registry: string;
+  /** API origin used (`https://registry-1.docker.io`, `http://127.0.0.1:5000`). */
+  url: string;
+  auth: 'none' | 'basic' | 'bearer' | 'other';
+  apiVersion: string | undefined;
+}
+
+const VERSION = '0.1.0';
+
+/**
+ * A client of the OCI distribution API. One instance keeps connections, tokens and per-registry
+ * state; share it. Repositories are `{ registry, repository }` objects (a `Reference` fits) or
+ * strings parsed like docker does.
+ */
+export class RegistryClient {
+  private readonly http: HttpTransport;
+  private readonly endpoints: Endpoints;
+  private readonly credentials: CredentialStore;
+  private readonly auth: Authenticator;
+  private readonly ctx: Context;
+  private readonly loginCtx: LoginContext;
+
+  constructor(options: RegistryClientOptions = {}) {
+    const policy = retryPolicy(options.retry);
+    const logger = options.logger;
+    this.http = new HttpTransport({
+      timeout: options.timeout,
+      userAgent: options.userAgent ?? `pd/${VERSION} (node ${process.version})`,
+      logger,
+    });
+    this.endpoints = new Endpoints(this.http, { insecure: options.insecure ?? false, policy, logger });
+    this.credentials = new CredentialStore({
+      credentials: options.credentials,
+      dockerConfig: options.dockerConfig,
+    });
+    this.auth = new Authenticator(this.http, this.credentials, {
+      policy,
+      logger,
+      allowHttp: (r) => this.endpoints.allowsHttp(r),
+    });
+    const requester = new Requester(this.http, this.endpoints, this.auth, policy, logger);
+    const concurrency = options.concurrency ?? 6;
+    const downloads = new Map<string, Semaphore>();
+    const uploads = new Map<string, Semaphore>();
+    const pool = (map: Map<string, Semaphore>, registry: string) => {
+      let s = map.get(registry);
+      if (!s) {
+        s = new Semaphore(concurrency);
+        map.set(registry, s);
+      }
+      return s;
+    };
+    const clientProgress = options.onProgress;
+    this.ctx = {
+      requester,
+      policy,
+      logger,
+      maxManifestSize: options.maxManifestSize ?? DEFAULT_MAX_MANIFEST_SIZE,
+      downloads: (r) => pool(downloads, r),
+      uploads: (r) => pool(uploads, r),
+      noSinglePost: new Set(),
+      progress(listener, event) {
+        listener?.(event);
+        clientProgress?.(event);
+      },
+    };
+    this.loginCtx = {
+      http: this.http,
+      endpoints: this.endpoints,
+      auth: this.auth,
+      policy,
+      logger,
+      configPath: this.credentials.configPath,
+    };
+  }
+
+  /** Check the registry answers the API (`GET /v2/`) and how it wants to be authenticated. */
+  async ping(registry: string, opts: CallOptions = {}): Promise<PingResult> {
+    const r = normalizeRegistry(registry);
+    const ep = await this.endpoints.resolve(r, opts.signal);
+    const scheme = ep.challenge?.scheme;
+    return {
+      registry: r,
+      url: ep.origin,
+      auth: scheme === undefined ? 'none' : scheme === 'basic' || scheme === 'bearer' ? scheme : 'other',
+      apiVersion: ep.apiVersion,
+    };
+  }
+
+  getManifest(ref: ReferenceLike | string, opts?: GetManifestOptions): Promise<Manifest> {
+    return getManifest(this.ctx, toReference(ref), opts);
+  }
+
+  headManifest(
+    ref: ReferenceLike | string,
+    opts?: CallOptions & { accept?: readonly string[] },
+  ): Promise<ManifestHead | undefined> {
+    return headManifest(this.ctx, toReference(ref), opts);
+  }
+
+  putManifest(
+    ref: ReferenceLike | string,
+    bytes: Uint8Array,
+    mediaType: string,
+    opts?: CallOptions,
+  ): Promise<Digest> {
+    return putManifest(this.ctx, toReference(ref), bytes, mediaType, opts);
+  }
+
+  deleteManifest(ref: ReferenceLike | string, opts?: CallOptions): Promise<void> {
+    return deleteManifest(this.ctx, toReference(ref), opts);
+  }
+
+  getBlob(repo: RepositoryLike | string, digest: string, opts?: GetBlobOptions): Promise<Readable> {
+    return getBlob(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  headBlob(repo: RepositoryLike | string, digest: string, opts?: CallOptions): Promise<BlobHead | undefined> {
+    return headBlob(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  deleteBlob(repo: RepositoryLike | string, digest: string, opts?: CallOptions): Promise<void> {
+    return deleteBlob(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  uploadBlob(repo: RepositoryLike | string, open: OpenSource, opts?: UploadOptions): Promise<UploadResult> {
+    return uploadBlob(this.ctx, toRepository(repo), open, opts);
+  }
+
+  mountBlob(
+    repo: RepositoryLike | string,
+    digest: string,
+    fromRepository: RepositoryLike | string,
+    opts?: CallOptions,
+  ): Promise<boolean> {
+    const to = toRepository(repo);
+    const from =
+      typeof fromRepository === 'string' && !fromRepository.includes('/') && !fromRepository.includes('.')
+        ? toRepository({ registry: to.registry, repository: fromRepository })
+        : toRepository(fromRepository);
+    return mountBlob(this.ctx, to, digest, from, opts);
+  }
+
+  listTags(repo: RepositoryLike | string, opts?: ListOptions): Promise<string[]> {
+    return listTags(this.ctx, toRepository(repo), opts);
+  }
+
+  catalog(registry: string, opts?: ListOptions): Promise<string[]> {
+    return catalog(this.ctx, normalizeRegistry(registry), opts);
+  }
+
+  referrers(repo: RepositoryLike | string, digest: string, opts?: ReferrersOptions): Promise<Referrers> {
+    return referrers(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  /** Verify credentials against the registry and store them in docker's config (or its helper). */
+  login(registry: string, username: string, password: string, opts?: CallOptions): Promise<LoginResult> {
+    return login(this.loginCtx, registry, username, password, opts);
+  }
+
+  /** Remove stored credentials; true when there were any. */
+  logout(registry: string, opts?: CallOptions): Promise<boolean> {
+    return logout(this.loginCtx, registry, opts);
+  }
+
+  /** Close pooled connections. */
+  close(): Promise<void> {
+    return this.http.close();
+  }
+
+  /** The host the API of `registry` is served from (`docker.io` → `registry-1.docker.io`). */
+  static apiHost(registry: string): string {
+    return apiHost(registry);
+  }
+}

@@ -1,0 +1,132 @@
+import { DOCKER_HUB, isLoopbackRegistry } from '@pd/oci-types';
+import { type Challenge, parseChallenges, pickChallenge } from './auth/challenge.js';
+import { connectionError, isAbortError, RegistryError } from './errors.js';
+import { discard, type HttpTransport, header, type Logger } from './transport/http.js';
+import {
+  isRetryableError,
+  isRetryableStatus,
+  parseRetryAfter,
+  RetryBudget,
+  type RetryPolicy,
+  sleep,
+} from './transport/retry.js';
+
+/** Where Docker Hub's API lives: images are named `docker.io/...`, the API answers elsewhere. */
+export const DOCKER_HUB_API = 'registry-1.docker.io';
+
+export function apiHost(registry: string): string {
+  return registry === DOCKER_HUB || registry === 'index.docker.io' ? DOCKER_HUB_API : registry;
+}
+
+export interface Endpoint {
+  registry: string;
+  /** `https://host[:port]` or, for loopback/insecure registries that do not speak TLS, `http://...`. */
+  origin: string;
+  /** TLS certificates are not verified (registries marked insecure, loopback). */
+  insecureTls: boolean;
+  /** What `GET /v2/` answered. */
+  status: number;
+  /** The challenge of `/v2/`, or a later 401; undefined while the registry asked for no auth. */
+  challenge: Challenge | undefined;
+  apiVersion: string | undefined;
+}
+
+/**
+ * Finds how to talk to each registry, once per client: `GET /v2/` over HTTPS, and over plain
+ * HTTP only for loopback hosts or registries the caller marked insecure (then HTTPS is still
+ * tried first, like docker's insecure-registries). The answer also yields the auth challenge.
+ */
+export class Endpoints {
+  private readonly cache = new Map<string, Promise<Endpoint>>();
+
+  constructor(
+    private readonly http: HttpTransport,
+    private readonly options: {
+      insecure: boolean | readonly string[];
+      policy: RetryPolicy;
+      logger?: Logger | undefined;
+    },
+  ) {}
+
+  /** The caller said this registry may skip TLS verification and fall back to HTTP. */
+  isInsecure(registry: string): boolean {
+    const i = this.options.insecure;
+    return i === true || (Array.isArray(i) && i.includes(registry));
+  }
+
+  allowsHttp(registry: string): boolean {
+    return isLoopbackRegistry(registry) || this.isInsecure(registry);
+  }
+
+  resolve(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+    let p = this.cache.get(registry);
+    if (!p) {
+      p = this.ping(registry, signal);
+      this.cache.set(registry, p);
+      // A failed ping is not remembered: the next call tries again.
+      p.catch(() => this.cache.delete(registry));
+    }
+    return p;
+  }
+
+  forget(registry: string): void {
+    this.cache.delete(registry);
+  }
+
+  private async ping(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+    const host = apiHost(registry);
+    const fallback = this.allowsHttp(registry);
+    const origins = fallback ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
+    let lastError: unknown;
+    for (const [i, origin] of origins.entries()) {
+      const hasNext = i < origins.length - 1;
+      const budget = new RetryBudget(this.options.policy);
+      for (;;) {
+        try {
+          const res = await this.http.request({
+            url: new URL('/v2/', origin),
+            method: 'GET',
+            signal,
+            insecureTls: fallback,
+          });
+          const retryDelay = isRetryableStatus(res.status)
+            ? budget.next(parseRetryAfter(header(res.headers, 'retry-after')))
+            : undefined;
+          await discard(res.body);
+          if (retryDelay !== undefined) {
+            await sleep(retryDelay, signal);
+            continue;
+          }
+          if (res.status >= 500) {
+            throw new RegistryError(`${registry} failed with HTTP ${res.status} on /v2/`, {
+              registry,
+              status: res.status,
+              hint: 'the registry is failing; try again later',
+            });
+          }
+          return {
+            registry,
+            origin,
+            insecureTls: fallback,
+            status: res.status,
+            challenge:
+              res.status === 401
+                ? pickChallenge(parseChallenges(header(res.headers, 'www-authenticate')))
+                : undefined,
+            apiVersion: header(res.headers, 'docker-distribution-api-version'),
+          };
+        } catch (e) {
+          if (isAbortError(e) || signal?.aborted) throw signal?.reason ?? e;
+          if (e instanceof RegistryError) throw e;
+          lastError = e;
+          // With an HTTP fallback ahead, a failed HTTPS attempt moves on at once instead of retrying.
+          const delay = !hasNext && isRetryableError(e) ? budget.next() : undefined;
+          if (delay === undefined) break;
+          await sleep(delay, signal);
+        }
+      }
+      if (hasNext) this.options.logger?.debug?.(`${registry}: HTTPS failed, trying plain HTTP`);
+    }
+    throw connectionError(lastError, host, registry);
+  }
+}

@@ -1,0 +1,230 @@
+import type { Readable } from 'node:stream';
+import { isLoopbackRegistry } from '@pd/oci-types';
+import { parseChallenges, pickChallenge } from './auth/challenge.js';
+import { parseScopes, ScopeSet } from './auth/scope.js';
+import type { Authenticator, Authorization } from './auth/session.js';
+import type { Endpoint, Endpoints } from './endpoint.js';
+import {
+  connectionError,
+  errorForResponse,
+  isAbortError,
+  parseErrorBody,
+  RegistryError,
+  type Subject,
+} from './errors.js';
+import {
+  abandon,
+  discard,
+  type HttpMethod,
+  type HttpResponse,
+  type HttpTransport,
+  header,
+  type Logger,
+  readText,
+  redactUrl,
+} from './transport/http.js';
+import {
+  isRetryableError,
+  isRetryableStatus,
+  parseRetryAfter,
+  RetryBudget,
+  type RetryPolicy,
+  sleep,
+} from './transport/retry.js';
+
+/** A request body that can be produced again for a retry. */
+export type BodySource = string | Uint8Array | (() => Readable | Promise<Readable>);
+
+export interface SendOptions {
+  registry: string;
+  method: HttpMethod;
+  /** `/v2/...` under the registry's API origin, or an absolute URL (an upload Location). */
+  path: string | URL;
+  headers?: Record<string, string>;
+  body?: BodySource;
+  scopes: ScopeSet;
+  /** Statuses handed back to the caller; anything else becomes a typed error. */
+  ok: readonly number[];
+  subject: Subject;
+  signal?: AbortSignal | undefined;
+  /** Follow redirects (blob GETs go to object storage); Authorization stays on the registry's origin. */
+  followRedirects?: boolean;
+  /** Retry resets, 5xx and 429 (default true). */
+  retry?: boolean;
+  budget?: RetryBudget;
+}
+
+export interface RegistryResponse extends HttpResponse {
+  /** The Authorization that went with the final request. */
+  authorization: Authorization;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/**
+ * Sends registry API requests: resolves the endpoint, authorizes for the scopes, answers one 401
+ * by re-authenticating with the scopes the challenge names, follows redirects without leaking
+ * credentials, and retries resets, 5xx and 429 (honouring Retry-After) within a budget.
+ */
+export class Requester {
+  constructor(
+    readonly http: HttpTransport,
+    readonly endpoints: Endpoints,
+    readonly auth: Authenticator,
+    readonly policy: RetryPolicy,
+    readonly logger: Logger | undefined,
+  ) {}
+
+  async endpoint(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+    const ep = await this.endpoints.resolve(registry, signal);
+    this.auth.setChallenge(registry, ep.challenge);
+    return ep;
+  }
+
+  async send(opts: SendOptions): Promise<RegistryResponse> {
+    const budget = opts.budget ?? new RetryBudget(this.policy);
+    const retry = opts.retry !== false;
+    let scopes = opts.scopes;
+    let reauthenticated = false;
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const ep = await this.endpoint(opts.registry, opts.signal);
+      const authorization = await this.auth.authorize(opts.registry, scopes, opts.signal);
+      let res: HttpResponse;
+      let url = typeof opts.path === 'string' ? new URL(opts.path, ep.origin) : opts.path;
+      try {
+        res = await this.exchange(opts, ep, url, authorization);
+        url = res.url;
+      } catch (e) {
+        if (isAbortError(e) || opts.signal?.aborted) throw opts.signal?.reason ?? e;
+        if (e instanceof RegistryError) throw e;
+        const delay = retry && isRetryableError(e) ? budget.next() : undefined;
+        if (delay !== undefined) {
+          this.logger?.debug?.(
+            `${opts.method} ${redactUrl(url)}: ${errCode(e)}, retry ${budget.attempt} in ${Math.round(delay)} ms`,
+          );
+          await sleep(delay, opts.signal);
+          continue;
+        }
+        throw connectionError(e, url.host, opts.registry, this.http.timeouts.body);
+      }
+
+      if (res.status === 401 && !reauthenticated) {
+        const challenge = pickChallenge(parseChallenges(header(res.headers, 'www-authenticate')));
+        await discard(res.body);
+        // Basic credentials that were just refused will be refused again; anything else may
+        // need a token with more scopes (the challenge names them) or a fresh one.
+        if (challenge && !(challenge.scheme === 'basic' && authorization.header)) {
+          this.auth.setChallenge(opts.registry, challenge);
+          this.auth.invalidate(opts.registry, scopes);
+          scopes = scopes.union(new ScopeSet(parseScopes(challenge.params.scope)));
+          reauthenticated = true;
+          continue;
+        }
+        throw errorForResponse(401, [], opts.subject, {
+          credentials: authorization.credentials,
+          rejected: authorization.scheme === 'basic' && authorization.header !== undefined,
+          user: authorization.user,
+        });
+      }
+      if (opts.ok.includes(res.status)) return { ...res, authorization };
+
+      const retryAfter = header(res.headers, 'retry-after');
+      if (retry && isRetryableStatus(res.status)) {
+        const delay = budget.next(parseRetryAfter(retryAfter));
+        if (delay !== undefined) {
+          await discard(res.body);
+          this.logger?.debug?.(
+            `${opts.method} ${redactUrl(url)}: HTTP ${res.status}, retry ${budget.attempt} in ${Math.round(delay)} ms`,
+          );
+          await sleep(delay, opts.signal);
+          continue;
+        }
+      }
+      const text = opts.method === 'HEAD' ? '' : await readText(res.body);
+      if (opts.method === 'HEAD') await discard(res.body);
+      throw errorForResponse(res.status, parseErrorBody(text), opts.subject, {
+        credentials: authorization.credentials,
+        rejected:
+          res.status === 401 && authorization.scheme === 'basic' && authorization.header !== undefined,
+        user: authorization.user,
+        retryAfter,
+      });
+    }
+  }
+
+  /**
+   * `send`, then `consume` the response inside the same retry budget: a body cut short by a reset
+   * is fetched again. For bounded bodies only (manifests, lists); blobs resume instead.
+   */
+  async call<T>(opts: SendOptions, consume: (res: RegistryResponse) => Promise<T>): Promise<T> {
+    const budget = opts.budget ?? new RetryBudget(this.policy);
+    for (;;) {
+      const res = await this.send({ ...opts, budget });
+      try {
+        return await consume(res);
+      } catch (e) {
+        abandon(res.body);
+        if (isAbortError(e) || opts.signal?.aborted) throw opts.signal?.reason ?? e;
+        if (!isRetryableError(e)) throw e;
+        const delay = opts.retry !== false ? budget.next() : undefined;
+        if (delay === undefined)
+          throw connectionError(e, res.url.host, opts.registry, this.http.timeouts.body);
+        await sleep(delay, opts.signal);
+      }
+    }
+  }
+
+  /** One request plus its redirects. */
+  private async exchange(
+    opts: SendOptions,
+    ep: Endpoint,
+    first: URL,
+    authorization: Authorization,
+  ): Promise<HttpResponse> {
+    let url = first;
+    for (let hops = 0; ; hops++) {
+      const home = url.origin === ep.origin;
+      const headers: Record<string, string> = { ...opts.headers };
+      // Credentials belong to the registry's origin only: never to object storage behind a redirect.
+      if (home && authorization.header) headers.authorization = authorization.header;
+      const body = typeof opts.body === 'function' ? await opts.body() : opts.body;
+      const res = await this.http.request({
+        url,
+        method: opts.method,
+        headers,
+        body: body ?? null,
+        signal: opts.signal,
+        insecureTls: home && ep.insecureTls,
+      });
+      if (!opts.followRedirects || !REDIRECTS.has(res.status)) return res;
+      const location = header(res.headers, 'location');
+      if (!location) return res;
+      await discard(res.body);
+      if (hops >= MAX_REDIRECTS) {
+        throw new RegistryError(`${opts.subject.what}: too many redirects`, {
+          registry: opts.registry,
+          status: res.status,
+        });
+      }
+      const next = new URL(location, url);
+      if (next.protocol === 'http:' && url.protocol === 'https:' && !isLoopbackRegistry(next.host)) {
+        throw new RegistryError(
+          `${opts.subject.what}: refusing a redirect from HTTPS to ${redactUrl(next)}`,
+          {
+            registry: opts.registry,
+            hint: 'the registry redirected to plain HTTP; the content could be tampered with in transit',
+          },
+        );
+      }
+      this.logger?.debug?.(`redirected to ${redactUrl(next)}`);
+      url = next;
+    }
+  }
+}
+
+function errCode(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : 'error';
+}

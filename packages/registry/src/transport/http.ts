@@ -1,0 +1,158 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher } from 'undici';
+
+export interface TimeoutOptions {
+  /** ms to establish a connection (TCP + TLS), default 30 000. */
+  connect?: number;
+  /** ms to wait for response headers, default 120 000 (registries may hash a blob before answering a PUT). */
+  headers?: number;
+  /** ms a response body may stay silent between chunks, default 60 000. */
+  body?: number;
+}
+
+export interface Logger {
+  debug?(message: string): void;
+  warn?(message: string): void;
+}
+
+export type HttpMethod = Dispatcher.HttpMethod;
+export type BodyReadable = Dispatcher.ResponseData['body'];
+
+export interface HttpRequest {
+  url: URL;
+  method: HttpMethod;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array | Readable | null;
+  signal?: AbortSignal | undefined;
+  /** Skip certificate verification (registries the caller marked insecure). */
+  insecureTls?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: BodyReadable;
+  url: URL;
+}
+
+/**
+ * The one place bytes leave the process: two undici agents (verifying and, for registries
+ * marked insecure, not verifying TLS), timeouts, User-Agent, and redacted request logging.
+ * No redirects, retries or auth here; those belong to the callers that know the rules.
+ */
+export class HttpTransport {
+  private readonly secure: Agent;
+  private insecureAgent: Agent | undefined;
+  readonly timeouts: Required<TimeoutOptions>;
+
+  constructor(
+    private readonly options: {
+      timeout?: TimeoutOptions | undefined;
+      userAgent: string;
+      logger?: Logger | undefined;
+    },
+  ) {
+    this.timeouts = { connect: 30_000, headers: 120_000, body: 60_000, ...options.timeout };
+    this.secure = this.agent(true);
+  }
+
+  private agent(verify: boolean): Agent {
+    return new Agent({
+      connect: { timeout: this.timeouts.connect, rejectUnauthorized: verify },
+      headersTimeout: this.timeouts.headers,
+      bodyTimeout: this.timeouts.body,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    if (req.insecureTls && !this.insecureAgent) this.insecureAgent = this.agent(false);
+    const dispatcher = req.insecureTls && this.insecureAgent ? this.insecureAgent : this.secure;
+    const started = Date.now();
+    const headers = { 'user-agent': this.options.userAgent, ...req.headers };
+    try {
+      const res = await dispatcher.request({
+        origin: req.url.origin,
+        path: `${req.url.pathname}${req.url.search}`,
+        method: req.method,
+        headers,
+        body: req.body ?? null,
+        signal: req.signal ?? null,
+        // Uploads are not idempotent at the HTTP level; never let undici replay them on its own.
+        idempotent: req.method === 'GET' || req.method === 'HEAD',
+      });
+      this.options.logger?.debug?.(
+        `${req.method} ${redactUrl(req.url)} -> ${res.statusCode} (${Date.now() - started} ms)`,
+      );
+      return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
+    } catch (e) {
+      this.options.logger?.debug?.(
+        `${req.method} ${redactUrl(req.url)} failed after ${Date.now() - started} ms: ${errorLabel(e)}`,
+      );
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.secure.close(), this.insecureAgent?.close()]);
+  }
+}
+
+/** First value of a response header. */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * A URL fit for messages and logs: no userinfo, no query (upload states, storage signatures and
+ * realm parameters live there), no fragment.
+ */
+export function redactUrl(url: URL | string): string {
+  try {
+    const u = typeof url === 'string' ? new URL(url) : url;
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+function errorLabel(e: unknown): string {
+  const code = (e as { code?: unknown })?.code;
+  const name = (e as { name?: unknown })?.name;
+  return typeof code === 'string' ? code : typeof name === 'string' ? name : 'error';
+}
+
+/** Read a response body as text, up to `limit` bytes (error bodies, token responses). */
+export async function readText(body: BodyReadable, limit = 64 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    if (size + buf.length > limit) {
+      chunks.push(buf.subarray(0, limit - size));
+      abandon(body);
+      break;
+    }
+    chunks.push(buf);
+    size += buf.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Stop reading a response body. undici reports a destroyed body as an error; nobody needs to hear it. */
+export function abandon(body: BodyReadable): void {
+  if (body.destroyed) return;
+  body.on('error', () => {});
+  body.destroy();
+}
+
+/** Discard a response body so the connection can be reused (or closed when it is large). */
+export async function discard(body: BodyReadable): Promise<void> {
+  try {
+    await body.dump({ limit: 256 * 1024 });
+  } catch {
+    // the body is gone either way
+  }
+}

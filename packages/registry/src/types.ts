@@ -1,0 +1,73 @@
+import { DOCKER_HUB, parseReference, type Reference } from '@pd/oci-types';
+
+/** Progress of one transfer. `id` is the blob digest (or a manifest reference). */
+export interface ProgressEvent {
+  id: string;
+  label?: string | undefined;
+  done: number;
+  total?: number | undefined;
+  phase?: string | undefined;
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;
+
+/** Any `{ registry, repository }`; a `Reference` fits. */
+export interface RepositoryLike {
+  registry: string;
+  repository: string;
+}
+
+/** A repository plus tag and/or digest; a `Reference` fits. */
+export interface ReferenceLike extends RepositoryLike {
+  tag?: string | undefined;
+  digest?: string | undefined;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface TransferOptions extends CallOptions {
+  onProgress?: ProgressListener | undefined;
+  /** Shown in progress events instead of the digest (e.g. `layer 2/5`). */
+  label?: string | undefined;
+}
+
+/** Normalize a repository argument: strings are parsed like docker does (`ubuntu` → docker.io/library/ubuntu). */
+export function toRepository(repo: RepositoryLike | string): RepositoryLike {
+  if (typeof repo === 'string') {
+    const r = parseReference(repo, { defaultTag: false });
+    return { registry: r.registry, repository: r.repository };
+  }
+  // Docker Hub's official images live under library/ even when named without it.
+  if (repo.registry === DOCKER_HUB && !repo.repository.includes('/')) {
+    return { registry: repo.registry, repository: `library/${repo.repository}` };
+  }
+  return { registry: repo.registry, repository: repo.repository };
+}
+
+export function toReference(ref: ReferenceLike | string): ReferenceLike {
+  if (typeof ref === 'string') return parseReference(ref) satisfies Reference;
+  return { ...toRepository(ref), tag: ref.tag, digest: ref.digest };
+}
+
+/** `registry/repository` for messages. */
+export function repoName(repo: RepositoryLike): string {
+  return `${repo.registry}/${repo.repository}`;
+}
+
+/** `registry/repository:tag@digest` for messages. */
+export function refName(ref: ReferenceLike): string {
+  return `${repoName(ref)}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
+}
+
+/** What to ask the registry for: digest when pinned, else the tag, else `latest`. */
+export function identifier(ref: ReferenceLike): string {
+  return ref.digest ?? ref.tag ?? 'latest';
+}
+
+/** Short digest for labels: `sha256:0123456789ab`. */
+export function shortDigest(d: string): string {
+  const colon = d.indexOf(':');
+  return colon === -1 ? d.slice(0, 12) : d.slice(0, colon + 13);
+}

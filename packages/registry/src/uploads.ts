@@ -1,0 +1,516 @@
+import { type Digest, DigestMismatchError, parseDigest, toDigest } from '@pd/oci-types';
+import { headBlob } from './blobs.js';
+import { apiPath, type Context, pullScope, pushScope } from './context.js';
+import {
+  AuthError,
+  connectionError,
+  isAbortError,
+  NotFoundError,
+  RegistryError,
+  type Subject,
+} from './errors.js';
+import type { RegistryResponse } from './requester.js';
+import { discard, header } from './transport/http.js';
+import { isRetryableError, isRetryableStatus, RetryBudget, sleep } from './transport/retry.js';
+import {
+  type CallOptions,
+  type RepositoryLike,
+  repoName,
+  shortDigest,
+  type TransferOptions,
+  toRepository,
+} from './types.js';
+import { type OpenSource, UploadSource } from './upload-source.js';
+
+export type { OpenSource } from './upload-source.js';
+
+export interface UploadOptions extends TransferOptions {
+  /** The blob's digest, when known: enables the existence check, mounts and a monolithic PUT. */
+  digest?: string | undefined;
+  /** The blob's size, when known: sent as Content-Length and checked. */
+  size?: number | undefined;
+  /**
+   * Upload in PATCH chunks of this many bytes (each buffered, so keep it modest; raised to the
+   * registry's `OCI-Chunk-Min-Length`). Default: one request.
+   */
+  chunkSize?: number | undefined;
+  /** Repositories of the same registry that may hold the blob: try a cross-repository mount first. */
+  mountFrom?: RepositoryLike | string | ReadonlyArray<RepositoryLike | string> | undefined;
+  /** HEAD the blob first and skip the upload when present (default true when the digest is known). */
+  skipExisting?: boolean | undefined;
+}
+
+export interface UploadResult {
+  digest: Digest;
+  size: number;
+  /** `existed`: already there; `mounted`: linked from another repository; `uploaded`: bytes were sent. */
+  how: 'uploaded' | 'mounted' | 'existed';
+}
+
+/** Largest body sent with `POST ?digest=`: Go servers that ignore it still drain this much (net/http). */
+const SINGLE_POST_LIMIT = 256 * 1024;
+const OCTET = 'application/octet-stream';
+
+/** The upload session is gone or unusable: start a new one from the first byte. */
+class RestartUpload extends Error {
+  constructor(readonly reason: unknown) {
+    super('upload must restart');
+  }
+}
+
+/**
+ * Upload a blob. With a known digest: skip when present, try mounts, then POST+PUT (or a single
+ * POST for small blobs where the registry accepts it). Without: stream a PATCH while hashing,
+ * then PUT the digest. With `chunkSize`: PATCH chunk by chunk. A failed PATCH asks the registry
+ * where the upload stands (GET Location) and resumes from there; anything else that fails
+ * retryably starts over from a re-opened source.
+ */
+export async function uploadBlob(
+  ctx: Context,
+  repo: RepositoryLike,
+  open: OpenSource,
+  opts: UploadOptions = {},
+): Promise<UploadResult> {
+  const expected = opts.digest !== undefined ? toDigest(opts.digest) : undefined;
+  const algorithm = expected ? parseDigest(expected).algorithm : 'sha256';
+  const what = `blob ${expected ? shortDigest(expected) : '(streamed)'} to ${repoName(repo)}`;
+  const subject: Subject = { registry: repo.registry, repository: repo.repository, what, action: 'push' };
+  const { signal } = opts;
+  const id = expected ?? opts.label ?? what;
+  const progress = (done: number, phase: string) =>
+    ctx.progress(opts.onProgress, { id, label: opts.label, done, total: opts.size, phase });
+
+  const release = await ctx.uploads(repo.registry).acquire(signal);
+  try {
+    if (expected && opts.skipExisting !== false) {
+      const head = await headBlob(ctx, repo, expected, { signal });
+      if (head) {
+        progress(head.size, 'exists');
+        return { digest: expected, size: head.size, how: 'existed' };
+      }
+    }
+    let location: URL | undefined;
+    if (expected && opts.mountFrom) {
+      const sources = Array.isArray(opts.mountFrom) ? opts.mountFrom : [opts.mountFrom];
+      for (const from of sources as Array<RepositoryLike | string>) {
+        const r = await tryMount(ctx, repo, expected, toRepository(from), signal);
+        if (r.mounted) {
+          progress(opts.size ?? 0, 'mounted');
+          return { digest: expected, size: opts.size ?? r.size ?? -1, how: 'mounted' };
+        }
+        if (r.location) {
+          if (location) await cancelUpload(ctx, repo, location);
+          location = r.location;
+        }
+      }
+    }
+
+    const budget = new RetryBudget(ctx.policy);
+    const source = new UploadSource(open, algorithm, { digest: expected, size: opts.size, what });
+    const op: Upload = { ctx, repo, subject, source, budget, opts, expected, signal, progress };
+    try {
+      for (;;) {
+        try {
+          const result = await attempt(op, location);
+          progress(result.size, 'done');
+          return result;
+        } catch (e) {
+          if (location) await cancelUpload(ctx, repo, location);
+          location = undefined;
+          if (isAbortError(e) || signal?.aborted) throw signal?.aborted ? signal.reason : e;
+          const cause = e instanceof RestartUpload ? e.reason : e;
+          if (!(e instanceof RestartUpload) && !recoverable(e)) throw e;
+          const delay = budget.next();
+          if (delay === undefined) throw finalError(cause, repo);
+          ctx.logger?.debug?.(`${what}: starting over in ${Math.round(delay)} ms`);
+          await sleep(delay, signal);
+        }
+      }
+    } finally {
+      source.close();
+    }
+  } finally {
+    release();
+  }
+}
+
+interface Upload {
+  ctx: Context;
+  repo: RepositoryLike;
+  subject: Subject;
+  source: UploadSource;
+  budget: RetryBudget;
+  opts: UploadOptions;
+  expected: Digest | undefined;
+  signal: AbortSignal | undefined;
+  progress: (done: number, phase: string) => void;
+}
+
+async function attempt(op: Upload, given: URL | undefined): Promise<UploadResult> {
+  const { ctx, repo, opts, expected } = op;
+  op.progress(0, 'upload');
+  let location = given;
+  let minChunk = 0;
+  if (!location) {
+    const small = opts.size !== undefined && opts.size <= SINGLE_POST_LIMIT;
+    if (expected && small && !opts.chunkSize && !ctx.noSinglePost.has(repo.registry)) {
+      const r = await singlePost(op, expected);
+      if ('result' in r) return r.result;
+      location = r.location;
+    } else {
+      const started = await startUpload(op);
+      location = started.location;
+      minChunk = started.minChunk;
+    }
+  }
+  if (opts.chunkSize) return chunked(op, location, Math.max(opts.chunkSize, minChunk));
+  if (expected) return monolithic(op, location, expected);
+  return streamed(op, location);
+}
+
+async function startUpload(op: Upload, query = ''): Promise<{ location: URL; minChunk: number }> {
+  const res = await op.ctx.requester.send({
+    registry: op.repo.registry,
+    method: 'POST',
+    path: apiPath(op.repo, `blobs/uploads/${query}`),
+    headers: { 'content-length': '0' },
+    scopes: pushScope(op.repo),
+    ok: [202],
+    subject: op.subject,
+    signal: op.signal,
+  });
+  await discard(res.body);
+  const min = Number(header(res.headers, 'oci-chunk-min-length'));
+  return { location: locationOf(res, op), minChunk: Number.isFinite(min) && min > 0 ? min : 0 };
+}
+
+/** `POST ?digest=` with the body: one request where the registry supports it (201), else a session (202). */
+async function singlePost(op: Upload, digest: Digest): Promise<{ result: UploadResult } | { location: URL }> {
+  const { ctx, repo, source } = op;
+  const res = await ctx.requester.send({
+    registry: repo.registry,
+    method: 'POST',
+    path: apiPath(repo, `blobs/uploads/?digest=${encodeURIComponent(digest)}`),
+    headers: { 'content-type': OCTET, 'content-length': String(op.opts.size) },
+    body: async () => {
+      await source.reset();
+      return source.rest((n) => op.progress(n, 'upload'));
+    },
+    scopes: pushScope(repo),
+    ok: [201, 202],
+    subject: op.subject,
+    signal: op.signal,
+    retry: false,
+  });
+  await discard(res.body);
+  if (res.status === 201) {
+    checkStored(res, digest, op);
+    return { result: { digest, size: op.opts.size ?? source.position, how: 'uploaded' } };
+  }
+  // The registry opened a session and ignored the body: remember, and never send it twice again.
+  ctx.noSinglePost.add(repo.registry);
+  ctx.logger?.debug?.(`${repo.registry} ignores bodies on POST ?digest=; using POST + PUT`);
+  return { location: locationOf(res, op) };
+}
+
+async function monolithic(op: Upload, location: URL, digest: Digest): Promise<UploadResult> {
+  const { ctx, repo, source, opts } = op;
+  const res = await ctx.requester.send({
+    registry: repo.registry,
+    method: 'PUT',
+    path: withDigest(location, digest),
+    headers: {
+      'content-type': OCTET,
+      ...(opts.size !== undefined ? { 'content-length': String(opts.size) } : {}),
+    },
+    body: async () => {
+      await source.reset();
+      return source.rest((n) => op.progress(n, 'upload'));
+    },
+    scopes: pushScope(repo),
+    ok: [201, 204],
+    subject: op.subject,
+    signal: op.signal,
+    retry: false,
+  });
+  await discard(res.body);
+  checkStored(res, digest, op);
+  return { digest, size: source.position, how: 'uploaded' };
+}
+
+/** Digest unknown: one streaming PATCH (hashing as it goes), resumed from the registry's offset on failure. */
+async function streamed(op: Upload, location: URL): Promise<UploadResult> {
+  const { source, opts } = op;
+  let offset = 0;
+  let loc = location;
+  for (;;) {
+    const from = offset;
+    const size = opts.size;
+    try {
+      const res = await op.ctx.requester.send({
+        registry: op.repo.registry,
+        method: 'PATCH',
+        path: loc,
+        headers: {
+          'content-type': OCTET,
+          ...(size !== undefined ? { 'content-length': String(size - from) } : {}),
+          ...(size !== undefined && size > from ? { 'content-range': `${from}-${size - 1}` } : {}),
+        },
+        body: async () => {
+          await source.reset();
+          await source.skipTo(from);
+          return source.rest((n) => op.progress(n, 'upload'));
+        },
+        scopes: pushScope(op.repo),
+        ok: [202, 204],
+        subject: op.subject,
+        signal: op.signal,
+        retry: false,
+      });
+      await discard(res.body);
+      loc = locationOf(res, op, loc);
+      break;
+    } catch (e) {
+      const status = await recover(op, e, loc);
+      loc = status.location;
+      offset = status.offset;
+    }
+  }
+  // Normally read to the end by the PATCH body; after a resume that found everything already
+  // on the registry, hash what was not re-read.
+  await source.drain();
+  const { digest, size } = source.result();
+  await finalize(op, loc, digest);
+  return { digest, size, how: 'uploaded' };
+}
+
+async function chunked(op: Upload, location: URL, chunkSize: number): Promise<UploadResult> {
+  const { source } = op;
+  await source.reset();
+  let loc = location;
+  let offset = 0;
+  for (;;) {
+    const chunk = await source.read(chunkSize);
+    if (!chunk) break;
+    loc = await patchChunk(op, loc, chunk, offset);
+    offset += chunk.length;
+    op.budget.progress();
+    op.progress(offset, 'upload');
+  }
+  const { digest, size } = source.result();
+  await finalize(op, loc, digest);
+  return { digest, size, how: 'uploaded' };
+}
+
+async function patchChunk(op: Upload, location: URL, chunk: Buffer, start: number): Promise<URL> {
+  let loc = location;
+  let from = start;
+  const end = start + chunk.length;
+  for (;;) {
+    try {
+      const res = await op.ctx.requester.send({
+        registry: op.repo.registry,
+        method: 'PATCH',
+        path: loc,
+        headers: {
+          'content-type': OCTET,
+          'content-length': String(end - from),
+          'content-range': `${from}-${end - 1}`,
+        },
+        body: chunk.subarray(from - start),
+        scopes: pushScope(op.repo),
+        ok: [202, 204],
+        subject: op.subject,
+        signal: op.signal,
+        retry: false,
+      });
+      await discard(res.body);
+      return locationOf(res, op, loc);
+    } catch (e) {
+      const status = await recover(op, e, loc);
+      if (status.offset < start || status.offset > end) throw new RestartUpload(e);
+      loc = status.location;
+      if (status.offset === end) return loc;
+      from = status.offset;
+    }
+  }
+}
+
+/**
+ * After a failed PATCH: wait, then ask the registry how much of the upload it holds. Throws
+ * RestartUpload when the session is gone (distribution cancels sessions whose state went stale).
+ */
+async function recover(op: Upload, e: unknown, location: URL): Promise<{ location: URL; offset: number }> {
+  if (isAbortError(e) || op.signal?.aborted) throw op.signal?.aborted ? op.signal.reason : e;
+  if (!recoverable(e)) throw e;
+  const delay = op.budget.next();
+  if (delay === undefined) throw finalError(e, op.repo);
+  await sleep(delay, op.signal);
+  const status = await uploadStatus(op, location);
+  if (!status) throw new RestartUpload(e);
+  op.ctx.logger?.debug?.(`${op.subject.what}: resuming at byte ${status.offset}`);
+  return status;
+}
+
+async function uploadStatus(
+  op: Upload,
+  location: URL,
+): Promise<{ location: URL; offset: number } | undefined> {
+  const res = await op.ctx.requester.send({
+    registry: op.repo.registry,
+    method: 'GET',
+    path: location,
+    scopes: pushScope(op.repo),
+    ok: [200, 204, 400, 404],
+    subject: op.subject,
+    signal: op.signal,
+  });
+  await discard(res.body);
+  if (res.status === 400 || res.status === 404) return undefined;
+  const m = /^(?:bytes=)?(\d+)-(\d+)$/.exec(header(res.headers, 'range') ?? '');
+  // distribution reports an empty upload as "0-0", the same as one byte; 0 is the safe reading.
+  const end = m?.[2] ? Number(m[2]) : -1;
+  return { location: locationOf(res, op, location), offset: end > 0 ? end + 1 : 0 };
+}
+
+async function finalize(op: Upload, location: URL, digest: Digest): Promise<void> {
+  const { expected } = op;
+  if (expected && expected !== digest) throw new DigestMismatchError(op.subject.what, expected, digest);
+  try {
+    const res = await op.ctx.requester.send({
+      registry: op.repo.registry,
+      method: 'PUT',
+      path: withDigest(location, digest),
+      headers: { 'content-type': OCTET, 'content-length': '0' },
+      body: '',
+      scopes: pushScope(op.repo),
+      ok: [201, 204],
+      subject: op.subject,
+      signal: op.signal,
+    });
+    await discard(res.body);
+    checkStored(res, digest, op);
+  } catch (e) {
+    // A retried PUT whose first try succeeded finds the session closed: the blob is there.
+    if (e instanceof NotFoundError && (await headBlob(op.ctx, op.repo, digest, { signal: op.signal })))
+      return;
+    throw e;
+  }
+}
+
+async function tryMount(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: Digest,
+  from: RepositoryLike,
+  signal: AbortSignal | undefined,
+): Promise<{ mounted: true; size: number | undefined } | { mounted: false; location?: URL }> {
+  if (from.registry !== repo.registry || from.repository === repo.repository) return { mounted: false };
+  const what = `mount of blob ${shortDigest(digest)} from ${from.repository} to ${repoName(repo)}`;
+  let res: RegistryResponse;
+  try {
+    res = await ctx.requester.send({
+      registry: repo.registry,
+      method: 'POST',
+      path: apiPath(
+        repo,
+        `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from.repository)}`,
+      ),
+      headers: { 'content-length': '0' },
+      // Mounting reads the source repository: the token must carry its pull scope too.
+      scopes: pushScope(repo).union(pullScope(from)),
+      ok: [201, 202],
+      subject: { registry: repo.registry, repository: repo.repository, what, action: 'push' },
+      signal,
+    });
+  } catch (e) {
+    // No read access to the source: not fatal, the bytes can still be uploaded.
+    if (e instanceof AuthError) {
+      ctx.logger?.debug?.(`${what}: refused (${e.message}); uploading instead`);
+      return { mounted: false };
+    }
+    throw e;
+  }
+  await discard(res.body);
+  if (res.status === 201) {
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored && stored !== digest) throw new DigestMismatchError(what, digest, stored);
+    return { mounted: true, size: undefined };
+  }
+  return {
+    mounted: false,
+    location: locationOf(res, { ctx, repo, subject: { registry: repo.registry, what } }),
+  };
+}
+
+/** Cross-repository mount; true when the registry linked the blob (201), false when it declined. */
+export async function mountBlob(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  from: RepositoryLike,
+  opts: CallOptions = {},
+): Promise<boolean> {
+  const r = await tryMount(ctx, repo, toDigest(digest), from, opts.signal);
+  if (!r.mounted && r.location) await cancelUpload(ctx, repo, r.location);
+  return r.mounted;
+}
+
+/** Best effort: tell the registry to drop an upload session we will not use. */
+async function cancelUpload(ctx: Context, repo: RepositoryLike, location: URL): Promise<void> {
+  try {
+    const res = await ctx.requester.send({
+      registry: repo.registry,
+      method: 'DELETE',
+      path: location,
+      scopes: pushScope(repo),
+      ok: [200, 202, 204, 404],
+      subject: { registry: repo.registry, what: 'upload cancel' },
+      retry: false,
+    });
+    await discard(res.body);
+  } catch {
+    // the registry purges abandoned uploads on its own
+  }
+}
+
+function locationOf(
+  res: RegistryResponse,
+  op: { ctx: Context; repo: RepositoryLike; subject: Subject },
+  fallback?: URL,
+): URL {
+  const loc = header(res.headers, 'location');
+  if (!loc) {
+    if (fallback) return fallback;
+    throw new RegistryError(`${op.subject.what}: the registry sent no upload Location`, {
+      registry: op.repo.registry,
+      status: res.status,
+      hint: 'the registry does not follow the distribution API',
+    });
+  }
+  return new URL(loc, res.url);
+}
+
+function withDigest(location: URL, digest: Digest): URL {
+  const u = new URL(location);
+  u.searchParams.set('digest', digest);
+  return u;
+}
+
+function checkStored(res: RegistryResponse, digest: Digest, op: Upload): void {
+  const stored = header(res.headers, 'docker-content-digest');
+  if (stored && stored !== digest)
+    throw new DigestMismatchError(`${op.subject.what} as stored`, digest, stored);
+}
+
+/** Failures a new attempt may cure: resets, timeouts, 5xx, 429. */
+function recoverable(e: unknown): boolean {
+  if (e instanceof RegistryError && e.status !== undefined) return isRetryableStatus(e.status);
+  return isRetryableError(e);
+}
+
+function finalError(e: unknown, repo: RepositoryLike): unknown {
+  return e instanceof Error && !(e instanceof RegistryError) && isRetryableError(e)
+    ? connectionError(e, repo.registry, repo.registry)
+    : e;
+}
