@@ -31,6 +31,8 @@ export interface FaultRule {
   method?: string;
   /** Matched against the path without query: a RegExp, or a substring. */
   path?: RegExp | string;
+  /** Let this many matching requests through untouched first (default 0). */
+  skip?: number;
   /** Apply to this many matching requests, then stop (default: all). */
   times?: number;
   /** Chance of applying to a matching request (default 1). */
@@ -78,6 +80,7 @@ export type RequestFilter = { method?: string; path?: RegExp | string };
 
 interface ActiveRule extends FaultRule {
   hits: number;
+  seen: number;
 }
 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
@@ -90,6 +93,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     for (const rule of rules) {
       if (rule.method && rule.method !== req.method) continue;
       if (!matches(rule.path, path)) continue;
+      rule.seen++;
+      if (rule.skip !== undefined && rule.seen <= rule.skip) continue;
       if (rule.times !== undefined && rule.hits >= rule.times) continue;
       if (rule.probability !== undefined && Math.random() >= rule.probability) continue;
       rule.hits++;
@@ -187,7 +192,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     host: `127.0.0.1:${port}`,
     port,
     inject(rule) {
-      const active: ActiveRule = { ...rule, hits: 0 };
+      const active: ActiveRule = { ...rule, hits: 0, seen: 0 };
       rules.push(active);
       return {
         get hits() {

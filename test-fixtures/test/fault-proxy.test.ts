@@ -64,6 +64,23 @@ describe.skipIf(registryMissing())('fault proxy in front of the registry', () =>
     expect(rule.hits).toBe(1);
   });
 
+  test('skip lets the first matching requests through', async () => {
+    const rule = proxy.inject({
+      path: /\/blobs\//,
+      skip: 1,
+      times: 1,
+      fault: { kind: 'status', status: 503 },
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(blobUrl());
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([200, 503, 200]);
+    expect(rule.hits).toBe(1);
+  });
+
   test('reset-body cuts the response after the given number of bytes', async () => {
     proxy.inject({ path: /\/blobs\//, fault: { kind: 'reset-body', afterBytes: 100_000 } });
     const res = await fetch(blobUrl());

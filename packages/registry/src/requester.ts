@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { isLoopbackRegistry } from '@pd/oci-types';
+import { isLoopbackRegistry, PdError } from '@pd/oci-types';
 import { parseChallenges, pickChallenge } from './auth/challenge.js';
 import { parseScopes, ScopeSet } from './auth/scope.js';
 import type { Authenticator, Authorization } from './auth/session.js';
@@ -98,7 +98,9 @@ export class Requester {
         url = res.url;
       } catch (e) {
         if (isAbortError(e) || opts.signal?.aborted) throw opts.signal?.reason ?? e;
-        if (e instanceof RegistryError) throw e;
+        // pd's own errors (a request body that failed its digest check) are final as they are.
+        const own = pdErrorIn(e);
+        if (own) throw own;
         const delay = retry && isRetryableError(e) ? budget.next() : undefined;
         if (delay !== undefined) {
           this.logger?.debug?.(
@@ -222,6 +224,15 @@ export class Requester {
       url = next;
     }
   }
+}
+
+function pdErrorIn(e: unknown): PdError | undefined {
+  let cur: unknown = e;
+  for (let i = 0; i < 4 && cur && typeof cur === 'object'; i++) {
+    if (cur instanceof PdError) return cur;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 function errCode(e: unknown): string {

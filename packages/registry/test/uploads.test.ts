@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { DigestMismatchError } from '@pd/oci-types';
+import {
+  type FaultProxy,
+  type RunningRegistry,
+  registryMissing,
+  startFaultProxy,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { type ProgressEvent, RegistryClient } from '../src/index.js';
+import { randomData, sourceOf } from './helpers.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const MiB = 1 << 20;
+
+describe.skipIf(registryMissing())('blob uploads against the real registry', () => {
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  const client = new RegistryClient({ dockerConfig: false, retry: { minDelay: 10, maxDelay: 50 } });
+  const repo = (name: string) => ({ registry: proxy.host, repository: `pd/${name}` });
+  /** The blob as the registry serves it, read without pd. */
+  const stored = async (name: string, digest: string) => {
+    const res = await fetch(`${registry.url}/v2/pd/${name}/blobs/${digest}`);
+    return res.status === 200 ? Buffer.from(await res.arrayBuffer()) : undefined;
+  };
+  const log = () =>
+    proxy.log
+      .filter((r) => r.path !== '/v2/')
+      .map((r) => `${r.method} ${r.path.replace(/uploads\/[0-9a-f-]{36}/, 'uploads/<id>')} ${r.status}`);
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy(registry.url);
+  });
+  afterEach(() => {
+    proxy.clearFaults();
+    proxy.resetStats();
+  });
+  afterAll(async () => {
+    await client.close();
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  test('monolithic: POST then one PUT carrying the bytes; a second upload finds the blob', async () => {
+    const data = randomData(5 * MiB);
+    const digest = sha256(data);
+    const events: ProgressEvent[] = [];
+    const r = await client.uploadBlob(repo('mono'), sourceOf(data), {
+      digest,
+      size: data.length,
+      onProgress: (e) => events.push(e),
+    });
+    expect(r).toEqual({ digest, size: data.length, how: 'uploaded' });
+    expect(log()).toEqual([
+      `HEAD /v2/pd/mono/blobs/${digest} 404`,
+      'POST /v2/pd/mono/blobs/uploads/ 202',
+      'PUT /v2/pd/mono/blobs/uploads/<id> 201',
+    ]);
+    expect(proxy.requests({ method: 'PUT' })[0]?.requestBytes).toBe(data.length);
+    expect((await stored('mono', digest))?.equals(data)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ id: digest, done: data.length, total: data.length, phase: 'done' });
+
+    proxy.resetStats();
+    expect(await client.uploadBlob(repo('mono'), sourceOf(data), { digest })).toEqual({
+      digest,
+      size: data.length,
+      how: 'existed',
+    });
+    expect(log()).toEqual([`HEAD /v2/pd/mono/blobs/${digest} 200`]);
+  });
+
+  test('small blobs try the single POST with digest; distribution declines (202), so PUT follows, once', async () => {
+    const fresh = new RegistryClient({ dockerConfig: false });
+    const a = randomData(10_000);
+    const b = randomData(12_000);
+    await fresh.uploadBlob(repo('single'), sourceOf(a), { digest: sha256(a), size: a.length });
+    await fresh.uploadBlob(repo('single'), sourceOf(b), { digest: sha256(b), size: b.length });
+    const posts = proxy.requests({ method: 'POST' });
+    expect(posts.map((p) => [p.url.includes('digest='), p.requestBytes, p.status])).toEqual([
+      [true, a.length, 202],
+      [false, 0, 202],
+    ]);
+    expect((await stored('single', sha256(a)))?.equals(a)).toBe(true);
+    expect((await stored('single', sha256(b)))?.equals(b)).toBe(true);
+    await fresh.close();
+  });
+
+  test('unknown digest: one streaming PATCH hashed on the way, then PUT ?digest=', async () => {
+    const data = randomData(3 * MiB + 123);
+    const r = await client.uploadBlob(repo('stream'), sourceOf(data, 100_000));
+    expect(r).toEqual({ digest: sha256(data), size: data.length, how: 'uploaded' });
+    expect(log()).toEqual([
+      'POST /v2/pd/stream/blobs/uploads/ 202',
+      'PATCH /v2/pd/stream/blobs/uploads/<id> 202',
+      'PUT /v2/pd/stream/blobs/uploads/<id> 201',
+    ]);
+    expect(proxy.requests({ method: 'PATCH' })[0]?.requestBytes).toBe(data.length);
+    expect(proxy.requests({ method: 'PUT' })[0]?.url).toContain(`digest=${encodeURIComponent(r.digest)}`);
+    expect((await stored('stream', r.digest))?.equals(data)).toBe(true);
+  });
+
+  test('chunked: PATCH per chunk, then PUT', async () => {
+    const data = randomData(3 * MiB + MiB / 2);
+    const r = await client.uploadBlob(repo('chunked'), sourceOf(data, 300_000), { chunkSize: MiB });
+    expect(r.digest).toBe(sha256(data));
+    const patches = proxy.requests({ method: 'PATCH' });
+    expect(patches.map((p) => p.requestBytes)).toEqual([MiB, MiB, MiB, MiB / 2]);
+    expect((await stored('chunked', r.digest))?.equals(data)).toBe(true);
+  });
+
+  test('a failed PATCH: the client asks the registry where the upload stands and resumes there', async () => {
+    const data = randomData(3 * MiB);
+    proxy.inject({ method: 'PATCH', skip: 1, times: 1, fault: { kind: 'reset' } });
+    const r = await client.uploadBlob(repo('resume'), sourceOf(data), { chunkSize: MiB });
+    expect(r.digest).toBe(sha256(data));
+    expect(log()).toEqual([
+      'POST /v2/pd/resume/blobs/uploads/ 202',
+      'PATCH /v2/pd/resume/blobs/uploads/<id> 202',
+      'PATCH /v2/pd/resume/blobs/uploads/<id> -1',
+      'GET /v2/pd/resume/blobs/uploads/<id> 204',
+      'PATCH /v2/pd/resume/blobs/uploads/<id> 202',
+      'PATCH /v2/pd/resume/blobs/uploads/<id> 202',
+      'PUT /v2/pd/resume/blobs/uploads/<id> 201',
+    ]);
+    // Each byte reached the registry once.
+    expect(
+      proxy.requests({ method: 'PATCH' }).reduce((n, p) => n + (p.status === 202 ? p.requestBytes : 0), 0),
+    ).toBe(data.length);
+    expect((await stored('resume', r.digest))?.equals(data)).toBe(true);
+  });
+
+  test('when the registry lost the session, the upload starts over from a re-opened source', async () => {
+    const data = randomData(2 * MiB);
+    let opened = 0;
+    const open = sourceOf(data);
+    proxy.inject({ method: 'PATCH', skip: 1, times: 1, fault: { kind: 'reset' } });
+    proxy.inject({
+      method: 'GET',
+      path: '/blobs/uploads/',
+      times: 1,
+      fault: { kind: 'status', status: 404, code: 'BLOB_UPLOAD_UNKNOWN' },
+    });
+    const r = await client.uploadBlob(
+      repo('restart'),
+      () => {
+        opened++;
+        return open();
+      },
+      { chunkSize: MiB },
+    );
+    expect(r.digest).toBe(sha256(data));
+    expect(opened).toBe(2);
+    expect(proxy.requests({ method: 'POST' })).toHaveLength(2);
+    expect((await stored('restart', r.digest))?.equals(data)).toBe(true);
+  });
+
+  test('a PUT cut off by a reset is retried from a re-opened source', async () => {
+    const data = randomData(MiB);
+    let opened = 0;
+    proxy.inject({ method: 'PUT', times: 1, fault: { kind: 'reset' } });
+    const r = await client.uploadBlob(
+      repo('reput'),
+      () => {
+        opened++;
+        return sourceOf(data)();
+      },
+      { digest: sha256(data), size: data.length },
+    );
+    expect(r.how).toBe('uploaded');
+    expect(opened).toBe(2);
+    expect((await stored('reput', r.digest))?.equals(data)).toBe(true);
+  });
+
+  test('a source that does not match its digest is refused and never completes on the registry', async () => {
+    const data = randomData(MiB);
+    const claimed = sha256(Buffer.from('something else'));
+    const err = await client
+      .uploadBlob(repo('liar'), sourceOf(data), { digest: claimed, size: data.length })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect(await stored('liar', claimed)).toBeUndefined();
+    expect(await stored('liar', sha256(data))).toBeUndefined();
+  });
+
+  test('503 and 429 on POST are retried', async () => {
+    const data = randomData(300_000);
+    proxy.inject({ method: 'POST', times: 1, fault: { kind: 'status', status: 503 } });
+    proxy.inject({ method: 'POST', times: 1, fault: { kind: 'status', status: 429, retryAfter: '0' } });
+    const r = await client.uploadBlob(repo('retry'), sourceOf(data), {
+      digest: sha256(data),
+      size: data.length,
+    });
+    expect(r.how).toBe('uploaded');
+    expect(proxy.requests({ method: 'POST' }).map((p) => p.status)).toEqual([503, 429, 202]);
+  });
+
+  test('cross-repository mount: 201 links the blob; a declined mount (202) falls back to uploading', async () => {
+    const data = randomData(400_000);
+    const digest = sha256(data);
+    await client.uploadBlob(repo('mount-src'), sourceOf(data), { digest, size: data.length });
+    proxy.resetStats();
+
+    expect(await client.mountBlob(repo('mount-dst'), digest, repo('mount-src'))).toBe(true);
+    expect(log()).toEqual([`POST /v2/pd/mount-dst/blobs/uploads/ 201`]);
+    expect(proxy.requests({ method: 'POST' })[0]?.url).toContain(
+      `mount=${encodeURIComponent(digest)}&from=pd%2Fmount-src`,
+    );
+    expect((await stored('mount-dst', digest))?.equals(data)).toBe(true);
+
+    // The source repository does not hold it: the registry opens an upload instead (202).
+    proxy.resetStats();
+    expect(await client.mountBlob(repo('mount-dst2'), digest, repo('nowhere'))).toBe(false);
+    expect(log()).toEqual([
+      'POST /v2/pd/mount-dst2/blobs/uploads/ 202',
+      'DELETE /v2/pd/mount-dst2/blobs/uploads/<id> 204',
+    ]);
+
+    proxy.resetStats();
+    const r = await client.uploadBlob(repo('mount-dst3'), sourceOf(data), {
+      digest,
+      size: data.length,
+      mountFrom: [repo('nowhere')],
+    });
+    expect(r.how).toBe('uploaded');
+    // The session the declined mount opened is the one the bytes go to.
+    expect(log()).toEqual([
+      `HEAD /v2/pd/mount-dst3/blobs/${digest} 404`,
+      'POST /v2/pd/mount-dst3/blobs/uploads/ 202',
+      'PUT /v2/pd/mount-dst3/blobs/uploads/<id> 201',
+    ]);
+
+    const m = await client.uploadBlob(repo('mount-dst4'), sourceOf(data), {
+      digest,
+      size: data.length,
+      mountFrom: repo('mount-src'),
+    });
+    expect(m.how).toBe('mounted');
+  });
+});
