@@ -19,6 +19,8 @@ export type Fault =
   | { kind: 'reset-body'; afterBytes: number }
   /** Answer with this status (and a distribution-style error body) instead of forwarding. */
   | { kind: 'status'; status: number; retryAfter?: string; code?: string }
+  /** Forward the response headers, then send nothing more (until the client gives up). */
+  | { kind: 'stall' }
   /** Forward, sending the response body at about `bytesPerSecond`. */
   | { kind: 'slow'; bytesPerSecond: number }
   /** Forward, inverting the bits of one response body byte (default: the middle one). */
@@ -236,6 +238,11 @@ function forward(
       : undefined;
   let offset = 0;
 
+  if (fault?.kind === 'stall') {
+    upRes.destroy();
+    res.flushHeaders();
+    return;
+  }
   const pump = async () => {
     for await (const data of upRes) {
       let chunk = data as Buffer;

@@ -112,6 +112,16 @@ describe.skipIf(registryMissing())('fault proxy in front of the registry', () =>
     expect(proxy.requests().map((r) => r.range)).toEqual(['bytes=1000-', 'bytes=1000-']);
   });
 
+  test('stall sends the headers and then nothing', async () => {
+    proxy.inject({ path: /\/blobs\//, fault: { kind: 'stall' } });
+    const controller = new AbortController();
+    const res = await fetch(blobUrl(), { signal: controller.signal });
+    expect(res.status).toBe(200);
+    setTimeout(() => controller.abort(), 300);
+    await expect(res.arrayBuffer()).rejects.toThrow();
+    expect(proxy.requests()[0]?.responseBytes ?? 0).toBe(0);
+  });
+
   test('slow bodies take about length / rate', async () => {
     proxy.inject({ path: /\/blobs\//, fault: { kind: 'slow', bytesPerSecond: 1_000_000 } });
     const start = Date.now();

@@ -117,9 +117,11 @@ export async function getBlob(
         } catch (e) {
           if (e instanceof PdError || isAbortError(e) || signal?.aborted)
             throw signal?.aborted ? signal.reason : e;
-          if (!isRetryableError(e)) throw connectionError(e, res.url.host, repo.registry);
+          if (!isRetryableError(e))
+            throw connectionError(e, res.url.host, repo.registry, ctx.requester.http.timeouts);
           const delay = budget.next();
-          if (delay === undefined) throw connectionError(e, res.url.host, repo.registry);
+          if (delay === undefined)
+            throw connectionError(e, res.url.host, repo.registry, ctx.requester.http.timeouts);
           ctx.logger?.debug?.(`${what}: interrupted at ${done} bytes, resuming in ${Math.round(delay)} ms`);
           await sleep(delay, signal);
           res = await fetchFrom(done);

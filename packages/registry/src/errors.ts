@@ -220,7 +220,7 @@ export function connectionError(
   e: unknown,
   host: string,
   registry: string,
-  timeoutMs?: number,
+  timeouts?: { headers: number; body: number },
 ): RegistryConnectionError {
   const code = networkErrorCode(e);
   const init = { registry, cause: e };
@@ -244,11 +244,13 @@ export function connectionError(
         hint: 'the host does not answer; check the network, a proxy or a firewall',
       });
     case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT': {
+      const ms = code === 'UND_ERR_HEADERS_TIMEOUT' ? timeouts?.headers : timeouts?.body;
       return new RegistryConnectionError(
-        `${host} stopped answering${timeoutMs ? ` for ${Math.round(timeoutMs / 1000)} s` : ''}`,
+        `${host} stopped answering${ms ? ` for ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}` : ''}`,
         { ...init, hint: 'the registry or the network stalled; retry, or raise the timeout' },
       );
+    }
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':

@@ -92,7 +92,7 @@ export class Requester {
       const ep = await this.endpoint(opts.registry, opts.signal);
       const authorization = await this.auth.authorize(opts.registry, scopes, opts.signal);
       let res: HttpResponse;
-      let url = typeof opts.path === 'string' ? new URL(opts.path, ep.origin) : opts.path;
+      let url = typeof opts.path === 'string' ? new URL(opts.path, ep.origin) : sameHostScheme(opts.path, ep);
       try {
         res = await this.exchange(opts, ep, url, authorization);
         url = res.url;
@@ -109,7 +109,7 @@ export class Requester {
           await sleep(delay, opts.signal);
           continue;
         }
-        throw connectionError(e, url.host, opts.registry, this.http.timeouts.body);
+        throw connectionError(e, url.host, opts.registry, this.http.timeouts);
       }
 
       if (res.status === 401 && !reauthenticated) {
@@ -171,8 +171,7 @@ export class Requester {
         if (isAbortError(e) || opts.signal?.aborted) throw opts.signal?.reason ?? e;
         if (!isRetryableError(e)) throw e;
         const delay = opts.retry !== false ? budget.next() : undefined;
-        if (delay === undefined)
-          throw connectionError(e, res.url.host, opts.registry, this.http.timeouts.body);
+        if (delay === undefined) throw connectionError(e, res.url.host, opts.registry, this.http.timeouts);
         await sleep(delay, opts.signal);
       }
     }
@@ -224,6 +223,19 @@ export class Requester {
       url = next;
     }
   }
+}
+
+/**
+ * A Location on the registry's own host keeps the endpoint's scheme: registries behind a
+ * TLS-terminating proxy often build `http://` URLs for themselves, and following one would
+ * send credentials and content in clear (or hit the TLS port with plain HTTP).
+ */
+function sameHostScheme(url: URL, ep: Endpoint): URL {
+  const origin = new URL(ep.origin);
+  if (url.host !== origin.host || url.protocol === origin.protocol) return url;
+  const fixed = new URL(url);
+  fixed.protocol = origin.protocol;
+  return fixed;
 }
 
 function pdErrorIn(e: unknown): PdError | undefined {

@@ -1,0 +1,313 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { MediaType } from '@pd/oci-types';
+import {
+  type FaultProxy,
+  freePort,
+  missingTools,
+  type RunningRegistry,
+  registryMissing,
+  startFaultProxy,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { RateLimitError, RegistryClient, RegistryConnectionError, RegistryError } from '../src/index.js';
+import { randomData, readAll, sourceOf, tempDir } from './helpers.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+// The IPv4-mapped IPv6 form of 127.0.0.1: the same socket, but not a loopback *name*, so pd must
+// treat it like any remote registry (HTTPS only unless marked insecure).
+const mapped = (port: number) => `[::ffff:7f00:1]:${port}`;
+
+describe.skipIf(registryMissing())('retries, deadlines and connection failures', () => {
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  const blob = randomData(2 << 20);
+  const digest = sha256(blob);
+  const fast = { minDelay: 5, maxDelay: 20 };
+  const repo = () => ({ registry: proxy.host, repository: 'pd/robust' });
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy(registry.url);
+    const c = new RegistryClient({ dockerConfig: false });
+    await c.uploadBlob({ registry: registry.host, repository: 'pd/robust' }, sourceOf(blob), {
+      digest,
+      size: blob.length,
+    });
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest, size: blob.length },
+        layers: [],
+      }),
+    );
+    await c.putManifest(`${registry.host}/pd/robust:v1`, manifest, MediaType.OciManifest);
+    await c.close();
+  });
+  afterEach(() => {
+    proxy.clearFaults();
+    proxy.resetStats();
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  test('429 with Retry-After in seconds is honoured', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: fast });
+    proxy.inject({
+      path: /\/manifests\//,
+      times: 1,
+      fault: { kind: 'status', status: 429, retryAfter: '1' },
+    });
+    const start = Date.now();
+    await client.getManifest(`${proxy.host}/pd/robust:v1`);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(950);
+    expect(proxy.requests({ path: /\/manifests\// }).map((r) => r.status)).toEqual([429, 200]);
+    await client.close();
+  });
+
+  test('429 with Retry-After as an HTTP date is honoured', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: fast });
+    // HTTP dates have whole seconds: 2 s ahead waits between 1 and 2 s.
+    const when = new Date(Date.now() + 2000).toUTCString();
+    proxy.inject({
+      path: /\/manifests\//,
+      times: 1,
+      fault: { kind: 'status', status: 429, retryAfter: when },
+    });
+    const start = Date.now();
+    await client.getManifest(`${proxy.host}/pd/robust:v1`);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(900);
+    await client.close();
+  });
+
+  test('Retry-After is capped', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: { ...fast, maxRetryAfter: 200 } });
+    proxy.inject({
+      path: /\/manifests\//,
+      times: 1,
+      fault: { kind: 'status', status: 503, retryAfter: '3600' },
+    });
+    const start = Date.now();
+    await client.getManifest(`${proxy.host}/pd/robust:v1`);
+    expect(Date.now() - start).toBeLessThan(3000);
+    await client.close();
+  });
+
+  test('persistent 503: bounded attempts, then a RegistryError with the status', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: { ...fast, attempts: 4 } });
+    proxy.inject({ path: /\/manifests\//, fault: { kind: 'status', status: 503 } });
+    const err = await client.getManifest(`${proxy.host}/pd/robust:v1`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).status).toBe(503);
+    expect((err as RegistryError).message).toContain(`${proxy.host} failed with HTTP 503`);
+    expect(proxy.requests({ path: /\/manifests\// })).toHaveLength(4);
+    await client.close();
+  });
+
+  test('persistent 429: RateLimitError with the registry code and the Retry-After in the hint', async () => {
+    const client = new RegistryClient({
+      dockerConfig: false,
+      retry: { ...fast, attempts: 2, maxRetryAfter: 10 },
+    });
+    proxy.inject({ path: /\/manifests\//, fault: { kind: 'status', status: 429, retryAfter: '7' } });
+    const err = await client.getManifest(`${proxy.host}/pd/robust:v1`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect((err as RateLimitError).codes).toEqual(['TOOMANYREQUESTS']);
+    expect((err as RateLimitError).hint).toContain('Retry-After: 7');
+    await client.close();
+  });
+
+  test('the overall deadline stops retries even with attempts left', async () => {
+    const client = new RegistryClient({
+      dockerConfig: false,
+      retry: { attempts: 1000, minDelay: 100, maxDelay: 100, deadline: 600 },
+    });
+    proxy.inject({ path: /\/manifests\//, fault: { kind: 'status', status: 502 } });
+    const start = Date.now();
+    const err = await client.getManifest(`${proxy.host}/pd/robust:v1`).catch((e: unknown) => e);
+    expect((err as RegistryError).status).toBe(502);
+    expect(Date.now() - start).toBeLessThan(1500);
+    expect(proxy.requests({ path: /\/manifests\// }).length).toBeLessThan(15);
+    await client.close();
+  });
+
+  test('random resets mid-body (30%) never corrupt a download', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: { ...fast, attempts: 20 } });
+    proxy.inject({
+      path: /\/blobs\/sha256:/,
+      method: 'GET',
+      probability: 0.3,
+      fault: { kind: 'reset-body', afterBytes: 300_000 },
+    });
+    for (let i = 0; i < 5; i++) {
+      const bytes = await readAll(await client.getBlob(repo(), digest, { size: blob.length }));
+      expect(sha256(bytes)).toBe(digest);
+    }
+    await client.close();
+  });
+
+  test('a body that stalls past the body timeout is abandoned and resumed from where it stopped', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: fast, timeout: { body: 300 } });
+    // One 64 KiB chunk, then a long pause: the client gives up on this response and resumes.
+    proxy.inject({
+      path: /\/blobs\/sha256:/,
+      method: 'GET',
+      times: 1,
+      fault: { kind: 'slow', bytesPerSecond: 1000 },
+    });
+    const bytes = await readAll(await client.getBlob(repo(), digest));
+    expect(sha256(bytes)).toBe(digest);
+    const gets = proxy.requests({ path: /\/blobs\/sha256:/ });
+    expect(gets).toHaveLength(2);
+    expect(gets[1]?.range).toBe(`bytes=${gets[0]?.responseBytes}-`);
+    await client.close();
+  });
+
+  test('a body that never moves gives up after the attempts, naming the timeout', async () => {
+    const client = new RegistryClient({
+      dockerConfig: false,
+      retry: { ...fast, attempts: 2 },
+      timeout: { body: 300 },
+    });
+    proxy.inject({ path: /\/blobs\/sha256:/, method: 'GET', fault: { kind: 'stall' } });
+    const err = await readAll(await client.getBlob(repo(), digest)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryConnectionError);
+    expect((err as Error).message).toBe(`${proxy.host} stopped answering for 300 ms`);
+    expect(proxy.requests({ path: /\/blobs\/sha256:/ })).toHaveLength(2);
+    await client.close();
+  });
+
+  test('connection refused, unknown host: one-line messages naming the host', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: fast });
+    const port = await freePort();
+    const refused = await client.ping(`127.0.0.1:${port}`).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RegistryConnectionError);
+    expect((refused as Error).message).toBe(`connection refused by 127.0.0.1:${port}`);
+    const unknown = await client.getManifest('pd-no-such-host.invalid/x:1').catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(RegistryConnectionError);
+    expect((unknown as Error).message).toBe('cannot resolve registry host pd-no-such-host.invalid');
+    await client.close();
+  });
+
+  test('an already aborted signal fails at once', async () => {
+    const client = new RegistryClient({ dockerConfig: false });
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    await expect(
+      client.getManifest(`${proxy.host}/pd/robust:v1`, { signal: controller.signal }),
+    ).rejects.toThrow('stop');
+    expect(proxy.log).toHaveLength(0);
+    await client.close();
+  });
+
+  test('plain HTTP only for loopback names, or when marked insecure (after trying HTTPS)', async () => {
+    const host = mapped(registry.port);
+    const strict = new RegistryClient({ dockerConfig: false, retry: fast });
+    const err = await strict.ping(host).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryConnectionError);
+    expect((err as Error).message).toMatch(/^TLS handshake with \[::ffff:7f00:1\]:\d+ failed/);
+    expect((err as RegistryConnectionError).hint).toContain('plain HTTP');
+    await strict.close();
+
+    const lenient = new RegistryClient({ dockerConfig: false, insecure: [host] });
+    expect(await lenient.ping(host)).toMatchObject({
+      url: `http://${host}`,
+      auth: 'none',
+      apiVersion: 'registry/2.0',
+    });
+    expect((await lenient.getManifest(`${host}/pd/robust:v1`)).mediaType).toBe(MediaType.OciManifest);
+    await lenient.close();
+
+    const loopback = new RegistryClient({ dockerConfig: false });
+    expect((await loopback.ping(registry.host)).url).toBe(`http://${registry.host}`);
+    await loopback.close();
+  });
+});
+
+describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind TLS', () => {
+  let registry: RunningRegistry;
+  let tls: Server;
+  let port: number;
+  const certs = tempDir('pd-reg-tls-');
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'key.pem',
+        '-out',
+        'cert.pem',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { cwd: certs.dir, stdio: 'ignore' },
+    );
+    // A TLS front for the registry, as a real deployment would terminate TLS.
+    tls = createHttpsServer(
+      { key: readFileSync(join(certs.dir, 'key.pem')), cert: readFileSync(join(certs.dir, 'cert.pem')) },
+      (req, res) => {
+        const up = httpRequest(
+          { host: '127.0.0.1', port: registry.port, method: req.method, path: req.url, headers: req.headers },
+          (r) => {
+            res.writeHead(r.statusCode ?? 502, r.rawHeaders);
+            r.pipe(res);
+          },
+        );
+        req.pipe(up);
+      },
+    );
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    port = (tls.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    tls?.closeAllConnections();
+    await new Promise((r) => tls?.close(r));
+    await registry?.stop();
+    certs.cleanup();
+  });
+
+  test('HTTPS is tried first: a loopback TLS registry is used over HTTPS', async () => {
+    // The front does not send X-Forwarded-Proto, so the registry writes http:// upload
+    // Locations for itself: the client must stay on HTTPS for its own host.
+    const client = new RegistryClient({ dockerConfig: false });
+    expect((await client.ping(`127.0.0.1:${port}`)).url).toBe(`https://127.0.0.1:${port}`);
+    const data = Buffer.from('over tls');
+    const r = await client.uploadBlob(`127.0.0.1:${port}/pd/tls`, sourceOf(data), {});
+    expect(sha256(await readAll(await client.getBlob(`127.0.0.1:${port}/pd/tls`, r.digest)))).toBe(
+      sha256(data),
+    );
+    await client.close();
+  });
+
+  test('an untrusted certificate on a non-loopback name is refused with a hint', async () => {
+    const client = new RegistryClient({ dockerConfig: false });
+    const err = await client.ping(mapped(port)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryConnectionError);
+    expect((err as Error).message).toMatch(
+      /^TLS handshake with .* failed \((DEPTH_ZERO_SELF_SIGNED_CERT|ERR_TLS_CERT_ALTNAME_INVALID|SELF_SIGNED_CERT_IN_CHAIN)\)$/,
+    );
+    expect((err as RegistryConnectionError).hint).toContain('not trusted');
+    await client.close();
+    const insecure = new RegistryClient({ dockerConfig: false, insecure: true });
+    expect((await insecure.ping(mapped(port))).url).toBe(`https://${mapped(port)}`);
+    await insecure.close();
+  });
+});
