@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { parseChallenges, pickChallenge } from './challenge.js';
+
+describe('parseChallenges', () => {
+  test('Docker Hub bearer challenge with scope and error', () => {
+    const h =
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull,push",error="insufficient_scope"';
+    expect(parseChallenges(h)).toEqual([
+      {
+        scheme: 'bearer',
+        params: {
+          realm: 'https://auth.docker.io/token',
+          service: 'registry.docker.io',
+          scope: 'repository:library/ubuntu:pull,push',
+          error: 'insufficient_scope',
+        },
+      },
+    ]);
+  });
+
+  test('several challenges, unquoted values, odd spacing, escapes', () => {
+    const h =
+      'Basic realm="Registry Realm", Bearer  realm=https://r/t , service = "a \\"quoted\\" one" ,Negotiate abc==';
+    expect(parseChallenges(h)).toEqual([
+      { scheme: 'basic', params: { realm: 'Registry Realm' } },
+      { scheme: 'bearer', params: { realm: 'https://r/t', service: 'a "quoted" one' } },
+      { scheme: 'negotiate', params: {} },
+    ]);
+    expect(pickChallenge(parseChallenges(h))?.scheme).toBe('bearer');
+  });
+
+  test('absent or empty header', () => {
+    expect(parseChallenges(undefined)).toEqual([]);
+    expect(parseChallenges('')).toEqual([]);
+    expect(pickChallenge([{ scheme: 'negotiate', params: {} }])).toBeUndefined();
+  });
+
+  test('property: quoted parameters survive any content', () => {
+    const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/);
+    const value = fc.string({ maxLength: 40 });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(name, value), { minLength: 1, maxLength: 5, selector: (t) => t[0] }),
+        (params) => {
+          const header = `Bearer ${params.map(([k, v]) => `${k}="${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(', ')}`;
+          const [c] = parseChallenges(header);
+          expect(c?.scheme).toBe('bearer');
+          expect(c?.params).toEqual(Object.fromEntries(params));
+        },
+      ),
+    );
+  });
+});
