@@ -6,33 +6,42 @@
  * result was handed on (backpressure from the consumer reaches the producer).
  */
 export interface BlockJob {
-  /** The block's bytes (freshly allocated, may be transferred to a worker). */
+  /** The block's bytes: a fresh, unpooled buffer the job may transfer to a worker. */
   data: Buffer;
-  /** The block before it (for dictionaries), if any. */
-  previous: Buffer | undefined;
+  /** A private copy of the last `keepTail` bytes of the previous block (for dictionaries). */
+  tail: Buffer | undefined;
   /** True for the final block; it may be empty. */
   last: boolean;
   index: number;
 }
 
+export interface BlockOptions {
+  blockSize: number;
+  inFlight: number;
+  /** Bytes of each block to keep for the next job's `tail`. */
+  keepTail?: number;
+  /** Sees every block before it is handed to `compress` (e.g. to update a CRC). */
+  onBlock?: (block: Buffer) => void;
+}
+
 export async function* compressBlocks(
   source: AsyncIterable<Buffer>,
-  blockSize: number,
-  inFlight: number,
+  options: BlockOptions,
   compress: (job: BlockJob) => Promise<Buffer>,
-  onBlock?: (block: Buffer) => void,
 ): AsyncGenerator<Buffer> {
+  const { blockSize, inFlight, keepTail = 0, onBlock } = options;
   const queue: Promise<Buffer>[] = [];
   let block = Buffer.allocUnsafeSlow(blockSize);
   let fill = 0;
-  let previous: Buffer | undefined;
+  let tail: Buffer | undefined;
   let index = 0;
   const submit = (data: Buffer, last: boolean) => {
     onBlock?.(data);
-    const p = compress({ data, previous, last, index: index++ });
+    const nextTail = keepTail > 0 ? copyOf(data.subarray(Math.max(0, data.length - keepTail))) : undefined;
+    const p = compress({ data, tail, last, index: index++ });
     p.catch(() => undefined); // awaited in order below; keep early failures from being "unhandled"
     queue.push(p);
-    previous = data;
+    tail = nextTail;
   };
   try {
     for await (const chunk of source) {
@@ -50,12 +59,16 @@ export async function* compressBlocks(
         }
       }
     }
-    // A fresh buffer, so a transferred (detached) block can never be aliased.
-    const tail = Buffer.allocUnsafeSlow(fill);
-    block.copy(tail, 0, 0, fill);
-    submit(tail, true);
+    submit(copyOf(block.subarray(0, fill)), true);
     while (queue.length > 0) yield await queue.shift()!;
   } finally {
     for (const p of queue) p.catch(() => undefined);
   }
+}
+
+/** A copy in its own ArrayBuffer (never the shared Buffer pool), safe to transfer. */
+function copyOf(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  b.copy(out);
+  return out;
 }

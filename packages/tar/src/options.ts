@@ -15,10 +15,7 @@ export interface ProgressEvent {
  * whole subtree), a header replaces it (rename, chmod, chown...), `true`/`undefined` keeps it.
  * `source` is the host path the entry comes from, when there is one.
  */
-export type TarFilter = (
-  header: TarHeader,
-  source: string | undefined,
-) => TarHeader | boolean | undefined;
+export type TarFilter = (header: TarHeader, source: string | undefined) => TarHeader | boolean | undefined;
 
 export interface TarOptions {
   /** Destination directory inside the layer that everything is placed under, e.g. `/app`. */

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PdError } from '@pd/oci-types';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './header.js';
@@ -13,10 +13,12 @@ import type { PlannedEntry } from './plan.js';
 
 /** Output is coalesced into chunks of about this size; larger file chunks pass straight through. */
 const COALESCE = 256 * 1024;
-/** Files up to this size are read whole, several at once ahead of the writer. */
-const SMALL_FILE = 512 * 1024;
-const READ_AHEAD_FILES = 32;
-const READ_AHEAD_BYTES = 16 << 20;
+/**
+ * Files up to this size are read with synchronous open/read/close: a few microseconds each, where
+ * the promise API costs a threadpool round trip per call (measured 4x slower on small files).
+ * Bigger files are streamed asynchronously in BIG_CHUNK pieces.
+ */
+const SMALL_FILE = 256 * 1024;
 const BIG_CHUNK = 1 << 20;
 
 /** A host file no longer has the size it had when the tree was scanned. */
@@ -29,19 +31,19 @@ export class FileChangedError extends PdError {
   }
 }
 
-async function readWhole(path: string, size: number): Promise<Buffer> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+function readWhole(path: string, size: number): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buf = Buffer.allocUnsafe(size);
     let have = 0;
     while (have < size) {
-      const { bytesRead } = await fh.read(buf, have, size - have, have);
-      if (bytesRead === 0) throw new FileChangedError(path, size, have);
-      have += bytesRead;
+      const n = readSync(fd, buf, have, size - have, have);
+      if (n === 0) throw new FileChangedError(path, size, have);
+      have += n;
     }
     return buf;
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -70,31 +72,8 @@ async function* readStreaming(
   }
 }
 
-/**
- * The archive bytes of a finalized plan. Small files are read ahead concurrently (bounded by
- * count and bytes) so the threadpool keeps the disk busy while the consumer hashes and compresses.
- */
+/** The archive bytes of a finalized plan, in chunks of at least COALESCE bytes (but the last). */
 export async function* writeTar(plan: PlannedEntry[], signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const ahead = new Map<number, Promise<Buffer>>();
-  let aheadBytes = 0;
-  let next = 0; // next plan index to consider for read-ahead
-  const isSmallFile = (e: PlannedEntry) => e.source.kind === 'file' && e.header.size <= SMALL_FILE;
-  const fill = (from: number) => {
-    if (next < from) next = from;
-    while (next < plan.length && ahead.size < READ_AHEAD_FILES && aheadBytes < READ_AHEAD_BYTES) {
-      const e = plan[next]!;
-      if (e.source.kind === 'file' && isSmallFile(e)) {
-        const p = readWhole(e.source.path, e.header.size);
-        p.catch(() => undefined); // observed when its turn comes
-        ahead.set(next, p);
-        aheadBytes += e.header.size;
-      } else if (e.source.kind === 'file') {
-        break; // a big file is streamed in order; do not read past it
-      }
-      next++;
-    }
-  };
-
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const push = (b: Buffer) => {
@@ -107,35 +86,24 @@ export async function* writeTar(plan: PlannedEntry[], signal?: AbortSignal): Asy
     pendingBytes = 0;
     return out;
   };
-
-  try {
-    for (let i = 0; i < plan.length; i++) {
-      signal?.throwIfAborted();
-      const e = plan[i]!;
-      fill(i);
-      push(encodeHeader(e.header));
-      const size = e.header.size;
-      if (e.source.kind === 'data') {
-        push(e.source.data);
-      } else if (e.source.kind === 'file') {
-        const early = ahead.get(i);
-        if (early) {
-          ahead.delete(i);
-          aheadBytes -= size;
-          push(await early);
-        } else {
-          if (pendingBytes) yield take();
-          for await (const chunk of readStreaming(e.source.path, size, signal)) yield chunk;
-        }
+  for (const e of plan) {
+    signal?.throwIfAborted();
+    push(encodeHeader(e.header));
+    const size = e.header.size;
+    if (e.source.kind === 'data') {
+      push(e.source.data);
+    } else if (e.source.kind === 'file') {
+      if (size <= SMALL_FILE) {
+        push(readWhole(e.source.path, size));
+      } else {
+        if (pendingBytes) yield take();
+        for await (const chunk of readStreaming(e.source.path, size, signal)) yield chunk;
       }
-      const pad = padding(size);
-      if (pad) push(END_OF_ARCHIVE.subarray(0, pad));
-      if (pendingBytes >= COALESCE) yield take();
     }
-    push(END_OF_ARCHIVE);
-    yield take();
-  } finally {
-    // Reads still in flight after an error or early stop: let them settle unobserved.
-    for (const p of ahead.values()) p.catch(() => undefined);
+    const pad = padding(size);
+    if (pad) push(END_OF_ARCHIVE.subarray(0, pad));
+    if (pendingBytes >= COALESCE) yield take();
   }
+  push(END_OF_ARCHIVE);
+  yield take();
 }

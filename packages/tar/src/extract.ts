@@ -1,0 +1,445 @@
+import { execFile } from 'node:child_process';
+import { constants, type Stats } from 'node:fs';
+import {
+  chmod,
+  chown,
+  type FileHandle,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  realpath,
+  rm,
+  symlink,
+  utimes,
+} from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { decompress, type LayerInput } from './decompress.js';
+import { TarFormatError, UnsafePathError } from './errors.js';
+import type { TarHeader } from './header.js';
+import { cleanComponents } from './names.js';
+import type { ProgressEvent } from './options.js';
+import { parseTar } from './reader.js';
+import { whiteoutTarget } from './whiteout.js';
+
+const execFileP = promisify(execFile);
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const MAX_SYMLINK_HOPS = 40;
+
+export interface ExtractOptions {
+  /** `'throw'` (default) fails on the first unsafe entry; `'skip'` leaves it out and goes on. */
+  onUnsafe?: 'throw' | 'skip';
+  /**
+   * `'apply'` (default): `.wh.x` deletes `x` from what is already in the directory, `.wh..wh..opq`
+   * empties its directory of lower content. `'keep'` writes markers as plain files; `'skip'` drops them.
+   */
+  whiteouts?: 'apply' | 'keep' | 'skip';
+  /** Create device nodes (root only) and fifos. Default false: they are skipped. */
+  devices?: boolean;
+  /** Keep setuid/setgid bits (only honoured when running as root). Default false. */
+  specialModes?: boolean;
+  /** Apply the entries' uid/gid (only honoured when running as root). Default false. */
+  chown?: boolean;
+  /** Set modification times from the archive. Default true. */
+  mtime?: boolean;
+  /** Called with each entry's extended attributes (Node cannot set xattrs itself). */
+  onXattrs?: (path: string, xattrs: Record<string, Buffer>, header: TarHeader) => void | Promise<void>;
+  /** Return false to leave an entry out. */
+  filter?: (header: TarHeader) => boolean;
+  /** Told about every entry left out (unsafe with `onUnsafe: 'skip'`, devices, unknown types). */
+  onSkip?: (header: TarHeader, reason: string) => void;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export interface ExtractStats {
+  entries: number;
+  bytes: number;
+  skipped: number;
+}
+
+interface DeferredDir {
+  rel: string;
+  mode: number;
+  mtime: number;
+  uid: number;
+  gid: number;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+let cachedUmask: number | undefined;
+function umask(): number {
+  if (cachedUmask === undefined) {
+    try {
+      cachedUmask = process.umask();
+    } catch {
+      cachedUmask = 0o022; // worker threads cannot read it
+    }
+  }
+  return cachedUmask;
+}
+
+/**
+ * Writes archive entries under one directory and never outside it. Paths are cleaned lexically;
+ * every parent is resolved component by component with lstat, following symlinks only as if the
+ * target directory were the filesystem root, and refusing any that lead above it. Final
+ * components are never followed: whatever is there is removed and replaced, and files are
+ * opened with O_EXCL|O_NOFOLLOW. Directories known to be real (created or checked by us) are
+ * cached; anything we remove or replace is dropped from the cache with its descendants.
+ */
+export class Extractor {
+  private readonly dirs = new Set<string>(['']);
+  private readonly deferred = new Map<string, DeferredDir>();
+  /** Real paths written by the layer being extracted (opaque whiteouts spare them). */
+  private layerPaths = new Set<string>();
+  readonly stats: ExtractStats = { entries: 0, bytes: 0, skipped: 0 };
+
+  private constructor(
+    readonly root: string,
+    private readonly opts: ExtractOptions,
+  ) {}
+
+  static async create(dir: string, opts: ExtractOptions = {}): Promise<Extractor> {
+    await mkdir(dir, { recursive: true });
+    return new Extractor(await realpath(dir), opts);
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : `${this.root}/${rel}`;
+  }
+
+  private forget(rel: string): void {
+    if (this.dirs.size < 1024 || rel === '') {
+      for (const d of this.dirs) if (d === rel || d.startsWith(`${rel}/`) || rel === '') this.dirs.delete(d);
+    } else {
+      for (const d of [...this.dirs]) if (d === rel || d.startsWith(`${rel}/`)) this.dirs.delete(d);
+    }
+    this.dirs.add('');
+    for (const d of this.deferred.keys()) if (d === rel || d.startsWith(`${rel}/`)) this.deferred.delete(d);
+  }
+
+  /**
+   * The real relative path of the directory `components` name, creating missing directories.
+   * Symlinks on the way are followed inside the root only.
+   */
+  private async resolveDir(entry: string, components: string[]): Promise<string> {
+    const resolved: string[] = [];
+    const queue = [...components];
+    let hops = 0;
+    while (queue.length > 0) {
+      const c = queue.shift()!;
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        if (resolved.length === 0)
+          throw new UnsafePathError(entry, 'a symlink on its path leads outside the target');
+        resolved.pop();
+        continue;
+      }
+      const candidate = resolved.length === 0 ? c : `${resolved.join('/')}/${c}`;
+      if (this.dirs.has(candidate)) {
+        resolved.push(c);
+        continue;
+      }
+      const st = await lstatOrUndefined(this.abs(candidate));
+      if (st === undefined) {
+        try {
+          await mkdir(this.abs(candidate), 0o755);
+        } catch (e) {
+          if (errno(e) !== 'EEXIST') throw e;
+          queue.unshift(c); // something appeared meanwhile: look again
+          continue;
+        }
+        this.dirs.add(candidate);
+        resolved.push(c);
+        continue;
+      }
+      if (st.isDirectory()) {
+        this.dirs.add(candidate);
+        resolved.push(c);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new UnsafePathError(entry, 'too many levels of symlinks');
+        const target = await readlink(this.abs(candidate));
+        if (target.startsWith('/')) resolved.length = 0;
+        queue.unshift(...target.split('/'));
+        continue;
+      }
+      throw new TarFormatError(`cannot extract "${entry}": "${candidate}" is not a directory`);
+    }
+    return resolved.join('/');
+  }
+
+  /** Split and clean an entry name; returns the real parent and the final name. */
+  private async locate(name: string): Promise<{ parent: string; base: string; rel: string } | undefined> {
+    const parts = cleanComponents(name, name);
+    const base = parts.pop();
+    if (base === undefined) return undefined; // the root itself
+    const parent = await this.resolveDir(name, parts);
+    return { parent, base, rel: parent === '' ? base : `${parent}/${base}` };
+  }
+
+  /** Remove whatever is at `rel` (not following it). */
+  private async remove(rel: string, st: Stats): Promise<void> {
+    if (st.isDirectory()) {
+      await rm(this.abs(rel), { recursive: true, force: true });
+      this.forget(rel);
+    } else {
+      await rm(this.abs(rel), { force: true });
+    }
+  }
+
+  private fileMode(mode: number): number {
+    const special = this.opts.specialModes && isRoot ? 0o6000 : 0;
+    return mode & (0o1777 | special);
+  }
+
+  /** Extract every entry of one layer (any compression). */
+  async extract(input: LayerInput): Promise<void> {
+    this.layerPaths = new Set();
+    const { signal, onProgress } = this.opts;
+    for await (const { header, body } of parseTar(decompress(input))) {
+      signal?.throwIfAborted();
+      this.stats.entries++;
+      if (this.opts.filter && !this.opts.filter(header)) {
+        this.skip(header, 'filtered out');
+        continue;
+      }
+      try {
+        await this.entry(header, body);
+      } catch (e) {
+        if (e instanceof UnsafePathError && this.opts.onUnsafe === 'skip') {
+          this.skip(header, e.reason);
+          continue;
+        }
+        throw e;
+      }
+      onProgress?.({ id: 'extract', phase: 'extract', done: this.stats.bytes });
+    }
+  }
+
+  private skip(header: TarHeader, reason: string): void {
+    this.stats.skipped++;
+    this.opts.onSkip?.(header, reason);
+  }
+
+  private async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const whiteouts = this.opts.whiteouts ?? 'apply';
+    const wh = whiteoutTarget(header.name);
+    if (wh !== undefined || /(^|\/)\.wh\.[^/]*\/?$/.test(header.name)) {
+      if (whiteouts === 'skip') return;
+      if (whiteouts === 'apply') {
+        if (wh === undefined) throw new UnsafePathError(header.name, 'malformed whiteout');
+        await this.whiteout(header.name, wh);
+        return;
+      }
+    }
+    const loc = await this.locate(header.name);
+    if (loc === undefined) {
+      if (header.type === 'directory') this.deferDir('', header);
+      return;
+    }
+    const { rel } = loc;
+    const path = this.abs(rel);
+    switch (header.type) {
+      case 'directory': {
+        const st = await lstatOrUndefined(path);
+        if (st && !st.isDirectory()) await this.remove(rel, st);
+        if (!st || !st.isDirectory()) await mkdir(path, 0o755);
+        this.dirs.add(rel);
+        this.deferDir(rel, header);
+        break;
+      }
+      case 'file':
+        await this.writeFile(rel, header, body);
+        break;
+      case 'symlink': {
+        await this.clear(rel);
+        await symlink(header.linkname, path);
+        if (this.opts.chown && isRoot) await lchown(path, header.uid, header.gid);
+        if (this.opts.mtime !== false) await lutimes(path, header.mtime, header.mtime);
+        break;
+      }
+      case 'link': {
+        const target = await this.locate(header.linkname);
+        if (target === undefined) throw new UnsafePathError(header.name, 'hardlink to the root directory');
+        const tst = await lstatOrUndefined(this.abs(target.rel));
+        if (tst === undefined)
+          throw new TarFormatError(`hardlink "${header.name}" points to missing "${header.linkname}"`);
+        if (tst.isDirectory()) throw new UnsafePathError(header.name, 'hardlink to a directory');
+        if (target.rel === rel) break;
+        await this.clear(rel);
+        await link(this.abs(target.rel), path);
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        const device = header.type !== 'fifo';
+        if (!this.opts.devices || (device && !isRoot)) {
+          this.skip(
+            header,
+            device ? 'device nodes need { devices: true } and root' : 'fifos need { devices: true }',
+          );
+          return;
+        }
+        await this.clear(rel);
+        const kind = header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b';
+        await execFileP('mknod', [
+          '-m',
+          (this.fileMode(header.mode) & 0o777).toString(8),
+          path,
+          kind,
+          ...(device ? [String(header.devmajor), String(header.devminor)] : []),
+        ]);
+        if (this.opts.chown && isRoot) await lchown(path, header.uid, header.gid);
+        break;
+      }
+      default:
+        this.skip(header, `unsupported entry type "${header.typeflag ?? header.type}"`);
+        return;
+    }
+    this.layerPaths.add(rel);
+    if (header.xattrs && this.opts.onXattrs) await this.opts.onXattrs(path, header.xattrs, header);
+  }
+
+  private deferDir(rel: string, header: TarHeader): void {
+    this.deferred.set(rel, {
+      rel,
+      mode: this.fileMode(header.mode),
+      mtime: header.mtime,
+      uid: header.uid,
+      gid: header.gid,
+    });
+  }
+
+  /** Make room at `rel` for a non-directory. */
+  private async clear(rel: string): Promise<void> {
+    const st = await lstatOrUndefined(this.abs(rel));
+    if (st) await this.remove(rel, st);
+  }
+
+  private async writeFile(rel: string, header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const path = this.abs(rel);
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const mode = this.fileMode(header.mode);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, flags, 0o600);
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw e;
+      await this.clear(rel);
+      fh = await open(path, flags, 0o600);
+    }
+    try {
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+          off += bytesWritten;
+        }
+        this.stats.bytes += chunk.length;
+      }
+      if (this.opts.chown && isRoot) await fh.chown(header.uid, header.gid);
+      // After chown, which clears setuid bits.
+      if (mode !== (0o600 & ~umask())) await fh.chmod(mode);
+      if (this.opts.mtime !== false) await fh.utimes(header.mtime, header.mtime);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async whiteout(name: string, wh: NonNullable<ReturnType<typeof whiteoutTarget>>): Promise<void> {
+    if (wh.kind === 'opaque') {
+      const dir = await this.resolveDir(name, wh.dir === '' ? [] : wh.dir.split('/'));
+      await this.clearLower(dir);
+      this.layerPaths.add(dir);
+      return;
+    }
+    const loc = await this.locate(wh.path);
+    if (loc === undefined) return;
+    const st = await lstatOrUndefined(this.abs(loc.rel));
+    if (st) await this.remove(loc.rel, st);
+  }
+
+  /** Remove what lower layers put in `dir`, sparing what the current layer wrote. */
+  private async clearLower(dir: string): Promise<void> {
+    const names = await readdir(this.abs(dir));
+    for (const n of names) {
+      const rel = dir === '' ? n : `${dir}/${n}`;
+      if (this.layerPaths.has(rel)) {
+        const st = await lstat(this.abs(rel));
+        if (st.isDirectory()) await this.clearLower(rel);
+        continue;
+      }
+      await rm(this.abs(rel), { recursive: true, force: true });
+      this.forget(rel);
+    }
+  }
+
+  /** Apply directory modes, owners and times, deepest first (so a read-only parent comes last). */
+  async finish(): Promise<ExtractStats> {
+    const dirs = [...this.deferred.values()].sort((a, b) => b.rel.length - a.rel.length);
+    for (const d of dirs) {
+      const path = this.abs(d.rel);
+      const st = await lstatOrUndefined(path);
+      if (!st?.isDirectory()) continue; // replaced later in the stream
+      if (this.opts.chown && isRoot) await chown(path, d.uid, d.gid);
+      await chmod(path, d.mode);
+      if (this.opts.mtime !== false) await utimes(path, d.mtime, d.mtime);
+    }
+    this.deferred.clear();
+    return this.stats;
+  }
+}
+
+/**
+ * Extract a layer (gzip, zstd or plain tar) into `dir`, safely: nothing outside `dir` is ever
+ * created, changed or followed. Unsafe entries throw {@link UnsafePathError} (or are skipped with
+ * `onUnsafe: 'skip'`). Whiteouts are applied against what `dir` already holds.
+ */
+export async function extract(
+  input: LayerInput,
+  dir: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractStats> {
+  const x = await Extractor.create(dir, opts);
+  await x.extract(input);
+  return x.finish();
+}
+
+/** A layer given directly, or opened on demand (so that only one is open at a time). */
+export type LayerSource = LayerInput | (() => LayerInput | Promise<LayerInput>);
+
+/**
+ * Apply a stack of layers, lowest first, to `dir` with overlay semantics: later layers replace
+ * earlier content, `.wh.` markers delete it, opaque markers hide a directory's lower content
+ * but not what the same layer adds.
+ */
+export async function applyLayers(
+  dir: string,
+  layers: LayerSource[],
+  opts: Omit<ExtractOptions, 'whiteouts'> = {},
+): Promise<ExtractStats> {
+  const x = await Extractor.create(dir, { ...opts, whiteouts: 'apply' });
+  for (const layer of layers) {
+    await x.extract(typeof layer === 'function' ? await layer() : layer);
+  }
+  return x.finish();
+}
