@@ -2,6 +2,7 @@ import {
   type Digest,
   DigestHasher,
   DigestMismatchError,
+  DocumentTooLargeError,
   digestOf,
   isDigest,
   MANIFEST_ACCEPT,
@@ -78,7 +79,7 @@ export async function getManifest(
       const sent = header(res.headers, 'docker-content-digest');
       const expected = ref.digest ?? (sent && isDigest(sent) ? sent : undefined);
       const algorithm = expected ? parseDigest(expected).algorithm : 'sha256';
-      const { bytes, digest } = await readCapped(res, max, what, ref.registry, algorithm);
+      const { bytes, digest } = await readCapped(res, max, what, algorithm);
       // Before the digest check: schema 1 digests cover the manifest minus its signatures, so
       // such a manifest would otherwise surface as a confusing digest mismatch.
       const mediaType = manifestMediaType(res, bytes);
@@ -136,13 +137,8 @@ export async function putManifest(
   opts: CallOptions = {},
 ): Promise<Digest> {
   const what = `manifest ${refName(ref)}`;
-  if (bytes.length > ctx.maxManifestSize) {
-    throw new RegistryError(`${what} is ${bytes.length} bytes, over the ${ctx.maxManifestSize}-byte limit`, {
-      registry: ref.registry,
-      code: 'MANIFEST_TOO_LARGE',
-      hint: 'registries refuse manifests over 4 MiB; split the index or raise maxManifestSize if yours accepts more',
-    });
-  }
+  if (bytes.length > ctx.maxManifestSize)
+    throw new DocumentTooLargeError(what, bytes.length, ctx.maxManifestSize);
   const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : 'sha256';
   const digest = digestOf(bytes, algorithm);
   if (ref.digest && ref.digest !== digest) throw new DigestMismatchError(what, ref.digest, digest);
@@ -245,15 +241,9 @@ async function readCapped(
   res: RegistryResponse,
   max: number,
   what: string,
-  registry: string,
   algorithm: 'sha256' | 'sha512',
 ): Promise<{ bytes: Buffer; digest: Digest }> {
-  const tooLarge = (n: number) =>
-    new RegistryError(`${what} is larger than ${max} bytes (${n})`, {
-      registry,
-      code: 'MANIFEST_TOO_LARGE',
-      hint: 'refusing to buffer it; raise maxManifestSize if this is expected',
-    });
+  const tooLarge = (n: number) => new DocumentTooLargeError(what, n, max);
   const body = res.body;
   const length = Number(header(res.headers, 'content-length'));
   if (Number.isFinite(length) && length > max) {

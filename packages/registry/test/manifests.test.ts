@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import {
   DigestMismatchError,
+  DocumentTooLargeError,
   digestOf,
   MediaType,
   parseReference,
@@ -117,8 +118,8 @@ describe.skipIf(skip)('manifests against the real registry', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(RegistryError);
-    expect((err as RegistryError).code).toBe('MANIFEST_TOO_LARGE');
+    expect(err).toBeInstanceOf(DocumentTooLargeError);
+    expect((err as DocumentTooLargeError).limit).toBe(100);
     await small.close();
   });
 
