@@ -1,5 +1,6 @@
 export * from './docker.js';
 export * from './fault-proxy.js';
+export * from './hostile-tars.js';
 export * from './images.js';
 export * from './peers.js';
 export * from './ports.js';

@@ -19,3 +19,5 @@ export {
   whiteoutTarget,
 } from './whiteout.js';
 export { FileChangedError } from './writer.js';
+export { applyLayers, type ExtractOptions, type ExtractStats, extract, Extractor, type LayerSource } from './extract.js';
+export { flattenLayers } from './flatten.js';
