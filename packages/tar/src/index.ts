@@ -3,6 +3,15 @@ export type { ContentEntry, Contents, ContentValue } from './contents.js';
 export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js';
 export { decompress, detectCompression, type LayerInput } from './decompress.js';
 export { TarFormatError, UnsafePathError } from './errors.js';
+export {
+  applyLayers,
+  type ExtractOptions,
+  Extractor,
+  type ExtractStats,
+  extract,
+  type LayerSource,
+} from './extract.js';
+export { flattenLayers } from './flatten.js';
 export type { EntryType, TarHeader } from './header.js';
 export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
 export { sourceDateEpoch } from './options.js';
@@ -19,5 +28,3 @@ export {
   whiteoutTarget,
 } from './whiteout.js';
 export { FileChangedError } from './writer.js';
-export { applyLayers, type ExtractOptions, type ExtractStats, extract, Extractor, type LayerSource } from './extract.js';
-export { flattenLayers } from './flatten.js';

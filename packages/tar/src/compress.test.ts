@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, test } from 'vitest';
+import { collect, sha256 } from '../test/helpers.js';
+import { gzipParallel } from './gzip-parallel.js';
+import {
+  compressLayer,
+  decompress,
+  detectCompression,
+  TarFormatError,
+  tarContents,
+  writeLayerFile,
+} from './index.js';
+
+const base = mkdtempSync(join(tmpdir(), 'pd-compress-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+async function* chunked(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+  let pos = 0;
+  for (let i = 0; pos < data.length; i++) {
+    const n = sizes[i % sizes.length]!;
+    yield data.subarray(pos, pos + n);
+    pos += n;
+  }
+}
+
+/** Compressible but not trivial: text with random words. */
+function sample(size: number): Buffer {
+  const words = randomBytes(size / 4)
+    .toString('base64')
+    .match(/.{1,7}/g)!;
+  let s = '';
+  for (let i = 0; s.length < size; i++) s += `${words[i % 97]} ${i % 13 ? '' : '\n'}`;
+  return Buffer.from(s.slice(0, size));
+}
+
+describe('compressLayer', () => {
+  const data = Buffer.concat([sample(900_000), randomBytes(300_000), sample(100_000)]);
+
+  test.each(['gzip', 'zstd', 'none'] as const)(
+    '%s: digests, sizes and round trip in one pass',
+    async (compression) => {
+      const { stream, result } = compressLayer(chunked(data, [1, 4096, 100_000, 7]), { compression });
+      const out = await collect(stream);
+      const info = await result;
+      expect(info).toMatchObject({
+        size: out.length,
+        digest: sha256(out),
+        diffId: sha256(data),
+        uncompressedSize: data.length,
+        compression,
+      });
+      expect(detectCompression(out)).toBe(compression);
+      expect((await collect(decompress(out))).equals(data)).toBe(true);
+      if (compression === 'gzip') {
+        expect(info.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+        expect(gunzipSync(out).equals(data)).toBe(true);
+      }
+    },
+  );
+
+  test.each(['gzip', 'zstd'] as const)('%s output does not depend on input chunking', async (compression) => {
+    const one = await collect(compressLayer(chunked(data, [data.length]), { compression }).stream);
+    const many = await collect(compressLayer(chunked(data, [3, 65_536, 1_000_001]), { compression }).stream);
+    expect(sha256(many)).toBe(sha256(one));
+  });
+
+  test('parallel gzip is one valid member at any block size', async () => {
+    for (const blockSize of [1024, 32 * 1024, 128 * 1024]) {
+      const out = await collect(gzipParallel(chunked(data, [50_000]), { blockSize }));
+      expect(gunzipSync(out).equals(data)).toBe(true);
+      // one member: exactly one header at the start
+      expect(out.subarray(0, 4)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0]));
+    }
+  });
+
+  test.each(['gzip', 'zstd', 'none'] as const)('%s: empty input', async (compression) => {
+    const { stream, result } = compressLayer(chunked(Buffer.alloc(0), [1]), { compression });
+    const out = await collect(stream);
+    expect((await collect(decompress(out))).length).toBe(0);
+    expect((await result).diffId).toBe(sha256(Buffer.alloc(0)));
+  });
+
+  test('docker family media types', async () => {
+    const { stream, result } = compressLayer(tarContents({ '/a': 'b' }), {
+      compression: 'zstd',
+      family: 'docker',
+    });
+    await collect(stream);
+    expect((await result).mediaType).toBe('application/vnd.docker.image.rootfs.diff.tar.zstd');
+  });
+});
+
+describe('writeLayerFile', () => {
+  test('writes through a temp file and renames', async () => {
+    const path = join(base, 'layer.tar.gz');
+    const info = await writeLayerFile(tarContents({ '/hello': 'world' }), path);
+    expect(sha256(readFileSync(path))).toBe(info.digest);
+    expect(readdirSync(base).filter((n) => n.includes('.tmp'))).toEqual([]);
+  });
+
+  test('leaves nothing behind on failure', async () => {
+    const path = join(base, 'broken.tar.gz');
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(1000);
+      throw new Error('source broke');
+    }
+    await expect(writeLayerFile(failing(), path)).rejects.toThrow('source broke');
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(base).filter((n) => n.includes('broken'))).toEqual([]);
+  });
+});
+
+describe('decompress', () => {
+  test('rejects corrupt gzip and zstd with TarFormatError', async () => {
+    const gz = await collect(compressLayer(chunked(sample(200_000), [4096]), { compression: 'gzip' }).stream);
+    const bad = Buffer.from(gz);
+    bad.fill(0x55, 100, 400);
+    await expect(collect(decompress(bad))).rejects.toBeInstanceOf(TarFormatError);
+    const zst = await collect(
+      compressLayer(chunked(sample(200_000), [4096]), { compression: 'zstd' }).stream,
+    );
+    await expect(collect(decompress(zst.subarray(0, zst.length - 50)))).rejects.toBeInstanceOf(
+      TarFormatError,
+    );
+  });
+});
