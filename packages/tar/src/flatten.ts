@@ -15,7 +15,9 @@ import { whiteoutTarget } from './whiteout.js';
  *
  * Because upper layers come first, a directory's entry may follow its children; tar readers
  * (GNU tar, docker, extract()) create parents as needed. A hardlink whose target lives in a
- * lower layer is held back (header only) until that target has been written.
+ * lower layer is held back (header only) until that target has been written. A hardlink whose
+ * target an upper layer replaced links to the upper file (as in go-containerregistry's
+ * mutate.Extract); the lower content is not recovered, which would need a second pass.
  */
 export function flattenLayers(layers: LayerSource[], opts: { signal?: AbortSignal } = {}): Readable {
   return Readable.from(flatten(layers, opts.signal), { objectMode: false, highWaterMark: 1 << 20 });
