@@ -9,3 +9,4 @@ export * from './registry.js';
 export * from './rootfs.js';
 export * from './token-issuer.js';
 export * from './tools.js';
+export * from './conda-channel.js';
