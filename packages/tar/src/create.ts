@@ -18,9 +18,20 @@ function join(prefix: string, rel: string): string {
 }
 
 /** Build the tar lazily: the tree is scanned when the stream is first read. */
-function lazyTar(plan: () => Promise<PlannedEntry[]>, signal: AbortSignal | undefined): Readable {
+function lazyTar(plan: () => Promise<PlannedEntry[]>, opts: TarOptions): Readable {
+  const { signal, onProgress } = opts;
   async function* gen() {
-    yield* writeTar(await plan(), signal);
+    const entries = await plan();
+    if (!onProgress) {
+      yield* writeTar(entries, signal);
+      return;
+    }
+    let done = 0;
+    for await (const chunk of writeTar(entries, signal)) {
+      done += chunk.length;
+      onProgress({ id: 'tar', phase: 'archive', done });
+      yield chunk;
+    }
   }
   return Readable.from(gen(), { objectMode: false, highWaterMark: 1 << 20 });
 }
@@ -45,7 +56,7 @@ export function tarPaths(pairs: PathPair[], opts: TarOptions = {}): Readable {
     const entries: PlannedEntry[] = [];
     for (const { src, dest } of pairs) await walk(src, join(prefix, cleanPath(dest)), o, entries);
     return finalizePlan(entries, { mtime: o.epoch, owner: o.defaultOwner });
-  }, o.signal);
+  }, opts);
 }
 
 /** A deterministic layer tar of in-memory content: `{ '/etc/app.conf': 'text' | bytes | { data, mode, ... } }`. */
@@ -54,6 +65,6 @@ export function tarContents(contents: Contents, opts: TarOptions = {}): Readable
   const prefix = cleanPath(o.prefix);
   return lazyTar(
     async () => finalizePlan(planContents(contents, prefix, o), { mtime: o.epoch, owner: o.defaultOwner }),
-    o.signal,
+    opts,
   );
 }

@@ -124,14 +124,12 @@ export class Extractor {
     return rel === '' ? this.root : `${this.root}/${rel}`;
   }
 
+  /** Drop `rel` and everything below it from the caches (it was removed or replaced). */
   private forget(rel: string): void {
-    if (this.dirs.size < 1024 || rel === '') {
-      for (const d of this.dirs) if (d === rel || d.startsWith(`${rel}/`) || rel === '') this.dirs.delete(d);
-    } else {
-      for (const d of [...this.dirs]) if (d === rel || d.startsWith(`${rel}/`)) this.dirs.delete(d);
-    }
+    const below = `${rel}/`;
+    for (const d of this.dirs) if (d === rel || d.startsWith(below)) this.dirs.delete(d);
     this.dirs.add('');
-    for (const d of this.deferred.keys()) if (d === rel || d.startsWith(`${rel}/`)) this.deferred.delete(d);
+    for (const d of this.deferred.keys()) if (d === rel || d.startsWith(below)) this.deferred.delete(d);
   }
 
   /**

@@ -174,10 +174,12 @@ export function encodeHeader(h: TarHeader): Buffer {
   const main = ustarBlock(h, typeflag, fitted);
   if (records.length === 0) return main;
   const body = encodePax(records);
+  // Named after the entry (ASCII only) and dated like it: nothing from the host or the clock.
+  const paxName = `PaxHeader/${asciiFallback(h.name.replace(/\/+$/, '').split('/').pop() ?? '', 90)}`;
   const paxHeader = ustarBlock(
     {
       ...h,
-      name: `PaxHeader/${asciiFallback(h.name.replace(/\/+$/, '').split('/').pop() ?? '', 90)}`,
+      name: paxName,
       type: 'unknown',
       size: body.length,
       linkname: '',
@@ -189,7 +191,7 @@ export function encodeHeader(h: TarHeader): Buffer {
       mtime: fitsOctal(h.mtime, 12) ? h.mtime : 0,
     },
     'x',
-    { prefix: '', base: `PaxHeader/${asciiFallback(h.name.replace(/\/+$/, '').split('/').pop() ?? '', 90)}` },
+    { prefix: '', base: paxName },
   );
   return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
 }
