@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// Entry point of the `pd` command. Temporary shell until the CLI issue lands its command set.
-import { readFileSync } from 'node:fs';
+import { runCli } from './cli.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
-const args = process.argv.slice(2);
-if (args[0] === 'version' || args[0] === '--version') {
-  process.stdout.write(`pd ${pkg.version}\n`);
-} else if (args.length === 0 || args[0] === '--help' || args[0] === 'help') {
-  process.stdout.write(
-    'pd: container images without Docker\n\nUsage: pd <command> [options]\n\n  version   print the version\n',
-  );
-} else {
-  process.stderr.write(`pd: unknown command "${args[0]}" (run pd --help)\n`);
-  process.exit(2);
-}
+// Ctrl-C aborts the running command (temporary files are removed, bars cleared); a second one
+// ends the process at once.
+const controller = new AbortController();
+process.on('SIGINT', () => {
+  if (controller.signal.aborted) process.exit(130);
+  controller.abort();
+});
+// A closed pipe (`pd manifest x | head -c1`) is not an error worth a message.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+const code = await runCli(process.argv.slice(2), process, controller.signal);
+process.exitCode = code;
+// Nothing should keep the event loop alive now; if something does, do not hang the shell.
+setTimeout(() => process.exit(code), 2000).unref();

@@ -1,0 +1,49 @@
+import { defineCommand } from '../command.js';
+import { fetchManifest } from './registry-manifest.js';
+import { PLATFORM_OPTION, parseRef } from './shared.js';
+
+export const digest = defineCommand({
+  name: 'digest',
+  summary: 'print the digest of an image (what skopeo inspect calls Digest)',
+  usage: 'REF [--platform OS/ARCH]',
+  description:
+    'Asks the registry for the manifest REF names and prints its digest: for a multi-platform image, the\n' +
+    'digest of the index (pin it with REPO@DIGEST); with --platform, the digest of that platform’s image.',
+  args: [{ name: 'REF' }],
+  options: { platform: PLATFORM_OPTION },
+  json: '{ "reference": "127.0.0.1:5000/app:1", "digest": "sha256:…", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1234 }',
+  examples: [
+    { note: 'digest of a tag', command: 'pd digest ghcr.io/org/app:1.2' },
+    {
+      note: 'the arm64 image of a multi-platform tag',
+      command: 'pd digest --platform linux/arm64 ubuntu:24.04',
+    },
+    {
+      note: 'pin a reference in a script',
+      command: 'ref="localhost:5000/app@$(pd digest localhost:5000/app:1)"',
+    },
+  ],
+  async run(ctx, { args, values }) {
+    const ref = parseRef(args.REF!);
+    let result: { digest: string; mediaType: string; size: number };
+    if (values.platform === undefined) {
+      // HEAD says only "404"; GET explains what is missing (repository or tag) and how to fix it.
+      result =
+        (await ctx.registry().headManifest(ref, { signal: ctx.signal })) ??
+        (await ctx.registry().getManifest(ref, { signal: ctx.signal }));
+    } else {
+      result = await fetchManifest(ctx, ref, values.platform);
+    }
+    if (ctx.flags.json) {
+      ctx.printJson({
+        reference: ref.toString(),
+        digest: result.digest,
+        mediaType: result.mediaType,
+        size: result.size,
+      });
+    } else {
+      ctx.print(result.digest);
+    }
+    return 0;
+  },
+});

@@ -1,0 +1,35 @@
+import type { Command } from '../command.js';
+import { blob } from './blob.js';
+import { catalog } from './catalog.js';
+import { completion } from './completion.js';
+import { deleteCommand } from './delete.js';
+import { digest } from './digest.js';
+import { layerCreate } from './layer-create.js';
+import { layerExtract } from './layer-extract.js';
+import { layerLs } from './layer-ls.js';
+import { login } from './login.js';
+import { logout } from './logout.js';
+import { manifest } from './manifest.js';
+import { tags } from './tags.js';
+import { version } from './version.js';
+
+export interface CommandGroup {
+  title: string;
+  commands: Command[];
+}
+
+/** Every command, grouped as `pd --help` lists them. Help and completion are generated from this. */
+export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  { title: 'Registry', commands: [digest, manifest, blob, tags, catalog, deleteCommand, login, logout] },
+  { title: 'Layers', commands: [layerCreate, layerExtract, layerLs] },
+  { title: 'Other', commands: [version, completion] },
+];
+
+export const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  COMMAND_GROUPS.flatMap((g) => g.commands).map((c) => [c.name, c]),
+);
+
+/** First words of two-word commands: `layer`, `cache`, `conda`. */
+export function commandFamilies(): Set<string> {
+  return new Set([...COMMANDS.keys()].filter((n) => n.includes(' ')).map((n) => n.split(' ')[0]!));
+}

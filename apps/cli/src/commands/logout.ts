@@ -1,0 +1,20 @@
+import { normalizeRegistry } from '@pd/registry';
+import { defineCommand } from '../command.js';
+
+export const logout = defineCommand({
+  name: 'logout',
+  summary: 'remove the stored credentials of a registry',
+  usage: 'REGISTRY',
+  args: [{ name: 'REGISTRY' }],
+  options: {},
+  json: '{ "registry": "ghcr.io", "removed": true }',
+  examples: [{ note: 'forget the credentials of ghcr.io', command: 'pd logout ghcr.io' }],
+  async run(ctx, { args }) {
+    const registry = normalizeRegistry(args.REGISTRY!);
+    const removed = await ctx.registry().logout(registry, { signal: ctx.signal });
+    if (ctx.flags.json) ctx.printJson({ registry, removed });
+    else
+      ctx.info(removed ? `removed the credentials of ${registry}` : `no credentials stored for ${registry}`);
+    return 0;
+  },
+});

@@ -1,0 +1,21 @@
+import { formatPlatform, hostPlatform } from '@pd/oci-types';
+import { defineCommand } from '../command.js';
+import { VERSION } from '../version.js';
+
+export const version = defineCommand({
+  name: 'version',
+  summary: 'print the version of pd',
+  usage: '',
+  args: [],
+  options: {},
+  json: '{ "version": "0.1.0", "node": "v20.20.0", "platform": "linux/amd64" }',
+  examples: [{ note: 'the version', command: 'pd version' }],
+  async run(ctx) {
+    if (ctx.flags.json) {
+      ctx.printJson({ version: VERSION, node: process.version, platform: formatPlatform(hostPlatform()) });
+    } else {
+      ctx.print(`pd ${VERSION}`);
+    }
+    return 0;
+  },
+});

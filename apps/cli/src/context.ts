@@ -1,0 +1,100 @@
+import { RegistryClient } from '@pd/registry';
+import { writeJson } from './output/json.js';
+import { ProgressRenderer, progressMode } from './output/progress.js';
+import { VERSION } from './version.js';
+
+export interface OutputStream {
+  write(chunk: string | Uint8Array): boolean;
+  isTTY?: boolean | undefined;
+  columns?: number | undefined;
+}
+
+export interface InputStream extends AsyncIterable<Buffer | string> {
+  isTTY?: boolean | undefined;
+}
+
+/** Where a command reads and writes: the process's streams, or a test's. */
+export interface Io {
+  stdout: NodeJS.WritableStream & OutputStream;
+  stderr: OutputStream;
+  stdin: NodeJS.ReadableStream & InputStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface GlobalFlags {
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  insecure: boolean;
+}
+
+/**
+ * What a command gets besides its arguments: the output channels (results on stdout, everything
+ * else on stderr), progress, a shared registry client and the signal that Ctrl-C aborts.
+ */
+export class Context {
+  readonly progress: ProgressRenderer;
+  private client: RegistryClient | undefined;
+
+  constructor(
+    readonly io: Io,
+    readonly flags: GlobalFlags,
+    readonly signal: AbortSignal,
+  ) {
+    this.progress = new ProgressRenderer(
+      io.stderr,
+      progressMode({
+        isTTY: io.stderr.isTTY === true,
+        quiet: flags.quiet,
+        verbose: flags.verbose,
+        env: io.env,
+      }),
+    );
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return this.io.env;
+  }
+
+  /** The registry client, created on first use and closed when the command ends. */
+  registry(): RegistryClient {
+    this.client ??= new RegistryClient({
+      insecure: this.flags.insecure,
+      userAgent: `pd/${VERSION} (node ${process.version})`,
+      ...(this.flags.verbose
+        ? { logger: { debug: (m: string) => this.log(m), warn: (m: string) => this.warn(m) } }
+        : {}),
+    });
+    return this.client;
+  }
+
+  /** A result line on stdout. */
+  print(text: string): void {
+    this.io.stdout.write(`${text}\n`);
+  }
+
+  /** The `--json` result on stdout. */
+  printJson(value: unknown): void {
+    writeJson(this.io.stdout, value);
+  }
+
+  /** A note for people (what was done, where it went): stderr, not with -q. */
+  info(text: string): void {
+    if (!this.flags.quiet) this.progress.message(text);
+  }
+
+  /** Something the user should know even when things work: stderr, always. */
+  warn(text: string): void {
+    this.progress.message(`pd: warning: ${text}`);
+  }
+
+  /** Step-by-step detail for --verbose. */
+  log(text: string): void {
+    if (this.flags.verbose) this.progress.message(`pd: ${text}`);
+  }
+
+  async close(): Promise<void> {
+    this.progress.stop();
+    await this.client?.close();
+  }
+}
