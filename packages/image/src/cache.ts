@@ -1,0 +1,350 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  createVerifier,
+  type Digest,
+  DigestMismatchError,
+  parseDigest,
+  SizeMismatchError,
+} from '@pd/oci-types';
+import { CacheMissError } from './errors.js';
+
+/**
+ * `$PD_CACHE_DIR`, else `$XDG_CACHE_HOME/pd`, else `~/.cache/pd`: read at call time, so a process
+ * (or a test) that sets the variable later still gets it.
+ */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PD_CACHE_DIR) return env.PD_CACHE_DIR;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'pd');
+  return join(homedir(), '.cache', 'pd');
+}
+
+export interface CacheEntry {
+  digest: Digest;
+  /** Bytes on disk (the blob's size). */
+  size: number;
+  /** Last time pd stored or read the blob (its mtime: reads touch it). */
+  lastUsed: Date;
+  path: string;
+}
+
+export interface PruneOptions {
+  /** Remove blobs unused for longer than this: milliseconds of age, or a cut-off date. */
+  olderThan?: number | Date;
+  /** Keep at most this many bytes, the most recently used blobs first; remove the rest. */
+  keep?: number;
+  /** Report what would be removed without removing it. */
+  dryRun?: boolean;
+}
+
+export interface PruneResult {
+  removed: CacheEntry[];
+  /** Bytes freed (or that would be, with `dryRun`). */
+  freed: number;
+  /** Bytes left in the cache. */
+  kept: number;
+}
+
+export interface OpenOptions {
+  /** Hash the bytes while they stream and fail at the end on a mismatch (default true). */
+  verify?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Temp files older than this belong to a process that died; newer ones may be in use. */
+const STALE_TEMP_MS = 24 * 3600_000;
+const ALGORITHMS = ['sha256', 'sha512'] as const;
+
+/**
+ * A local content-addressed store of blobs (`<dir>/blobs/<alg>/<hex>`, as in an OCI layout) so
+ * repeated pulls of shared layers cost nothing. Every write goes to a uniquely named temp file
+ * under `<dir>/tmp` (same filesystem) and is renamed into place only after the bytes hashed to
+ * the digest: a rename is atomic, so concurrent processes storing the same blob each write
+ * their own temp file and the last rename wins with identical content. Readers never see a
+ * partial blob.
+ */
+export class BlobCache {
+  readonly dir: string;
+  private ready: Promise<void> | undefined;
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  constructor(dir: string = defaultCacheDir()) {
+    this.dir = dir;
+  }
+
+  private static readonly shared = new Map<string, BlobCache>();
+
+  /** One instance per directory, for `defaultCacheDir()` as it is now. */
+  static default(): BlobCache {
+    const dir = defaultCacheDir();
+    let c = BlobCache.shared.get(dir);
+    if (!c) {
+      c = new BlobCache(dir);
+      BlobCache.shared.set(dir, c);
+    }
+    return c;
+  }
+
+  path(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.dir, 'blobs', algorithm, hex);
+  }
+
+  private tempPath(label: string): string {
+    return join(this.dir, 'tmp', `${label.replace(/^.*:/, '').slice(0, 16)}-${process.pid}-${randomUUID()}`);
+  }
+
+  private ensureDirs(): Promise<void> {
+    if (!this.ready) {
+      this.ready = (async () => {
+        await mkdir(join(this.dir, 'tmp'), { recursive: true });
+        for (const a of ALGORITHMS) await mkdir(join(this.dir, 'blobs', a), { recursive: true });
+      })();
+      this.ready.catch(() => {
+        this.ready = undefined;
+      });
+    }
+    return this.ready;
+  }
+
+  /** Size of a stored blob, or undefined when absent. */
+  async size(digest: string): Promise<number | undefined> {
+    try {
+      const s = await stat(this.path(digest));
+      return s.isFile() ? s.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.size(digest)) !== undefined;
+  }
+
+  /**
+   * A stored blob as a stream, verified against its digest by default: bytes at rest can rot,
+   * and a blob that no longer matches is removed so that the next pull fetches it again.
+   * Throws {@link CacheMissError} when absent.
+   */
+  async open(digest: string, opts: OpenOptions = {}): Promise<Readable> {
+    const file = this.path(digest);
+    const size = await this.size(digest);
+    if (size === undefined) throw new CacheMissError(digest, this.dir);
+    const now = new Date();
+    await utimes(file, now, now).catch(() => undefined); // last use, for prune
+    const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
+    if (opts.verify === false) return input;
+    const verifier = createVerifier(digest, { size, subject: `cached blob ${digest}` });
+    return pipelineCb(input, verifier, (err) => {
+      if (err instanceof DigestMismatchError || err instanceof SizeMismatchError) {
+        rm(file, { force: true }).catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * Store a blob of known digest from a source opened only when it is absent. Concurrent calls
+   * for one digest in this process share one download.
+   */
+  async ingest(
+    digest: string,
+    source: () => Readable | Promise<Readable>,
+    opts: { size?: number; signal?: AbortSignal } = {},
+  ): Promise<string> {
+    const final = this.path(digest);
+    if (await this.has(digest)) return final;
+    let pending = this.inflight.get(digest);
+    if (!pending) {
+      pending = this.ingestOnce(digest, source, opts).finally(() => this.inflight.delete(digest));
+      this.inflight.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async ingestOnce(
+    digest: string,
+    source: () => Readable | Promise<Readable>,
+    opts: { size?: number; signal?: AbortSignal },
+  ): Promise<string> {
+    await this.ensureDirs();
+    const tmp = this.tempPath(digest);
+    try {
+      await pipeline(
+        await source(),
+        createVerifier(digest, { size: opts.size, subject: `blob ${digest}` }),
+        createWriteStream(tmp, { flags: 'wx' }),
+        opts.signal ? { signal: opts.signal } : {},
+      );
+      const final = this.path(digest);
+      await rename(tmp, final);
+      return final;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Store bytes whose digest is known only once they have all passed (a layer being built):
+   * `digest` is awaited after the stream ended. Returns the digest.
+   */
+  async ingestComputed(
+    stream: Readable,
+    digest: Promise<Digest>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<Digest> {
+    await this.ensureDirs();
+    const tmp = this.tempPath('build');
+    try {
+      await pipeline(
+        stream,
+        createWriteStream(tmp, { flags: 'wx' }),
+        opts.signal ? { signal: opts.signal } : {},
+      );
+      const d = await digest;
+      await rename(tmp, this.path(d));
+      return d;
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Pass `source` through, verified against `digest`, and store a copy on the way: the copy is
+   * renamed into place after the last byte verified and before the returned stream ends, so
+   * a consumer that saw the end knows the blob is cached. A failed or abandoned stream leaves
+   * nothing behind.
+   */
+  tee(digest: string, source: Readable, opts: { size?: number } = {}): Readable {
+    const final = this.path(digest);
+    const tmp = this.tempPath(digest);
+    let handle: Promise<FileHandle> | undefined;
+    let committed = false;
+    const file = () => {
+      handle ??= this.ensureDirs().then(() => open(tmp, 'wx'));
+      return handle;
+    };
+    const store = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        file()
+          .then((fh) => fh.write(chunk))
+          .then(
+            () => cb(null, chunk),
+            (e: unknown) => cb(e as Error),
+          );
+      },
+      flush(cb: TransformCallback) {
+        file()
+          .then((fh) => fh.close())
+          .then(() => rename(tmp, final))
+          .then(
+            () => {
+              committed = true;
+              cb();
+            },
+            (e: unknown) => cb(e as Error),
+          );
+      },
+      destroy(err, cb) {
+        if (committed || !handle) return cb(err);
+        handle
+          .then((fh) => fh.close())
+          .catch(() => undefined)
+          .then(() => rm(tmp, { force: true }))
+          .catch(() => undefined)
+          .then(() => cb(err));
+      },
+    });
+    const verifier = createVerifier(digest, { size: opts.size, subject: `blob ${digest}` });
+    return pipelineCb(source, verifier, store, () => undefined);
+  }
+
+  async remove(digest: string): Promise<void> {
+    await rm(this.path(digest), { force: true });
+  }
+
+  /** Every stored blob with its size and last use, most recently used first. */
+  async list(): Promise<CacheEntry[]> {
+    const out: CacheEntry[] = [];
+    for (const algorithm of ALGORITHMS) {
+      const dir = join(this.dir, 'blobs', algorithm);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const digest = `${algorithm}:${name}`;
+        try {
+          parseDigest(digest);
+        } catch {
+          continue; // not a blob of ours
+        }
+        try {
+          const s = await stat(join(dir, name));
+          if (s.isFile())
+            out.push({ digest: digest as Digest, size: s.size, lastUsed: s.mtime, path: join(dir, name) });
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+    return out.sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime() || (a.digest < b.digest ? -1 : 1));
+  }
+
+  /**
+   * Remove blobs unused since `olderThan` and, with `keep`, the least recently used ones beyond
+   * that many bytes. Also clears temp files left by processes that died.
+   */
+  async prune(opts: PruneOptions = {}): Promise<PruneResult> {
+    const entries = await this.list();
+    const cutoff =
+      opts.olderThan === undefined
+        ? undefined
+        : opts.olderThan instanceof Date
+          ? opts.olderThan.getTime()
+          : Date.now() - opts.olderThan;
+    const removed: CacheEntry[] = [];
+    let kept = 0;
+    let freed = 0;
+    for (const e of entries) {
+      const old = cutoff !== undefined && e.lastUsed.getTime() < cutoff;
+      const over = opts.keep !== undefined && kept + e.size > opts.keep;
+      if (old || over) {
+        removed.push(e);
+        freed += e.size;
+        if (!opts.dryRun) await rm(e.path, { force: true });
+      } else {
+        kept += e.size;
+      }
+    }
+    if (!opts.dryRun) await this.clearStaleTemps();
+    return { removed, freed, kept };
+  }
+
+  private async clearStaleTemps(): Promise<void> {
+    const dir = join(this.dir, 'tmp');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    const limit = Date.now() - STALE_TEMP_MS;
+    for (const name of names) {
+      try {
+        const s = await stat(join(dir, name));
+        if (s.mtime.getTime() < limit) await rm(join(dir, name), { force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}

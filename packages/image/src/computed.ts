@@ -1,0 +1,183 @@
+import {
+  convertMediaType,
+  type Descriptor,
+  type Digest,
+  digestOf,
+  type ImageConfig,
+  type ImageManifest,
+  MediaType,
+  parseImageConfig,
+} from '@pd/oci-types';
+import { InconsistentImageError } from './errors.js';
+import type { Image, Layer } from './model.js';
+
+export type Family = 'oci' | 'docker';
+
+/** What an image is made of, as mutations see it. */
+export interface ImageParts {
+  /** Base first. */
+  layers: Layer[];
+  config: ImageConfig;
+  /** Media type family of the manifest, config and layer descriptors. */
+  family: Family;
+  /**
+   * The source's config bytes, kept as long as `config` is the unchanged parse of them, so that
+   * an image whose config was not edited keeps its config digest.
+   */
+  rawConfig?: Uint8Array | undefined;
+  /** Manifest annotations (OCI only). */
+  annotations?: Record<string, string> | undefined;
+}
+
+export function familyOf(manifestMediaType: string): Family {
+  return manifestMediaType === MediaType.DockerManifest ? 'docker' : 'oci';
+}
+
+const encoder = new TextEncoder();
+
+/** Config JSON as written by pd: key order as built (stable for the same inputs), no spaces. */
+export function serializeConfig(config: ImageConfig): Uint8Array {
+  return encoder.encode(JSON.stringify(config));
+}
+
+/**
+ * An image assembled in memory from layers and a config: the product of a mutation or a
+ * builder. Its manifest is serialized deterministically (fixed key order, layer descriptors from
+ * the layers' own metadata), so the same parts always give the same digest. Layer media types
+ * are listed in the image's family. Nothing is fetched or built here: layers are the objects
+ * given, so a sink can still skip or mount the ones that sit in a registry.
+ */
+export class ComputedImage implements Image {
+  readonly kind = 'image' as const;
+  readonly location = undefined;
+  private readonly parts: ImageParts;
+  private configBytes: Uint8Array | undefined;
+  private manifestPromise:
+    | Promise<{ bytes: Uint8Array; manifest: ImageManifest; digest: Digest }>
+    | undefined;
+
+  constructor(parts: ImageParts) {
+    if (parts.config.rootfs.diff_ids.length !== parts.layers.length) {
+      throw new InconsistentImageError(
+        `the image has ${parts.layers.length} layer(s) but its config lists ${parts.config.rootfs.diff_ids.length} diff_ids`,
+      );
+    }
+    this.parts = { ...parts, layers: [...parts.layers] };
+  }
+
+  /** The parts this image was made from (copies of the lists; the config is shared, do not edit it). */
+  get imageParts(): ImageParts {
+    return { ...this.parts, layers: [...this.parts.layers] };
+  }
+
+  async mediaType(): Promise<string> {
+    return this.parts.family === 'docker' ? MediaType.DockerManifest : MediaType.OciManifest;
+  }
+
+  async rawConfig(): Promise<Uint8Array> {
+    this.configBytes ??= this.parts.rawConfig ?? serializeConfig(this.parts.config);
+    return this.configBytes;
+  }
+
+  async config(): Promise<ImageConfig> {
+    // A fresh object each time: callers may edit what they get.
+    return parseImageConfig(await this.rawConfig());
+  }
+
+  async configDigest(): Promise<Digest> {
+    return digestOf(await this.rawConfig());
+  }
+
+  async layers(): Promise<Layer[]> {
+    return [...this.parts.layers];
+  }
+
+  private build(): Promise<{ bytes: Uint8Array; manifest: ImageManifest; digest: Digest }> {
+    this.manifestPromise ??= this.buildManifest();
+    return this.manifestPromise;
+  }
+
+  private async buildManifest(): Promise<{ bytes: Uint8Array; manifest: ImageManifest; digest: Digest }> {
+    const { family, layers, config, annotations } = this.parts;
+    const configBytes = await this.rawConfig();
+    const diffIds = config.rootfs.diff_ids;
+    const descriptors = await Promise.all(
+      layers.map(async (layer, i): Promise<Descriptor> => {
+        const [mediaType, digest, size, diffId, ann] = await Promise.all([
+          layer.mediaType(),
+          layer.digest(),
+          layer.size(),
+          layer.diffId(),
+          layer.annotations?.(),
+        ]);
+        if (diffId !== diffIds[i]) {
+          throw new InconsistentImageError(
+            `layer ${i} has diffID ${diffId} but the config lists ${diffIds[i]}`,
+          );
+        }
+        const d: Descriptor = { mediaType: convertMediaType(mediaType, family), digest, size };
+        if (ann && family === 'oci' && Object.keys(ann).length > 0) d.annotations = ann;
+        return d;
+      }),
+    );
+    const configDescriptor: Descriptor = {
+      mediaType: family === 'docker' ? MediaType.DockerConfig : MediaType.OciConfig,
+      digest: digestOf(configBytes),
+      size: configBytes.byteLength,
+    };
+    const manifest: ImageManifest =
+      family === 'docker'
+        ? {
+            schemaVersion: 2,
+            mediaType: MediaType.DockerManifest,
+            config: configDescriptor,
+            layers: descriptors,
+          }
+        : {
+            schemaVersion: 2,
+            mediaType: MediaType.OciManifest,
+            config: configDescriptor,
+            layers: descriptors,
+            ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}),
+          };
+    const bytes = encoder.encode(JSON.stringify(manifest));
+    return { bytes, manifest, digest: digestOf(bytes) };
+  }
+
+  async rawManifest(): Promise<Uint8Array> {
+    return (await this.build()).bytes;
+  }
+  async manifest(): Promise<ImageManifest> {
+    return structuredClone((await this.build()).manifest);
+  }
+  async digest(): Promise<Digest> {
+    return (await this.build()).digest;
+  }
+  async size(): Promise<number> {
+    return (await this.build()).bytes.byteLength;
+  }
+}
+
+/** Read what an image is made of (manifest, config and the layer objects; no layer bytes). */
+export async function loadParts(image: Image): Promise<ImageParts> {
+  if (image instanceof ComputedImage) return image.imageParts;
+  const [mediaType, rawConfig, layers, manifest] = await Promise.all([
+    image.mediaType(),
+    image.rawConfig(),
+    image.layers(),
+    image.manifest(),
+  ]);
+  const annotations = 'annotations' in manifest ? manifest.annotations : undefined;
+  return {
+    layers,
+    config: parseImageConfig(rawConfig),
+    family: familyOf(mediaType),
+    rawConfig,
+    annotations,
+  };
+}
+
+/** A deep copy of the config to edit; the raw bytes no longer describe it. */
+export function editableParts(parts: ImageParts): ImageParts {
+  return { ...parts, layers: [...parts.layers], config: structuredClone(parts.config), rawConfig: undefined };
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '@pd/oci-types';
+import type { BlobLocation, Layer, StreamOptions } from '../model.js';
+import { verifiedUncompressed } from './stream.js';
+
+export interface KnownLayerInit {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  mediaType: string;
+  /** Opens the blob; the stream must be verified against `digest` (or come from a verified store). */
+  open: (opts: StreamOptions) => Promise<Readable>;
+  annotations?: Record<string, string>;
+  location?: BlobLocation;
+}
+
+/**
+ * A layer whose metadata is all known up front (built into the cache, read from a file): every
+ * question is answered without I/O, and bytes flow only from `compressed()`/`uncompressed()`.
+ */
+export class KnownLayer implements Layer {
+  readonly location: BlobLocation | undefined;
+  constructor(private readonly init: KnownLayerInit) {
+    this.location = init.location;
+  }
+  async digest(): Promise<Digest> {
+    return this.init.digest;
+  }
+  async diffId(): Promise<Digest> {
+    return this.init.diffId;
+  }
+  async size(): Promise<number> {
+    return this.init.size;
+  }
+  async mediaType(): Promise<string> {
+    return this.init.mediaType;
+  }
+  async annotations(): Promise<Record<string, string> | undefined> {
+    return this.init.annotations;
+  }
+  compressed(opts: StreamOptions = {}): Promise<Readable> {
+    return this.init.open(opts);
+  }
+  uncompressed(opts: StreamOptions = {}): Promise<Readable> {
+    return verifiedUncompressed(this, opts);
+  }
+}

@@ -1,0 +1,91 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor, Digest } from '@pd/oci-types';
+import type { RegistryClient } from '@pd/registry';
+import type { BlobCache } from '../cache.js';
+import type { BlobLocation, Layer, StreamOptions } from '../model.js';
+import { verifiedUncompressed } from './stream.js';
+
+export interface RemoteLayerInit {
+  client: RegistryClient;
+  location: BlobLocation;
+  /** The layer's descriptor from the manifest: digest, size, media type, annotations. */
+  descriptor: Descriptor;
+  /** From the config's rootfs.diff_ids. */
+  diffId: Digest;
+  /** Where downloads are kept (false: stream straight from the registry, keep nothing). */
+  cache: BlobCache | false;
+}
+
+/**
+ * A layer of an image in a registry. It knows its digest and size from the manifest and its
+ * diffID from the config, so nothing is downloaded until a stream is opened; then the blob comes
+ * from the local cache when it is there, else from the registry, verified and stored on the way.
+ * `location` lets a push to the same registry skip or mount it instead of moving bytes.
+ */
+export class RemoteLayer implements Layer {
+  readonly location: BlobLocation;
+  readonly descriptor: Descriptor;
+  private readonly init: RemoteLayerInit;
+
+  constructor(init: RemoteLayerInit) {
+    this.init = init;
+    this.location = init.location;
+    this.descriptor = init.descriptor;
+  }
+
+  async digest(): Promise<Digest> {
+    return this.descriptor.digest;
+  }
+  async diffId(): Promise<Digest> {
+    return this.init.diffId;
+  }
+  async size(): Promise<number> {
+    return this.descriptor.size;
+  }
+  async mediaType(): Promise<string> {
+    return this.descriptor.mediaType;
+  }
+  async annotations(): Promise<Record<string, string> | undefined> {
+    return this.descriptor.annotations;
+  }
+
+  async compressed(opts: StreamOptions = {}): Promise<Readable> {
+    const { cache, client, location } = this.init;
+    const { digest, size } = this.descriptor;
+    if (cache && (await cache.has(digest))) {
+      opts.onProgress?.({ id: digest, phase: 'download', done: size, total: size, label: 'cached' });
+      return cache.open(digest, opts.signal ? { signal: opts.signal } : {});
+    }
+    const body = await client.getBlob(location, digest, {
+      size,
+      signal: opts.signal,
+      onProgress: opts.onProgress
+        ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
+        : undefined,
+    });
+    return cache ? cache.tee(digest, body, { size }) : body;
+  }
+
+  uncompressed(opts: StreamOptions = {}): Promise<Readable> {
+    return verifiedUncompressed(this, opts);
+  }
+
+  /** Download the blob into the cache now (no-op when there); for eager pulls. */
+  async fetch(opts: StreamOptions = {}): Promise<void> {
+    const { cache, client, location } = this.init;
+    if (!cache) return;
+    const { digest, size } = this.descriptor;
+    await cache.ingest(
+      digest,
+      () =>
+        client.getBlob(location, digest, {
+          size,
+          signal: opts.signal,
+          onProgress: opts.onProgress
+            ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
+            : undefined,
+        }),
+      { size, ...(opts.signal ? { signal: opts.signal } : {}) },
+    );
+  }
+}
