@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+import { type Compression, type Digest, layerMediaType } from '@pd/oci-types';
+import { detectCompression } from '@pd/tar';
+import type { Layer, StreamOptions } from '../model.js';
+import { lazy } from './lazy.js';
+import type { TarIndex, TarMember } from './tar-index.js';
+import { digestCompressedLayer, verified, verifiedUncompressed } from './verified-stream.js';
+
+/** What the archive's other metadata already says about a layer member. */
+export interface KnownLayerFacts {
+  /** From a `blobs/<alg>/<hex>` member name (checked while streaming). */
+  digest?: Digest | undefined;
+  /** From an OCI manifest stored in the archive. */
+  mediaType?: string | undefined;
+}
+
+/**
+ * A layer stored as a member of a docker archive. Its diffID comes from the config (no I/O), its
+ * size from the tar header, its compression from the member's magic bytes. The digest of an
+ * uncompressed member is its diffID; a compressed member not named by digest is hashed once, in a
+ * pass that also proves it decompresses to the diffID.
+ */
+export class DockerArchiveLayer implements Layer {
+  private readonly subject: string;
+
+  constructor(
+    private readonly archive: TarIndex,
+    private readonly member: TarMember,
+    private readonly expectedDiffId: Digest,
+    private readonly known: KnownLayerFacts = {},
+  ) {
+    this.subject = `layer ${member.name} of ${archive.path}`;
+  }
+
+  readonly compression = lazy(
+    async (): Promise<Compression> => detectCompression(await this.archive.head(this.member, 6)),
+  );
+
+  readonly digest = lazy(async (): Promise<Digest> => {
+    if (this.known.digest) return this.known.digest;
+    if ((await this.compression()) === 'none') return this.expectedDiffId;
+    return digestCompressedLayer(this.archive.openMember(this.member), this.expectedDiffId, this.subject);
+  });
+
+  async diffId(): Promise<Digest> {
+    return this.expectedDiffId;
+  }
+
+  async size(): Promise<number> {
+    return this.member.size;
+  }
+
+  async mediaType(): Promise<string> {
+    return this.known.mediaType ?? layerMediaType(await this.compression(), 'oci');
+  }
+
+  async compressed(options: StreamOptions = {}): Promise<Readable> {
+    const digest = await this.digest();
+    return verified(this.archive.openMember(this.member, options), digest, this.subject, this.member.size);
+  }
+
+  async uncompressed(options: StreamOptions = {}): Promise<Readable> {
+    // An uncompressed member is already verified against its diffID by compressed().
+    if ((await this.compression()) === 'none') return this.compressed(options);
+    const source = this.known.digest
+      ? await this.compressed(options)
+      : this.archive.openMember(this.member, options);
+    return verifiedUncompressed(source, this.expectedDiffId, `uncompressed ${this.subject}`);
+  }
+}

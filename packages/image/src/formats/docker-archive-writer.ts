@@ -1,0 +1,163 @@
+import {
+  type Descriptor,
+  type DockerArchiveEntry,
+  type DockerRepositories,
+  digestHex,
+  InvalidReferenceError,
+  MediaType,
+  OCI_LAYOUT_VERSION,
+  parseReference,
+  type Reference,
+} from '@pd/oci-types';
+import type { Image, StreamOptions } from '../model.js';
+import { writeFileAtomically } from './atomic-file.js';
+import { type BlobToWrite, type ImageParts, imageParts, platformOf } from './image-blobs.js';
+import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.js';
+import { type BlobNaming, combinedNames, writeBlobMembers } from './tar-blobs.js';
+import { TarWriter } from './tar-writer.js';
+
+export interface DockerArchiveInput {
+  image: Image;
+  /** Tags to load the image as (`busybox`, `busybox:1.36`, `localhost:5000/app:v1`); may be empty. */
+  tags: string[];
+}
+
+export type DockerArchiveLayout = 'classic' | 'combined';
+
+export interface WriteDockerArchiveOptions extends StreamOptions {
+  /**
+   * `combined` (default): a docker archive that is also an OCI image layout; `manifest.json` points
+   * into `blobs/sha256/`, as Docker ≥ 25 writes. `classic`: the `docker save` layout of Docker
+   * before 25 (`<hex>.json` configs, `<hex>/layer.tar` layers), for tools that expect exactly that.
+   */
+  layout?: DockerArchiveLayout;
+}
+
+interface ArchiveImage {
+  parts: ImageParts;
+  refs: Reference[];
+}
+
+/**
+ * Write images as a tar that `docker load` (and podman, skopeo `docker-archive:`) reads. Layers
+ * are stored as they are (usually gzip): docker load, podman and skopeo decompress layer members
+ * themselves, and streaming the compressed bytes through is what keeps this fast and small.
+ * Deterministic (same images and tags → same bytes); written to a temporary file and renamed.
+ */
+export async function writeDockerArchive(
+  path: string,
+  entries: DockerArchiveInput[],
+  options: WriteDockerArchiveOptions = {},
+): Promise<void> {
+  const layout = options.layout ?? 'combined';
+  const images = await collect(entries);
+  const naming = layout === 'classic' ? classicNames : combinedNames;
+
+  const manifest: DockerArchiveEntry[] = images.map(({ parts, refs }) => ({
+    Config: naming.config(parts.config.descriptor),
+    RepoTags: refs.map((r) => r.familiar()),
+    Layers: parts.layers.map((l) => naming.layer(l.descriptor)),
+  }));
+
+  const repositories: DockerRepositories = {};
+  for (const { parts, refs } of images) {
+    const top = parts.layers.at(-1);
+    if (!top) continue; // the legacy file maps tags to a top layer; an image without layers has none
+    for (const r of refs) {
+      repositories[r.familiarName()] ??= {};
+      repositories[r.familiarName()]![r.tag!] = legacyLayerId(naming.layer(top.descriptor));
+    }
+  }
+
+  const metadata: Array<[string, Uint8Array]> = [];
+  if (layout === 'combined') {
+    metadata.push(['oci-layout', json({ imageLayoutVersion: OCI_LAYOUT_VERSION })]);
+    metadata.push(['index.json', json(combinedIndex(images))]);
+  }
+  metadata.push(['manifest.json', json(manifest)]);
+  if (Object.keys(repositories).length) metadata.push(['repositories', json(repositories)]);
+
+  // Combined archives hold the manifests too (they are the OCI layout's); classic ones do not.
+  const blobs: BlobToWrite[] = [];
+  for (const { parts } of images) {
+    if (layout === 'combined') blobs.push(parts.manifest);
+    blobs.push(parts.config, ...parts.layers);
+  }
+
+  await writeFileAtomically(path, async (fh) => {
+    const tar = new TarWriter(fh);
+    for (const [name, data] of metadata) await tar.file(name, data);
+    await writeBlobMembers(tar, blobs, naming, options);
+    await tar.finish();
+  });
+}
+
+const classicNames: BlobNaming = {
+  config: (d) => `${digestHex(d.digest)}.json`,
+  // Named by the blob digest: the same layer in two images is stored once.
+  layer: (d) => `${digestHex(d.digest)}/layer.tar`,
+  manifest: () => {
+    throw new Error('classic docker archives hold no manifests');
+  },
+};
+
+/** `repositories` wants a 64-hex layer ID: the member's directory or blob name serves. */
+function legacyLayerId(member: string): string {
+  const m = /([a-f0-9]{64})(?:\/layer\.tar)?$/.exec(member);
+  return m ? m[1]! : '';
+}
+
+function json(value: unknown): Uint8Array {
+  return Buffer.from(`${JSON.stringify(value)}\n`);
+}
+
+/** One index.json entry per tag, named as Docker ≥ 25 and containerd name them; untagged images get a bare entry. */
+function combinedIndex(images: ArchiveImage[]) {
+  const manifests: Descriptor[] = [];
+  for (const { parts, refs } of images) {
+    const base: Descriptor = { ...parts.descriptor, platform: platformOf(parts.parsedConfig) };
+    if (refs.length === 0) manifests.push(base);
+    for (const r of refs) {
+      manifests.push({
+        ...base,
+        annotations: { [IMAGE_NAME_ANNOTATION]: r.toString(), [REF_NAME_ANNOTATION]: r.tag! },
+      });
+    }
+  }
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+}
+
+/** Check tags, read each image's parts; the same image given twice becomes one entry with all its tags. */
+async function collect(entries: DockerArchiveInput[]): Promise<ArchiveImage[]> {
+  const byManifest = new Map<string, ArchiveImage>();
+  const owner = new Map<string, string>();
+  for (const { image, tags } of entries) {
+    const parts = await imageParts(image);
+    const key = parts.descriptor.digest;
+    let entry = byManifest.get(key);
+    if (!entry) {
+      entry = { parts, refs: [] };
+      byManifest.set(key, entry);
+    }
+    for (const tag of tags) {
+      const ref = parseReference(tag);
+      if (ref.digest !== undefined || ref.tag === undefined) {
+        throw new InvalidReferenceError(
+          tag,
+          'a docker archive names images by tag, not by digest',
+          'e.g. app:1.0',
+        );
+      }
+      const full = ref.toString();
+      const previous = owner.get(full);
+      if (previous !== undefined && previous !== key) {
+        throw new InvalidReferenceError(tag, 'given to two different images', 'each tag can name one image');
+      }
+      if (previous === undefined) {
+        owner.set(full, key);
+        entry.refs.push(ref);
+      }
+    }
+  }
+  return [...byManifest.values()];
+}

@@ -1,0 +1,215 @@
+import { link, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  type Descriptor,
+  InvalidReferenceError,
+  MediaType,
+  OCI_LAYOUT_VERSION,
+  type OciImageIndex,
+  parseJson,
+  validateOciLayout,
+  validateOciLayoutIndex,
+} from '@pd/oci-types';
+import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
+import { tempPathBeside, writeAll, writeFileAtomically } from './atomic-file.js';
+import { blobPath } from './blob-store.js';
+import { LayoutError } from './errors.js';
+import { type BlobToWrite, type LayerBlob, layerStream, planBlobs } from './image-blobs.js';
+import { REF_NAME_ANNOTATION } from './oci-layout-reader.js';
+import { combinedNames, writeBlobMembers } from './tar-blobs.js';
+import { TarWriter } from './tar-writer.js';
+
+export interface WriteOciOptions extends StreamOptions {
+  /**
+   * Name of the entry in index.json (`org.opencontainers.image.ref.name`), e.g. `latest` or `v1.2`.
+   * Appending to a layout replaces an entry of the same name and keeps the others.
+   */
+  tag?: string;
+}
+
+/**
+ * An optional capability of a Layer (proposed to the core in NOTES-for-core.md): the path of a
+ * local file holding exactly the compressed blob, e.g. in the blob cache. The layout writer then
+ * hardlinks it instead of copying.
+ */
+export interface LocalLayer extends Layer {
+  localPath(): Promise<string | undefined>;
+}
+
+function hasLocalPath(layer: Layer): layer is LocalLayer {
+  return typeof (layer as Partial<LocalLayer>).localPath === 'function';
+}
+
+// OCI image-layout: ref names are components of [A-Za-z0-9]+ joined by separators -._:@+ or --, optionally with /.
+const REF_NAME =
+  /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/;
+
+function checkTag(tag: string | undefined): void {
+  if (tag !== undefined && !REF_NAME.test(tag)) {
+    throw new InvalidReferenceError(
+      tag,
+      'not a valid OCI layout ref name',
+      'use letters and digits separated by - . _ : @ + or /, e.g. latest or v1.2',
+    );
+  }
+}
+
+function entryFor(root: Descriptor, tag: string | undefined): Descriptor {
+  const { mediaType, digest, size } = root;
+  return tag === undefined
+    ? { mediaType, digest, size }
+    : { mediaType, digest, size, annotations: { [REF_NAME_ANNOTATION]: tag } };
+}
+
+/**
+ * Write an image (or an index and all its children) into an OCI image layout directory, creating it
+ * or adding to it: blobs already present with the right size are kept, new ones are verified on the
+ * way and renamed into place, and index.json is replaced atomically at the end. Returns the
+ * descriptor added to index.json.
+ */
+export async function writeOciLayout(
+  dir: string,
+  root: Image | ImageIndex,
+  options: WriteOciOptions = {},
+): Promise<Descriptor> {
+  checkTag(options.tag);
+  const plan = await planBlobs(root);
+  await mkdir(dir, { recursive: true });
+  const existing = await prepareLayout(dir);
+  for (const blob of plan.blobs) {
+    options.signal?.throwIfAborted();
+    await writeBlobFile(dir, blob, options);
+  }
+  const entry = entryFor(plan.descriptor, options.tag);
+  const index: OciImageIndex = existing ?? { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+  const keep = index.manifests.filter((d) => {
+    const name = d.annotations?.[REF_NAME_ANNOTATION];
+    return options.tag === undefined
+      ? !(name === undefined && d.digest === entry.digest)
+      : name !== options.tag;
+  });
+  const updated = { ...index, manifests: [...keep, entry] };
+  await writeFileAtomically(join(dir, 'index.json'), (fh) =>
+    writeAll(fh, [Buffer.from(JSON.stringify(updated))]),
+  );
+  return entry;
+}
+
+/** Check or create `oci-layout`; return the current index.json, if any. */
+async function prepareLayout(dir: string): Promise<OciImageIndex | undefined> {
+  const marker = join(dir, 'oci-layout');
+  const markerBytes = await readIfExists(marker);
+  if (markerBytes === undefined) {
+    if ((await readIfExists(join(dir, 'index.json'))) !== undefined) {
+      throw new LayoutError(
+        dir,
+        'has an index.json but no oci-layout file',
+        'refusing to modify an unknown directory',
+      );
+    }
+    const data = Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+    await writeFileAtomically(marker, (fh) => writeAll(fh, [data]));
+    return undefined;
+  }
+  const layout = validateOciLayout(parseJson(markerBytes, 'oci-layout file'));
+  if (!layout.imageLayoutVersion.startsWith('1.')) {
+    throw new LayoutError(dir, `unsupported image layout version ${layout.imageLayoutVersion}`);
+  }
+  const index = await readIfExists(join(dir, 'index.json'));
+  return index === undefined ? undefined : validateOciLayoutIndex(parseJson(index, 'OCI layout index.json'));
+}
+
+async function readIfExists(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function sizeIfExists(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.size : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Errors after which a hardlink is replaced by a copy: other filesystem, no permission, too many links. */
+const LINK_FALLBACK = new Set(['EXDEV', 'EPERM', 'EACCES', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOptions): Promise<void> {
+  const d = blob.descriptor;
+  const target = join(dir, blobPath(d.digest));
+  const have = await sizeIfExists(target);
+  // Blobs are content-addressed: a file of the right size under the digest's name is that blob.
+  if (have === d.size) {
+    options.onProgress?.({ id: d.digest, phase: 'skip', done: d.size, total: d.size });
+    return;
+  }
+  await mkdir(dirname(target), { recursive: true });
+  if (blob.kind !== 'layer') {
+    await writeFileAtomically(target, (fh) => writeAll(fh, [blob.data]));
+    return;
+  }
+  if (await linkLocal(blob, target)) {
+    options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
+    return;
+  }
+  await writeFileAtomically(target, async (fh) => {
+    let done = 0;
+    options.onProgress?.({ id: d.digest, phase: 'write', done, total: d.size });
+    for await (const chunk of await layerStream(blob, options)) {
+      await writeAll(fh, [chunk as Buffer]);
+      done += (chunk as Buffer).byteLength;
+      options.onProgress?.({ id: d.digest, phase: 'write', done, total: d.size });
+    }
+  });
+}
+
+/** Hardlink the layer's local file into place when it offers one of the right size. */
+async function linkLocal(blob: LayerBlob, target: string): Promise<boolean> {
+  if (!hasLocalPath(blob.layer)) return false;
+  const source = await blob.layer.localPath();
+  if (source === undefined || (await sizeIfExists(source)) !== blob.descriptor.size) return false;
+  const tmp = tempPathBeside(target);
+  try {
+    await link(source, tmp);
+  } catch (e) {
+    if (LINK_FALLBACK.has((e as NodeJS.ErrnoException).code ?? '')) return false;
+    throw e;
+  }
+  try {
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return true;
+}
+
+/**
+ * Write an image or index as a tar of an OCI image layout (`oci-layout`, `index.json`, `blobs/`),
+ * deterministically, through a temporary file beside `path`. Returns the index.json entry.
+ */
+export async function writeOciArchive(
+  path: string,
+  root: Image | ImageIndex,
+  options: WriteOciOptions = {},
+): Promise<Descriptor> {
+  checkTag(options.tag);
+  const plan = await planBlobs(root);
+  const entry = entryFor(plan.descriptor, options.tag);
+  const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry] };
+  await writeFileAtomically(path, async (fh) => {
+    const tar = new TarWriter(fh);
+    await tar.file('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })));
+    await tar.file('index.json', Buffer.from(JSON.stringify(index)));
+    await writeBlobMembers(tar, plan.blobs, combinedNames, options);
+    await tar.finish();
+  });
+  return entry;
+}
