@@ -94,10 +94,10 @@ describe.skipIf(missing)('solve against the fixture channel', () => {
     expect(e.message).toMatch(/^cannot solve a, b >=3: /);
     expect(e.message).toContain('b >=2,<3');
     expect(e.message).not.toContain('\n');
-    const none = await solve(['nosuchpackage'], {
+    const none = (await solve(['nosuchpackage'], {
       channels: [env.channel.url],
       cacheDir: env.cacheDir('solve-6'),
-    }).catch((x: unknown) => x as SolveError);
+    }).catch((x: unknown) => x)) as SolveError;
     expect(none.message).toContain('No candidates were found for nosuchpackage');
   });
 
