@@ -1,3 +1,4 @@
+export * from './conda-channel.js';
 export * from './docker.js';
 export * from './fault-proxy.js';
 export * from './hostile-tars.js';
@@ -9,4 +10,3 @@ export * from './registry.js';
 export * from './rootfs.js';
 export * from './token-issuer.js';
 export * from './tools.js';
-export * from './conda-channel.js';
