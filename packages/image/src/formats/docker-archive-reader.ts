@@ -139,8 +139,10 @@ async function readArchiveManifest(archive: TarIndex): Promise<DockerArchiveEntr
   const entries = validateDockerArchiveManifest(raw);
   for (const e of entries) {
     for (const p of [e.Config, ...e.Layers]) {
-      if (!archive.has(p))
+      // resolve() throws for links that leave the archive; has() would hide that as "missing".
+      if (!archive.resolve(p)) {
         throw new MissingMemberError(path, p, 'manifest.json names it, the archive lacks it');
+      }
     }
   }
   return entries;

@@ -33,7 +33,7 @@ export class TarWriter {
   async stream(
     name: string,
     size: number,
-    body: AsyncIterable<Uint8Array>,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     onData?: (done: number) => void,
   ): Promise<void> {
     this.pending.push(...header(name, size, '0', 0o644, this.mtime));
