@@ -269,8 +269,14 @@ async function streamed(op: Upload, location: URL): Promise<UploadResult> {
       });
       await discard(res.body);
       loc = locationOf(res, op, loc);
+      const held = heldBytes(res);
+      const sent = source.position;
+      if (held !== undefined && held !== sent && !(held === 0 && sent <= 1)) {
+        throw new RestartUpload(new Error(`registry holds ${held} bytes, sent ${sent}`));
+      }
       break;
     } catch (e) {
+      if (e instanceof RestartUpload) throw e;
       const status = await recover(op, e, loc);
       loc = status.location;
       offset = status.offset;
@@ -325,8 +331,15 @@ async function patchChunk(op: Upload, location: URL, chunk: Buffer, start: numbe
         retry: false,
       });
       await discard(res.body);
-      return locationOf(res, op, loc);
+      loc = locationOf(res, op, loc);
+      const held = heldBytes(res);
+      if (held === undefined || held === end || (held === 0 && end <= 1)) return loc;
+      // The registry kept less (or more) than was sent: continue from what it says it holds.
+      if (held < start || held > end)
+        throw new RestartUpload(new Error(`registry holds ${held} bytes, expected ${end}`));
+      from = held;
     } catch (e) {
+      if (e instanceof RestartUpload) throw e;
       const status = await recover(op, e, loc);
       if (status.offset < start || status.offset > end) throw new RestartUpload(e);
       loc = status.location;
@@ -367,10 +380,18 @@ async function uploadStatus(
   });
   await discard(res.body);
   if (res.status === 400 || res.status === 404) return undefined;
-  const m = /^(?:bytes=)?(\d+)-(\d+)$/.exec(header(res.headers, 'range') ?? '');
-  // distribution reports an empty upload as "0-0", the same as one byte; 0 is the safe reading.
-  const end = m?.[2] ? Number(m[2]) : -1;
-  return { location: locationOf(res, op, location), offset: end > 0 ? end + 1 : 0 };
+  return { location: locationOf(res, op, location), offset: heldBytes(res) ?? 0 };
+}
+
+/**
+ * How many bytes an upload session holds, from its `Range: 0-<last>` header. distribution
+ * reports an empty session as "0-0", the same as one byte; 0 is the safe reading.
+ */
+function heldBytes(res: RegistryResponse): number | undefined {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers, 'range') ?? '');
+  if (!m?.[1]) return undefined;
+  const last = Number(m[1]);
+  return last > 0 ? last + 1 : 0;
 }
 
 async function finalize(op: Upload, location: URL, digest: Digest): Promise<void> {
