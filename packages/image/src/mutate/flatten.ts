@@ -1,0 +1,32 @@
+import type { History } from '@pd/oci-types';
+import { flattenLayers } from '@pd/tar';
+import { ComputedImage, editableParts, loadParts } from '../computed.js';
+import { buildLayer, type LayerBuildOptions } from '../layers/built.js';
+import type { Image } from '../model.js';
+import { type CreatedOption, createdTimestamp } from './time.js';
+
+export interface FlattenOptions extends LayerBuildOptions {
+  created?: CreatedOption;
+  /** Fields of the single history entry. */
+  history?: History;
+}
+
+/**
+ * A new image of one layer holding the merged filesystem (whiteouts applied, nothing hidden
+ * kept). Layers are read one at a time, top first, as streams; the result is built once into
+ * the cache. The container config is kept; the history becomes one entry.
+ */
+export async function flatten(image: Image, opts: FlattenOptions = {}): Promise<Image> {
+  const parts = editableParts(await loadParts(image));
+  const sources = parts.layers.map((l) => () => l.uncompressed(opts.signal ? { signal: opts.signal } : {}));
+  const tar = flattenLayers(sources, opts.signal ? { signal: opts.signal } : {});
+  const layer = await buildLayer(tar, opts, 'flatten');
+  const created = createdTimestamp(opts.created);
+  parts.layers = [layer];
+  parts.config.rootfs.diff_ids = [await layer.diffId()];
+  parts.config.history = [
+    { created, created_by: 'pd flatten', comment: `flattened ${sources.length} layer(s)`, ...opts.history },
+  ];
+  parts.config.created = created;
+  return new ComputedImage(parts);
+}

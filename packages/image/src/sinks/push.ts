@@ -1,0 +1,173 @@
+import { Readable } from 'node:stream';
+import { type Descriptor, type Digest, DigestMismatchError, parseReference, Reference } from '@pd/oci-types';
+import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike } from '@pd/registry';
+import { defaultClient } from '../client.js';
+import { mapLimit } from '../limit.js';
+import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
+
+export interface PushOptions extends StreamOptions {
+  client?: RegistryClient;
+  /** Blobs uploaded at once (default 4; the client also bounds transfers per registry). */
+  concurrency?: number;
+}
+
+export interface PushResult {
+  /** Digest of the manifest (or index) pushed. */
+  digest: Digest;
+  /** Its size in bytes. */
+  size: number;
+  mediaType: string;
+  /** Where it was pushed, pinned by digest (and tagged when a tag was given). */
+  ref: Reference;
+}
+
+type Phase = NonNullable<ProgressEvent['phase']>;
+
+function phaseOf(p: string | undefined): Phase {
+  if (p === 'exists') return 'skip';
+  if (p === 'mounted') return 'mount';
+  return 'upload';
+}
+
+/** Same registry, another repository: the blob can be mounted instead of uploaded. */
+function mountSource(location: BlobLocation | undefined, target: RepositoryLike): RepositoryLike | undefined {
+  if (!location || location.registry !== target.registry || location.repository === target.repository) {
+    return undefined;
+  }
+  return location;
+}
+
+interface Ctx {
+  client: RegistryClient;
+  target: Reference;
+  opts: PushOptions;
+}
+
+/**
+ * Upload one blob unless the target has it (HEAD: skip) or another repository of the same
+ * registry has it (mount, falling back to an upload). Bytes are opened only for an upload, and
+ * are the compressed blob as it is: never decompressed and recompressed on the way.
+ */
+async function pushBlob(
+  ctx: Ctx,
+  d: { digest: Digest; size: number },
+  open: () => Promise<Readable>,
+  location: BlobLocation | undefined,
+  label: string,
+): Promise<void> {
+  const { client, target, opts } = ctx;
+  const mountFrom = mountSource(location, target);
+  const onProgress = opts.onProgress;
+  await client.uploadBlob(target, open, {
+    digest: d.digest,
+    size: d.size,
+    label,
+    signal: opts.signal,
+    ...(mountFrom ? { mountFrom } : {}),
+    onProgress: onProgress
+      ? (e: RegistryProgress) =>
+          onProgress({ id: d.digest, label, phase: phaseOf(e.phase), done: e.done, total: d.size })
+      : undefined,
+  });
+}
+
+async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promise<PushResult> {
+  const { client, opts } = ctx;
+  const [manifest, layers, raw, mediaType, digest, rawConfig] = await Promise.all([
+    image.manifest(),
+    image.layers(),
+    image.rawManifest(),
+    image.mediaType(),
+    image.digest(),
+    image.rawConfig(),
+  ]);
+  // Descriptors as the manifest lists them; one upload per distinct blob.
+  const byDigest = new Map<string, { d: Descriptor; layer: Layer; index: number }>();
+  manifest.layers.forEach((d, i) => {
+    const layer = layers[i];
+    if (layer && !byDigest.has(d.digest)) byDigest.set(d.digest, { d, layer, index: i });
+  });
+  const total = manifest.layers.length;
+  await mapLimit([...byDigest.values()], opts.concurrency ?? 4, ({ d, layer, index }) =>
+    pushBlob(
+      ctx,
+      d,
+      () => layer.compressed(opts.signal ? { signal: opts.signal } : {}),
+      layer.location,
+      `layer ${index + 1}/${total}`,
+    ),
+  );
+  await pushBlob(
+    ctx,
+    manifest.config,
+    async () => Readable.from([Buffer.from(rawConfig)]),
+    image.location,
+    'config',
+  );
+  await client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {});
+  return { digest, size: raw.byteLength, mediaType, ref: tagOrDigest.withDigest(digest) };
+}
+
+async function pushIndex(ctx: Ctx, index: ImageIndex, tagOrDigest: Reference): Promise<PushResult> {
+  const { client, target, opts } = ctx;
+  const byDigest = target.repo();
+  // Children first, by digest, so the index never names a manifest the registry lacks.
+  for (const child of await index.children()) {
+    const at = byDigest.withDigest(child.descriptor.digest);
+    const head = await client.headManifest(at, opts.signal ? { signal: opts.signal } : {});
+    if (head) {
+      opts.onProgress?.({
+        id: child.descriptor.digest,
+        phase: 'skip',
+        done: child.descriptor.size,
+        total: child.descriptor.size,
+      });
+      continue;
+    }
+    const pushed = await pushAny(ctx, await child.open(), at);
+    if (pushed.digest !== child.descriptor.digest) {
+      throw new DigestMismatchError(
+        `index entry ${child.descriptor.digest}`,
+        child.descriptor.digest,
+        pushed.digest,
+      );
+    }
+  }
+  const [raw, mediaType, digest] = await Promise.all([
+    index.rawManifest(),
+    index.mediaType(),
+    index.digest(),
+  ]);
+  await client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {});
+  return { digest, size: raw.byteLength, mediaType, ref: tagOrDigest.withDigest(digest) };
+}
+
+function pushAny(ctx: Ctx, x: Image | ImageIndex, at: Reference): Promise<PushResult> {
+  return x.kind === 'index' ? pushIndex(ctx, x, at) : pushImage(ctx, x, at);
+}
+
+/**
+ * Push an image or an index to `ref`. Layers go concurrently (bounded), then the config, then
+ * the manifest; an index pushes its children by digest first. Blobs already in the target
+ * repository are skipped, blobs in another repository of the same registry are mounted, and
+ * only the rest is uploaded, compressed as it is: a lazy remote image pushed to its own
+ * registry moves no layer bytes. `ref` without a tag gets `latest`; with a digest, the image
+ * must have that digest.
+ */
+export async function push(
+  x: Image | ImageIndex,
+  ref: Reference | string,
+  opts: PushOptions = {},
+): Promise<PushResult> {
+  const target = typeof ref === 'string' ? parseReference(ref) : ref;
+  const digest = await x.digest();
+  if (target.digest && target.digest !== digest) {
+    throw new DigestMismatchError(`push to ${target}`, target.digest, digest);
+  }
+  // The registry stores a manifest under one name: the tag when there is one, else the digest.
+  const at = target.tag
+    ? new Reference({ registry: target.registry, repository: target.repository, tag: target.tag })
+    : target.repo().withDigest(digest);
+  const ctx: Ctx = { client: opts.client ?? defaultClient(), target: target.repo(), opts };
+  return pushAny(ctx, x, at);
+}

@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import { type ImageConfig, MediaType } from '@pd/oci-types';
+import {
+  docker,
+  type FaultProxy,
+  type RunningRegistry,
+  readPushedImage,
+  skopeo,
+  startFaultProxy,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BlobCache } from '../src/cache.js';
+import { layerFromContents } from '../src/layers/built.js';
+import type { ProgressEvent } from '../src/model.js';
+import * as remote from '../src/remote.js';
+import { Image } from '../src/seed.js';
+import { push } from '../src/sinks/push.js';
+import { type Env, fixturesMissing, startEnv } from './helpers.js';
+
+describe.skipIf(fixturesMissing())('push', () => {
+  let env: Env;
+  let second: RunningRegistry;
+  let secondProxy: FaultProxy;
+  beforeAll(async () => {
+    env = await startEnv();
+    second = await startRegistry();
+    secondProxy = await startFaultProxy(second.url);
+  });
+  afterAll(async () => {
+    await secondProxy?.stop();
+    await second?.stop();
+    await env?.stop();
+  });
+
+  test('an appended image runs under docker and skopeo sees the new config', async () => {
+    const fx = env.fixtures.small;
+    const img = await Image.pull(fx.ref, { client: env.client });
+    await img.addLayerContents({ '/this/is/a/test1': 'this is test 1' });
+    img
+      .setEnv('FOO', 'BAR')
+      .setEnv('GREETING', 'bonjour')
+      .editConfig({ cmd: ['cat', '/this/is/a/test1'] });
+    const ref = `${env.registry.host}/push/appended:v1`;
+    const pushed = await img.push(ref, { client: env.client });
+    expect(pushed.digest).toBe(await img.digest());
+    expect(pushed.mediaType).toBe(MediaType.DockerManifest);
+
+    const run = await docker(['run', '--rm', '--pull', 'always', '--network', 'none', ref]);
+    expect(run.stdout).toBe('this is test 1');
+    const env2 = await docker([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      ref,
+      'sh',
+      '-c',
+      'echo $FOO $GREETING; cat /hello.txt',
+    ]);
+    expect(env2.stdout).toBe(`BAR bonjour\n${fx.files['/hello.txt']}`);
+    await docker(['image', 'rm', ref]).catch(() => undefined);
+
+    const inspected = JSON.parse(
+      (await skopeo(['inspect', '--tls-verify=false', '--config', `docker://${ref}`])).stdout,
+    ) as ImageConfig;
+    expect(inspected.config?.Env).toEqual([
+      'PATH=/usr/local/bin:/usr/bin:/bin',
+      'GREETING=bonjour',
+      'FOO=BAR',
+    ]);
+    expect(inspected.config?.Cmd).toEqual(['cat', '/this/is/a/test1']);
+    expect(inspected.rootfs.diff_ids.slice(0, 3)).toEqual(fx.layers.map((l) => l.diffId));
+    const raw = (await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${ref}`])).stdout;
+    expect(raw).toBe(Buffer.from(await img.rawManifest()).toString());
+  });
+
+  test('append onto a base in the same registry, pushed to a new repo: no base bytes, base layers mounted', async () => {
+    const fx = env.fixtures.layered;
+    const events: ProgressEvent[] = [];
+    const img = await Image.pull(env.viaProxy(fx.ref), { client: env.client });
+    await img.addLayerContents({ '/app/hello.txt': 'appended\n' });
+    env.proxy.resetStats();
+    const target = `${env.proxy.host}/push/mounted:latest`;
+    const pushed = await img.push(target, { client: env.client, onProgress: (e) => events.push(e) });
+
+    const base = fx.layers.map((l) => l.digest);
+    // Not one byte of a base layer went through the proxy, in either direction.
+    expect(env.blobBytes(base)).toBe(0);
+    const touching = env.proxy.log.filter((r) => base.some((d) => r.url.includes(d)));
+    expect(touching.reduce((n, r) => n + r.requestBytes + r.responseBytes, 0)).toBe(0);
+    // Each base layer was mounted from the source repository.
+    for (const d of base) {
+      const mounts = env.proxy
+        .requests({ method: 'POST' })
+        .filter((r) => r.url.includes(`mount=${encodeURIComponent(d)}`));
+      expect(mounts.map((r) => r.status)).toEqual([201]);
+      expect(mounts[0]!.url).toContain(`from=${encodeURIComponent(fx.repository)}`);
+    }
+    const last = (id: string) => events.filter((e) => e.id === id).at(-1);
+    for (const d of base) expect(last(d)?.phase).toBe('mount');
+    const added = (await img.manifest()).layers.at(-1)!;
+    expect(last(added.digest)?.phase).toBe('upload');
+    expect(last(added.digest)?.done).toBe(added.size);
+
+    const back = await readPushedImage(env.registry, 'push/mounted', 'latest', pushed.digest);
+    expect(back.layers.map((l) => l.digest)).toEqual([...base, added.digest]);
+
+    // Pushing again skips everything (HEAD).
+    events.length = 0;
+    await img.push(target, { client: env.client, onProgress: (e) => events.push(e) });
+    for (const d of [...base, added.digest]) expect(last(d)?.phase).toBe('skip');
+  });
+
+  test('to a second registry: compressed bytes streamed as they are (same digests, same manifest)', async () => {
+    const fx = env.fixtures.withUser;
+    const cache = new BlobCache(join(env.cacheDir, 'cross'));
+    const img = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+    env.proxy.resetStats();
+    secondProxy.resetStats();
+    const ref = `${secondProxy.host}/copied/with-user:latest`;
+    const pushed = await push(img, ref, { client: env.client });
+    expect(pushed.digest).toBe(fx.digest);
+    const back = await readPushedImage(second, 'copied/with-user', 'latest', fx.digest);
+    expect(back.layers).toEqual(fx.layers);
+    // Out of the source exactly the compressed blobs, into the target exactly the same amount.
+    const total = fx.layers.reduce((n, l) => n + l.size, 0);
+    expect(env.blobBytes(fx.layers.map((l) => l.digest))).toBe(total);
+    const uploads = secondProxy.log.filter((r) => r.path.includes('/blobs/uploads/'));
+    const sent = (method: string) =>
+      uploads.filter((r) => r.method === method).reduce((n, r) => n + r.requestBytes, 0);
+    const configSize = (await img.rawConfig()).byteLength;
+    expect(sent('PUT') + sent('PATCH')).toBe(total + configSize);
+    // The client's one probe of a small single-POST upload (ignored by distribution) is all else.
+    expect(sent('POST')).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  test('an index pushes its children first, by digest, and keeps every digest', async () => {
+    const { list, platforms } = env.fixtures.multiArch;
+    const index = await remote.get(list.ref, { client: env.client, cache: env.cache });
+    const ref = `${second.host}/copied/multi:latest`;
+    const pushed = await push(index, ref, { client: env.client });
+    expect(pushed).toMatchObject({
+      digest: list.digest,
+      mediaType: MediaType.DockerManifestList,
+      size: list.size,
+    });
+    const raw = (await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${ref}`])).stdout;
+    expect(raw).toBe(Buffer.from(await index.rawManifest()).toString());
+    for (const p of platforms) {
+      const child = await remote.image(`${second.host}/copied/multi@${p.digest}`, { client: env.client });
+      expect(await child.digest()).toBe(p.digest);
+    }
+  });
+
+  test('8 concurrent pushes of images sharing layers all succeed', async () => {
+    const fx = env.fixtures.small;
+    const shared = await layerFromContents({ '/shared.txt': 'one layer in every image\n' });
+    const images = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const img = await Image.pull(fx.ref, { client: env.client });
+        await img.addLayer(shared);
+        await img.addLayerContents({ '/me.txt': `image ${i}\n` });
+        return img;
+      }),
+    );
+    // Half into one repository (same blobs racing into it), half into their own.
+    const refs = images.map((_, i) => `${second.host}/concurrent/${i < 4 ? 'same' : `own${i}`}:t${i}`);
+    const results = await Promise.all(images.map((img, i) => img.push(refs[i], { client: env.client })));
+    for (const [i, r] of results.entries()) {
+      expect(r.digest).toBe(await images[i]!.digest());
+      const repo = refs[i]!.slice(second.host.length + 1).split(':')[0]!;
+      const back = await readPushedImage(second, repo, `t${i}`, r.digest);
+      expect(back.layers.at(-2)?.digest).toBe(await shared.digest());
+    }
+  });
+
+  test('by digest, and refusals', async () => {
+    const img = await Image.pull(env.fixtures.small.ref, { client: env.client });
+    const defaulted = await img.push(`${second.host}/bydigest/small`, { client: env.client });
+    expect(defaulted.ref.tag).toBe('latest');
+    const noTag = await push(img, `${second.host}/bydigest/small@${env.fixtures.small.digest}`, {
+      client: env.client,
+    });
+    expect(noTag.digest).toBe(env.fixtures.small.digest);
+    expect(noTag.ref.tag).toBeUndefined();
+    await expect(
+      push(img, `${second.host}/bydigest/small@sha256:${'0'.repeat(64)}`, { client: env.client }),
+    ).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    const unnamed = await Image.scratch();
+    await expect(unnamed.push()).rejects.toMatchObject({ code: 'MISSING_REFERENCE' });
+  });
+});

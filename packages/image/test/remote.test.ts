@@ -1,0 +1,143 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DigestMismatchError, MediaType } from '@pd/oci-types';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BlobCache } from '../src/cache.js';
+import { RemoteLayer } from '../src/layers/remote.js';
+import * as remote from '../src/remote.js';
+import { Image } from '../src/seed.js';
+import { type Env, fixturesMissing, startEnv, tarFiles } from './helpers.js';
+
+async function drain(s: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of s) {
+    // discard
+  }
+}
+
+describe.skipIf(fixturesMissing())('remote images', () => {
+  let env: Env;
+  beforeAll(async () => {
+    env = await startEnv();
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('a pull is lazy: manifest and config only, layer bytes when a stream opens', async () => {
+    const fx = env.fixtures.small;
+    env.proxy.resetStats();
+    const img = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache: env.cache });
+    const layers = await img.layers();
+    // Every cheap answer, and the manifest bytes exactly as served.
+    expect(await img.digest()).toBe(fx.digest);
+    expect(await img.mediaType()).toBe(fx.mediaType);
+    expect(await Promise.all(layers.map((l) => l.digest()))).toEqual(fx.layers.map((l) => l.digest));
+    expect(await Promise.all(layers.map((l) => l.diffId()))).toEqual(fx.layers.map((l) => l.diffId));
+    expect(await Promise.all(layers.map((l) => l.size()))).toEqual(fx.layers.map((l) => l.size));
+    expect(layers[0]?.location).toEqual({ registry: env.proxy.host, repository: fx.repository });
+    expect((await img.config()).config?.Env).toEqual(fx.config.env);
+    const layerDigests = fx.layers.map((l) => l.digest);
+    expect(env.blobBytes(layerDigests)).toBe(0);
+    expect(env.blobBytes([fx.configDigest])).toBeGreaterThan(0);
+
+    // Opening the top layer moves exactly that layer.
+    const top = layers.at(-1)!;
+    const files = await tarFiles(await top.uncompressed());
+    expect(env.blobBytes(layerDigests)).toBe(fx.layers.at(-1)!.size);
+    expect(files.size).toBe(0); // WORKDIR's layer holds only the directory
+    const copy = await tarFiles(await layers[1]!.uncompressed());
+    expect(copy.get('/hello.txt')).toBe(fx.files['/hello.txt']);
+  });
+
+  test('platform selection from the multi-arch manifest list and the OCI index', async () => {
+    const { list, index, platforms } = env.fixtures.multiArch;
+    const amd64 = platforms.find((p) => p.architecture === 'amd64')!;
+    const arm64 = platforms.find((p) => p.architecture === 'arm64')!;
+    const opts = { client: env.client, cache: env.cache };
+
+    const fromList = await remote.image(list.ref, { ...opts, platform: 'linux/arm64' });
+    expect(await fromList.digest()).toBe(arm64.digest);
+    expect(await fromList.mediaType()).toBe(MediaType.DockerManifest);
+    expect(await tarFiles(await (await fromList.layers()).at(-1)!.uncompressed())).toEqual(
+      new Map([['/arch', arm64.archFile]]),
+    );
+    const fromIndex = await remote.image(index.ref, {
+      ...opts,
+      platform: { os: 'linux', architecture: 'amd64' },
+    });
+    expect(await fromIndex.digest()).toBe(amd64.ociDigest);
+    expect(await fromIndex.mediaType()).toBe(MediaType.OciManifest);
+    // Default: the running machine's platform.
+    const host = process.arch === 'arm64' ? arm64 : amd64;
+    expect(await (await remote.image(list.ref, opts)).digest()).toBe(host.digest);
+    expect(await (await remote.image(index.ref, opts)).digest()).toBe(host.ociDigest);
+
+    // get keeps every platform.
+    const all = await remote.get(list.ref, opts);
+    expect(all.kind).toBe('index');
+    if (all.kind !== 'index') return;
+    expect(await all.digest()).toBe(list.digest);
+    const children = await all.children();
+    expect(children.map((c) => c.descriptor.digest).sort()).toEqual(platforms.map((p) => p.digest).sort());
+    const child = await children.find((c) => c.descriptor.digest === arm64.digest)!.open();
+    expect(await child.digest()).toBe(arm64.digest);
+    await expect(remote.index(env.fixtures.small.ref, opts)).rejects.toMatchObject({
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      hint: expect.stringContaining('single image'),
+    });
+  });
+
+  test('the cache: a second pull of a shared layer moves 0 bytes; a flipped byte leaves no entry', async () => {
+    const cache = new BlobCache(join(env.cacheDir, 'second'));
+    const opts = { client: env.client, cache };
+    const { small, withUser } = env.fixtures;
+    // Both are built FROM the same busybox base: their bottom layer is one blob.
+    expect(small.layers[0]!.digest).toBe(withUser.layers[0]!.digest);
+    const base = small.layers[0]!;
+
+    env.proxy.resetStats();
+    const a = await remote.image(env.viaProxy(small.ref), opts);
+    await drain(await (await a.layers())[0]!.compressed());
+    expect(env.blobBytes([base.digest])).toBe(base.size);
+    expect(await cache.has(base.digest)).toBe(true);
+
+    env.proxy.resetStats();
+    const b = await remote.image(env.viaProxy(withUser.ref), opts);
+    const tar = await tarFiles(await (await b.layers())[0]!.uncompressed());
+    expect(tar.size).toBeGreaterThan(0);
+    expect(env.blobBytes([base.digest])).toBe(0);
+    // The config too came from the cache the second time round for the same image.
+    env.proxy.resetStats();
+    await remote.image(env.viaProxy(small.ref), opts);
+    expect(env.blobBytes()).toBe(0);
+
+    // A flipped byte: the stream fails, and nothing lands in the cache (no temp file either).
+    const victim = small.layers[1]!;
+    const fault = env.proxy.inject({ fault: { kind: 'flip-byte' }, method: 'GET', path: victim.digest });
+    const c = await remote.image(env.viaProxy(small.ref), opts);
+    const layer = (await c.layers())[1]!;
+    await expect(drain(await layer.compressed())).rejects.toBeInstanceOf(DigestMismatchError);
+    fault.remove();
+    expect(fault.hits).toBeGreaterThan(0);
+    expect(await cache.has(victim.digest)).toBe(false);
+    expect(readdirSync(join(cache.dir, 'tmp'))).toEqual([]);
+    // And the next read fetches it whole and stores it.
+    await drain(await layer.compressed());
+    expect(await cache.has(victim.digest)).toBe(true);
+  });
+
+  test('pull({ lazy: false }) downloads every layer into the cache at once', async () => {
+    const cacheDir = join(env.cacheDir, 'eager');
+    process.env.PD_CACHE_DIR = cacheDir;
+    try {
+      const fx = env.fixtures.layered;
+      const img = await Image.pull(env.viaProxy(fx.ref), { lazy: false, client: env.client });
+      const cache = new BlobCache(cacheDir);
+      for (const l of fx.layers) expect(await cache.has(l.digest)).toBe(true);
+      expect((await img.layers()).every((l) => l instanceof RemoteLayer)).toBe(true);
+      expect(img.name).toBe(env.viaProxy(fx.ref));
+    } finally {
+      process.env.PD_CACHE_DIR = env.cacheDir;
+    }
+  });
+});
