@@ -1,0 +1,186 @@
+import { isAbsolute, resolve } from 'node:path';
+import {
+  buildCondaImage,
+  type CondaEnvironmentInput,
+  type CondaImageOptions,
+  globMatcher,
+  type ProgressEvent,
+} from '@pd/conda';
+import {
+  appendLayers,
+  type BlobCache,
+  type ConfigEdits,
+  editConfig,
+  type Image,
+  layerFromContents,
+  layerFromPaths,
+  openImage,
+  scratch,
+} from '@pd/image';
+import type { Compression } from '@pd/oci-types';
+import type { ContentEntry } from '@pd/tar';
+import { sourceDateEpoch, type TarFilter } from '@pd/tar';
+import type { CondaSpec, ConfigSpec, LayerSpec, PdSpec } from './spec.js';
+
+export interface BuildOptions {
+  /** Directory that relative paths in the spec are resolved against (the pd.yaml's directory). Default cwd. */
+  baseDir?: string;
+  /** Layer compression. Default gzip. */
+  compression?: Compression;
+  /** Blob cache for built layers (default @pd/image's shared cache). */
+  cache?: BlobCache;
+  /** Conda cache root (default `<pd cache>/conda`). */
+  condaCacheDir?: string;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Warnings (conda package scripts not run...). */
+  onLog?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+const CONDA_SUBDIRS: Record<string, string> = {
+  amd64: 'linux-64',
+  arm64: 'linux-aarch64',
+  ppc64le: 'linux-ppc64le',
+  s390x: 'linux-s390x',
+};
+
+/** Seconds for every time in the image: SOURCE_DATE_EPOCH, else 0, so the same inputs give the same digest. */
+function buildEpoch(): number {
+  return sourceDateEpoch() ?? 0;
+}
+
+/** Drop entries whose path below the layer's destination matches an exclude glob. */
+function excludeFilter(layer: LayerSpec): TarFilter | undefined {
+  if (!layer.exclude?.length) return undefined;
+  const matches = globMatcher(layer.exclude);
+  const base = (layer.dest ?? '/').replace(/^\/+|\/+$/g, '');
+  return (header) => {
+    let name = header.name.replace(/\/+$/, '');
+    if (base) {
+      if (name === base) return true;
+      if (!name.startsWith(`${base}/`)) return true;
+      name = name.slice(base.length + 1);
+    }
+    return !matches(name);
+  };
+}
+
+function fileMode(mode: number | string | undefined): number | undefined {
+  if (mode === undefined) return undefined;
+  return typeof mode === 'number' ? mode : Number.parseInt(mode, 8);
+}
+
+async function baseImage(spec: PdSpec, baseDir: string): Promise<Image> {
+  const base = spec.base ?? 'scratch';
+  const platform = spec.platform ?? 'linux/amd64';
+  if (base === 'scratch') return scratch({ platform });
+  // A path to an image file (docker-archive, OCI layout / archive) or else a registry reference.
+  const local =
+    isAbsolute(base) || base.startsWith('./') || base.startsWith('../') ? resolve(baseDir, base) : base;
+  return openImage(local, { platform });
+}
+
+function condaInput(conda: CondaSpec, baseDir: string): CondaEnvironmentInput {
+  if (conda.environment) return { environmentYml: resolve(baseDir, conda.environment) };
+  if (conda.lockfile) return { lockfile: resolve(baseDir, conda.lockfile) };
+  return { specs: conda.specs ?? [], ...(conda.channels ? { channels: conda.channels } : {}) };
+}
+
+function configEdits(config: ConfigSpec, created: number): ConfigEdits {
+  const list = (x: string | string[]) => (typeof x === 'string' ? ['/bin/sh', '-c', x] : x);
+  const strings = (m: Record<string, string | number | boolean>) =>
+    Object.fromEntries(Object.entries(m).map(([k, val]) => [k, String(val)]));
+  const edits: ConfigEdits = { created };
+  if (config.env) edits.env = strings(config.env);
+  if (config.entrypoint !== undefined) edits.entrypoint = list(config.entrypoint);
+  if (config.cmd !== undefined) edits.cmd = list(config.cmd);
+  if (config.workdir) edits.workingDir = config.workdir;
+  if (config.user) edits.user = config.user;
+  if (config.labels) edits.labels = strings(config.labels);
+  if (config.ports)
+    edits.exposedPorts = config.ports.map((p) =>
+      typeof p === 'number' ? `${p}/tcp` : p.includes('/') ? p : `${p}/tcp`,
+    );
+  if (config.volumes) edits.volumes = config.volumes;
+  if (config.stopSignal) edits.stopSignal = config.stopSignal;
+  return edits;
+}
+
+/**
+ * Build the image a pd.yaml describes: the base (or scratch), one layer per `layers` entry, one
+ * layer of inline `files`, the conda environment, then the config. Every time in the image is
+ * SOURCE_DATE_EPOCH (else 0) and every layer is deterministic, so the same spec and inputs give
+ * the same digest.
+ */
+export async function buildImage(spec: PdSpec, options: BuildOptions = {}): Promise<Image> {
+  const baseDir = resolve(options.baseDir ?? process.cwd());
+  const created = buildEpoch();
+  const common = {
+    compression: options.compression ?? 'gzip',
+    mtime: created,
+    ...(options.cache ? { cache: options.cache } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  };
+  let image = await baseImage(spec, baseDir);
+
+  for (const layer of spec.layers ?? []) {
+    const filter = excludeFilter(layer);
+    const built = await layerFromPaths([{ src: resolve(baseDir, layer.src), dest: layer.dest ?? '/' }], {
+      ...common,
+      ...(filter ? { filter } : {}),
+    });
+    image = await appendLayers(
+      image,
+      [{ layer: built, history: { created_by: `pd build: ${layer.src} -> ${layer.dest ?? '/'}` } }],
+      {
+        created,
+      },
+    );
+  }
+
+  if (spec.files?.length) {
+    const contents: Record<string, ContentEntry> = {};
+    for (const f of spec.files) {
+      const mode = fileMode(f.mode);
+      contents[f.path] = { data: f.content, ...(mode === undefined ? {} : { mode }) };
+    }
+    const built = await layerFromContents(contents, common);
+    image = await appendLayers(
+      image,
+      [
+        {
+          layer: built,
+          history: { created_by: `pd build: files ${spec.files.map((f) => f.path).join(', ')}` },
+        },
+      ],
+      {
+        created,
+      },
+    );
+  }
+
+  if (spec.conda) {
+    const c = spec.conda;
+    const arch = (spec.platform ?? 'linux/amd64').split('/')[1] ?? 'amd64';
+    const condaOptions: CondaImageOptions = {
+      baseDir,
+      created,
+      mtime: created,
+      platform: c.platform ?? CONDA_SUBDIRS[arch] ?? 'linux-64',
+      layering: c.layering ?? 'layered',
+      compression: common.compression,
+      ...(c.prefix ? { prefix: c.prefix } : {}),
+      ...(c.exclude ? { filter: { exclude: c.exclude } } : {}),
+      ...(c.channelAlias ? { channelAlias: c.channelAlias } : {}),
+      ...(options.cache ? { blobCache: options.cache } : {}),
+      ...(options.condaCacheDir ? { cacheDir: options.condaCacheDir } : {}),
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    image = await buildCondaImage(image, condaInput(c, baseDir), condaOptions);
+  }
+
+  return editConfig(image, configEdits(spec.config ?? {}, created));
+}

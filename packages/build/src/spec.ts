@@ -1,0 +1,151 @@
+import { readFile } from 'node:fs/promises';
+import { type Check, type Infer, type Shape, v, validateWith } from '@pd/oci-types';
+import { parse } from 'yaml';
+import { SpecFileError } from './errors.js';
+
+const WHAT = 'pd.yaml';
+
+/** Like `v.object`, but a field the shape does not know is an error naming it (catches typos). */
+function strict<S extends Shape>(shape: S): Check<Infer<S>> {
+  const known = Object.keys(shape);
+  return v.objectWhere(shape, (value, path) => {
+    const unknown = Object.keys(value).find((k) => !known.includes(k));
+    return unknown === undefined
+      ? undefined
+      : { path: v.childPath(path, unknown), problem: `unknown field (expected one of ${known.join(', ')})` };
+  });
+}
+
+const absolutePath = v.pattern(/^\//, 'an absolute path in the image, e.g. /app');
+
+/** A file mode: a number (YAML reads 0o755 or 493) or an octal string such as "0755". */
+const fileMode: Check<number | string> = (value, path, what) => {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0o7777) return value;
+  if (typeof value === 'string' && /^0?[0-7]{3,4}$/.test(value)) return value;
+  return v.fail(what, path, `expected a file mode such as "0755", got ${v.describeValue(value)}`);
+};
+
+const stringOrList: Check<string | string[]> = (value, path, what) =>
+  typeof value === 'string' ? value : v.arrayOf(v.string)(value, path, what);
+
+const port: Check<number | string> = (value, path, what) => {
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0 && value < 65536) return value;
+  if (typeof value === 'string' && /^\d{1,5}(\/(tcp|udp|sctp))?$/.test(value)) return value;
+  return v.fail(what, path, `expected a port such as 8080 or "53/udp", got ${v.describeValue(value)}`);
+};
+
+const scalarMap: Check<Record<string, string | number | boolean>> = v.mapOf((value, path, what) => {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return v.fail(what, path, `expected a string, got ${v.describeValue(value)}`);
+});
+
+const layerShape = {
+  src: v.required(v.nonEmptyString),
+  dest: v.optional(absolutePath),
+  exclude: v.optional(v.arrayOf(v.nonEmptyString)),
+};
+
+const fileShape = {
+  path: v.required(absolutePath),
+  content: v.required(v.string),
+  mode: v.optional(fileMode),
+};
+
+const condaShape = {
+  specs: v.optional(v.arrayOf(v.nonEmptyString, { minItems: 1 })),
+  environment: v.optional(v.nonEmptyString),
+  lockfile: v.optional(v.nonEmptyString),
+  channels: v.optional(v.arrayOf(v.nonEmptyString)),
+  channelAlias: v.optional(v.url),
+  platform: v.optional(v.nonEmptyString),
+  layering: v.optional(v.oneOf(['layered', 'single'])),
+  prefix: v.optional(absolutePath),
+  exclude: v.optional(v.arrayOf(v.nonEmptyString)),
+};
+
+const condaCheck = v.objectWhere(condaShape, (c, path) => {
+  const sources = ['specs', 'environment', 'lockfile'].filter((k) => c[k as keyof typeof c] !== undefined);
+  if (sources.length === 1) {
+    if (c.channels && !c.specs) {
+      return {
+        path: v.childPath(path, 'channels'),
+        problem: `applies to specs only; ${sources[0]} names its own channels`,
+      };
+    }
+    return undefined;
+  }
+  return {
+    path,
+    problem:
+      sources.length === 0
+        ? 'needs one of specs, environment or lockfile'
+        : `give only one of specs, environment or lockfile (got ${sources.join(' and ')})`,
+  };
+});
+
+const configShape = {
+  env: v.optional(scalarMap),
+  entrypoint: v.optional(stringOrList),
+  cmd: v.optional(stringOrList),
+  workdir: v.optional(absolutePath),
+  user: v.optional(v.nonEmptyString),
+  labels: v.optional(scalarMap),
+  ports: v.optional(v.arrayOf(port)),
+  volumes: v.optional(v.arrayOf(absolutePath)),
+  stopSignal: v.optional(v.pattern(/^(SIG[A-Z0-9+-]+|\d+)$/, 'a signal such as SIGTERM')),
+};
+
+const specShape = {
+  base: v.optional(v.nonEmptyString),
+  platform: v.optional(v.pattern(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'a platform such as linux/amd64')),
+  name: v.optional(v.pattern(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, 'a repository name such as team/app')),
+  tag: v.optional(v.pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a tag such as latest or 1.2.3')),
+  layers: v.optional(v.arrayOf(strict(layerShape))),
+  files: v.optional(v.arrayOf(strict(fileShape))),
+  conda: v.optional((value: unknown, path: string, what: string) => {
+    strict(condaShape)(value, path, what);
+    return condaCheck(value, path, what);
+  }),
+  config: v.optional(strict(configShape)),
+};
+
+export type LayerSpec = Infer<typeof layerShape>;
+export type FileSpec = Infer<typeof fileShape>;
+export type CondaSpec = Infer<typeof condaShape>;
+export type ConfigSpec = Infer<typeof configShape>;
+/** A validated pd.yaml. */
+export type PdSpec = Infer<typeof specShape>;
+
+const specCheck = strict(specShape);
+
+/** Check a parsed pd.yaml; throws oci-types' `ValidationError` naming the field (`$.config.ports[1]`). */
+export function validateSpec(value: unknown): PdSpec {
+  return validateWith(specCheck, value, WHAT);
+}
+
+/** Read, parse and validate a pd.yaml file. */
+export async function loadSpec(file: string): Promise<PdSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new SpecFileError(file, (e as Error).message, e);
+  }
+  return parseSpec(text, file);
+}
+
+/** Parse and validate pd.yaml text. */
+export function parseSpec(text: string, file = 'pd.yaml'): PdSpec {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new SpecFileError(file, `not valid YAML (${(e as Error).message.split('\n')[0]})`, e);
+  }
+  return validateSpec(doc ?? {});
+}
+
+/** `name:tag` of a spec (default tag `latest`), or undefined without a name. */
+export function specReference(spec: PdSpec): string | undefined {
+  return spec.name ? `${spec.name}:${spec.tag ?? 'latest'}` : undefined;
+}
