@@ -1,1 +1,35 @@
-export {};
+export {
+  commandLine,
+  containersDir,
+  type PreparedBundle,
+  type PrepareOptions,
+  prepareBundle,
+} from './bundle.js';
+export { type ContainerInfo, listContainers, pruneLayers, removeContainer } from './containers.js';
+export { containerEnv, DEFAULT_PATH, parseEnvFile } from './env.js';
+export * from './errors.js';
+export {
+  type CachedLayer,
+  type EnsureOptions,
+  type LayerMeta,
+  LayerStore,
+  type LayerStoreOptions,
+  type PruneOptions,
+} from './layer-store.js';
+export type {
+  ProgressEvent,
+  RootfsMode,
+  RunnableImage,
+  RunnableLayer,
+  RunnerEvent,
+  RunOptions,
+  RunResult,
+  RuntimeName,
+  VolumeSpec,
+} from './options.js';
+export { defaultCacheDir } from './paths.js';
+export { run } from './run.js';
+export { runtimes } from './runtimes/index.js';
+export { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from './spec.js';
+export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from './user.js';
+export { parseVolume } from './volumes.js';

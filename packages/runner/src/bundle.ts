@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import type { Digest, RuntimeSpec } from '@pd/oci-types';
+import { containerEnv, readEnvFiles, userEnvEntries } from './env.js';
+import { ContainerExistsError, InvalidOptionError, NoCommandError, RootlessLimitError } from './errors.js';
+import { hostsFile, resolvConf } from './etc-files.js';
+import { type CachedLayer, LayerStore } from './layer-store.js';
+import { lookupPath } from './lookup.js';
+import type { RunnableImage, RunOptions } from './options.js';
+import { defaultCacheDir, isRoot } from './paths.js';
+import { copyLayers, mountOverlay, planRootfs, type RootfsPlan } from './rootfs.js';
+import { buildSpec } from './spec.js';
+import { type ResolvedUser, resolveUser } from './user.js';
+import { checkVolume, parseVolume } from './volumes.js';
+
+/** A bundle on disk: `config.json`, the root filesystem (or how to mount it) and the /etc files. */
+export interface PreparedBundle {
+  /** Container id (`--name` or random hex). */
+  id: string;
+  /** The bundle directory: `<cache>/containers/<id>`. */
+  dir: string;
+  spec: RuntimeSpec;
+  rootfs: RootfsPlan;
+  /** Whether the overlay is mounted on the host at `dir/rootfs` (`mountRootfs`); removeContainer unmounts it. */
+  mounted: boolean;
+  layers: CachedLayer[];
+  user: ResolvedUser;
+}
+
+export interface PrepareOptions extends RunOptions {
+  /**
+   * For overlay bundles: mount the overlay at `<bundle>/rootfs` on the host, so that any OCI
+   * runtime can run the bundle as it is (default true). `run` passes false and mounts it inside
+   * the container's private mount namespace instead, which leaves nothing to unmount.
+   */
+  mountRootfs?: boolean;
+  /** A store to share between calls (default: one over `cacheDir`). */
+  store?: LayerStore;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+
+/** Directory holding container bundles. */
+export function containersDir(cacheDir?: string): string {
+  return join(cacheDir ?? defaultCacheDir(), 'containers');
+}
+
+/** Docker's Entrypoint/Cmd rules: `--entrypoint` drops the image's Cmd; args replace Cmd. */
+export function commandLine(
+  image: { Entrypoint?: string[] | null; Cmd?: string[] | null },
+  opts: Pick<RunOptions, 'entrypoint' | 'args'>,
+): string[] {
+  const args = opts.args ?? [];
+  let argv: string[];
+  if (opts.entrypoint !== undefined) {
+    const ep =
+      typeof opts.entrypoint === 'string'
+        ? opts.entrypoint === ''
+          ? []
+          : [opts.entrypoint]
+        : opts.entrypoint;
+    argv = [...ep, ...args];
+  } else {
+    argv = [...(image.Entrypoint ?? []), ...(args.length > 0 ? args : (image.Cmd ?? []))];
+  }
+  if (argv.length === 0) throw new NoCommandError();
+  return argv;
+}
+
+async function readImageFile(layers: CachedLayer[], path: string): Promise<string | undefined> {
+  const hit = await lookupPath(layers, path);
+  if (!hit?.stats.isFile()) return undefined;
+  return readFile(hit.hostPath, 'utf8');
+}
+
+/**
+ * Unpack what is missing and write an OCI runtime bundle for `image`: config.json from the image
+ * config and the options (validated), /etc/hosts, /etc/hostname and /etc/resolv.conf, and the root
+ * filesystem (an overlay over the cached layers, or a copy of them).
+ */
+export async function prepareBundle(
+  image: RunnableImage,
+  options: PrepareOptions = {},
+): Promise<PreparedBundle> {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const store =
+    options.store ?? new LayerStore({ cacheDir, ...(options.onLog ? { onLog: options.onLog } : {}) });
+  if (options.name !== undefined && !NAME.test(options.name)) {
+    throw new InvalidOptionError(
+      '--name',
+      `"${options.name}" is not a valid container name`,
+      'use letters, digits, "_", "." and "-", starting with a letter or digit',
+    );
+  }
+  const volumes = await Promise.all(
+    (options.volumes ?? []).map((v) => checkVolume(typeof v === 'string' ? parseVolume(v) : v)),
+  );
+  if (options.workdir !== undefined && !options.workdir.startsWith('/')) {
+    throw new InvalidOptionError('-w', `"${options.workdir}" is not an absolute path`);
+  }
+  const network = options.network ?? 'none';
+  if (network !== 'none' && network !== 'host')
+    throw new InvalidOptionError('--network', `"${String(network)}"`, 'pd knows none and host');
+  const config = await image.config();
+  const cc = config.config ?? {};
+  const argv = commandLine(cc, options);
+  const userEnv = [...(await readEnvFiles(options.envFiles)), ...userEnvEntries(options.env)];
+
+  const layers = await store.ensureAll(await image.layers(), {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+
+  const userSpec = options.user ?? cc.User ?? '';
+  const [passwd, group] = await Promise.all([
+    readImageFile(layers, '/etc/passwd'),
+    readImageFile(layers, '/etc/group'),
+  ]);
+  const user = resolveUser(userSpec, passwd, group);
+  const rootless = isRoot ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  if (rootless && (user.uid !== 0 || user.gid !== 0)) {
+    throw new RootlessLimitError(`running as uid ${user.uid}, gid ${user.gid} (only root is mapped)`);
+  }
+  if (rootless) user.additionalGids = [0];
+
+  const id = options.name ?? randomBytes(32).toString('hex');
+  const dir = join(containersDir(cacheDir), id);
+  await mkdir(containersDir(cacheDir), { recursive: true });
+  try {
+    await mkdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ContainerExistsError(id);
+    throw e;
+  }
+  try {
+    const hostname = options.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
+    const rootfs = planRootfs(layers, dir, {
+      mode: options.rootfs ?? 'auto',
+      readOnly: options.readOnly === true,
+      layersBase: join(store.root, 'sha256'),
+    });
+    options.onLog?.({
+      kind: 'rootfs',
+      message: `rootfs: ${rootfs.mode} (${rootfs.reason})`,
+      mode: rootfs.mode,
+      reason: rootfs.reason,
+    });
+    const tty = options.tty === true;
+    const spec = buildSpec({
+      args: argv,
+      env: containerEnv({ imageEnv: cc.Env ?? [], userEnv, hostname, tty }),
+      cwd: options.workdir ?? (cc.WorkingDir || '/'),
+      user,
+      hostname,
+      terminal: tty,
+      ...(tty && process.stdout.isTTY
+        ? { consoleSize: { height: process.stdout.rows, width: process.stdout.columns } }
+        : {}),
+      readOnly: options.readOnly === true,
+      network,
+      rootPath: 'rootfs',
+      etc: {
+        hosts: join(dir, 'hosts'),
+        hostname: join(dir, 'hostname'),
+        resolvConf: join(dir, 'resolv.conf'),
+      },
+      volumes,
+      ...(rootless ? { rootless } : { cgroupsPath: `/pd/${id}` }),
+    });
+    await Promise.all([
+      writeFile(join(dir, 'config.json'), JSON.stringify(spec)),
+      writeFile(join(dir, 'hosts'), await hostsFile(network)),
+      writeFile(join(dir, 'hostname'), `${hostname}\n`),
+      writeFile(join(dir, 'resolv.conf'), await resolvConf(network)),
+      writeFile(join(dir, 'layers.json'), JSON.stringify(layers.map((l) => l.diffId))),
+      mkdir(join(dir, 'rootfs')),
+    ]);
+    let mounted = false;
+    if (rootfs.mode === 'overlay') {
+      await Promise.all([
+        mkdir(join(dir, 'upper')),
+        mkdir(join(dir, 'work')),
+        layers.length === 0 ? mkdir(join(dir, 'empty')) : undefined,
+      ]);
+      if (options.mountRootfs !== false) {
+        await mountOverlay(rootfs);
+        mounted = true;
+      }
+    } else {
+      await copyLayers(layers, rootfs.target, { hardlinks: rootfs.hardlinks });
+    }
+    await writeFile(
+      join(dir, 'pd-container.json'),
+      JSON.stringify({ id, mounted, rootfs: rootfs.mode, created: new Date().toISOString() }),
+    );
+    options.onLog?.({ kind: 'bundle', message: `bundle ${dir}`, dir, id });
+    return { id, dir, spec, rootfs, mounted, layers, user };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The diffIDs a bundle uses (for pruning the layer store). */
+export async function bundleLayers(dir: string): Promise<Digest[]> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'layers.json'), 'utf8')) as Digest[];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,152 @@
+import { PdError } from '@pd/oci-types';
+
+const INSTALL_HINT: Record<string, string> = {
+  runc: 'install it (Debian/Ubuntu: apt-get install runc) or choose another runtime with --runtime',
+  crun: 'install it (Debian/Ubuntu: apt-get install crun) or choose another runtime with --runtime',
+  docker:
+    'install the Docker CLI (Debian/Ubuntu: apt-get install docker.io) and make DOCKER_HOST point at an engine',
+};
+
+/** The container runtime (runc, crun, docker) is not on PATH. */
+export class RuntimeNotFoundError extends PdError {
+  readonly runtime: string;
+  constructor(runtime: string, tried?: string) {
+    super(`container runtime "${runtime}" not found${tried ? ` (${tried})` : ''}`, {
+      code: 'RUNTIME_NOT_FOUND',
+      hint:
+        INSTALL_HINT[runtime] ??
+        'give --runtime runc, crun or docker, or the absolute path of an OCI runtime',
+    });
+    this.runtime = runtime;
+  }
+}
+
+/** A host tool the runner needs (unshare, mount) is missing. */
+export class ToolNotFoundError extends PdError {
+  readonly tool: string;
+  constructor(tool: string, purpose: string, pkg: string) {
+    super(`${tool} not found, needed to ${purpose}`, {
+      code: 'TOOL_NOT_FOUND',
+      hint: `install it (Debian/Ubuntu: apt-get install ${pkg})`,
+    });
+    this.tool = tool;
+  }
+}
+
+/** `--user name` (or `name:group`) names no entry of the image's /etc/passwd. */
+export class UserNotFoundError extends PdError {
+  readonly user: string;
+  constructor(user: string, why: string) {
+    super(`unable to find user ${user}: ${why}`, {
+      code: 'USER_NOT_FOUND',
+      hint: 'give a user that the image defines in /etc/passwd, or a numeric uid[:gid]',
+    });
+    this.user = user;
+  }
+}
+
+/** The group part of `--user user:group` names no entry of the image's /etc/group. */
+export class GroupNotFoundError extends PdError {
+  readonly group: string;
+  constructor(group: string, why: string) {
+    super(`unable to find group ${group}: ${why}`, {
+      code: 'GROUP_NOT_FOUND',
+      hint: 'give a group that the image defines in /etc/group, or a numeric gid',
+    });
+    this.group = group;
+  }
+}
+
+/** Neither the image nor the options say what to run. */
+export class NoCommandError extends PdError {
+  constructor() {
+    super('no command specified', {
+      code: 'NO_COMMAND',
+      hint: 'the image has no Entrypoint or Cmd (or --entrypoint "" dropped them): give a command',
+    });
+  }
+}
+
+/** A run option is malformed (`-v`, `-e`, `--env-file`, `--name`...). */
+export class InvalidOptionError extends PdError {
+  readonly option: string;
+  constructor(option: string, problem: string, hint?: string) {
+    super(`invalid ${option}: ${problem}`, { code: 'INVALID_OPTION', ...(hint ? { hint } : {}) });
+    this.option = option;
+  }
+}
+
+/** `--name` is taken by a container that still exists (kept because it ran without --rm). */
+export class ContainerExistsError extends PdError {
+  readonly container: string;
+  constructor(name: string) {
+    super(`a container named "${name}" already exists`, {
+      code: 'CONTAINER_EXISTS',
+      hint: 'remove it (removeContainer / pd rm) or choose another --name',
+    });
+    this.container = name;
+  }
+}
+
+export class ContainerNotFoundError extends PdError {
+  readonly container: string;
+  constructor(name: string) {
+    super(`no container named "${name}"`, { code: 'CONTAINER_NOT_FOUND' });
+    this.container = name;
+  }
+}
+
+/**
+ * The runtime could not start the container process. `exitCode` follows docker: 127 when the
+ * command does not exist, 126 when it cannot be executed, 125 for any other start failure.
+ */
+export class ContainerStartError extends PdError {
+  readonly runtime: string;
+  readonly exitCode: 125 | 126 | 127;
+  readonly detail: string;
+  constructor(runtime: string, detail: string, exitCode: 125 | 126 | 127) {
+    super(`${runtime} could not start the container: ${detail}`, {
+      code:
+        exitCode === 127 ? 'COMMAND_NOT_FOUND' : exitCode === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'START_FAILED',
+      hint:
+        exitCode === 127
+          ? 'the command is not in the image (check the path, PATH and the entrypoint)'
+          : exitCode === 126
+            ? 'the command exists but cannot be executed (mode, interpreter line, architecture)'
+            : 'see the runtime message above; --verbose shows the bundle and the command line',
+    });
+    this.runtime = runtime;
+    this.detail = detail;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Running as a non-root user needs user namespaces, which this kernel or sysctl forbids. */
+export class RootlessUnavailableError extends PdError {
+  constructor(why: string) {
+    super(`cannot run containers without root: ${why}`, {
+      code: 'ROOTLESS_UNAVAILABLE',
+      hint: 'run as root, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0)',
+    });
+  }
+}
+
+/** Something the caller asked for cannot be done in rootless mode (another uid, devices...). */
+export class RootlessLimitError extends PdError {
+  constructor(what: string) {
+    super(`not possible without root: ${what}`, {
+      code: 'ROOTLESS_LIMIT',
+      hint: 'a rootless container maps only your own uid and gid (to root inside); run as root for more',
+    });
+  }
+}
+
+/** Loading the image into the Docker engine, or talking to it, failed. */
+export class DockerError extends PdError {
+  constructor(what: string, detail: string) {
+    super(`docker ${what} failed: ${detail.trim().split('\n').slice(-3).join(' / ')}`, {
+      code: 'DOCKER_FAILED',
+      hint: 'check that DOCKER_HOST (or the dockerHost option) points at a running engine',
+    });
+  }
+}

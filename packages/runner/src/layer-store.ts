@@ -1,0 +1,468 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
+import type { ProgressEvent, RunnableLayer, RunnerEvent } from './options.js';
+import { defaultCacheDir, isRoot } from './paths.js';
+import { type TarEntry, writeTar } from './tar-writer.js';
+import { which } from './tools.js';
+
+/**
+ * What the store knows about one unpacked layer, kept in `meta.json` beside its files.
+ *
+ * Whiteouts are kept twice: as overlayfs reads them inside `fs/` (a 0/0 character device for a
+ * deleted path, `trusted.overlay.opaque=y` on an opaque directory) when `overlay` is true, and
+ * always as the lists below, which the copy assembler and the path lookup apply themselves.
+ */
+export interface LayerMeta {
+  diffId: Digest;
+  /** `fs/` can be used as an overlayfs lower directory as it is. */
+  overlay: boolean;
+  /** Paths (relative, `/`-separated) this layer deletes from the layers below. */
+  whiteouts: string[];
+  /** Directories whose lower content this layer hides. */
+  opaques: string[];
+  /** Bytes of file content and number of tar entries. */
+  bytes: number;
+  entries: number;
+  /** Files given extended attributes from the layer (security.capability, user.*). */
+  xattrFiles: number;
+  unpackedAt: string;
+}
+
+export interface CachedLayer {
+  diffId: Digest;
+  /** `<cache>/layers/sha256/<hex>`: holds `fs/` and `meta.json`. */
+  dir: string;
+  /** The layer's files. */
+  fs: string;
+  meta: LayerMeta;
+}
+
+export interface LayerStoreOptions {
+  /** pd's cache directory (default {@link defaultCacheDir}); layers live in `<cacheDir>/layers`. */
+  cacheDir?: string;
+  /** Check each layer's bytes against its diffID while unpacking (default true). */
+  verify?: boolean;
+  onLog?: (event: RunnerEvent) => void;
+}
+
+export interface EnsureOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface PruneOptions {
+  /** diffIDs never to remove. */
+  keep?: Iterable<string>;
+  /** Only remove layers unpacked longer ago than this many milliseconds. */
+  olderThanMs?: number;
+}
+
+// Xattrs a layer may carry into the cache. trusted.* is refused: trusted.overlay.* in a layer
+// would be read by overlayfs as its own metadata (opaque, redirect, metacopy).
+const KEPT_XATTR = /^(security\.capability|user\.)/;
+
+/**
+ * Unpacked layers by diffID, shared by every container: `layers/sha256/<hex>/{fs,meta.json}`.
+ * A layer is unpacked into `layers/tmp/` and renamed into place only when complete, so readers
+ * never see half a layer and concurrent processes may race safely (the loser discards its copy).
+ */
+export class LayerStore {
+  readonly root: string;
+  private readonly verify: boolean;
+  private readonly onLog: ((event: RunnerEvent) => void) | undefined;
+  private readonly pending = new Map<string, Promise<CachedLayer>>();
+
+  constructor(options: LayerStoreOptions = {}) {
+    this.root = join(options.cacheDir ?? defaultCacheDir(), 'layers');
+    this.verify = options.verify ?? true;
+    this.onLog = options.onLog;
+  }
+
+  /** Directory of a layer (whether or not it is unpacked). */
+  dir(diffId: string): string {
+    return join(this.root, 'sha256', hexOf(diffId));
+  }
+
+  /** The unpacked layer, or undefined when it is not in the store. */
+  async get(diffId: string): Promise<CachedLayer | undefined> {
+    const dir = this.dir(diffId);
+    let text: string;
+    try {
+      text = await readFile(join(dir, 'meta.json'), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const meta = JSON.parse(text) as LayerMeta;
+    return { diffId: meta.diffId, dir, fs: join(dir, 'fs'), meta };
+  }
+
+  async has(diffId: string): Promise<boolean> {
+    try {
+      await stat(join(this.dir(diffId), 'meta.json'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The layer unpacked, unpacking it first when the store lacks it. */
+  ensure(layer: RunnableLayer, options: EnsureOptions = {}): Promise<CachedLayer> {
+    return layer.diffId().then((diffId) => {
+      let p = this.pending.get(diffId);
+      if (!p) {
+        p = this.ensureOnce(diffId, layer, options).finally(() => this.pending.delete(diffId));
+        this.pending.set(diffId, p);
+      }
+      return p;
+    });
+  }
+
+  /** All layers of an image, base first; missing ones are unpacked `concurrency` at a time. */
+  async ensureAll(
+    layers: RunnableLayer[],
+    options: EnsureOptions & { concurrency?: number } = {},
+  ): Promise<CachedLayer[]> {
+    const out: CachedLayer[] = new Array(layers.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < layers.length) {
+        const i = next++;
+        out[i] = await this.ensure(layers[i]!, options);
+      }
+    };
+    const n = Math.max(1, Math.min(options.concurrency ?? 3, layers.length));
+    await Promise.all(Array.from({ length: n }, worker));
+    return out;
+  }
+
+  private async ensureOnce(
+    diffId: Digest,
+    layer: RunnableLayer,
+    options: EnsureOptions,
+  ): Promise<CachedLayer> {
+    const have = await this.get(diffId);
+    if (have) {
+      this.onLog?.({ kind: 'cached', message: `layer ${short(diffId)} already unpacked`, diffId });
+      return have;
+    }
+    return this.unpack(diffId, layer, options);
+  }
+
+  private async unpack(diffId: Digest, layer: RunnableLayer, options: EnsureOptions): Promise<CachedLayer> {
+    const started = performance.now();
+    const hex = hexOf(diffId);
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    const tmp = join(
+      this.root,
+      'tmp',
+      `${hex.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`,
+    );
+    try {
+      const fsDir = join(tmp, 'fs');
+      await mkdir(fsDir, { recursive: true });
+      const tar = await import('@pd/tar');
+      const whiteouts: string[] = [];
+      const opaques: string[] = [];
+      const xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }> = [];
+      let dropped = 0;
+      const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
+      const input = this.verify ? verified(source, diffId) : source;
+      const stats = await tar.extract(input, fsDir, {
+        onUnsafe: 'throw',
+        whiteouts: 'skip',
+        chown: isRoot,
+        devices: isRoot,
+        specialModes: true,
+        filter: (h) => {
+          const wh = tar.whiteoutTarget(h.name);
+          if (!wh) return true;
+          if (wh.kind === 'opaque') opaques.push(wh.dir);
+          else whiteouts.push(wh.path);
+          return false;
+        },
+        onXattrs: (path, xattrs) => {
+          const kept = Object.fromEntries(Object.entries(xattrs).filter(([k]) => KEPT_XATTR.test(k)));
+          dropped += Object.keys(xattrs).length - Object.keys(kept).length;
+          if (Object.keys(kept).length > 0) xattrFiles.push({ path, xattrs: kept });
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+        onProgress: (e) => options.onProgress?.({ id: diffId, phase: 'unpack', done: e.done }),
+      });
+      if (dropped > 0)
+        this.onLog?.({
+          kind: 'warning',
+          message: `layer ${short(diffId)}: ${dropped} trusted.* xattrs ignored`,
+        });
+
+      let overlay = true;
+      if (whiteouts.length > 0 || opaques.length > 0 || xattrFiles.length > 0) {
+        overlay = await this.writeSpecialEntries(
+          diffId,
+          await realpath(fsDir),
+          whiteouts,
+          opaques,
+          xattrFiles,
+        );
+      }
+      const meta: LayerMeta = {
+        diffId,
+        overlay,
+        whiteouts,
+        opaques,
+        bytes: stats.bytes,
+        entries: stats.entries,
+        xattrFiles: overlay ? xattrFiles.length : 0,
+        unpackedAt: new Date().toISOString(),
+      };
+      await writeFile(join(tmp, 'meta.json'), `${JSON.stringify(meta)}\n`);
+      const dir = this.dir(diffId);
+      try {
+        await rename(tmp, dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+        // Another process finished the same layer first: use its copy.
+        const theirs = await this.get(diffId);
+        if (theirs) return theirs;
+        throw e;
+      }
+      const ms = performance.now() - started;
+      this.onLog?.({
+        kind: 'unpack',
+        message: `unpacked layer ${short(diffId)}: ${stats.entries} entries, ${mb(stats.bytes)} in ${Math.round(ms)} ms`,
+        diffId,
+        bytes: stats.bytes,
+        ms,
+      });
+      return { diffId, dir, fs: join(dir, 'fs'), meta };
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Give the layer overlayfs' whiteouts and the xattrs Node cannot set, through GNU tar. Returns
+   * false when that is impossible (not root, no GNU tar, a whiteout below a symlink); the layer
+   * is then assembled by copying, which applies the whiteout lists from meta.json itself.
+   */
+  private async writeSpecialEntries(
+    diffId: Digest,
+    root: string,
+    whiteouts: string[],
+    opaques: string[],
+    xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }>,
+  ): Promise<boolean> {
+    const fail = (why: string) => {
+      this.onLog?.({
+        kind: 'warning',
+        message: `layer ${short(diffId)}: not usable as an overlay lower directory (${why}); containers of it are copied`,
+      });
+      return false;
+    };
+    if (!isRoot) return fail('device nodes and trusted.* xattrs need root');
+    const tarBin = which('tar');
+    if (!tarBin) return fail('GNU tar not found');
+
+    const entries: TarEntry[] = [];
+    const parents = new Map<string, Stats>();
+    const dirXattrs = new Map<string, Record<string, Buffer>>();
+    const entryFor = (name: string, st: Stats, extra: Partial<TarEntry>): TarEntry => ({
+      name,
+      type: 'directory',
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      ...extra,
+    });
+    for (const path of whiteouts) {
+      const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+      if (!(await realDirs(root, parent, parents)))
+        return fail(`whiteout ${path} lies below a non-directory`);
+      const existing = await lstatOr(join(root, path));
+      if (existing) await rm(join(root, path), { recursive: true, force: true });
+      entries.push({ name: path, type: 'whiteout', mode: 0, uid: 0, gid: 0, mtime: 0 });
+    }
+    for (const dir of opaques) {
+      if (dir === '') continue; // the whole lower stack is hidden: the assembler drops it (rootfs.ts)
+      if (!(await realDirs(root, dir, parents))) return fail(`opaque directory ${dir} is not a directory`);
+    }
+    for (const { path, xattrs } of xattrFiles) {
+      const rel = path.slice(root.length + 1);
+      const st = await lstatOr(path);
+      if (!st || !path.startsWith(`${root}/`)) continue;
+      if (st.isDirectory()) {
+        dirXattrs.set(rel, xattrs);
+        parents.set(rel, st);
+      } else if (st.isFile()) {
+        entries.push(entryFor(rel, st, { type: 'file', xattrs, source: { path, size: st.size } }));
+        if (st.nlink > 1) entries.push(...(await sameInode(root, st, rel)));
+      }
+    }
+    const opaqueSet = new Set(opaques);
+    // Directory entries come last: GNU tar sets their times after creating what lies in them,
+    // so a directory that gained whiteouts keeps the mtime the layer gave it.
+    for (const [rel, st] of parents) {
+      if (rel === '') continue;
+      const xattrs = { ...dirXattrs.get(rel) };
+      if (opaqueSet.has(rel)) xattrs['trusted.overlay.opaque'] = Buffer.from('y');
+      entries.push(entryFor(rel, st, Object.keys(xattrs).length > 0 ? { xattrs } : {}));
+    }
+    try {
+      await runTar(tarBin, root, writeTar(entries));
+    } catch (e) {
+      return fail(`tar: ${(e as Error).message}`);
+    }
+    return true;
+  }
+
+  /** Unpacked layers, in no particular order. */
+  async list(): Promise<CachedLayer[]> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.root, 'sha256'));
+    } catch {
+      return [];
+    }
+    const out: CachedLayer[] = [];
+    for (const hex of names) {
+      const layer = await this.get(`sha256:${hex}`).catch(() => undefined);
+      if (layer) out.push(layer);
+    }
+    return out;
+  }
+
+  /**
+   * Remove unpacked layers, except those in `keep` and those a container still uses (running,
+   * or kept because it ran without --rm: see `usedLayers`). Leftovers of interrupted unpacks go too.
+   */
+  async prune(options: PruneOptions & { inUse?: Iterable<string> } = {}): Promise<Digest[]> {
+    const keep = new Set([...(options.keep ?? []), ...(options.inUse ?? [])].map(hexOf));
+    const removed: Digest[] = [];
+    const now = Date.now();
+    for (const layer of await this.list()) {
+      const hex = hexOf(layer.diffId);
+      if (keep.has(hex)) continue;
+      if (options.olderThanMs !== undefined && now - Date.parse(layer.meta.unpackedAt) < options.olderThanMs)
+        continue;
+      // Renamed away first, so no reader sees a half-removed layer.
+      const trash = join(this.root, 'tmp', `${hex.slice(0, 16)}-deleted-${randomBytes(4).toString('hex')}`);
+      await rename(layer.dir, trash);
+      await rm(trash, { recursive: true, force: true });
+      removed.push(layer.diffId);
+    }
+    await this.cleanTmp();
+    return removed;
+  }
+
+  /** Remove temporary directories whose process is gone. */
+  private async cleanTmp(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(join(this.root, 'tmp'));
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const pid = Number(name.split('-')[1]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) continue;
+      if (pid === process.pid && this.pending.size > 0) continue;
+      await rm(join(this.root, 'tmp', name), { recursive: true, force: true });
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function hexOf(diffId: string): string {
+  if (isDigest(diffId) && diffId.startsWith('sha256:')) return digestHex(diffId);
+  if (/^[0-9a-f]{64}$/.test(diffId)) return diffId;
+  throw new RangeError(`not a sha256 diffID: ${diffId}`);
+}
+
+const short = (d: string) => d.slice(7, 19);
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+
+function verified(source: Readable, diffId: Digest): Readable {
+  const v = createVerifier(diffId, { subject: `layer ${diffId}` });
+  source.on('error', (e) => v.destroy(e));
+  return source.pipe(v);
+}
+
+async function lstatOr(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Make `rel` and its parents real directories under `root` (creating missing ones, 0755), never
+ * following a symlink; remember each one's metadata as it was. False when one is not a directory.
+ */
+async function realDirs(root: string, rel: string, seen: Map<string, Stats>): Promise<boolean> {
+  let cur = '';
+  for (const part of rel === '' ? [] : rel.split('/')) {
+    cur = cur === '' ? part : `${cur}/${part}`;
+    const known = seen.get(cur);
+    if (known) continue;
+    let st = await lstatOr(join(root, cur));
+    if (!st) {
+      await mkdir(join(root, cur), 0o755);
+      st = await lstat(join(root, cur));
+    }
+    if (!st.isDirectory()) return false;
+    seen.set(cur, st);
+  }
+  return true;
+}
+
+/** Hardlink entries re-creating the other names of an inode that GNU tar is about to replace. */
+async function sameInode(root: string, st: Stats, name: string): Promise<TarEntry[]> {
+  const out: TarEntry[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const d of await readdir(join(root, rel), { withFileTypes: true })) {
+      const child = rel === '' ? d.name : `${rel}/${d.name}`;
+      if (d.isDirectory()) await walk(child);
+      else if (d.isFile() && child !== name) {
+        const s = await lstat(join(root, child));
+        if (s.ino === st.ino && s.dev === st.dev)
+          out.push({ name: child, type: 'link', linkname: name, mode: 0, uid: 0, gid: 0, mtime: 0 });
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+function runTar(tarBin: string, dir: string, input: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      tarBin,
+      ['-x', '--xattrs', '--xattrs-include=*', '--overwrite', '--numeric-owner', '-p', '-C', dir, '-f', '-'],
+      { maxBuffer: 1 << 20 },
+      (err, _out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve()),
+    );
+    input.on('error', (e) => {
+      child.kill();
+      reject(e);
+    });
+    input.pipe(child.stdin!);
+  });
+}

@@ -1,0 +1,150 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Digest, ImageConfig } from '@pd/oci-types';
+
+// The runner codes against @pd/image's model (packages/image/src/model.ts). Until that package
+// exports the interfaces, these are the parts of them the runner uses; an @pd/image `Image`
+// satisfies them structurally.
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** The layer operations the runner needs (a subset of @pd/image's `Layer`). */
+export interface RunnableLayer {
+  digest(): Promise<Digest>;
+  diffId(): Promise<Digest>;
+  size(): Promise<number>;
+  mediaType(): Promise<string>;
+  compressed(options?: StreamOptions): Promise<Readable>;
+  uncompressed(options?: StreamOptions): Promise<Readable>;
+}
+
+/** The image operations the runner needs (a subset of @pd/image's `Image`). */
+export interface RunnableImage {
+  config(): Promise<ImageConfig>;
+  rawConfig(): Promise<Uint8Array>;
+  configDigest(): Promise<Digest>;
+  layers(): Promise<RunnableLayer[]>;
+}
+
+/** Progress of a long operation (unpacking a layer, loading into docker). */
+export interface ProgressEvent {
+  id: string;
+  label?: string;
+  phase?: string;
+  done: number;
+  total?: number;
+}
+
+/**
+ * What the runner did, for `--verbose` and for tests: one line of text plus machine-readable
+ * fields. `kind` says which fields are present.
+ */
+export type RunnerEvent =
+  | { kind: 'unpack'; message: string; diffId: Digest; bytes: number; ms: number }
+  | { kind: 'cached'; message: string; diffId: Digest }
+  | { kind: 'rootfs'; message: string; mode: RootfsMode; reason: string }
+  | { kind: 'bundle'; message: string; dir: string; id: string }
+  | { kind: 'exec'; message: string; argv: string[] }
+  | { kind: 'signal'; message: string; signal: NodeJS.Signals }
+  | { kind: 'docker'; message: string; loaded: boolean }
+  | { kind: 'warning'; message: string };
+
+/**
+ * How the container's root filesystem is assembled from the unpacked layers.
+ * - `overlay`: an overlayfs mount (lower = cached layers, upper = the container's own directory),
+ *   made inside a private mount namespace so nothing is left mounted on the host. Needs root.
+ * - `copy`: the cached layers are copied into the bundle (reflinks where the filesystem has them;
+ *   hardlinks for `readOnly` containers, whose files cannot be changed). Works everywhere.
+ * - `auto` (default): overlay when possible, else copy.
+ */
+export type RootfsMode = 'overlay' | 'copy';
+
+/** A bind mount: `-v /host:/container[:ro]`. */
+export interface VolumeSpec {
+  /** Absolute host path; must exist. */
+  source: string;
+  /** Absolute path in the container; created if missing. */
+  target: string;
+  readOnly?: boolean;
+}
+
+export type RuntimeName = 'runc' | 'crun' | 'docker';
+
+/** Options of {@link run}; the CLI maps `pd run` flags onto them one for one. */
+export interface RunOptions {
+  /** Arguments after the image (`pd run IMAGE ARGS...`): replace the image's Cmd. */
+  args?: string[];
+  /**
+   * `--entrypoint`: replaces the image's Entrypoint and drops its Cmd (docker's rule), so the
+   * command becomes `entrypoint + args`. A string is one executable path (as docker takes it);
+   * `''` or `[]` clears the entrypoint so that `args` alone are run.
+   */
+  entrypoint?: string | string[];
+  /** `-e K=V` (or `-e K`, which copies K from this process's environment when set). Later wins. */
+  env?: string[] | Record<string, string>;
+  /** `--env-file`: files of `K=V` lines (`#` comments, blank lines and bare `K` as for `-e`), applied before `env`. */
+  envFiles?: string[];
+  /** `-w`: working directory in the container (absolute); created (root-owned, 0755) when missing. */
+  workdir?: string;
+  /**
+   * `-u`: `user`, `uid`, `user:group`, `uid:gid` (and mixes), resolved through the image's
+   * /etc/passwd and /etc/group like docker: supplementary groups come from /etc/group unless a
+   * group is given. Default: the image's User, else root.
+   */
+  user?: string;
+  /** `-v HOST:CONTAINER[:ro]` bind mounts (strings are parsed like docker's short form). */
+  volumes?: Array<string | VolumeSpec>;
+  /** `--read-only`: mount the root filesystem read-only. */
+  readOnly?: boolean;
+  /** `--name`: container id (letters, digits, `_.-`); default a random one. */
+  name?: string;
+  /** `--hostname`: default the first 12 characters of the container id (the host's name with `network: 'host'`). */
+  hostname?: string;
+  /** `--network`: `none` (default: a network namespace with loopback only) or `host`. */
+  network?: 'none' | 'host';
+  /** `-i`: connect stdin. Without it the container reads /dev/null, as with docker. */
+  interactive?: boolean;
+  /** `-t`: give the container a terminal (see README: how the pty is obtained). */
+  tty?: boolean;
+  /** `--rm`: remove the container (its writable layer, bundle and runtime state) when it exits. */
+  rm?: boolean;
+  /** `--runtime`: `runc`, `crun`, `docker`, or a path to an OCI runtime. Default: runc, else crun on PATH. */
+  runtime?: RuntimeName | (string & {});
+  /** How to assemble the root filesystem (default `auto`); see {@link RootfsMode}. */
+  rootfs?: RootfsMode | 'auto';
+  /**
+   * Seconds between forwarding SIGTERM/SIGINT to the container and killing it (SIGKILL), as
+   * `docker stop -t`. Default 10. A second SIGINT/SIGTERM kills at once.
+   */
+  stopTimeout?: number;
+  /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 (and SIGWINCH with a tty) of this process. Default true. */
+  forwardSignals?: boolean;
+  /** Container stdin when `interactive`: default this process's stdin. */
+  stdin?: Readable | 'inherit';
+  /** Where the container's stdout goes: default this process's stdout. Streams are not ended. */
+  stdout?: Writable | 'inherit';
+  /** Where the container's stderr goes: default this process's stderr. Streams are not ended. */
+  stderr?: Writable | 'inherit';
+  /** pd's cache (unpacked layers, containers). Default `$PD_CACHE_DIR`, `$XDG_CACHE_HOME/pd` or `~/.cache/pd`. */
+  cacheDir?: string;
+  /** Docker engine for `runtime: 'docker'` (`unix:///...`, `tcp://...`); default the CLI's (DOCKER_HOST). */
+  dockerHost?: string;
+  /** Aborting stops the container like SIGTERM (then SIGKILL after `stopTimeout`). */
+  signal?: AbortSignal;
+  /** Progress of layer unpacking and of loading into docker. */
+  onProgress?: (event: ProgressEvent) => void;
+  /** What the runner does and decides (cache hits, unpacks, overlay vs copy, the runtime command). */
+  onLog?: (event: RunnerEvent) => void;
+}
+
+/** How the container ended. */
+export interface RunResult {
+  /** The container's exit code; 128+n when it was killed by signal n (docker's convention). */
+  exitCode: number;
+  /** Set when the exit code says the process died of a signal (`exitCode` > 128 and a known signal number). */
+  signal?: NodeJS.Signals;
+  /** The container id (its `--name` when given). */
+  id: string;
+}

@@ -1,0 +1,163 @@
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { type PreparedBundle, prepareBundle } from './bundle.js';
+import type { RunnableImage, RunOptions, RunResult } from './options.js';
+import { unmountRootfs } from './rootfs.js';
+import {
+  deleteContainer,
+  findOciRuntime,
+  killContainer,
+  launchCommand,
+  type OciRuntime,
+  startFailure,
+} from './runtimes/oci.js';
+import { exitCodeOfSignal, forwardSignals, signalOfExitCode } from './signals.js';
+import { needsPty, withPty } from './tty.js';
+
+/**
+ * Run `image` like `docker run`: unpack what the layer store lacks, write a bundle, run it with
+ * runc or crun (or hand everything to docker with `runtime: 'docker'`), pass stdio and signals
+ * through, and resolve with the container's exit code.
+ */
+export async function run(image: RunnableImage, options: RunOptions = {}): Promise<RunResult> {
+  if (options.runtime === 'docker') {
+    const { dockerRun } = await import('./runtimes/docker.js');
+    return dockerRun(image, options);
+  }
+  // Before any unpacking: a missing runtime should fail in milliseconds.
+  const runtime = findOciRuntime(options.runtime);
+  const bundle = await prepareBundle(image, { ...options, mountRootfs: false });
+  try {
+    return await runBundle(runtime, bundle, options);
+  } finally {
+    if (options.rm) await removeBundleDir(bundle);
+  }
+}
+
+async function removeBundleDir(bundle: PreparedBundle): Promise<void> {
+  if (bundle.mounted) await unmountRootfs(join(bundle.dir, 'rootfs'));
+  await rm(bundle.dir, { recursive: true, force: true });
+}
+
+type Stdio = 'inherit' | Readable | Writable | undefined;
+const inherits = (s: Stdio) => s === undefined || s === 'inherit';
+
+/** Run a prepared bundle with an OCI runtime in the foreground. */
+export async function runBundle(
+  runtime: OciRuntime,
+  bundle: PreparedBundle,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const logFile = join(bundle.dir, 'runtime.log');
+  await rm(logFile, { force: true });
+  let cmd: { file: string; args: string[]; env?: NodeJS.ProcessEnv } = launchCommand(
+    runtime,
+    bundle,
+    logFile,
+  );
+  const tty = options.tty === true;
+  const interactive = options.interactive === true;
+  const stdin = interactive ? options.stdin : undefined;
+  if (
+    needsPty(tty, {
+      stdin: interactive && inherits(stdin),
+      stdout: inherits(options.stdout),
+      stderr: inherits(options.stderr),
+    })
+  ) {
+    cmd = withPty(cmd);
+  }
+  const stdio: StdioOptions = [
+    interactive ? (inherits(stdin) ? 'inherit' : 'pipe') : 'ignore',
+    inherits(options.stdout) ? 'inherit' : 'pipe',
+    inherits(options.stderr) ? 'inherit' : 'pipe',
+  ];
+  options.onLog?.({
+    kind: 'exec',
+    message: `exec ${[cmd.file, ...cmd.args].join(' ')}`,
+    argv: [cmd.file, ...cmd.args],
+  });
+
+  // Its own session: a terminal's Ctrl-C reaches pd alone, which forwards it exactly once.
+  const child = spawn(cmd.file, cmd.args, { stdio, detached: true, ...(cmd.env ? { env: cmd.env } : {}) });
+  const outputs = pipeStdio(child, interactive ? stdin : undefined, options.stdout, options.stderr);
+  let killed = false;
+  const forceKill = () => {
+    killed = true;
+    void killContainer(runtime, bundle.id, 'KILL');
+  };
+  const stopTimeout = options.stopTimeout ?? 10;
+  const unforward =
+    options.forwardSignals === false
+      ? () => {}
+      : forwardSignals(child, {
+          tty,
+          stopTimeout,
+          forceKill,
+          onSignal: (signal) => options.onLog?.({ kind: 'signal', message: `forwarding ${signal}`, signal }),
+        });
+  let abortTimer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    child.kill('SIGTERM');
+    abortTimer = setTimeout(forceKill, stopTimeout * 1000);
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+
+  try {
+    const [code, signal] = await exited(child);
+    await outputs;
+    // The runtime removes its state when it exits; not when it was itself killed.
+    if (signal !== null) await deleteContainer(runtime, bundle.id);
+    const exitCode = code ?? exitCodeOfSignal(signal ?? 'SIGKILL');
+    if (exitCode !== 0 && !killed) {
+      const failure = await startFailure(runtime, logFile);
+      if (failure) throw failure;
+    }
+    const sig = signalOfExitCode(exitCode);
+    return { exitCode, id: bundle.id, ...(sig ? { signal: sig } : {}) };
+  } finally {
+    unforward();
+    if (abortTimer) clearTimeout(abortTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function exited(child: ChildProcess): Promise<[number | null, NodeJS.Signals | null]> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve([code, signal]));
+  });
+}
+
+/** Connect stream stdio; resolves when the container's output has been written out. */
+function pipeStdio(child: ChildProcess, stdin: Stdio, stdout: Stdio, stderr: Stdio): Promise<void> {
+  if (stdin && stdin !== 'inherit' && child.stdin) {
+    const input = stdin as Readable;
+    // The container may exit before reading everything: that is not an error of ours.
+    child.stdin.on('error', () => {});
+    input.pipe(child.stdin);
+  }
+  const done: Array<Promise<void>> = [];
+  const forward = (from: Readable | null, to: Stdio) => {
+    if (!from || !to || to === 'inherit') return;
+    const out = to as Writable;
+    done.push(
+      new Promise((resolve, reject) => {
+        from.on('data', (chunk: Buffer) => {
+          if (!out.write(chunk)) {
+            from.pause();
+            out.once('drain', () => from.resume());
+          }
+        });
+        from.once('end', resolve);
+        from.once('error', reject);
+      }),
+    );
+  };
+  forward(child.stdout, stdout);
+  forward(child.stderr, stderr);
+  return Promise.all(done).then(() => undefined);
+}

@@ -1,0 +1,194 @@
+import type { Mount, RuntimeSpec } from '@pd/oci-types';
+import { validateRuntimeSpec } from '@pd/oci-types';
+import type { VolumeSpec } from './options.js';
+import type { ResolvedUser } from './user.js';
+
+// config.json with docker's defaults (moby oci/defaults.go and daemon/oci_linux.go, checked
+// against the config.json docker 20.10 hands to runc): capabilities, mounts, masked and
+// read-only paths, the devices cgroup, the netns sysctls. Not copied from docker: the seccomp
+// profile and AppArmor (see README, "Differences from docker run").
+
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+];
+
+export const READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
+
+export interface SpecInput {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  hostname: string;
+  /** Cgroup path for root containers (`/pd/<id>`). */
+  cgroupsPath?: string;
+  terminal: boolean;
+  consoleSize?: { height: number; width: number };
+  readOnly: boolean;
+  network: 'none' | 'host';
+  /** Root directory, relative to the bundle (or absolute). */
+  rootPath: string;
+  /** Host files bind-mounted over /etc/hosts, /etc/hostname and /etc/resolv.conf. */
+  etc: { hosts: string; hostname: string; resolvConf: string };
+  volumes: VolumeSpec[];
+  /** Set for a rootless container: this host uid/gid become root inside. */
+  rootless?: { uid: number; gid: number };
+}
+
+function bind(source: string, destination: string, readOnly: boolean): Mount {
+  return { destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(readOnly ? ['ro'] : [])] };
+}
+
+/** The bundle's config.json, validated with @pd/oci-types. */
+export function buildSpec(input: SpecInput): RuntimeSpec {
+  const rootless = input.rootless;
+  const caps = [...DEFAULT_CAPABILITIES];
+  const mounts: Mount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      // gid=5 (tty) cannot be set from a user namespace that maps only one group.
+      options: [
+        'nosuid',
+        'noexec',
+        'newinstance',
+        'ptmxmode=0666',
+        'mode=0620',
+        ...(rootless ? [] : ['gid=5']),
+      ],
+    },
+    // sysfs belongs to the network namespace that mounts it: with the host network, or without
+    // root, the host's /sys is bound read-only instead (as `runc spec --rootless` does).
+    input.network === 'host' || rootless
+      ? {
+          destination: '/sys',
+          type: 'none',
+          source: '/sys',
+          options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+        }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ...(rootless
+      ? []
+      : [
+          {
+            destination: '/sys/fs/cgroup',
+            type: 'cgroup',
+            source: 'cgroup',
+            options: ['ro', 'nosuid', 'noexec', 'nodev'],
+          },
+        ]),
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'],
+    },
+    // docker makes these read-only together with the root filesystem.
+    bind(input.etc.resolvConf, '/etc/resolv.conf', input.readOnly),
+    bind(input.etc.hostname, '/etc/hostname', input.readOnly),
+    bind(input.etc.hosts, '/etc/hosts', input.readOnly),
+    ...input.volumes.map((v) => bind(v.source, v.target, v.readOnly === true)),
+  ];
+
+  const namespaces: Array<{ type: 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' }> = [
+    { type: 'mount' },
+    ...(input.network === 'none' ? [{ type: 'network' as const }] : []),
+    { type: 'uts' },
+    { type: 'pid' },
+    { type: 'ipc' },
+    ...(rootless ? [{ type: 'user' as const }] : []),
+  ];
+
+  const spec: RuntimeSpec = {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: input.terminal,
+      ...(input.terminal && input.consoleSize ? { consoleSize: input.consoleSize } : {}),
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      noNewPrivileges: false,
+    },
+    root: { path: input.rootPath, readonly: input.readOnly },
+    hostname: input.hostname,
+    mounts,
+    linux: {
+      namespaces,
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+      ...(input.network === 'none'
+        ? {
+            sysctl: {
+              'net.ipv4.ip_unprivileged_port_start': '0',
+              'net.ipv4.ping_group_range': '0 2147483647',
+            },
+          }
+        : {}),
+      ...(rootless
+        ? {
+            uidMappings: [{ containerID: 0, hostID: rootless.uid, size: 1 }],
+            gidMappings: [{ containerID: 0, hostID: rootless.gid, size: 1 }],
+          }
+        : {
+            ...(input.cgroupsPath ? { cgroupsPath: input.cgroupsPath } : {}),
+            resources: {
+              // Deny device access but for the few docker allows: CAP_MKNOD must not reach host disks.
+              devices: [
+                { allow: false, access: 'rwm' },
+                { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+                { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+                { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+                { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+                { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+                { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
+                { allow: false, type: 'c', major: 10, minor: 229, access: 'rwm' },
+              ],
+            },
+          }),
+    },
+  };
+  return validateRuntimeSpec(spec);
+}
