@@ -263,7 +263,7 @@ export class Extractor {
       case 'directory': {
         const st = lstatOrUndefined(path);
         if (st && !st.isDirectory()) this.remove(rel, st);
-        if (!st || !st.isDirectory()) mkdirSync(path, 0o755);
+        if (!st?.isDirectory()) mkdirSync(path, 0o755);
         this.dirs.add(rel);
         this.deferDir(rel, header);
         break;
