@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Conda image benchmark: an environment of 32 small packages (bench-00..bench-31 + bench-all) built
+// cold (empty caches) and warm after one package changed (bench-07 1.0 -> 1.1). Counts the layers
+// compressed and the blobs uploaded to the real registry on each push.
+// Usage: pnpm build && node bench/cases/conda.mjs [iterations]
+// A harness can `import { run } from './cases/conda.mjs'` and call run({ iterations }).
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const work = join(root, 'bench', '.work', 'conda');
+const PACKAGES = 32;
+const BUMPED = 'bench-07';
+
+const load = (pkg) => import(pathToFileURL(join(root, pkg, 'dist', 'index.js')).href);
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timed(fn) {
+  const t0 = performance.now();
+  const value = await fn();
+  return { value, ms: performance.now() - t0 };
+}
+
+export async function run({ iterations = 3, log = console.log } = {}) {
+  const fx = await load('test-fixtures');
+  const conda = await load('packages/conda');
+  const image = await load('packages/image');
+  const missing = fx.condaToolsMissing();
+  if (missing) {
+    log(`[conda] ${missing}`);
+    return { skipped: missing };
+  }
+  await rm(work, { recursive: true, force: true });
+  const channelDir = join(work, 'channel');
+  const specs = fx.condaBenchPackages(PACKAGES);
+  const channel = await fx.buildCondaChannel(channelDir, specs);
+  const served = await fx.serveCondaChannel(channelDir, 'bench');
+  const registry = fx.registryMissing() ? undefined : await fx.startRegistry();
+  const rows = [];
+  try {
+    for (let i = 0; i < iterations; i++) {
+      // Each iteration starts from v1 of the channel and empty caches.
+      await fx.writeRepodata(channelDir, channel.packages);
+      const cache = join(work, `cache-${i}`);
+      process.env.PD_CACHE_DIR = cache;
+      const blobCache = new image.BlobCache(cache);
+      const opts = { cacheDir: join(cache, 'conda'), blobCache };
+      const input = { specs: ['bench-all'], channels: [served.url] };
+      const pushCount = async (img, tag) => {
+        if (!registry) return undefined;
+        const uploaded = new Set();
+        await image.push(img, `${registry.host}/bench/conda:${tag}`, {
+          onProgress: (e) => e.phase === 'upload' && uploaded.add(e.id),
+        });
+        return uploaded.size;
+      };
+      const cold = await timed(() =>
+        conda.buildCondaImage(image.scratch({ platform: 'linux/amd64' }), input, opts),
+      );
+      const coldUploads = await pushCount(cold.value, `cold-${i}`);
+
+      // One package changes: publish bench-07 1.1 beside 1.0 (only that file is new).
+      const bumped = fx
+        .condaBenchPackages(PACKAGES, { bumped: [BUMPED] })
+        .find((s) => s.name === BUMPED && s.version === '1.1');
+      const extra = await fx.buildCondaPackage(channelDir, bumped);
+      await fx.writeRepodata(channelDir, [...channel.packages, extra]);
+      const warm = await timed(() =>
+        conda.buildCondaImage(image.scratch({ platform: 'linux/amd64' }), input, opts),
+      );
+      const warmUploads = await pushCount(warm.value, `warm-${i}`);
+      const before = await Promise.all((await cold.value.layers()).map((l) => l.digest()));
+      const after = await Promise.all((await warm.value.layers()).map((l) => l.digest()));
+      rows.push({
+        coldMs: cold.ms,
+        warmMs: warm.ms,
+        layers: after.length,
+        coldCompressed: cold.value.conda.stats.built,
+        warmCompressed: warm.value.conda.stats.built,
+        changedLayers: after.filter((d) => !before.includes(d)).length,
+        coldUploads,
+        warmUploads,
+      });
+      await rm(join(channelDir, 'linux-64', extra.filename), { force: true });
+      await rm(join(channelDir, 'noarch', extra.filename), { force: true });
+    }
+  } finally {
+    await served.stop();
+    await registry?.stop();
+  }
+  const result = {
+    packages: PACKAGES + 1,
+    iterations,
+    coldMs: Math.round(median(rows.map((r) => r.coldMs))),
+    warmMs: Math.round(median(rows.map((r) => r.warmMs))),
+    layers: rows[0].layers,
+    coldCompressed: rows[0].coldCompressed,
+    warmCompressed: rows[0].warmCompressed,
+    changedLayers: rows[0].changedLayers,
+    coldUploads: rows[0].coldUploads,
+    warmUploads: rows[0].warmUploads,
+  };
+  log(
+    `[conda] ${result.packages} packages, ${result.layers} layers: cold ${result.coldMs} ms ` +
+      `(${result.coldCompressed} layers compressed, ${result.coldUploads ?? 'n/a'} blobs uploaded), ` +
+      `warm with ${BUMPED} changed ${result.warmMs} ms (${result.warmCompressed} compressed, ` +
+      `${result.changedLayers} layer digests changed, ${result.warmUploads ?? 'n/a'} blobs uploaded incl. config)`,
+  );
+  return result;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await mkdir(work, { recursive: true });
+  const iterations = Number(process.argv[2] ?? 3);
+  console.log(JSON.stringify(await run({ iterations }), null, 2));
+}
