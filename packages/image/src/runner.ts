@@ -32,7 +32,7 @@ export function getImageRunner(): ImageRunner | undefined {
 }
 
 /** Run through the registered runner; throws {@link RunnerMissingError} when there is none. */
-export function runImage(image: Image, options: ImageRunOptions): Promise<ImageRunResult> {
+export async function runImage(image: Image, options: ImageRunOptions): Promise<ImageRunResult> {
   const runner = getImageRunner();
   if (!runner) throw new RunnerMissingError();
   return runner(image, options);
