@@ -5,10 +5,11 @@ import { END_OF_ARCHIVE, encodeHeader, padding } from './header.js';
 import type { PlannedEntry } from './plan.js';
 
 /*
- * Headers are written by hand (header.ts) rather than with tar-stream's pack: we need exact
- * control over which fields go to PAX, the ustar name/prefix split, record order and the PAX
- * header's own name (tar-stream and GNU tar derive some of these from the host or time), and
- * skipping its per-entry stream machinery is several times faster on trees of small files.
+ * Headers are written by hand (header.ts) rather than with tar-stream's pack: reproducible layers
+ * need exact control over which fields go to PAX, the ustar name/prefix split, the order of PAX
+ * records and the PAX header's own name and fields (GNU tar, for one, puts its process id there),
+ * and a layer writer that emits one header per entry into a plain generator avoids the per-entry
+ * stream objects a pack stream creates on trees of many small files.
  */
 
 /** Output is coalesced into chunks of about this size; larger file chunks pass straight through. */
