@@ -50,7 +50,7 @@ export async function writeDockerArchive(
   options: WriteDockerArchiveOptions = {},
 ): Promise<void> {
   const layout = options.layout ?? 'combined';
-  const images = await collect(entries);
+  const images = await collect(entries, layout);
   const naming = layout === 'classic' ? classicNames : combinedNames;
 
   const manifest: DockerArchiveEntry[] = images.map(({ parts, refs }) => ({
@@ -128,12 +128,14 @@ function combinedIndex(images: ArchiveImage[]) {
 }
 
 /** Check tags, read each image's parts; the same image given twice becomes one entry with all its tags. */
-async function collect(entries: DockerArchiveInput[]): Promise<ArchiveImage[]> {
+async function collect(entries: DockerArchiveInput[], layout: DockerArchiveLayout): Promise<ArchiveImage[]> {
   const byManifest = new Map<string, ArchiveImage>();
   const owner = new Map<string, string>();
   for (const { image, tags } of entries) {
-    const parts = await imageParts(image);
-    const key = parts.descriptor.digest;
+    // The OCI view of a combined archive needs OCI manifests (what Docker ≥ 25 writes too);
+    // manifest.json, which docker load reads, does not depend on them.
+    const parts = await imageParts(image, layout === 'combined' ? 'oci' : 'keep');
+    const key = parts.original.digest;
     let entry = byManifest.get(key);
     if (!entry) {
       entry = { parts, refs: [] };

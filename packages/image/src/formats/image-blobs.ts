@@ -4,8 +4,11 @@ import {
   digestOf,
   type ImageConfig,
   type ImageManifest,
+  MediaType,
   type Platform,
   parseImageConfig,
+  toOciIndex,
+  toOciManifest,
 } from '@pd/oci-types';
 import { InconsistentImageError } from '../errors.js';
 import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
@@ -36,7 +39,9 @@ export type BlobToWrite = MetaBlob | LayerBlob;
 
 /** Everything a sink needs of one image, checked for consistency before a byte is written. */
 export interface ImageParts {
-  /** Descriptor of the manifest itself. */
+  /** Descriptor of the source's manifest. */
+  original: Descriptor;
+  /** Descriptor of the manifest as written (differs from `original` only after a conversion). */
   descriptor: Descriptor;
   manifest: MetaBlob;
   config: MetaBlob;
@@ -45,18 +50,26 @@ export interface ImageParts {
 }
 
 /**
- * Manifest, config and layers of an image. The manifest is the truth that gets written; the config
- * bytes must hash to its config descriptor and every layer must report the digest and size its
- * descriptor says, or nothing is written.
+ * What manifests a sink writes. `keep`: byte for byte as the source has them (digests preserved).
+ * `oci`: Docker schema 2 manifests and manifest lists become their OCI equivalents (same config and
+ * layer blobs, new manifest digests), because OCI-layout readers such as skopeo and umoci look only
+ * for OCI media types in a layout.
  */
-export async function imageParts(image: Image): Promise<ImageParts> {
+export type ManifestPolicy = 'keep' | 'oci';
+
+function metaDescriptor(data: Uint8Array, mediaType: string): Descriptor {
+  return { mediaType, digest: digestOf(data), size: data.byteLength };
+}
+
+/**
+ * Manifest, config and layers of an image. The source's manifest is the truth: the config bytes
+ * must hash to its config descriptor and every layer must report the digest and size its
+ * descriptor says, or nothing is written. With policy `oci` the manifest is then converted.
+ */
+export async function imageParts(image: Image, policy: ManifestPolicy = 'keep'): Promise<ImageParts> {
   const raw = await image.rawManifest();
   const manifest: ImageManifest = await image.manifest();
-  const descriptor: Descriptor = {
-    mediaType: await image.mediaType(),
-    digest: digestOf(raw),
-    size: raw.byteLength,
-  };
+  const original = metaDescriptor(raw, await image.mediaType());
   const rawConfig = await image.rawConfig();
   const configDigest = digestOf(rawConfig);
   if (configDigest !== manifest.config.digest || rawConfig.byteLength !== manifest.config.size) {
@@ -68,7 +81,6 @@ export async function imageParts(image: Image): Promise<ImageParts> {
   if (layers.length !== manifest.layers.length) {
     throw inconsistent(`${layers.length} layers, but the manifest lists ${manifest.layers.length}`);
   }
-  const layerBlobs: LayerBlob[] = [];
   for (const [i, layer] of layers.entries()) {
     const d = manifest.layers[i]!;
     const [digest, size] = [await layer.digest(), await layer.size()];
@@ -77,14 +89,22 @@ export async function imageParts(image: Image): Promise<ImageParts> {
         `layer ${i} is ${digest} (${size} bytes), the manifest says ${d.digest} (${d.size} bytes)`,
       );
     }
-    layerBlobs.push({ kind: 'layer', descriptor: d, layer });
+  }
+  let written = manifest;
+  let data = raw;
+  let descriptor = original;
+  if (policy === 'oci' && original.mediaType === MediaType.DockerManifest) {
+    written = toOciManifest(manifest);
+    data = Buffer.from(JSON.stringify(written));
+    descriptor = metaDescriptor(data, MediaType.OciManifest);
   }
   return {
+    original,
     descriptor,
-    manifest: { kind: 'manifest', descriptor, data: raw },
-    config: { kind: 'config', descriptor: manifest.config, data: rawConfig },
+    manifest: { kind: 'manifest', descriptor, data },
+    config: { kind: 'config', descriptor: written.config, data: rawConfig },
     parsedConfig: parseImageConfig(rawConfig),
-    layers: layerBlobs,
+    layers: layers.map((layer, i) => ({ kind: 'layer', descriptor: written.layers[i]!, layer })),
   };
 }
 
@@ -98,43 +118,64 @@ export function platformOf(config: ImageConfig): Platform {
 
 /** The blobs of an image or index, each once, parents before children. */
 export interface BlobPlan {
-  /** Descriptor of the root manifest or index. */
+  /** Descriptor of the root manifest or index as written. */
   descriptor: Descriptor;
   blobs: BlobToWrite[];
 }
 
-export async function planBlobs(root: Image | ImageIndex): Promise<BlobPlan> {
+export async function planBlobs(
+  root: Image | ImageIndex,
+  policy: ManifestPolicy = 'keep',
+): Promise<BlobPlan> {
   const blobs: BlobToWrite[] = [];
   const seen = new Set<string>();
-  const add = (b: BlobToWrite) => {
+  const add = (b: BlobToWrite, at = blobs.length) => {
     if (seen.has(b.descriptor.digest)) return;
     seen.add(b.descriptor.digest);
-    blobs.push(b);
+    blobs.splice(at, 0, b);
   };
-  const visit = async (node: Image | ImageIndex, depth: number): Promise<Descriptor> => {
+  /** Returns the source's descriptor (to check against the parent) and the written one. */
+  const visit = async (
+    node: Image | ImageIndex,
+    depth: number,
+  ): Promise<{ original: Descriptor; written: Descriptor }> => {
     if (depth > 8) throw inconsistent('indexes nested more than 8 deep');
     if (node.kind === 'image') {
-      const parts = await imageParts(node);
+      const parts = await imageParts(node, policy);
       for (const b of [parts.manifest, parts.config, ...parts.layers]) add(b);
-      return parts.descriptor;
+      return { original: parts.original, written: parts.descriptor };
     }
     const raw = await node.rawManifest();
-    const descriptor: Descriptor = {
-      mediaType: await node.mediaType(),
-      digest: digestOf(raw),
-      size: raw.byteLength,
-    };
-    add({ kind: 'index', descriptor, data: raw });
+    const original = metaDescriptor(raw, await node.mediaType());
+    const at = blobs.length; // the index goes before its children, once their descriptors are known
+    const entries: Descriptor[] = [];
+    let changed = false;
     for (const child of await node.children()) {
       const got = await visit(await child.open(), depth + 1);
-      if (got.digest !== child.descriptor.digest) {
-        throw inconsistent(`index entry ${child.descriptor.digest} opened as ${got.digest}`);
+      if (got.original.digest !== child.descriptor.digest) {
+        throw inconsistent(`index entry ${child.descriptor.digest} opened as ${got.original.digest}`);
       }
+      changed ||= got.written.digest !== got.original.digest;
+      entries.push(got.written);
     }
-    return descriptor;
+    let data = raw;
+    let written = original;
+    if (policy === 'oci' && (changed || original.mediaType === MediaType.DockerManifestList)) {
+      const index = toOciIndex(await node.manifest());
+      index.manifests = index.manifests.map((d, i) => ({
+        ...d,
+        mediaType: entries[i]!.mediaType,
+        digest: entries[i]!.digest,
+        size: entries[i]!.size,
+      }));
+      data = Buffer.from(JSON.stringify(index));
+      written = metaDescriptor(data, MediaType.OciIndex);
+    }
+    add({ kind: 'index', descriptor: written, data }, at);
+    return { original, written };
   };
-  const descriptor = await visit(root, 0);
-  return { descriptor, blobs };
+  const { written } = await visit(root, 0);
+  return { descriptor: written, blobs };
 }
 
 /** A layer's blob, verified against its manifest descriptor whatever the Layer implementation does. */

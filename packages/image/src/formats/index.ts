@@ -23,6 +23,7 @@ export {
   TruncatedArchiveError,
   UnsafeMemberError,
 } from './errors.js';
+export type { ManifestPolicy } from './image-blobs.js';
 export { LayoutImage, LayoutIndex, LayoutLayer } from './oci-layout-image.js';
 export {
   IMAGE_NAME_ANNOTATION,

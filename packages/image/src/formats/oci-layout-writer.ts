@@ -14,7 +14,13 @@ import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
 import { tempPathBeside, writeAll, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';
 import { LayoutError } from './errors.js';
-import { type BlobToWrite, type LayerBlob, layerStream, planBlobs } from './image-blobs.js';
+import {
+  type BlobToWrite,
+  type LayerBlob,
+  layerStream,
+  type ManifestPolicy,
+  planBlobs,
+} from './image-blobs.js';
 import { REF_NAME_ANNOTATION } from './oci-layout-reader.js';
 import { combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
@@ -25,6 +31,13 @@ export interface WriteOciOptions extends StreamOptions {
    * Appending to a layout replaces an entry of the same name and keeps the others.
    */
   tag?: string;
+  /**
+   * `oci` (default): Docker schema 2 manifests and manifest lists are written as their OCI
+   * equivalents (same config and layer blobs, new manifest digests), since skopeo and umoci find
+   * only OCI media types in a layout. `keep`: manifests byte for byte, digests preserved (for
+   * readers like crane, oras or containerd that accept Docker types in a layout).
+   */
+  manifests?: ManifestPolicy;
 }
 
 /**
@@ -73,7 +86,7 @@ export async function writeOciLayout(
   options: WriteOciOptions = {},
 ): Promise<Descriptor> {
   checkTag(options.tag);
-  const plan = await planBlobs(root);
+  const plan = await planBlobs(root, options.manifests ?? 'oci');
   await mkdir(dir, { recursive: true });
   const existing = await prepareLayout(dir);
   for (const blob of plan.blobs) {
@@ -201,7 +214,7 @@ export async function writeOciArchive(
   options: WriteOciOptions = {},
 ): Promise<Descriptor> {
   checkTag(options.tag);
-  const plan = await planBlobs(root);
+  const plan = await planBlobs(root, options.manifests ?? 'oci');
   const entry = entryFor(plan.descriptor, options.tag);
   const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry] };
   await writeFileAtomically(path, async (fh) => {
