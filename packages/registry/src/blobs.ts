@@ -1,17 +1,10 @@
-import { Readable } from 'node:stream';
-import {
-  type Digest,
-  DigestHasher,
-  DigestMismatchError,
-  PdError,
-  parseDigest,
-  SizeMismatchError,
-} from '@pd/oci-types';
+import type { Readable } from 'node:stream';
+import { type Digest, parseDigest, SizeMismatchError } from '@pd/oci-types';
+import { VerifiedBlobStream } from './blob-stream.js';
 import { apiPath, type Context, deleteScope, pullScope } from './context.js';
-import { connectionError, isAbortError, RegistryError } from './errors.js';
 import type { RegistryResponse } from './requester.js';
 import { abandon, discard, header } from './transport/http.js';
-import { isRetryableError, RetryBudget, sleep } from './transport/retry.js';
+import { RetryBudget } from './transport/retry.js';
 import {
   type CallOptions,
   type RepositoryLike,
@@ -84,78 +77,21 @@ export async function getBlob(
     ctx.progress(opts.onProgress, { id: digest, label: opts.label, done, total, phase });
   progress(0, 'download');
 
-  async function* body(): AsyncGenerator<Buffer> {
-    const hasher = new DigestHasher(algorithm);
-    let res = first;
-    let done = 0;
-    // Bytes of a fresh 200 answer to skip after a resume the registry did not honour.
-    let skip = 0;
-    let held: Buffer | undefined;
-    try {
-      for (;;) {
-        try {
-          for await (const chunk of res.body) {
-            let buf = chunk as Buffer;
-            if (skip > 0) {
-              if (buf.length <= skip) {
-                skip -= buf.length;
-                continue;
-              }
-              buf = buf.subarray(skip);
-              skip = 0;
-            }
-            hasher.update(buf);
-            done += buf.length;
-            if (opts.size !== undefined && done > opts.size)
-              throw new SizeMismatchError(what, opts.size, done);
-            budget.progress();
-            if (held) yield held;
-            held = buf;
-            progress(done, 'download');
-          }
-          break;
-        } catch (e) {
-          if (e instanceof PdError || isAbortError(e) || signal?.aborted)
-            throw signal?.aborted ? signal.reason : e;
-          if (!isRetryableError(e))
-            throw connectionError(e, res.url.host, repo.registry, ctx.requester.http.timeouts);
-          const delay = budget.next();
-          if (delay === undefined)
-            throw connectionError(e, res.url.host, repo.registry, ctx.requester.http.timeouts);
-          ctx.logger?.debug?.(`${what}: interrupted at ${done} bytes, resuming in ${Math.round(delay)} ms`);
-          await sleep(delay, signal);
-          res = await fetchFrom(done);
-          skip = resumeSkip(res, done, what, repo.registry);
-        }
-      }
-      if (opts.size !== undefined && done !== opts.size) throw new SizeMismatchError(what, opts.size, done);
-      const actual = hasher.digest();
-      if (actual !== digest) throw new DigestMismatchError(what, digest, actual);
-      if (held) yield held;
-      progress(done, 'done');
-    } finally {
-      abandon(res.body);
-      release();
-    }
-  }
-
-  return Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
-}
-
-/** How many bytes of a resumed response to drop: 0 for a matching 206, `done` for a full 200. */
-function resumeSkip(res: RegistryResponse, done: number, what: string, registry: string): number {
-  if (res.status === 200) return done;
-  const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
-  const start = m?.[1] ? Number(m[1]) : Number.NaN;
-  if (!(start <= done)) {
-    abandon(res.body);
-    throw new RegistryError(`${what}: the registry resumed at the wrong offset`, {
-      registry,
-      status: res.status,
-      hint: 'its Content-Range does not match the Range asked for; retry the download',
-    });
-  }
-  return done - start;
+  return new VerifiedBlobStream(first, {
+    digest,
+    algorithm,
+    size: opts.size,
+    what,
+    registry: repo.registry,
+    budget,
+    signal,
+    timeouts: ctx.requester.http.timeouts,
+    logger: ctx.logger,
+    fetchFrom,
+    onBytes: (done) => progress(done, 'download'),
+    onDone: (done) => progress(done, 'done'),
+    release,
+  });
 }
 
 /** HEAD a blob: its size when the repository holds it, else undefined. */
