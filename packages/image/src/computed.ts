@@ -7,6 +7,7 @@ import {
   type ImageManifest,
   MediaType,
   parseImageConfig,
+  UnsupportedMediaTypeError,
 } from '@pd/oci-types';
 import { InconsistentImageError } from './errors.js';
 import type { Image, Layer } from './model.js';
@@ -115,7 +116,15 @@ export class ComputedImage implements Image {
             `layer ${i} has diffID ${diffId} but the config lists ${diffIds[i]}`,
           );
         }
-        const d: Descriptor = { mediaType: convertMediaType(mediaType, family), digest, size };
+        const converted = convertMediaType(mediaType, family);
+        if (family === 'docker' && !converted.startsWith('application/vnd.docker.')) {
+          throw new UnsupportedMediaTypeError(
+            mediaType,
+            'layer',
+            'Docker schema 2 has no name for it; keep the image OCI',
+          );
+        }
+        const d: Descriptor = { mediaType: converted, digest, size };
         if (ann && family === 'oci' && Object.keys(ann).length > 0) d.annotations = ann;
         return d;
       }),

@@ -52,6 +52,11 @@ export interface Layer {
   annotations?(): Promise<Record<string, string> | undefined>;
   /** Set when the blob already sits in a registry. */
   readonly location?: BlobLocation | undefined;
+  /**
+   * Path of a local file holding exactly the compressed blob (e.g. in the blob cache), when
+   * there is one: file sinks may hardlink it instead of copying. The file is immutable.
+   */
+  localPath?(): Promise<string | undefined>;
 }
 
 /** A single-platform image: a manifest, a config and layers (base first). */

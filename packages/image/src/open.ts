@@ -16,12 +16,11 @@ export interface OpenImageOptions extends RemoteOptions {
   tag?: string;
 }
 
-async function exists(path: string): Promise<boolean> {
+async function kind(path: string): Promise<'file' | 'directory' | undefined> {
   try {
-    await stat(path);
-    return true;
+    return (await stat(path)).isDirectory() ? 'directory' : 'file';
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -39,7 +38,12 @@ export async function openFile(path: string, opts: OpenImageOptions = {}): Promi
     case 'oci-archive':
       return readOciArchive(path, { ...signal, ...ref });
     default:
-      throw new UnknownImageSourceError(path, 'the path exists but is no image archive or OCI layout');
+      // The archive reader says best what is wrong with a file (compressed, truncated, not a tar).
+      if ((await kind(path)) === 'file') return readDockerArchive(path, signal);
+      throw new UnknownImageSourceError(
+        path,
+        'the directory is not an OCI image layout (no oci-layout file)',
+      );
   }
 }
 
@@ -55,7 +59,7 @@ export async function openImage(input: string, opts?: OpenImageOptions): Promise
 export async function openImage(input: string, opts: OpenImageOptions = {}): Promise<Image | ImageIndex> {
   const all = opts.platform === 'all';
   const platform = all ? undefined : (opts.platform as Platform | string | undefined);
-  if (await exists(input)) {
+  if ((await kind(input)) !== undefined) {
     const got = await openFile(input, opts);
     return got.kind === 'index' && !all ? imageForPlatform(got, platform) : got;
   }

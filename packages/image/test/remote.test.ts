@@ -121,9 +121,11 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     expect(fault.hits).toBeGreaterThan(0);
     expect(await cache.has(victim.digest)).toBe(false);
     expect(readdirSync(join(cache.dir, 'tmp'))).toEqual([]);
+    expect(await layer.localPath?.()).toBeUndefined();
     // And the next read fetches it whole and stores it.
     await drain(await layer.compressed());
     expect(await cache.has(victim.digest)).toBe(true);
+    expect(await layer.localPath?.()).toBe(cache.path(victim.digest));
   });
 
   test('pull({ lazy: false }) downloads every layer into the cache at once', async () => {

@@ -154,6 +154,10 @@ describe.skipIf(fixturesMissing())('the seed API', () => {
     const all = await openImage(env.fixtures.multiArch.index.ref, { platform: 'all', client: env.client });
     expect(all.kind).toBe('index');
     await expect(openImage('/no/such/Path:here')).rejects.toBeInstanceOf(UnknownImageSourceError);
+    await expect(openImage(join(work, 'app'))).rejects.toBeInstanceOf(UnknownImageSourceError);
+    // A file that is no archive: the archive reader's own error says what is wrong with it.
+    writeFileSync(join(work, 'small.tar.gz'), gzipSync(readFileSync(tar)));
+    await expect(openImage(join(work, 'small.tar.gz'))).rejects.toMatchObject({ code: 'ARCHIVE_COMPRESSED' });
   });
 
   test('layerFromTarball: a gzip file is the blob as it is; a plain tar gets compressed', async () => {

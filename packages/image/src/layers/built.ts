@@ -83,6 +83,7 @@ function cachedLayer(
     size: info.size,
     mediaType: info.mediaType,
     open: (o) => cache.open(info.digest, o.signal ? { signal: o.signal } : {}),
+    localPath: async () => ((await cache.has(info.digest)) ? cache.path(info.digest) : undefined),
   });
 }
 

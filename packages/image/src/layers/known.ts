@@ -12,6 +12,8 @@ export interface KnownLayerInit {
   open: (opts: StreamOptions) => Promise<Readable>;
   annotations?: Record<string, string>;
   location?: BlobLocation;
+  /** A local file holding exactly the blob, if any (see `Layer.localPath`). */
+  localPath?: () => Promise<string | undefined>;
 }
 
 /**
@@ -37,6 +39,9 @@ export class KnownLayer implements Layer {
   }
   async annotations(): Promise<Record<string, string> | undefined> {
     return this.init.annotations;
+  }
+  async localPath(): Promise<string | undefined> {
+    return this.init.localPath?.();
   }
   compressed(opts: StreamOptions = {}): Promise<Readable> {
     return this.init.open(opts);

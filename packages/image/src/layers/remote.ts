@@ -49,6 +49,13 @@ export class RemoteLayer implements Layer {
     return this.descriptor.annotations;
   }
 
+  /** The cached blob's path, once it has been downloaded. */
+  async localPath(): Promise<string | undefined> {
+    const { cache } = this.init;
+    const { digest } = this.descriptor;
+    return cache && (await cache.has(digest)) ? cache.path(digest) : undefined;
+  }
+
   async compressed(opts: StreamOptions = {}): Promise<Readable> {
     const { cache, client, location } = this.init;
     const { digest, size } = this.descriptor;
