@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EntryType, TarHeader } from './header.js';
 import { cleanPath } from './names.js';
@@ -74,7 +74,8 @@ export async function walk(
   opts: ResolvedTarOptions,
   out: PlannedEntry[],
 ): Promise<void> {
-  const st = lstatSync(src);
+  // The source itself is followed if it is a symlink (as docker's COPY does); inside it, nothing is.
+  const st = statSync(src);
   if (dest === '') {
     if (!st.isDirectory())
       throw new RangeError(`cannot place the file ${src} at the layer root; give a destination path`);

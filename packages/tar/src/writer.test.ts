@@ -147,6 +147,20 @@ describe('tarPaths and tarContents', () => {
     expect(seen).toEqual({ 'srv/': '', 'srv/www/': '', 'srv/www/index.html': 'two' });
   });
 
+  test('a symlinked source is followed; symlinks inside it are not', async () => {
+    const real = join(base, 'real');
+    mkdirSync(real);
+    writeFileSync(join(real, 'f'), 'content');
+    symlinkSync('f', join(real, 'inner-link'));
+    symlinkSync(real, join(base, 'real-link'));
+    const tar = await collect(tarDirectory(join(base, 'real-link')));
+    const hs = await headers(tar);
+    expect(hs.map((h) => [h.name, h.type])).toEqual([
+      ['f', 'file'],
+      ['inner-link', 'symlink'],
+    ]);
+  });
+
   test('in-memory content of every type', async () => {
     const tar = await collect(
       tarContents({
