@@ -29,6 +29,7 @@ import {
   type RepositoryLike,
   toReference,
   toRepository,
+  toSourceRepository,
 } from './types.js';
 import { mountBlob, type OpenSource, type UploadOptions, type UploadResult, uploadBlob } from './uploads.js';
 
@@ -192,11 +193,7 @@ export class RegistryClient {
     opts?: CallOptions,
   ): Promise<boolean> {
     const to = toRepository(repo);
-    const from =
-      typeof fromRepository === 'string' && !fromRepository.includes('/') && !fromRepository.includes('.')
-        ? toRepository({ registry: to.registry, repository: fromRepository })
-        : toRepository(fromRepository);
-    return mountBlob(this.ctx, to, digest, from, opts);
+    return mountBlob(this.ctx, to, digest, toSourceRepository(to, fromRepository), opts);
   }
 
   listTags(repo: RepositoryLike | string, opts?: ListOptions): Promise<string[]> {

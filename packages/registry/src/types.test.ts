@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { apiHost } from './endpoint.js';
 import { normalizeRegistry } from './login.js';
-import { identifier, refName, toReference, toRepository } from './types.js';
+import { identifier, refName, toReference, toRepository, toSourceRepository } from './types.js';
 
 describe('names', () => {
   test('Docker Hub: library/ prefix, API host, config spellings', () => {
@@ -17,6 +17,23 @@ describe('names', () => {
       expect(normalizeRegistry(s)).toBe('docker.io');
     }
     expect(normalizeRegistry('https://127.0.0.1:5000/')).toBe('127.0.0.1:5000');
+  });
+
+  test('mount sources: bare paths stay on the target registry, full names keep theirs', () => {
+    const to = { registry: '127.0.0.1:5000', repository: 'app' };
+    expect(toSourceRepository(to, 'team/base')).toEqual({
+      registry: '127.0.0.1:5000',
+      repository: 'team/base',
+    });
+    expect(toSourceRepository(to, 'base')).toEqual({ registry: '127.0.0.1:5000', repository: 'base' });
+    expect(toSourceRepository(to, 'localhost:5000/base')).toEqual({
+      registry: 'localhost:5000',
+      repository: 'base',
+    });
+    expect(toSourceRepository(to, 'ghcr.io/o/base')).toEqual({ registry: 'ghcr.io', repository: 'o/base' });
+    expect(toSourceRepository(to, { registry: 'docker.io', repository: 'alpine' }).repository).toBe(
+      'library/alpine',
+    );
   });
 
   test('references: identifier prefers the digest, then the tag, then latest', () => {

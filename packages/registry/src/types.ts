@@ -46,6 +46,17 @@ export function toRepository(repo: RepositoryLike | string): RepositoryLike {
   return { registry: repo.registry, repository: repo.repository };
 }
 
+/**
+ * A mount source: a full name (`host/repo`, a `RepositoryLike`) or a bare repository path
+ * (`team/base`), which means the same registry as the target, as the API's `from=` does.
+ */
+export function toSourceRepository(target: RepositoryLike, from: RepositoryLike | string): RepositoryLike {
+  if (typeof from !== 'string') return toRepository(from);
+  const first = from.split('/')[0] ?? '';
+  const hasHost = from.includes('/') && (/[.:]/.test(first) || first === 'localhost');
+  return hasHost ? toRepository(from) : toRepository({ registry: target.registry, repository: from });
+}
+
 export function toReference(ref: ReferenceLike | string): ReferenceLike {
   if (typeof ref === 'string') return parseReference(ref) satisfies Reference;
   return { ...toRepository(ref), tag: ref.tag, digest: ref.digest };

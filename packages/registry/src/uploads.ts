@@ -18,7 +18,7 @@ import {
   repoName,
   shortDigest,
   type TransferOptions,
-  toRepository,
+  toSourceRepository,
 } from './types.js';
 import { type OpenSource, UploadSource } from './upload-source.js';
 
@@ -93,10 +93,11 @@ export async function uploadBlob(
     if (expected && opts.mountFrom) {
       const sources = Array.isArray(opts.mountFrom) ? opts.mountFrom : [opts.mountFrom];
       for (const from of sources as Array<RepositoryLike | string>) {
-        const r = await tryMount(ctx, repo, expected, toRepository(from), signal);
+        const r = await tryMount(ctx, repo, expected, toSourceRepository(repo, from), signal);
         if (r.mounted) {
-          progress(opts.size ?? 0, 'mounted');
-          return { digest: expected, size: opts.size ?? r.size ?? -1, how: 'mounted' };
+          const size = opts.size ?? (await headBlob(ctx, repo, expected, { signal }))?.size ?? -1;
+          progress(size, 'mounted');
+          return { digest: expected, size, how: 'mounted' };
         }
         if (r.location) {
           if (location) await cancelUpload(ctx, repo, location);
@@ -425,7 +426,7 @@ async function tryMount(
   digest: Digest,
   from: RepositoryLike,
   signal: AbortSignal | undefined,
-): Promise<{ mounted: true; size: number | undefined } | { mounted: false; location?: URL }> {
+): Promise<{ mounted: true } | { mounted: false; location?: URL }> {
   if (from.registry !== repo.registry || from.repository === repo.repository) return { mounted: false };
   const what = `mount of blob ${shortDigest(digest)} from ${from.repository} to ${repoName(repo)}`;
   let res: RegistryResponse;
@@ -456,7 +457,7 @@ async function tryMount(
   if (res.status === 201) {
     const stored = header(res.headers, 'docker-content-digest');
     if (stored && stored !== digest) throw new DigestMismatchError(what, digest, stored);
-    return { mounted: true, size: undefined };
+    return { mounted: true };
   }
   return {
     mounted: false,

@@ -236,6 +236,13 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
       size: data.length,
       mountFrom: repo('mount-src'),
     });
-    expect(m.how).toBe('mounted');
+    expect(m).toEqual({ digest, size: data.length, how: 'mounted' });
+    // A bare repository path names a repository of the same registry, like the API's from=.
+    expect(await client.mountBlob(repo('mount-dst5'), digest, 'pd/mount-src')).toBe(true);
+    const bare = await client.uploadBlob(repo('mount-dst6'), sourceOf(data), {
+      digest,
+      mountFrom: 'pd/mount-src',
+    });
+    expect(bare).toEqual({ digest, size: data.length, how: 'mounted' });
   });
 });
