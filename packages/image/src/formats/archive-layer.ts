@@ -4,7 +4,13 @@ import { detectCompression } from '@pd/tar';
 import type { Layer, StreamOptions } from '../model.js';
 import { lazy } from './lazy.js';
 import type { TarIndex, TarMember } from './tar-index.js';
-import { digestCompressedLayer, verified, verifiedUncompressed } from './verified-stream.js';
+import {
+  digestCompressedLayer,
+  type SelfVerifying,
+  VERIFIED_STREAMS,
+  verified,
+  verifiedUncompressed,
+} from './verified-stream.js';
 
 /** What the archive's other metadata already says about a layer member. */
 export interface KnownLayerFacts {
@@ -20,7 +26,8 @@ export interface KnownLayerFacts {
  * uncompressed member is its diffID; a compressed member not named by digest is hashed once, in a
  * pass that also proves it decompresses to the diffID.
  */
-export class DockerArchiveLayer implements Layer {
+export class DockerArchiveLayer implements Layer, SelfVerifying {
+  readonly [VERIFIED_STREAMS] = true as const;
   private readonly subject: string;
 
   constructor(

@@ -40,3 +40,4 @@ export {
 } from './oci-layout-writer.js';
 export { type ImageFileFormat, sniffFormat } from './sniff.js';
 export { type MemberType, TarIndex, type TarMember } from './tar-index.js';
+export { type SelfVerifying, VERIFIED_STREAMS } from './verified-stream.js';

@@ -17,7 +17,7 @@ import type { Image, ImageIndex, IndexChild, Layer, StreamOptions } from '../mod
 import { type BlobStore, readVerified } from './blob-store.js';
 import { ArchiveFormatError } from './errors.js';
 import { lazy } from './lazy.js';
-import { verified, verifiedUncompressed } from './verified-stream.js';
+import { type SelfVerifying, VERIFIED_STREAMS, verified, verifiedUncompressed } from './verified-stream.js';
 
 /** An image or index named by a descriptor in a layout (directory or tar). Lazy: nothing is read yet. */
 export function openDescriptor(store: BlobStore, d: Descriptor): Image | ImageIndex {
@@ -31,7 +31,8 @@ export function openDescriptor(store: BlobStore, d: Descriptor): Image | ImageIn
 }
 
 /** A layer blob of a layout: digest, size and media type from the manifest, diffID from the config. */
-export class LayoutLayer implements Layer {
+export class LayoutLayer implements Layer, SelfVerifying {
+  readonly [VERIFIED_STREAMS] = true as const;
   constructor(
     private readonly store: BlobStore,
     private readonly descriptor: Descriptor,

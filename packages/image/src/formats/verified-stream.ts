@@ -3,6 +3,21 @@ import { createVerifier, type Digest, DigestHasher, DigestMismatchError, digestS
 import { decompress } from '@pd/tar';
 
 /**
+ * Marks a Layer whose `compressed()` stream is verified against its own `digest()` and `size()`
+ * (the Layer contract; pd's readers and the core's layers honour it). Sinks skip their own second
+ * hashing pass for such layers; any other Layer is verified by the sink.
+ */
+export const VERIFIED_STREAMS: unique symbol = Symbol.for('@pd/image.verified-streams');
+
+export interface SelfVerifying {
+  readonly [VERIFIED_STREAMS]: true;
+}
+
+export function verifiesItself(x: object): x is SelfVerifying {
+  return (x as Partial<SelfVerifying>)[VERIFIED_STREAMS] === true;
+}
+
+/**
  * `source` passed through a verifier: the returned stream fails (before it ends) when the bytes do
  * not hash to `digest` or are not `size` long. Errors of the source travel to the consumer.
  */
