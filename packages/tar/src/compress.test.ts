@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, test } from 'vitest';
 import { collect, sha256 } from '../test/helpers.js';
 import { gzipParallel } from './gzip-parallel.js';
@@ -75,6 +75,31 @@ describe('compressLayer', () => {
       // one member: exactly one header at the start
       expect(out.subarray(0, 4)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0]));
     }
+  });
+
+  test('parallel gzip equals a sequential reference built from the same rules (no dependence on scheduling)', async () => {
+    const parallel = await collect(gzipParallel(chunked(data, [77_777])));
+    const block = 128 * 1024;
+    const parts: Buffer[] = [Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3])];
+    const starts: number[] = [];
+    for (let pos = 0; pos + block <= data.length; pos += block) starts.push(pos);
+    const tailStart = starts.length * block;
+    for (const pos of [...starts, tailStart]) {
+      const last = pos === tailStart;
+      const chunk = data.subarray(pos, last ? data.length : pos + block);
+      parts.push(
+        deflateRawSync(chunk, {
+          level: 6,
+          finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+          ...(pos > 0 ? { dictionary: data.subarray(pos - 32 * 1024, pos) } : {}),
+        }),
+      );
+    }
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc32(data) >>> 0, 0);
+    trailer.writeUInt32LE(data.length, 4);
+    parts.push(trailer);
+    expect(sha256(parallel)).toBe(sha256(Buffer.concat(parts)));
   });
 
   test.each(['gzip', 'zstd', 'none'] as const)('%s: empty input', async (compression) => {
