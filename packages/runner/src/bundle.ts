@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
+import type { Image } from '@pd/image';
 import type { Digest, RuntimeSpec } from '@pd/oci-types';
 import { containerEnv, readEnvFiles, userEnvEntries } from './env.js';
 import { ContainerExistsError, InvalidOptionError, NoCommandError, RootlessLimitError } from './errors.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
-import type { RunnableImage, RunOptions } from './options.js';
+import type { RunOptions } from './options.js';
 import { defaultCacheDir, isRoot } from './paths.js';
 import { copyLayers, mountOverlay, planRootfs, type RootfsPlan } from './rootfs.js';
 import { buildSpec } from './spec.js';
@@ -80,10 +81,7 @@ async function readImageFile(layers: CachedLayer[], path: string): Promise<strin
  * config and the options (validated), /etc/hosts, /etc/hostname and /etc/resolv.conf, and the root
  * filesystem (an overlay over the cached layers, or a copy of them).
  */
-export async function prepareBundle(
-  image: RunnableImage,
-  options: PrepareOptions = {},
-): Promise<PreparedBundle> {
+export async function prepareBundle(image: Image, options: PrepareOptions = {}): Promise<PreparedBundle> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   const store =
     options.store ?? new LayerStore({ cacheDir, ...(options.onLog ? { onLog: options.onLog } : {}) });

@@ -19,8 +19,6 @@ export {
 export type {
   ProgressEvent,
   RootfsMode,
-  RunnableImage,
-  RunnableLayer,
   RunnerEvent,
   RunOptions,
   RunResult,

@@ -4,8 +4,9 @@ import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Layer } from '@pd/image';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
-import type { ProgressEvent, RunnableLayer, RunnerEvent } from './options.js';
+import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot } from './paths.js';
 import { type TarEntry, writeTar } from './tar-writer.js';
 import { which } from './tools.js';
@@ -112,7 +113,7 @@ export class LayerStore {
   }
 
   /** The layer unpacked, unpacking it first when the store lacks it. */
-  ensure(layer: RunnableLayer, options: EnsureOptions = {}): Promise<CachedLayer> {
+  ensure(layer: Layer, options: EnsureOptions = {}): Promise<CachedLayer> {
     return layer.diffId().then((diffId) => {
       let p = this.pending.get(diffId);
       if (!p) {
@@ -125,7 +126,7 @@ export class LayerStore {
 
   /** All layers of an image, base first; missing ones are unpacked `concurrency` at a time. */
   async ensureAll(
-    layers: RunnableLayer[],
+    layers: Layer[],
     options: EnsureOptions & { concurrency?: number } = {},
   ): Promise<CachedLayer[]> {
     const out: CachedLayer[] = new Array(layers.length);
@@ -141,11 +142,7 @@ export class LayerStore {
     return out;
   }
 
-  private async ensureOnce(
-    diffId: Digest,
-    layer: RunnableLayer,
-    options: EnsureOptions,
-  ): Promise<CachedLayer> {
+  private async ensureOnce(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
     const have = await this.get(diffId);
     if (have) {
       this.onLog?.({ kind: 'cached', message: `layer ${short(diffId)} already unpacked`, diffId });
@@ -154,7 +151,7 @@ export class LayerStore {
     return this.unpack(diffId, layer, options);
   }
 
-  private async unpack(diffId: Digest, layer: RunnableLayer, options: EnsureOptions): Promise<CachedLayer> {
+  private async unpack(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
     const started = performance.now();
     const hex = hexOf(diffId);
     await mkdir(join(this.root, 'tmp'), { recursive: true });

@@ -1,41 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Digest, ImageConfig } from '@pd/oci-types';
+import type { ProgressEvent } from '@pd/image';
+import type { Digest } from '@pd/oci-types';
 
-// The runner codes against @pd/image's model (packages/image/src/model.ts). Until that package
-// exports the interfaces, these are the parts of them the runner uses; an @pd/image `Image`
-// satisfies them structurally.
-
-export interface StreamOptions {
-  signal?: AbortSignal;
-  onProgress?: (event: ProgressEvent) => void;
-}
-
-/** The layer operations the runner needs (a subset of @pd/image's `Layer`). */
-export interface RunnableLayer {
-  digest(): Promise<Digest>;
-  diffId(): Promise<Digest>;
-  size(): Promise<number>;
-  mediaType(): Promise<string>;
-  compressed(options?: StreamOptions): Promise<Readable>;
-  uncompressed(options?: StreamOptions): Promise<Readable>;
-}
-
-/** The image operations the runner needs (a subset of @pd/image's `Image`). */
-export interface RunnableImage {
-  config(): Promise<ImageConfig>;
-  rawConfig(): Promise<Uint8Array>;
-  configDigest(): Promise<Digest>;
-  layers(): Promise<RunnableLayer[]>;
-}
-
-/** Progress of a long operation (unpacking a layer, loading into docker). */
-export interface ProgressEvent {
-  id: string;
-  label?: string;
-  phase?: string;
-  done: number;
-  total?: number;
-}
+export type { ProgressEvent };
 
 /**
  * What the runner did, for `--verbose` and for tests: one line of text plus machine-readable

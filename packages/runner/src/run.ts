@@ -2,8 +2,9 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import type { Image } from '@pd/image';
 import { type PreparedBundle, prepareBundle } from './bundle.js';
-import type { RunnableImage, RunOptions, RunResult } from './options.js';
+import type { RunOptions, RunResult } from './options.js';
 import { unmountRootfs } from './rootfs.js';
 import {
   deleteContainer,
@@ -21,7 +22,7 @@ import { needsPty, withPty } from './tty.js';
  * runc or crun (or hand everything to docker with `runtime: 'docker'`), pass stdio and signals
  * through, and resolve with the container's exit code.
  */
-export async function run(image: RunnableImage, options: RunOptions = {}): Promise<RunResult> {
+export async function run(image: Image, options: RunOptions = {}): Promise<RunResult> {
   if (options.runtime === 'docker') {
     const { dockerRun } = await import('./runtimes/docker.js');
     return dockerRun(image, options);

@@ -5,9 +5,10 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Image, Layer } from '@pd/image';
 import { digestHex } from '@pd/oci-types';
 import { DockerError, InvalidOptionError, RuntimeNotFoundError } from '../errors.js';
-import type { RunnableImage, RunnableLayer, RunOptions, RunResult } from '../options.js';
+import type { RunOptions, RunResult } from '../options.js';
 import { defaultCacheDir } from '../paths.js';
 import { forwardSignals, signalOfExitCode } from '../signals.js';
 import { type TarEntry, writeTar } from '../tar-writer.js';
@@ -80,7 +81,7 @@ function sharedPrefix(diffIds: string[], chains: string[][]): number {
   return best;
 }
 
-async function layerEntry(layer: RunnableLayer, name: string, tmp: () => Promise<string>): Promise<TarEntry> {
+async function layerEntry(layer: Layer, name: string, tmp: () => Promise<string>): Promise<TarEntry> {
   const mediaType = await layer.mediaType();
   const base = { name, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 0 };
   // docker load reads gzip (and plain) layer files itself; others are stored uncompressed.
@@ -94,7 +95,7 @@ async function layerEntry(layer: RunnableLayer, name: string, tmp: () => Promise
 
 /** Make the engine have `image` (by image ID); returns the ID and whether anything was loaded. */
 export async function loadIntoDocker(
-  image: RunnableImage,
+  image: Image,
   options: RunOptions = {},
 ): Promise<{ id: string; loaded: boolean }> {
   const configDigest = await image.configDigest();
@@ -195,7 +196,7 @@ export function dockerRunArgs(imageId: string, name: string, options: RunOptions
 }
 
 /** Run with the Docker engine: load if needed, then `docker run` with the same flags. */
-export async function dockerRun(image: RunnableImage, options: RunOptions): Promise<RunResult> {
+export async function dockerRun(image: Image, options: RunOptions): Promise<RunResult> {
   dockerBin();
   const { id } = await loadIntoDocker(image, options);
   const name = options.name ?? `pd-${randomBytes(6).toString('hex')}`;

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { Image } from '@pd/image';
 import {
   busyboxMissing,
   dockerHost,
@@ -16,7 +17,7 @@ import {
   skopeoMissing,
   startRegistry,
 } from '@pd/test-fixtures';
-import { type RunnableImage, type RunnerEvent, type RunOptions, run } from '../../src/index.js';
+import { type RunnerEvent, type RunOptions, run } from '../../src/index.js';
 
 /** Why the runtime tests cannot run here (a tool is missing, or not root), else undefined. */
 export function runtimeSkip(): string | undefined {
@@ -70,7 +71,7 @@ export interface Captured {
 }
 
 /** pd's run with stdout and stderr captured and the runner's events recorded. */
-export async function pdRun(image: RunnableImage, options: RunOptions): Promise<Captured> {
+export async function pdRun(image: Image, options: RunOptions): Promise<Captured> {
   const stdout = new Collect();
   const stderr = new Collect();
   const events: RunnerEvent[] = [];
