@@ -62,10 +62,12 @@ export async function writeDockerArchive(
   const repositories: DockerRepositories = {};
   for (const { parts, refs } of images) {
     const top = parts.layers.at(-1);
-    if (!top) continue; // the legacy file maps tags to a top layer; an image without layers has none
+    // The legacy file maps tags to a 64-hex top layer ID: none without layers (or for sha512 blobs).
+    const id = top ? legacyLayerId(naming.layer(top.descriptor)) : '';
+    if (!id) continue;
     for (const r of refs) {
       repositories[r.familiarName()] ??= {};
-      repositories[r.familiarName()]![r.tag!] = legacyLayerId(naming.layer(top.descriptor));
+      repositories[r.familiarName()]![r.tag!] = id;
     }
   }
 

@@ -173,6 +173,21 @@ describe.skipIf(gnuTarMissing())('hostile and corrupt docker archives', () => {
     expect(files).not.toContain('index.json');
   });
 
+  test('aborting in the middle of a layer stops the write and leaves nothing', async () => {
+    const h = await handArchive();
+    const image = await readDockerArchive(await h.pack());
+    const out = await tempDir();
+    const controller = new AbortController();
+    const write = writeDockerArchive(join(out, 'x.tar'), [{ image, tags: ['x:1'] }], {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.done > 0) controller.abort();
+      },
+    });
+    await expect(write).rejects.toThrow(/abort/i);
+    expect(await leftovers(out)).toEqual([]);
+  });
+
   test('flipped byte in a gzip member not named by digest', async () => {
     const h = await handArchive('gzip');
     await flipByte(join(h.root, h.layerName), 500);
