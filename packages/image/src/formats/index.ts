@@ -32,12 +32,7 @@ export {
   readOciArchive,
   readOciLayout,
 } from './oci-layout-reader.js';
-export {
-  type LocalLayer,
-  type WriteOciOptions,
-  writeOciArchive,
-  writeOciLayout,
-} from './oci-layout-writer.js';
+export { type WriteOciOptions, writeOciArchive, writeOciLayout } from './oci-layout-writer.js';
 export { type ImageFileFormat, sniffFormat } from './sniff.js';
 export { type MemberType, TarIndex, type TarMember } from './tar-index.js';
 export { type SelfVerifying, VERIFIED_STREAMS } from './verified-stream.js';

@@ -10,7 +10,7 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
-import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
+import type { Image, ImageIndex, StreamOptions } from '../model.js';
 import { tempPathBeside, writeAll, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';
 import { LayoutError } from './errors.js';
@@ -38,19 +38,6 @@ export interface WriteOciOptions extends StreamOptions {
    * readers like crane, oras or containerd that accept Docker types in a layout).
    */
   manifests?: ManifestPolicy;
-}
-
-/**
- * An optional capability of a Layer (proposed to the core in NOTES-for-core.md): the path of a
- * local file holding exactly the compressed blob, e.g. in the blob cache. The layout writer then
- * hardlinks it instead of copying.
- */
-export interface LocalLayer extends Layer {
-  localPath(): Promise<string | undefined>;
-}
-
-function hasLocalPath(layer: Layer): layer is LocalLayer {
-  return typeof (layer as Partial<LocalLayer>).localPath === 'function';
 }
 
 // OCI image-layout: ref names are components of [A-Za-z0-9]+ joined by separators -._:@+ or --, optionally with /.
@@ -185,8 +172,7 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOpti
 
 /** Hardlink the layer's local file into place when it offers one of the right size. */
 async function linkLocal(blob: LayerBlob, target: string): Promise<boolean> {
-  if (!hasLocalPath(blob.layer)) return false;
-  const source = await blob.layer.localPath();
+  const source = await blob.layer.localPath?.();
   if (source === undefined || (await sizeIfExists(source)) !== blob.descriptor.size) return false;
   const tmp = tempPathBeside(target);
   try {
