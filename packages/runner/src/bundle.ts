@@ -12,6 +12,7 @@ import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
 import { defaultCacheDir, isRoot } from './paths.js';
 import { copyLayers, mountOverlay, planRootfs, type RootfsPlan } from './rootfs.js';
+import { resolveImage, resolveOptions } from './source.js';
 import { buildSpec } from './spec.js';
 import { type ResolvedUser, resolveUser } from './user.js';
 import { checkVolume, parseVolume } from './volumes.js';
@@ -81,8 +82,12 @@ async function readImageFile(layers: CachedLayer[], path: string): Promise<strin
  * config and the options (validated), /etc/hosts, /etc/hostname and /etc/resolv.conf, and the root
  * filesystem (an overlay over the cached layers, or a copy of them).
  */
-export async function prepareBundle(image: Image, options: PrepareOptions = {}): Promise<PreparedBundle> {
+export async function prepareBundle(
+  input: Image | string,
+  options: PrepareOptions = {},
+): Promise<PreparedBundle> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const image = await resolveImage(input, resolveOptions(options));
   const store =
     options.store ?? new LayerStore({ cacheDir, ...(options.onLog ? { onLog: options.onLog } : {}) });
   if (options.name !== undefined && !NAME.test(options.name)) {

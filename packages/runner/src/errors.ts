@@ -150,3 +150,15 @@ export class DockerError extends PdError {
     });
   }
 }
+
+/** `pull: 'never'` (or a moved tag) and the reference is not known on this machine. */
+export class ImageNotLocalError extends PdError {
+  readonly ref: string;
+  constructor(ref: string, why = 'it was never pulled on this machine') {
+    super(`image ${ref} is not available locally: ${why}`, {
+      code: 'IMAGE_NOT_LOCAL',
+      hint: 'run with pull "missing" or "always" (--pull) to fetch it',
+    });
+    this.ref = ref;
+  }
+}

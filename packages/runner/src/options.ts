@@ -16,6 +16,7 @@ export type RunnerEvent =
   | { kind: 'exec'; message: string; argv: string[] }
   | { kind: 'signal'; message: string; signal: NodeJS.Signals }
   | { kind: 'docker'; message: string; loaded: boolean }
+  | { kind: 'resolve'; message: string; ref: string; source: 'local' | 'registry' }
   | { kind: 'warning'; message: string };
 
 /**
@@ -38,6 +39,13 @@ export interface VolumeSpec {
 }
 
 export type RuntimeName = 'runc' | 'crun' | 'docker';
+
+/**
+ * When an image given by reference is asked of its registry (docker's `--pull`):
+ * `missing` (default) only when this machine never resolved the reference, `always` every time
+ * (the tag may have moved), `never` not at all (fails when the reference is not known locally).
+ */
+export type PullPolicy = 'missing' | 'always' | 'never';
 
 /** Options of {@link run}; the CLI maps `pd run` flags onto them one for one. */
 export interface RunOptions {
@@ -94,6 +102,10 @@ export interface RunOptions {
   stdout?: Writable | 'inherit';
   /** Where the container's stderr goes: default this process's stderr. Streams are not ended. */
   stderr?: Writable | 'inherit';
+  /** For images given by reference: when to ask the registry (default `missing`). */
+  pull?: PullPolicy;
+  /** Platform to pick from a multi-platform image (default: this machine's). */
+  platform?: string;
   /** pd's cache (unpacked layers, containers). Default `$PD_CACHE_DIR`, `$XDG_CACHE_HOME/pd` or `~/.cache/pd`. */
   cacheDir?: string;
   /** Docker engine for `runtime: 'docker'` (`unix:///...`, `tcp://...`); default the CLI's (DOCKER_HOST). */

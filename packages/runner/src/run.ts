@@ -15,20 +15,23 @@ import {
   startFailure,
 } from './runtimes/oci.js';
 import { exitCodeOfSignal, forwardSignals, signalOfExitCode } from './signals.js';
+import { resolveImage, resolveOptions } from './source.js';
 import { needsPty, withPty } from './tty.js';
 
 /**
- * Run `image` like `docker run`: unpack what the layer store lacks, write a bundle, run it with
- * runc or crun (or hand everything to docker with `runtime: 'docker'`), pass stdio and signals
- * through, and resolve with the container's exit code.
+ * Run an image like `docker run`. `input` is an Image (@pd/image), a path to a docker archive,
+ * OCI archive or OCI layout, or a reference (resolved with `options.pull`). Unpacks what the
+ * layer store lacks, writes a bundle, runs it with runc or crun (or hands everything to docker
+ * with `runtime: 'docker'`), passes stdio and signals through, and resolves with the exit code.
  */
-export async function run(image: Image, options: RunOptions = {}): Promise<RunResult> {
-  if (options.runtime === 'docker') {
+export async function run(input: Image | string, options: RunOptions = {}): Promise<RunResult> {
+  // Before any unpacking: a missing runtime should fail in milliseconds.
+  const runtime = options.runtime === 'docker' ? undefined : findOciRuntime(options.runtime);
+  const image = await resolveImage(input, resolveOptions(options));
+  if (!runtime) {
     const { dockerRun } = await import('./runtimes/docker.js');
     return dockerRun(image, options);
   }
-  // Before any unpacking: a missing runtime should fail in milliseconds.
-  const runtime = findOciRuntime(options.runtime);
   const bundle = await prepareBundle(image, { ...options, mountRootfs: false });
   try {
     return await runBundle(runtime, bundle, options);

@@ -1,0 +1,224 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BlobCache, Image, ImageIndex, Layer, OpenImageOptions, StreamOptions } from '@pd/image';
+import {
+  type Digest,
+  digestOf,
+  type ImageConfig,
+  type ImageManifest,
+  parseImageConfig,
+  parseManifest,
+  parseReference,
+} from '@pd/oci-types';
+import { ImageNotLocalError } from './errors.js';
+import type { PullPolicy, RunnerEvent } from './options.js';
+import { defaultCacheDir } from './paths.js';
+
+// Image inputs given as strings. A path that exists is a file format (docker archive, OCI layout
+// or archive) and is read locally. Anything else is a reference, resolved with docker's pull
+// policy: `missing` (default) uses what this machine resolved before and asks no registry;
+// `always` asks the registry for the tag's current manifest; `never` fails rather than ask.
+// What a reference resolved to is kept in `<cache>/refs/<sha256 of the reference>.json`: the
+// manifest and config bytes and the platform, so a warm run reads one small file and no network.
+
+interface RefRecord {
+  ref: string;
+  platform: string;
+  manifest: string; // base64 of the exact bytes
+  mediaType: string;
+  config: string; // base64
+  resolvedAt: string;
+}
+
+export interface ResolveOptions {
+  pull?: PullPolicy;
+  platform?: string;
+  cacheDir: string;
+  signal?: AbortSignal;
+  onLog?: (event: RunnerEvent) => void;
+}
+
+export function resolveOptions(o: {
+  pull?: PullPolicy;
+  platform?: string;
+  cacheDir?: string;
+  signal?: AbortSignal;
+  onLog?: (e: RunnerEvent) => void;
+}): ResolveOptions {
+  return {
+    cacheDir: o.cacheDir ?? defaultCacheDir(),
+    ...(o.pull ? { pull: o.pull } : {}),
+    ...(o.platform ? { platform: o.platform } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onLog ? { onLog: o.onLog } : {}),
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function recordPath(cacheDir: string, ref: string, platform: string): string {
+  const key = createHash('sha256').update(`${ref}\n${platform}`).digest('hex');
+  return join(cacheDir, 'refs', `${key}.json`);
+}
+
+/** Turn a string input into an Image; Images pass through. */
+export async function resolveImage(input: Image | string, opts: ResolveOptions): Promise<Image> {
+  if (typeof input !== 'string') return input;
+  const image = await import('@pd/image');
+  if (await exists(input)) return image.openImage(input, opts.platform ? { platform: opts.platform } : {});
+  const ref = parseReference(input).toString();
+  const platform = opts.platform ?? 'host';
+  const file = recordPath(opts.cacheDir, ref, platform);
+  const pull = opts.pull ?? 'missing';
+  if (pull !== 'always') {
+    const record = await readRecord(file);
+    if (record) {
+      opts.onLog?.({
+        kind: 'resolve',
+        message: `${ref}: resolved locally (pulled ${record.resolvedAt}); no registry asked`,
+        ref,
+        source: 'local',
+      });
+      return new RecordedImage(record, opts);
+    }
+    if (pull === 'never') throw new ImageNotLocalError(ref);
+  }
+  const remote = await image.openImage(ref, remoteOptions(opts, new image.BlobCache(opts.cacheDir)));
+  opts.onLog?.({ kind: 'resolve', message: `${ref}: resolved by the registry`, ref, source: 'registry' });
+  await writeRecord(file, {
+    ref,
+    platform,
+    manifest: Buffer.from(await remote.rawManifest()).toString('base64'),
+    mediaType: await remote.mediaType(),
+    config: Buffer.from(await remote.rawConfig()).toString('base64'),
+    resolvedAt: new Date().toISOString(),
+  });
+  return remote;
+}
+
+function remoteOptions(opts: ResolveOptions, cache: BlobCache): OpenImageOptions {
+  return {
+    cache,
+    ...(opts.platform ? { platform: opts.platform } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
+
+async function readRecord(file: string): Promise<RefRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RefRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeRecord(file: string, record: RefRecord): Promise<void> {
+  await mkdir(join(file, '..'), { recursive: true });
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(record));
+  await rename(tmp, file);
+}
+
+/**
+ * An image known from an earlier resolution. Metadata comes from the record; layer bytes, when
+ * someone asks for them (a layer not unpacked yet, a docker load), come from the blob cache or,
+ * failing that, from the registry through @pd/image.
+ */
+class RecordedImage implements Image {
+  readonly kind = 'image' as const;
+  private readonly manifestBytes: Buffer;
+  private readonly configBytes: Buffer;
+  private readonly parsed: ImageManifest;
+  private readonly cfg: ImageConfig;
+  private remote: Promise<Image | ImageIndex> | undefined;
+
+  constructor(
+    private readonly record: RefRecord,
+    private readonly opts: ResolveOptions,
+  ) {
+    this.manifestBytes = Buffer.from(record.manifest, 'base64');
+    this.configBytes = Buffer.from(record.config, 'base64');
+    const m = parseManifest(this.manifestBytes, record.mediaType);
+    if (m.kind !== 'manifest') throw new TypeError(`${record.ref}: recorded manifest is an index`);
+    this.parsed = m.manifest;
+    this.cfg = parseImageConfig(this.configBytes);
+  }
+
+  async mediaType(): Promise<string> {
+    return this.record.mediaType;
+  }
+  async rawManifest(): Promise<Uint8Array> {
+    return this.manifestBytes;
+  }
+  async manifest(): Promise<ImageManifest> {
+    return this.parsed;
+  }
+  async digest(): Promise<Digest> {
+    return digestOf(this.manifestBytes);
+  }
+  async size(): Promise<number> {
+    return this.manifestBytes.length;
+  }
+  async rawConfig(): Promise<Uint8Array> {
+    return this.configBytes;
+  }
+  async config(): Promise<ImageConfig> {
+    return this.cfg;
+  }
+  async configDigest(): Promise<Digest> {
+    return this.parsed.config.digest;
+  }
+  async layers(): Promise<Layer[]> {
+    const diffIds = this.cfg.rootfs.diff_ids;
+    return this.parsed.layers.map((d, i) => {
+      const blob = (opts: StreamOptions) => this.openBlob(d.digest, i, opts);
+      return {
+        digest: async () => d.digest,
+        diffId: async () => diffIds[i]!,
+        size: async () => d.size,
+        mediaType: async () => d.mediaType,
+        compressed: blob,
+        // Decompressed here; the layer store checks the bytes against the diffID as it unpacks.
+        uncompressed: async (opts: StreamOptions = {}) =>
+          (await import('@pd/tar')).decompress(await blob(opts)),
+      };
+    });
+  }
+
+  private async openBlob(digest: Digest, i: number, opts: StreamOptions): Promise<Readable> {
+    const cache = await this.cache();
+    if (await cache.has(digest)) return cache.open(digest);
+    return (await this.remoteLayer(i)).compressed(opts);
+  }
+
+  private async cache(): Promise<BlobCache> {
+    const { BlobCache } = await import('@pd/image');
+    return new BlobCache(this.opts.cacheDir);
+  }
+
+  private async remoteLayer(i: number): Promise<Layer> {
+    const cache = await this.cache();
+    this.remote ??= import('@pd/image').then((m) =>
+      m.openImage(this.record.ref, remoteOptions(this.opts, cache)),
+    );
+    const img = await this.remote;
+    if (img.kind !== 'image') throw new TypeError(`${this.record.ref} resolved to an index`);
+    const layer = (await img.layers())[i];
+    if (!layer || (await layer.digest()) !== this.parsed.layers[i]!.digest) {
+      throw new ImageNotLocalError(
+        this.record.ref,
+        'the tag has moved since it was pulled; run with pull "always"',
+      );
+    }
+    return layer;
+  }
+}

@@ -1,0 +1,38 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import type { RunOptions } from '../../src/index.js';
+
+let bundled: Promise<string> | undefined;
+
+/**
+ * The runner as a stand-alone script (bundled from the sources with esbuild, once per test
+ * process), for tests that must signal it or give it a terminal like a user's shell would.
+ */
+export function childScript(): Promise<string> {
+  bundled ??= (async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'pd-runner-child-')), 'child.mjs');
+    await build({
+      entryPoints: [join(import.meta.dirname, 'child-main.ts')],
+      outfile: out,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      conditions: ['@pd/source'],
+      logLevel: 'error',
+      // Bundled CommonJS dependencies still call require() for Node's modules.
+      banner: {
+        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      },
+    });
+    return out;
+  })();
+  return bundled;
+}
+
+/** argv for `node child.mjs` running `input` with `options`. */
+export async function childArgs(input: string, options: RunOptions): Promise<string[]> {
+  return [await childScript(), JSON.stringify({ input, options })];
+}
