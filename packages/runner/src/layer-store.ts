@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
 import type { ProgressEvent, RunnerEvent } from './options.js';
@@ -396,8 +396,9 @@ const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 function verified(source: Readable, diffId: Digest): Readable {
   const v = createVerifier(diffId, { subject: `layer ${diffId}` });
-  source.on('error', (e) => v.destroy(e));
-  return source.pipe(v);
+  // pipeline() owns the error events; the reader of `v` sees a failure as its stream's error.
+  pipeline(source, v, () => {});
+  return v;
 }
 
 async function lstatOr(path: string): Promise<Stats | undefined> {
