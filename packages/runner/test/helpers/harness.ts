@@ -71,7 +71,7 @@ export interface Captured {
 }
 
 /** pd's run with stdout and stderr captured and the runner's events recorded. */
-export async function pdRun(image: Image, options: RunOptions): Promise<Captured> {
+export async function pdRun(image: Image | string, options: RunOptions): Promise<Captured> {
   const stdout = new Collect();
   const stderr = new Collect();
   const events: RunnerEvent[] = [];
