@@ -82,6 +82,32 @@ export async function run({ iterations = 5, sizeMB = 300, layers = 4, log = () =
       await image.push(`${proxy.host}/bench/pd-${i}:latest`);
       await rm(process.env.PD_CACHE_DIR, { recursive: true, force: true });
     };
+    // The same through a fresh node process, as containerify runs: start-up and imports included.
+    // (A file, not `node --input-type=module -e`: @pd/tar's eval'd workers inherit that flag.)
+    const distUrl = pathToFileURL(join(root, 'packages', 'image', 'dist', 'index.js')).href;
+    const script = [
+      `const { Image, closeDefaultClient } = await import(${JSON.stringify(distUrl)});`,
+      'const image = await Image.pull(process.env.BASE);',
+      "await image.addLayerPath(process.env.FILE, { dest: '/app/hello.txt' });",
+      'await image.push(process.env.TARGET);',
+      'await closeDefaultClient();',
+    ].join('\n');
+    const scriptFile = join(app, 'append.mjs');
+    await writeFile(scriptFile, script);
+    const pdProcess = async (i) => {
+      const cache = await mkdtemp(join(work, 'cache-'));
+      await execFileP(process.execPath, [scriptFile], {
+        env: {
+          ...process.env,
+          PD_CACHE_DIR: cache,
+          BASE: `${proxy.host}/${base}`,
+          FILE: join(app, 'hello.txt'),
+          TARGET: `${proxy.host}/bench/pdp-${i}:latest`,
+        },
+        timeout: 600_000,
+      });
+      await rm(cache, { recursive: true, force: true });
+    };
     const containerify = async (i) => {
       await execFileP(
         process.execPath,
@@ -105,9 +131,9 @@ export async function run({ iterations = 5, sizeMB = 300, layers = 4, log = () =
       );
     };
 
-    const cases = { pd: pdAppend, containerify };
-    const times = { pd: [], containerify: [] };
-    const bytes = { pd: [], containerify: [] };
+    const cases = { pd: pdAppend, 'pd (process)': pdProcess, containerify };
+    const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+    const bytes = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
     for (let i = 0; i < iterations; i++) {
       const order = Object.keys(cases);
       if (i % 2 === 1) order.reverse(); // alternate: neither always runs first
@@ -118,12 +144,10 @@ export async function run({ iterations = 5, sizeMB = 300, layers = 4, log = () =
         times[name].push((performance.now() - t0) / 1000);
         bytes[name].push(downloaded());
       }
-      log(
-        `[image] run ${i + 1}: pd ${times.pd.at(-1).toFixed(2)} s, containerify ${times.containerify.at(-1).toFixed(2)} s`,
-      );
+      log(`[image] run ${i + 1}: ${order.map((k) => `${k} ${times[k].at(-1).toFixed(2)} s`).join(', ')}`);
     }
     // Both results must hold the base layers plus one more, and pd's must say hello.
-    for (const repo of ['bench/pd-0', 'bench/cfy-0']) {
+    for (const repo of ['bench/pd-0', 'bench/pdp-0', 'bench/cfy-0']) {
       const got = await fx.readPushedImage(registry, repo, 'latest');
       if (
         got.layers.length !== large.layers.length + 1 ||
@@ -143,6 +167,7 @@ export async function run({ iterations = 5, sizeMB = 300, layers = 4, log = () =
       };
     }
     const ratio = results.pd.seconds / results.containerify.seconds;
+    const processRatio = results['pd (process)'].seconds / results.containerify.seconds;
     return {
       iterations,
       base: { ref: base, layers: large.layers.length, bytes: baseBytes },
@@ -150,6 +175,7 @@ export async function run({ iterations = 5, sizeMB = 300, layers = 4, log = () =
       targets: {
         ratio,
         ratioMet: ratio <= 0.25,
+        processRatio,
         pdBaseBytes: results.pd.baseBytesDownloaded,
         baseBytesMet: results.pd.baseBytesDownloaded === 0,
       },
@@ -175,6 +201,7 @@ export function report(r, log = console.log) {
   log(
     `pd / ${r.peer}: ${r.targets.ratio.toFixed(3)}x (target <= 0.25x: ${r.targets.ratioMet ? 'met' : 'MISSED'}); pd base-layer bytes: ${r.targets.pdBaseBytes} (target 0: ${r.targets.baseBytesMet ? 'met' : 'MISSED'})`,
   );
+  log(`pd in a fresh process / containerify: ${r.targets.processRatio.toFixed(3)}x`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
