@@ -30,11 +30,17 @@ async function readOr(path: string, fallback: string): Promise<string> {
  * (127.0.0.53) is read through the real upstream list, as docker does.
  */
 export async function resolvConf(network: 'none' | 'host'): Promise<string> {
-  let text = await readOr('/etc/resolv.conf', '');
+  const text = await readOr('/etc/resolv.conf', '');
   if (network === 'host') return text;
-  if (/^\s*nameserver\s+127\.0\.0\.53\b/m.test(text))
-    text = await readOr('/run/systemd/resolve/resolv.conf', text);
-  const kept = text
+  const upstream = /^\s*nameserver\s+127\.0\.0\.53\b/m.test(text)
+    ? await readOr('/run/systemd/resolve/resolv.conf', text)
+    : text;
+  return isolatedResolvConf(upstream);
+}
+
+/** resolv.conf for a container with its own network namespace, from the host's. */
+export function isolatedResolvConf(host: string): string {
+  const kept = host
     .split('\n')
     .filter((line) => !/^\s*nameserver\s+(127\.|::1\b|0:0:0:0:0:0:0:1\b)/.test(line));
   let out = kept.join('\n');
