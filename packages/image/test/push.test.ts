@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type ImageConfig, MediaType } from '@pd/oci-types';
+import { DigestMismatchError, digestOf, type ImageConfig, MediaType } from '@pd/oci-types';
 import {
   docker,
   type FaultProxy,
@@ -12,6 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BlobCache } from '../src/cache.js';
 import { layerFromContents } from '../src/layers/built.js';
+import { KnownLayer } from '../src/layers/known.js';
 import type { ProgressEvent } from '../src/model.js';
 import * as remote from '../src/remote.js';
 import { Image } from '../src/seed.js';
@@ -135,6 +136,23 @@ describe.skipIf(fixturesMissing())('push', () => {
     expect(sent('POST')).toBeLessThanOrEqual(256 * 1024);
   });
 
+  test('a byte flipped on the way from the source registry fails the copy: nothing is tagged', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'flipped'));
+    const img = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+    const victim = fx.layers[1]!.digest;
+    const fault = env.proxy.inject({ fault: { kind: 'flip-byte' }, method: 'GET', path: victim });
+    try {
+      const ref = `${secondProxy.host}/copied/flipped:latest`;
+      await expect(push(img, ref, { client: env.client })).rejects.toBeInstanceOf(DigestMismatchError);
+      expect(await env.client.headManifest(ref)).toBeUndefined();
+      expect(await env.client.headBlob(ref, victim)).toBeUndefined();
+      expect(await cache.has(victim)).toBe(false);
+    } finally {
+      fault.remove();
+    }
+  });
+
   test('an index pushes its children first, by digest, and keeps every digest', async () => {
     const { list, platforms } = env.fixtures.multiArch;
     const index = await remote.get(list.ref, { client: env.client, cache: env.cache });
@@ -173,6 +191,24 @@ describe.skipIf(fixturesMissing())('push', () => {
       const back = await readPushedImage(second, repo, `t${i}`, r.digest);
       expect(back.layers.at(-2)?.digest).toBe(await shared.digest());
     }
+  });
+
+  test('a layer that fails stops the push before the manifest', async () => {
+    const img = await Image.pull(env.fixtures.small.ref, { client: env.client });
+    const good = await layerFromContents({ '/ok': 'ok\n' });
+    const broken = new KnownLayer({
+      digest: digestOf('never'),
+      diffId: digestOf('never tar'),
+      size: 5,
+      mediaType: MediaType.OciLayerGzip,
+      open: async () => {
+        throw new Error('disk on fire');
+      },
+    });
+    await img.addLayer(good, broken);
+    const ref = `${second.host}/broken/image:latest`;
+    await expect(img.push(ref, { client: env.client })).rejects.toThrow('disk on fire');
+    expect(await env.client.headManifest(ref)).toBeUndefined();
   });
 
   test('by digest, and refusals', async () => {

@@ -58,17 +58,36 @@ async function pushBlob(
   const { client, target, opts } = ctx;
   const mountFrom = mountSource(location, target);
   const onProgress = opts.onProgress;
-  await client.uploadBlob(target, open, {
-    digest: d.digest,
-    size: d.size,
-    label,
-    signal: opts.signal,
-    ...(mountFrom ? { mountFrom } : {}),
-    onProgress: onProgress
-      ? (e: RegistryProgress) =>
-          onProgress({ id: d.digest, label, phase: phaseOf(e.phase), done: e.done, total: d.size })
-      : undefined,
-  });
+  // The client reports a failing source as a failed request; keep the source's own error (a
+  // digest mismatch of the layer being copied, a pruned cache file) to say what really broke.
+  let sourceError: unknown;
+  const guarded = async () => {
+    try {
+      const stream = await open();
+      stream.once('error', (e) => {
+        sourceError ??= e;
+      });
+      return stream;
+    } catch (e) {
+      sourceError ??= e;
+      throw e;
+    }
+  };
+  try {
+    await client.uploadBlob(target, guarded, {
+      digest: d.digest,
+      size: d.size,
+      label,
+      signal: opts.signal,
+      ...(mountFrom ? { mountFrom } : {}),
+      onProgress: onProgress
+        ? (e: RegistryProgress) =>
+            onProgress({ id: d.digest, label, phase: phaseOf(e.phase), done: e.done, total: d.size })
+        : undefined,
+    });
+  } catch (e) {
+    throw sourceError ?? e;
+  }
 }
 
 async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promise<PushResult> {
@@ -88,15 +107,24 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     if (layer && !byDigest.has(d.digest)) byDigest.set(d.digest, { d, layer, index: i });
   });
   const total = manifest.layers.length;
-  await mapLimit([...byDigest.values()], opts.concurrency ?? 4, ({ d, layer, index }) =>
-    pushBlob(
-      ctx,
-      d,
-      () => layer.compressed(opts.signal ? { signal: opts.signal } : {}),
-      layer.location,
-      `layer ${index + 1}/${total}`,
-    ),
-  );
+  // One failed blob stops the others: the image cannot be completed anyway.
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
+  try {
+    await mapLimit([...byDigest.values()], opts.concurrency ?? 4, ({ d, layer, index }) =>
+      pushBlob(
+        layerCtx,
+        d,
+        () => layer.compressed({ signal }),
+        layer.location,
+        `layer ${index + 1}/${total}`,
+      ),
+    );
+  } catch (e) {
+    stop.abort(e);
+    throw e;
+  }
   await pushBlob(
     ctx,
     manifest.config,
