@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import type { Image } from '@pd/image';
 import type { Digest, RuntimeSpec } from '@pd/oci-types';
 import { containerEnv, readEnvFiles, userEnvEntries } from './env.js';
-import { ContainerExistsError, InvalidOptionError, NoCommandError, RootlessLimitError } from './errors.js';
+import {
+  ContainerExistsError,
+  InvalidOptionError,
+  NoCommandError,
+  RootlessLimitError,
+  RootlessUnavailableError,
+} from './errors.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
@@ -123,10 +129,12 @@ export async function prepareBundle(
   ]);
   const user = resolveUser(userSpec, passwd, group);
   const rootless = isRoot ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  if (rootless) await assertUserNamespaces();
   if (rootless && (user.uid !== 0 || user.gid !== 0)) {
     throw new RootlessLimitError(`running as uid ${user.uid}, gid ${user.gid} (only root is mapped)`);
   }
-  if (rootless) user.additionalGids = [0];
+  // setgroups(2) is denied in a user namespace written without newgidmap: no supplementary groups.
+  if (rootless) user.additionalGids = [];
 
   const id = options.name ?? randomBytes(32).toString('hex');
   const dir = join(containersDir(cacheDir), id);
@@ -203,6 +211,17 @@ export async function prepareBundle(
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/** Rootless containers need unprivileged user namespaces; say so before the runtime fails obscurely. */
+async function assertUserNamespaces(): Promise<void> {
+  const read = async (f: string) => (await readFile(f, 'utf8').catch(() => undefined))?.trim();
+  if ((await read('/proc/sys/user/max_user_namespaces')) === '0') {
+    throw new RootlessUnavailableError('user.max_user_namespaces is 0');
+  }
+  if ((await read('/proc/sys/kernel/unprivileged_userns_clone')) === '0') {
+    throw new RootlessUnavailableError('kernel.unprivileged_userns_clone is 0');
   }
 }
 

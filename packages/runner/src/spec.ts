@@ -145,7 +145,11 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     process: {
       terminal: input.terminal,
       ...(input.terminal && input.consoleSize ? { consoleSize: input.consoleSize } : {}),
-      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      user: {
+        uid: input.user.uid,
+        gid: input.user.gid,
+        ...(input.user.additionalGids.length > 0 ? { additionalGids: input.user.additionalGids } : {}),
+      },
       args: input.args,
       env: input.env,
       cwd: input.cwd,
@@ -163,7 +167,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
         ? {
             sysctl: {
               'net.ipv4.ip_unprivileged_port_start': '0',
-              'net.ipv4.ping_group_range': '0 2147483647',
+              // Only mapped groups may be named: in a rootless container that is group 0 alone.
+              'net.ipv4.ping_group_range': rootless ? '0 0' : '0 2147483647',
             },
           }
         : {}),

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Fixtures } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,6 +14,25 @@ import { savedArchive } from './helpers/saved-image.js';
 // to it, a terminal or none. The image is given as a docker-archive path (opened by @pd/image).
 
 const skip = dockerSkip();
+
+/** Unprivileged user namespaces and setpriv are needed to try rootless mode from a root test. */
+function rootlessSkip(): string | undefined {
+  try {
+    execFileSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', 'unshare', '--user', '--map-root-user', 'true'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    return undefined;
+  } catch {
+    process.stderr.write(
+      '[pd tests] skipped: rootless (setpriv, or unprivileged user namespaces, unavailable)\n',
+    );
+    return 'skipped: rootless';
+  }
+}
 
 interface Started {
   child: ChildProcess;
@@ -195,5 +215,61 @@ describe.skipIf(skip)('the runner as a process', () => {
     );
     expect(r.stdout).toContain('hello-42');
     expect(r.exitCode).toBe(4);
+  });
+
+  describe.skipIf(rootlessSkip())('rootless (as nobody, through a user namespace)', () => {
+    async function asNobody(options: RunOptions) {
+      const dir = await mkdtemp(join(tmpdir(), 'pd-rootless-'));
+      await chmod(dir, 0o755);
+      const [script, json] = await childArgs(small, options);
+      await copyFile(script!, join(dir, 'child.mjs'));
+      await copyFile(small, join(dir, 'image.tar'));
+      await chmod(join(dir, 'image.tar'), 0o644);
+      await chmod(join(dir, 'child.mjs'), 0o644);
+      await mkdir(join(dir, 'cache'));
+      await chown(join(dir, 'cache'), 65534, 65534);
+      const parsed = JSON.parse(json!) as { options: RunOptions };
+      try {
+        return await exec('setpriv', [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          'env',
+          `HOME=${dir}`,
+          `PD_CACHE_DIR=${join(dir, 'cache')}`,
+          'PD_CHILD_VERBOSE=1',
+          process.execPath,
+          join(dir, 'child.mjs'),
+          JSON.stringify({
+            input: join(dir, 'image.tar'),
+            options: { ...parsed.options, cacheDir: join(dir, 'cache') },
+          }),
+        ]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+
+    test('root inside is the caller outside; the rootfs is copied; loopback only', async () => {
+      const r = await asNobody({
+        rm: true,
+        args: [
+          'sh',
+          '-c',
+          'id; cat /proc/self/uid_map; cat /hello.txt; cut -d: -f1 /proc/net/dev | tail -n +3; exit 4',
+        ],
+      });
+      expect(r.stdout).toBe(
+        `uid=0(root) gid=0(root)\n         0      65534          1\n${fx.small.files['/hello.txt']}    lo\n`,
+      );
+      expect(r.stderr).toContain('rootfs: copy');
+      expect(r.exitCode).toBe(4);
+    });
+
+    test('another user than root cannot be mapped', async () => {
+      const r = await asNobody({ rm: true, user: 'app', args: ['id'] });
+      expect(r.stderr).toContain('not possible without root');
+      expect(r.exitCode).toBe(125);
+    });
   });
 });
