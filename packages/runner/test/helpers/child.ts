@@ -4,6 +4,26 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { RunOptions } from '../../src/index.js';
 
+/** Bundle a TypeScript entry (and the workspace sources it imports) into one ESM script. */
+export async function bundleScript(entry: string): Promise<string> {
+  const out = join(await mkdtemp(join(tmpdir(), 'pd-runner-script-')), 'script.mjs');
+  await build({
+    entryPoints: [entry],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['@pd/source'],
+    logLevel: 'error',
+    // Bundled CommonJS dependencies still call require() for Node's modules.
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
+  return out;
+}
+
 let bundled: Promise<string> | undefined;
 
 /**
@@ -11,24 +31,7 @@ let bundled: Promise<string> | undefined;
  * process), for tests that must signal it or give it a terminal like a user's shell would.
  */
 export function childScript(): Promise<string> {
-  bundled ??= (async () => {
-    const out = join(await mkdtemp(join(tmpdir(), 'pd-runner-child-')), 'child.mjs');
-    await build({
-      entryPoints: [join(import.meta.dirname, 'child-main.ts')],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      conditions: ['@pd/source'],
-      logLevel: 'error',
-      // Bundled CommonJS dependencies still call require() for Node's modules.
-      banner: {
-        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-      },
-    });
-    return out;
-  })();
+  bundled ??= bundleScript(join(import.meta.dirname, 'child-main.ts'));
   return bundled;
 }
 
