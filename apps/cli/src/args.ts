@@ -48,7 +48,11 @@ function splitAtPositional(
       }
       continue;
     }
-    if (seen++ === stopAt) return { head: argv.slice(0, i + 1), tail: argv.slice(i + 1) };
+    if (seen++ === stopAt) {
+      // `IMAGE -- CMD...` and `IMAGE CMD...` mean the same.
+      const tail = argv.slice(i + 1);
+      return { head: argv.slice(0, i + 1), tail: tail[0] === '--' ? tail.slice(1) : tail };
+    }
   }
   return { head: [...argv], tail: undefined };
 }

@@ -1,3 +1,4 @@
+import { closeDefaultClient } from '@pd/image';
 import { RegistryClient } from '@pd/registry';
 import { writeJson } from './output/json.js';
 import { ProgressRenderer, progressMode } from './output/progress.js';
@@ -49,6 +50,8 @@ export class Context {
         verbose: flags.verbose,
         env: io.env,
       }),
+      Date.now,
+      Number(io.env.COLUMNS) || 80,
     );
   }
 
@@ -96,5 +99,7 @@ export class Context {
   async close(): Promise<void> {
     this.progress.stop();
     await this.client?.close();
+    // Packages fall back to a shared client when given none; close it too so nothing keeps node alive.
+    await closeDefaultClient();
   }
 }

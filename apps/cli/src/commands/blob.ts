@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
@@ -20,7 +21,7 @@ export const blob = defineCommand({
       description: 'write to FILE instead of stdout',
     },
   },
-  json: '{ "digest": "sha256:…", "path": "layer.tar.gz" }   (with -o)',
+  json: '{ "digest": "sha256:…", "size": 1234, "path": "layer.tar.gz" }   (with -o)',
   examples: [
     {
       note: 'the config of an image',
@@ -41,7 +42,8 @@ export const blob = defineCommand({
     });
     if (values.output !== undefined) {
       await writeFileAtomic(values.output, stream, ctx.signal);
-      if (ctx.flags.json) ctx.printJson({ digest: ref.digest, path: values.output });
+      const { size } = await stat(values.output);
+      if (ctx.flags.json) ctx.printJson({ digest: ref.digest, size, path: values.output });
       else ctx.info(`wrote ${ref.digest} to ${values.output}`);
     } else {
       await pipeline(stream, ctx.io.stdout, { end: false, signal: ctx.signal });

@@ -1,15 +1,24 @@
 import type { Command } from '../command.js';
+import { append } from './append.js';
 import { blob } from './blob.js';
 import { catalog } from './catalog.js';
 import { completion } from './completion.js';
+import { copy } from './copy.js';
 import { deleteCommand } from './delete.js';
 import { digest } from './digest.js';
+import { exportCommand } from './export.js';
+import { flattenCommand } from './flatten.js';
+import { inspect } from './inspect.js';
 import { layerCreate } from './layer-create.js';
 import { layerExtract } from './layer-extract.js';
 import { layerLs } from './layer-ls.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { manifest } from './manifest.js';
+import { mutate } from './mutate.js';
+import { pull } from './pull.js';
+import { pushCommand } from './push.js';
+import { rebaseCommand } from './rebase.js';
 import { tags } from './tags.js';
 import { version } from './version.js';
 
@@ -20,6 +29,20 @@ export interface CommandGroup {
 
 /** Every command, grouped as `pd --help` lists them. Help and completion are generated from this. */
 export const COMMAND_GROUPS: readonly CommandGroup[] = [
+  {
+    title: 'Images',
+    commands: [
+      pull,
+      pushCommand,
+      copy,
+      append,
+      mutate,
+      inspect,
+      exportCommand,
+      flattenCommand,
+      rebaseCommand,
+    ],
+  },
   { title: 'Registry', commands: [digest, manifest, blob, tags, catalog, deleteCommand, login, logout] },
   { title: 'Layers', commands: [layerCreate, layerExtract, layerLs] },
   { title: 'Other', commands: [version, completion] },

@@ -40,6 +40,11 @@ export interface Task {
 }
 
 const RATE_WINDOW_MS = 5000;
+
+/** `blobs/sha256/<64 hex>` (an archive member) or `sha256:<64 hex>` → `sha256:<12 hex>`: labels must fit a line. */
+function shortenDigests(label: string): string {
+  return label.replace(/(?:blobs\/)?sha256[:/]([0-9a-f]{12})[0-9a-f]{52}/g, 'sha256:$1');
+}
 const REDRAW_MS = 100;
 const MAX_LINES = 16;
 
@@ -58,7 +63,7 @@ function bar(fraction: number, width: number): string {
 
 /** One line of a task, at most `width` columns. */
 export function renderTask(task: Task, width: number): string {
-  const labelWidth = Math.min(24, Math.max(12, Math.floor(width / 4)));
+  const labelWidth = Math.min(26, Math.max(12, Math.floor(width * 0.28)));
   const label = fit(task.label, labelWidth);
   const phase = (task.finished ? 'done' : (task.phase ?? '')).padEnd(9);
   if (task.finished) {
@@ -99,6 +104,8 @@ export class ProgressRenderer {
     private readonly out: ProgressOutput,
     readonly mode: ProgressMode,
     private readonly clock: () => number = Date.now,
+    /** Width when the stream does not know its own (a pty of size 0): $COLUMNS, else 80. */
+    private readonly fallbackColumns = 80,
   ) {}
 
   /** Bound listener to hand to the packages' `onProgress`. */
@@ -108,7 +115,7 @@ export class ProgressRenderer {
     if (this.mode === 'off') return;
     const now = this.clock();
     let task = this.tasks.get(e.id);
-    const label = e.label ?? (e.id.includes(':') ? shortDigest(e.id) : e.id);
+    const label = shortenDigests(e.label ?? (e.id.includes(':') ? shortDigest(e.id) : e.id));
     if (!task) {
       task = { id: e.id, label, phase: e.phase, done: 0, total: e.total, samples: [], finished: false };
       this.tasks.set(e.id, task);
@@ -117,7 +124,7 @@ export class ProgressRenderer {
     } else if (e.phase !== undefined && e.phase !== task.phase && this.mode === 'lines') {
       this.line(`${task.label}: ${e.phase}`);
     }
-    if (e.label !== undefined) task.label = e.label;
+    if (e.label !== undefined) task.label = shortenDigests(e.label);
     if (e.phase !== undefined) task.phase = e.phase;
     if (e.total !== undefined) task.total = e.total;
     // A restarted transfer (retry from zero) starts its rate over.
@@ -148,6 +155,14 @@ export class ProgressRenderer {
   /** A log line that must not be overdrawn by the bars. */
   message(text: string): void {
     if (this.mode === 'bars') {
+      if (this.tasks.size > 0 && [...this.tasks.values()].every((t) => t.finished)) {
+        // Work is over: leave the final bars where they are and go on below them.
+        this.draw();
+        this.tasks.clear();
+        this.drawn = 0;
+        this.out.write(`${text}\n`);
+        return;
+      }
       this.clear();
       this.out.write(`${text}\n`);
       this.dirty = this.tasks.size > 0;
@@ -186,7 +201,7 @@ export class ProgressRenderer {
 
   private draw(): void {
     this.dirty = false;
-    const width = Math.max(40, (this.out.columns ?? 80) - 1);
+    const width = Math.max(40, (this.out.columns || this.fallbackColumns) - 1);
     const all = [...this.tasks.values()];
     // Unfinished tasks first when there are more than fit.
     const shown =

@@ -1,0 +1,39 @@
+import { defineCommand } from '../command.js';
+import { UsageError } from '../output/errors.js';
+import { emit, OUTPUT_JSON, openRemote, PLATFORM_OPTION, report } from './image-io.js';
+import { parseRef } from './shared.js';
+
+export const copy = defineCommand({
+  name: 'copy',
+  summary: 'copy an image from one registry or repository to another',
+  usage: 'SRC_REF DST_REF [--all-platforms | --platform OS/ARCH]',
+  description:
+    'Blobs go straight from source to destination (nothing is unpacked); within one registry they are\n' +
+    'mounted instead of copied. A multi-platform source is copied as the image for this machine unless\n' +
+    '--all-platforms keeps the whole index (same digest at the destination).',
+  args: [{ name: 'SRC_REF' }, { name: 'DST_REF' }],
+  options: {
+    'all-platforms': { type: 'boolean', description: 'copy every platform of an index, keeping its digest' },
+    platform: PLATFORM_OPTION,
+  },
+  json: OUTPUT_JSON,
+  examples: [
+    {
+      note: 'mirror a multi-platform image',
+      command: 'pd copy --all-platforms docker.io/library/alpine:3.20 localhost:5000/alpine:3.20',
+    },
+    {
+      note: 'promote a build',
+      command: 'pd copy registry.example.com/app:sha-1a2b3c registry.example.com/app:prod',
+    },
+  ],
+  async run(ctx, { args, values }) {
+    if (values['all-platforms'] && values.platform !== undefined) {
+      throw new UsageError('give --platform or --all-platforms, not both');
+    }
+    const dst = parseRef(args.DST_REF!);
+    const image = await openRemote(ctx, args.SRC_REF!, values['all-platforms'] ? 'all' : values.platform);
+    report(ctx, await emit(ctx, image, { tag: dst.toString() }));
+    return 0;
+  },
+});

@@ -1,0 +1,54 @@
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { applyLayers, flattenLayers } from '@pd/tar';
+import { defineCommand } from '../command.js';
+import { formatBytes } from '../output/format.js';
+import { openInput, PLATFORM_OPTION } from './image-io.js';
+import { writeFileAtomic } from './shared.js';
+
+export const exportCommand = defineCommand({
+  name: 'export',
+  summary: 'write the root filesystem of an image, as a tar or into a directory',
+  usage: '(REF | PATH) OUT [--platform OS/ARCH]',
+  description:
+    'The layers are merged as a container would see them: whiteouts applied, hidden files dropped. OUT\n' +
+    'ending in .tar (or - for stdout) gets one plain tar; any other OUT is a directory the files are\n' +
+    'extracted into (safely: nothing is written outside it).',
+  args: [{ name: 'IMAGE' }, { name: 'OUT', complete: 'file' }],
+  options: { platform: PLATFORM_OPTION },
+  json: '{ "path": "rootfs.tar" }   or, for a directory, { "path": "rootfs", "entries": 42, "bytes": 123456, "skipped": 0 }',
+  examples: [
+    { note: 'a rootfs tarball', command: 'pd export busybox:1.36 rootfs.tar' },
+    { note: 'a directory to chroot into', command: 'pd export localhost:5000/app:1 ./rootfs' },
+    { note: 'list the files of an image', command: 'pd export app.tar - | tar -t' },
+  ],
+  async run(ctx, { args, values }) {
+    const out = args.OUT!;
+    const image = await openInput(ctx, args.IMAGE!, values.platform);
+    const layers = await image.layers();
+    const sources = layers.map(
+      (l, i) => () =>
+        l.uncompressed({
+          signal: ctx.signal,
+          onProgress: (e) => ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` }),
+        }),
+    );
+    if (out === '-') {
+      await pipeline(flattenLayers(sources, { signal: ctx.signal }), ctx.io.stdout, {
+        end: false,
+        signal: ctx.signal,
+      });
+      return 0;
+    }
+    if (/\.tar$/i.test(out)) {
+      await writeFileAtomic(out, flattenLayers(sources, { signal: ctx.signal }), ctx.signal);
+      if (ctx.flags.json) ctx.printJson({ path: out });
+      else ctx.info(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
+      return 0;
+    }
+    const stats = await applyLayers(out, sources, { signal: ctx.signal });
+    if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
+    else ctx.info(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
+    return 0;
+  },
+});

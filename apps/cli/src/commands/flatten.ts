@@ -1,0 +1,50 @@
+import { flatten } from '@pd/image';
+import type { Compression } from '@pd/oci-types';
+import { defineCommand } from '../command.js';
+import {
+  checkOutput,
+  emit,
+  OUTPUT_JSON,
+  OUTPUT_OPTIONS,
+  openInput,
+  PLATFORM_OPTION,
+  report,
+} from './image-io.js';
+
+export const flattenCommand = defineCommand({
+  name: 'flatten',
+  summary: 'squash all layers of an image into one',
+  usage: '(REF | PATH) (-t REF | -o PATH)',
+  description:
+    'The new single layer holds the merged filesystem: whiteouts applied, files hidden by upper layers\n' +
+    'dropped. The config is kept; the history becomes one entry.',
+  args: [{ name: 'IMAGE' }],
+  options: {
+    ...OUTPUT_OPTIONS,
+    compression: {
+      type: 'string',
+      value: 'ALGO',
+      choices: ['gzip', 'zstd'],
+      description: 'compression of the layer (default gzip)',
+    },
+    platform: PLATFORM_OPTION,
+  },
+  json: OUTPUT_JSON,
+  examples: [
+    {
+      note: 'one layer instead of many',
+      command: 'pd flatten localhost:5000/app:1 -t localhost:5000/app:1-flat',
+    },
+  ],
+  async run(ctx, { args, values }) {
+    checkOutput(values);
+    const image = await openInput(ctx, args.IMAGE!, values.platform);
+    const flat = await flatten(image, {
+      compression: (values.compression ?? 'gzip') as Compression,
+      signal: ctx.signal,
+      onProgress: ctx.progress.listener,
+    });
+    report(ctx, await emit(ctx, flat, values));
+    return 0;
+  },
+});

@@ -1,0 +1,204 @@
+import { stat } from 'node:fs/promises';
+import {
+  type Image,
+  type ImageIndex,
+  imageForPlatform,
+  openFile,
+  openImage,
+  push,
+  remote,
+  writeDockerArchive,
+  writeOciArchive,
+  writeOciLayout,
+} from '@pd/image';
+import { PdError, type Reference } from '@pd/oci-types';
+import type { OptionSpec } from '../command.js';
+import type { Context } from '../context.js';
+import { UsageError } from '../output/errors.js';
+import { PLATFORM_OPTION, parseRef } from './shared.js';
+
+export const FORMATS = ['combined', 'docker', 'oci'] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** `-t` / `-o` / `--format`: where a command puts the image it made. */
+export const OUTPUT_OPTIONS = {
+  tag: {
+    type: 'string',
+    short: 't',
+    value: 'REF',
+    description: 'push the result to REF (with -o: only name the image REF inside the file)',
+  },
+  output: {
+    type: 'string',
+    short: 'o',
+    value: 'PATH',
+    complete: 'file',
+    description: 'write the result to PATH: NAME.tar is an archive, anything else an OCI layout directory',
+  },
+  format: {
+    type: 'string',
+    value: 'FORMAT',
+    choices: FORMATS,
+    description:
+      'archive format of -o NAME.tar: combined (default; docker load and OCI tools read it), docker (classic docker save), oci',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export const OUTPUT_JSON =
+  '{ "digest": "sha256:…", "size": 1234, "mediaType": "…",\n' +
+  '  "reference": "127.0.0.1:5000/app:1"  (with -t, pushed)  |  "path": "app.tar", "format": "combined"  (with -o) }';
+
+export interface OutputValues {
+  tag?: string | undefined;
+  output?: string | undefined;
+  format?: string | undefined;
+}
+
+export interface OutputResult {
+  digest: string;
+  size: number;
+  mediaType: string;
+  reference?: string;
+  path?: string;
+  format?: Format | 'oci-layout';
+}
+
+function isArchivePath(path: string): boolean {
+  return /\.tar$/i.test(path);
+}
+
+async function exists(path: string): Promise<'file' | 'directory' | undefined> {
+  try {
+    return (await stat(path)).isDirectory() ? 'directory' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+/** Check -t / -o before any work is done: a missing destination is a usage error, not a late failure. */
+export function checkOutput(
+  values: OutputValues,
+  options: { pushOnly?: boolean; fileOnly?: boolean } = {},
+): void {
+  if (values.tag === undefined && values.output === undefined) {
+    throw new UsageError(
+      options.fileOnly
+        ? 'missing --output (-o) PATH'
+        : 'say where the result goes: -t REF to push it, -o PATH to write it',
+    );
+  }
+  if (values.tag !== undefined) parseRef(values.tag);
+  if (values.format !== undefined && values.output === undefined) {
+    throw new UsageError('--format applies to -o PATH');
+  }
+  if (
+    values.output !== undefined &&
+    !isArchivePath(values.output) &&
+    values.format !== undefined &&
+    values.format !== 'oci'
+  ) {
+    throw new UsageError(
+      `--format ${values.format} is an archive format; name the output NAME.tar`,
+      'a directory output is always an OCI image layout',
+    );
+  }
+}
+
+/** Push to -t, or write to -o (naming the image by -t or `name`); the result for --json. */
+export async function emit(
+  ctx: Context,
+  image: Image | ImageIndex,
+  values: OutputValues,
+  name?: Reference,
+): Promise<OutputResult> {
+  const onProgress = ctx.progress.listener;
+  const signal = ctx.signal;
+  if (values.output === undefined) {
+    const ref = parseRef(values.tag!);
+    const r = await push(image, ref, { client: ctx.registry(), onProgress, signal });
+    return { digest: r.digest, size: r.size, mediaType: r.mediaType, reference: r.ref.toString() };
+  }
+  const path = values.output;
+  const ref = values.tag !== undefined ? parseRef(values.tag) : name;
+  if (!isArchivePath(path)) {
+    if ((await exists(path)) === 'file') {
+      throw new PdError(`${path} is a file`, {
+        code: 'OUTPUT_EXISTS',
+        hint: 'an OCI layout is a directory; give a directory, or NAME.tar for an archive',
+      });
+    }
+    const d = await writeOciLayout(path, image, {
+      ...(ref?.tag ? { tag: ref.tag } : {}),
+      onProgress,
+      signal,
+    });
+    return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci-layout' };
+  }
+  const format = (values.format ?? 'combined') as Format;
+  if (format === 'oci') {
+    const d = await writeOciArchive(path, image, {
+      ...(ref?.tag ? { tag: ref.tag } : {}),
+      onProgress,
+      signal,
+    });
+    return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format };
+  }
+  if (image.kind === 'index') {
+    throw new UsageError(
+      'a docker archive holds single-platform images',
+      'pick one with --platform, or write all platforms with --format oci or to a directory',
+    );
+  }
+  await writeDockerArchive(path, [{ image, tags: ref ? [ref.familiar()] : [] }], {
+    layout: format === 'docker' ? 'classic' : 'combined',
+    onProgress,
+    signal,
+  });
+  const [digest, size, mediaType] = await Promise.all([image.digest(), image.size(), image.mediaType()]);
+  return { digest, size, mediaType, path, format };
+}
+
+/** Tell what was written or pushed: JSON with --json, else a line on stderr. */
+export function report(ctx: Context, result: OutputResult): void {
+  if (ctx.flags.json) {
+    ctx.printJson(result);
+    return;
+  }
+  if (result.reference) ctx.info(`pushed ${result.reference.replace(/@sha256:.*/, '')}@${result.digest}`);
+  else ctx.info(`wrote ${result.path} (${result.format}, ${result.digest})`);
+}
+
+export { PLATFORM_OPTION };
+
+/** An image from a file (docker archive, OCI archive or layout) or a reference, for one platform. */
+export function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
+  return openImage(input, {
+    client: ctx.registry(),
+    signal: ctx.signal,
+    ...(platform !== undefined ? { platform } : {}),
+  });
+}
+
+/** A reference only (pull, copy): never read as a file even when such a path exists. */
+export async function openRemote(
+  ctx: Context,
+  input: string,
+  platform: string | 'all' | undefined,
+): Promise<Image | ImageIndex> {
+  const ref = parseRef(input);
+  const opts = { client: ctx.registry(), signal: ctx.signal };
+  if (platform === 'all') return remote.get(ref, opts);
+  return remote.image(ref, { ...opts, ...(platform !== undefined ? { platform } : {}) });
+}
+
+/** A file (docker archive, OCI archive or layout) as it is: an index stays an index unless a platform is asked. */
+export async function openLocal(ctx: Context, path: string, platform?: string): Promise<Image | ImageIndex> {
+  if ((await exists(path)) === undefined) {
+    throw new PdError(`${path}: no such file or directory`, {
+      code: 'NOT_FOUND',
+      hint: 'give a docker archive (docker save), an OCI archive or an OCI layout directory',
+    });
+  }
+  const got = await openFile(path, { signal: ctx.signal });
+  return got.kind === 'index' && platform !== undefined ? imageForPlatform(got, platform) : got;
+}

@@ -1,0 +1,53 @@
+import { defineCommand } from '../command.js';
+import { UsageError } from '../output/errors.js';
+import { checkOutput, emit, FORMATS, OUTPUT_JSON, openRemote, PLATFORM_OPTION, report } from './image-io.js';
+import { parseRef } from './shared.js';
+
+export const pull = defineCommand({
+  name: 'pull',
+  summary: 'download an image into a file or an OCI layout directory',
+  usage: 'REF -o PATH [--format combined|docker|oci] [--platform OS/ARCH]',
+  description:
+    'PATH ending in .tar gets an archive: by default one that both `docker load` and OCI tools (skopeo,\n' +
+    'umoci) read; --format docker writes the classic `docker save` layout, --format oci an OCI archive.\n' +
+    'Any other PATH is an OCI image layout directory (created, or added to). Layers are downloaded once\n' +
+    'into the cache ($PD_CACHE_DIR) and verified against their digests.',
+  args: [{ name: 'REF' }],
+  options: {
+    output: {
+      type: 'string',
+      short: 'o',
+      value: 'PATH',
+      complete: 'file',
+      description: 'where to write the image',
+    },
+    format: { type: 'string', value: 'FORMAT', choices: FORMATS, description: 'archive format of NAME.tar' },
+    platform: PLATFORM_OPTION,
+    'all-platforms': {
+      type: 'boolean',
+      description: 'keep every platform of an index (OCI layout or --format oci)',
+    },
+  },
+  json: OUTPUT_JSON,
+  examples: [
+    {
+      note: 'an archive for docker load',
+      command: 'pd pull busybox:1.36 -o busybox.tar && docker load -i busybox.tar',
+    },
+    {
+      note: 'an OCI layout of the arm64 image',
+      command: 'pd pull --platform linux/arm64 ghcr.io/org/app:1.2 -o ./app-layout',
+    },
+  ],
+  async run(ctx, { args, values }) {
+    if (values.output === undefined) throw new UsageError('missing --output (-o) PATH');
+    if (values['all-platforms'] && values.platform !== undefined) {
+      throw new UsageError('give --platform or --all-platforms, not both');
+    }
+    checkOutput(values);
+    const ref = parseRef(args.REF!);
+    const image = await openRemote(ctx, args.REF!, values['all-platforms'] ? 'all' : values.platform);
+    report(ctx, await emit(ctx, image, values, ref));
+    return 0;
+  },
+});

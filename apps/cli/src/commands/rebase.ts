@@ -1,0 +1,59 @@
+import { rebase } from '@pd/image';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../output/errors.js';
+import {
+  checkOutput,
+  emit,
+  OUTPUT_JSON,
+  OUTPUT_OPTIONS,
+  openInput,
+  PLATFORM_OPTION,
+  report,
+} from './image-io.js';
+
+export const rebaseCommand = defineCommand({
+  name: 'rebase',
+  summary: 'move an image onto a new base (e.g. a patched OS image)',
+  usage: '(REF | PATH) --old-base OLD --new-base NEW (-t REF | -o PATH)',
+  description:
+    'The layers of OLD at the bottom of the image are replaced by those of NEW; the layers above are\n' +
+    'kept as they are. Config the image inherited from OLD follows NEW; what it set itself is kept. Pin\n' +
+    'OLD by digest: it must be exactly the base the image was built on.',
+  args: [{ name: 'IMAGE' }],
+  options: {
+    'old-base': {
+      type: 'string',
+      value: 'OLD',
+      description: 'the base the image was built on (reference or file)',
+    },
+    'new-base': {
+      type: 'string',
+      value: 'NEW',
+      description: 'the base to put underneath instead (reference or file)',
+    },
+    ...OUTPUT_OPTIONS,
+    platform: PLATFORM_OPTION,
+  },
+  json: OUTPUT_JSON,
+  examples: [
+    {
+      note: 'rebuild nothing after a base image update',
+      command:
+        'pd rebase localhost:5000/app:1 --old-base debian@sha256:… --new-base debian:12 -t localhost:5000/app:1-rebased',
+    },
+  ],
+  async run(ctx, { args, values }) {
+    const oldBase = values['old-base'];
+    const newBase = values['new-base'];
+    if (oldBase === undefined) throw new UsageError('missing --old-base OLD');
+    if (newBase === undefined) throw new UsageError('missing --new-base NEW');
+    checkOutput(values);
+    const [image, o, n] = await Promise.all([
+      openInput(ctx, args.IMAGE!, values.platform),
+      openInput(ctx, oldBase, values.platform),
+      openInput(ctx, newBase, values.platform),
+    ]);
+    report(ctx, await emit(ctx, await rebase(image, { oldBase: o, newBase: n }), values));
+    return 0;
+  },
+});

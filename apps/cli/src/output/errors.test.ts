@@ -1,0 +1,40 @@
+import { PdError } from '@pd/oci-types';
+import { describe, expect, it } from 'vitest';
+import { describeError, redact, registerSecret, UsageError } from './errors.js';
+
+describe('describeError', () => {
+  it('prints message and hint on one line; usage errors exit 2, others 1', () => {
+    expect(describeError(new PdError('thing failed\nbadly', { hint: 'do this' }))).toEqual({
+      line: 'pd: thing failed badly (do this)',
+      exitCode: 1,
+    });
+    expect(describeError(new UsageError('missing argument REF')).exitCode).toBe(2);
+  });
+
+  it('explains system errors', () => {
+    const e = Object.assign(new Error("ENOENT: no such file or directory, open '/x/y'"), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: '/x/y',
+    });
+    expect(describeError(e).line).toBe('pd: cannot open /x/y: no such file or directory (check the path)');
+  });
+
+  it('an abort is an interruption (exit 130)', () => {
+    const e = new Error('aborted');
+    e.name = 'AbortError';
+    expect(describeError(e)).toEqual({ line: 'pd: interrupted', exitCode: 130 });
+  });
+});
+
+describe('redact', () => {
+  it('removes credentials shapes and registered secrets', () => {
+    registerSecret('hunter2hunter2');
+    expect(redact('Authorization: Bearer eyJhbGciOi.abc.def')).toBe('Authorization: Bearer ***');
+    expect(redact('https://user:pa55@host/v2/')).toBe('https://user:***@host/v2/');
+    expect(redact('GET /token?service=x&refresh_token=abc&x=1')).toBe(
+      'GET /token?service=x&refresh_token=***&x=1',
+    );
+    expect(redact('the password hunter2hunter2 leaked')).toBe('the password *** leaked');
+  });
+});

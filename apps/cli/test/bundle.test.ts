@@ -1,0 +1,82 @@
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, parse } from 'node:path';
+import {
+  dockerMissing,
+  fixtureImages,
+  type RunningRegistry,
+  registryMissing,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolatedEnv, PD_BUNDLE, pd } from './helpers.js';
+
+/** No node_modules in `dir` or any parent: the bundle can resolve nothing but node's builtins. */
+function noNodeModulesAbove(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'node_modules'))) return false;
+    if (d === parse(d).root) return true;
+  }
+}
+
+describe('the single-file bundle', () => {
+  const iso = isolatedEnv();
+  const script = join(iso.dir, 'pd.mjs');
+  const run = (args: string[]) => pd(args, { env: iso.env, cwd: iso.dir, script });
+
+  beforeAll(() => {
+    copyFileSync(PD_BUNDLE, script);
+  });
+  afterAll(() => iso.cleanup());
+
+  it('runs from a directory with no node_modules anywhere above it', async () => {
+    expect(noNodeModulesAbove(iso.dir)).toBe(true);
+    expect(statSync(PD_BUNDLE).mode & 0o111).not.toBe(0);
+    const r = await run(['version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^pd \d+\.\d+\.\d+/);
+  });
+
+  it('compresses with gzip and zstd worker threads (zstd WASM inlined)', async () => {
+    mkdirSync(join(iso.dir, 'd'));
+    writeFileSync(join(iso.dir, 'd', 'f'), 'x'.repeat(5 << 20));
+    const results = [];
+    for (const c of ['gzip', 'zstd']) {
+      const r = await run([
+        'layer',
+        'create',
+        join(iso.dir, 'd'),
+        '--compression',
+        c,
+        '-o',
+        join(iso.dir, `l.${c}`),
+      ]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      results.push(JSON.parse(r.stdout) as { diffId: string });
+    }
+    expect(results[0]!.diffId).toBe(results[1]!.diffId);
+    // The zstd library went into the cache, not next to the bundle.
+    expect(readdirSync(join(iso.env.PD_CACHE_DIR!, 'runtime'))).toEqual([
+      expect.stringMatching(/^zstd-wasm-.*\.cjs$/),
+    ]);
+    const ls = await run(['layer', 'ls', join(iso.dir, 'l.zstd')]);
+    expect(ls.stdout).toMatch(/ f$/m);
+  });
+
+  describe.skipIf(registryMissing() ?? dockerMissing())('against the registry', () => {
+    let registry: RunningRegistry;
+    beforeAll(async () => {
+      registry = await startRegistry();
+    });
+    afterAll(() => registry?.stop());
+
+    it('pd digest, and its error for a missing tag', async () => {
+      const fx = await fixtureImages(registry);
+      const r = await run(['digest', fx.small.ref]);
+      expect(r.stdout).toBe(`${fx.small.digest}\n`);
+      const bad = await run(['digest', `${registry.host}/fixtures/small:nope`]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/^pd: manifest .* not found/);
+    });
+  });
+});
