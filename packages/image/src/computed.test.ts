@@ -3,6 +3,7 @@ import { type Digest, digestOf, type ImageConfig, MediaType } from '@pd/oci-type
 import { describe, expect, test } from 'vitest';
 import { ComputedImage, serializeConfig } from './computed.js';
 import { InconsistentImageError } from './errors.js';
+import { verifiesItself } from './formats/verified-stream.js';
 import { KnownLayer } from './layers/known.js';
 
 const layer = (n: number, mediaType: string = MediaType.OciLayerGzip) =>
@@ -24,6 +25,8 @@ const configOf = (diffIds: Digest[]): ImageConfig => ({
 describe('ComputedImage', () => {
   test('a deterministic manifest from the layers metadata, in the chosen family', async () => {
     const layers = [layer(1), layer(2, MediaType.DockerLayerGzip)];
+    // A KnownLayer does not claim verified streams unless told so.
+    expect(verifiesItself(layers[0]!)).toBe(false);
     const config = configOf(await Promise.all(layers.map((l) => l.diffId())));
     const oci = new ComputedImage({ layers, config, family: 'oci' });
     const again = new ComputedImage({ layers, config: structuredClone(config), family: 'oci' });

@@ -38,6 +38,11 @@ export interface WriteOptions extends StreamOptions {
   format?: WriteFormat;
   /** Tags to record (default: the image's name, when it has one). */
   tags?: string[];
+  /**
+   * OCI layout / archive only: `oci` (default) writes Docker manifests as their OCI equivalents
+   * (what skopeo and umoci read; new manifest digest), `keep` writes them byte for byte.
+   */
+  manifests?: 'oci' | 'keep';
 }
 
 /**
@@ -243,9 +248,15 @@ export class EditableImage implements ImageModel {
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     };
     if (format === 'docker-archive') await writeDockerArchive(path, [{ image, tags }], io);
-    else if (format === 'oci-layout')
-      await writeOciLayout(path, image, { ...io, ...(refName ? { tag: refName } : {}) });
-    else await writeOciArchive(path, image, { ...io, ...(refName ? { tag: refName } : {}) });
+    else {
+      const oci = {
+        ...io,
+        ...(refName ? { tag: refName } : {}),
+        ...(opts.manifests ? { manifests: opts.manifests } : {}),
+      };
+      if (format === 'oci-layout') await writeOciLayout(path, image, oci);
+      else await writeOciArchive(path, image, oci);
+    }
   }
 
   /** Push to `ref` (default: the image's name). */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DigestMismatchError, MediaType } from '@pd/oci-types';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BlobCache } from '../src/cache.js';
+import { verifiesItself } from '../src/formats/verified-stream.js';
 import { RemoteLayer } from '../src/layers/remote.js';
 import * as remote from '../src/remote.js';
 import { Image } from '../src/seed.js';
@@ -35,6 +36,7 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     expect(await Promise.all(layers.map((l) => l.diffId()))).toEqual(fx.layers.map((l) => l.diffId));
     expect(await Promise.all(layers.map((l) => l.size()))).toEqual(fx.layers.map((l) => l.size));
     expect(layers[0]?.location).toEqual({ registry: env.proxy.host, repository: fx.repository });
+    expect(layers.every((l) => verifiesItself(l))).toBe(true);
     expect((await img.config()).config?.Env).toEqual(fx.config.env);
     const layerDigests = fx.layers.map((l) => l.digest);
     expect(env.blobBytes(layerDigests)).toBe(0);

@@ -84,6 +84,7 @@ function cachedLayer(
     mediaType: info.mediaType,
     open: (o) => cache.open(info.digest, o.signal ? { signal: o.signal } : {}),
     localPath: async () => ((await cache.has(info.digest)) ? cache.path(info.digest) : undefined),
+    verified: true, // the cache verifies every read
   });
 }
 

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '@pd/oci-types';
+import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
@@ -14,6 +15,8 @@ export interface KnownLayerInit {
   location?: BlobLocation;
   /** A local file holding exactly the blob, if any (see `Layer.localPath`). */
   localPath?: () => Promise<string | undefined>;
+  /** `open` verifies the bytes against `digest` and `size` itself: sinks need not hash again. */
+  verified?: boolean;
 }
 
 /**
@@ -24,6 +27,8 @@ export class KnownLayer implements Layer {
   readonly location: BlobLocation | undefined;
   constructor(private readonly init: KnownLayerInit) {
     this.location = init.location;
+    // Only a layer whose streams really are verified may say so (see formats' VERIFIED_STREAMS).
+    if (init.verified) Object.defineProperty(this, VERIFIED_STREAMS, { value: true, enumerable: false });
   }
   async digest(): Promise<Digest> {
     return this.init.digest;

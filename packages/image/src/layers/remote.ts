@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '@pd/oci-types';
 import type { RegistryClient } from '@pd/registry';
 import type { BlobCache } from '../cache.js';
+import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
@@ -25,6 +26,8 @@ export interface RemoteLayerInit {
 export class RemoteLayer implements Layer {
   readonly location: BlobLocation;
   readonly descriptor: Descriptor;
+  /** Every stream is verified against digest and size (by the cache or the client): sinks need not hash again. */
+  readonly [VERIFIED_STREAMS] = true as const;
   private readonly init: RemoteLayerInit;
 
   constructor(init: RemoteLayerInit) {
