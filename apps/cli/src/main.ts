@@ -5,7 +5,9 @@ import { runCli } from './cli.js';
 // ends the process at once.
 const controller = new AbortController();
 process.on('SIGINT', () => {
-  if (controller.signal.aborted) process.exit(130);
+  // A command with its own handler (pd run forwards signals to the container) decides what a
+  // second Ctrl-C does.
+  if (controller.signal.aborted && process.listenerCount('SIGINT') === 1) process.exit(130);
   controller.abort();
 });
 // A closed pipe (`pd manifest x | head -c1`) is not an error worth a message.

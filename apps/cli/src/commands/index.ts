@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { append } from './append.js';
 import { blob } from './blob.js';
+import { cacheLs, cachePrune } from './cache.js';
 import { catalog } from './catalog.js';
 import { completion } from './completion.js';
 import { copy } from './copy.js';
@@ -19,6 +20,7 @@ import { mutate } from './mutate.js';
 import { pull } from './pull.js';
 import { pushCommand } from './push.js';
 import { rebaseCommand } from './rebase.js';
+import { run } from './run.js';
 import { tags } from './tags.js';
 import { version } from './version.js';
 
@@ -45,6 +47,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   { title: 'Registry', commands: [digest, manifest, blob, tags, catalog, deleteCommand, login, logout] },
   { title: 'Layers', commands: [layerCreate, layerExtract, layerLs] },
+  { title: 'Running', commands: [run, cacheLs, cachePrune] },
   { title: 'Other', commands: [version, completion] },
 ];
 

@@ -172,6 +172,18 @@ export class ProgressRenderer {
     }
   }
 
+  /**
+   * Leave the bars drawn as they are and forget them: whatever is written next (a container's
+   * output) goes below, and later events start new bars.
+   */
+  release(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'bars' && this.tasks.size > 0) this.draw();
+    this.tasks.clear();
+    this.drawn = 0;
+  }
+
   /** Draw the final state and stop redrawing. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);

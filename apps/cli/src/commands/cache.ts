@@ -1,0 +1,155 @@
+import { BlobCache, defaultCacheDir } from '@pd/image';
+import { LayerStore, listContainers, pruneLayers, removeContainer } from '@pd/runner';
+import { defineCommand } from '../command.js';
+import { UsageError } from '../output/errors.js';
+import { formatBytes, formatDuration, shortDigest } from '../output/format.js';
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `30m`, `12h`, `7d`, `2w` → milliseconds. */
+export function parseDuration(input: string): number {
+  const m = /^(\d+)([smhdw])$/.exec(input.trim());
+  if (!m) throw new UsageError(`invalid duration "${input}"`, 'write a number and a unit: 30m, 12h, 7d, 2w');
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
+
+/** `500MB`, `2G`, `1.5gb`, `1000` → bytes (decimal units, as pd prints them). */
+export function parseSize(input: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(input.trim());
+  if (!m) throw new UsageError(`invalid size "${input}"`, 'write a number and a unit: 500MB, 2GB');
+  return Math.floor(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+}
+
+function ago(d: Date | string): string {
+  const ms = Date.now() - new Date(d).getTime();
+  return `${formatDuration(Math.max(0, ms) / 1000)} ago`;
+}
+
+export const cacheLs = defineCommand({
+  name: 'cache ls',
+  summary: 'list what pd keeps in its cache: blobs, unpacked layers, containers',
+  usage: '',
+  description:
+    'The cache lives in $PD_CACHE_DIR, else $XDG_CACHE_HOME/pd, else ~/.cache/pd. Blobs are downloaded or\n' +
+    'built layers and configs; layers are unpacked for pd run; containers are runs kept without --rm.',
+  args: [],
+  options: {},
+  json:
+    '{ "dir": "/root/.cache/pd",\n' +
+    '  "blobs": [{ "digest", "size", "lastUsed" }],\n' +
+    '  "layers": [{ "diffId", "bytes", "entries", "unpackedAt" }],\n' +
+    '  "containers": [{ "id", "rootfs", "created" }] }',
+  examples: [
+    { note: 'what takes the space', command: 'pd cache ls' },
+    { note: 'total bytes of blobs', command: 'pd cache ls --json | jq "[.blobs[].size] | add"' },
+  ],
+  async run(ctx) {
+    const dir = defaultCacheDir(ctx.env);
+    const [blobs, layers, containers] = await Promise.all([
+      new BlobCache(dir).list(),
+      new LayerStore({ cacheDir: dir }).list(),
+      listContainers({ cacheDir: dir }),
+    ]);
+    if (ctx.flags.json) {
+      ctx.printJson({
+        dir,
+        blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, lastUsed: b.lastUsed.toISOString() })),
+        layers: layers.map((l) => ({
+          diffId: l.diffId,
+          bytes: l.meta.bytes,
+          entries: l.meta.entries,
+          unpackedAt: l.meta.unpackedAt,
+        })),
+        containers: containers.map((c) => ({ id: c.id, rootfs: c.rootfs, created: c.created })),
+      });
+      return 0;
+    }
+    const total = (xs: number[]) => formatBytes(xs.reduce((a, b) => a + b, 0));
+    ctx.print(`cache: ${dir}`);
+    ctx.print(`blobs: ${blobs.length} (${total(blobs.map((b) => b.size))})`);
+    for (const b of blobs)
+      ctx.print(`  ${shortDigest(b.digest)}  ${formatBytes(b.size).padStart(9)}  used ${ago(b.lastUsed)}`);
+    ctx.print(`layers: ${layers.length} unpacked (${total(layers.map((l) => l.meta.bytes))})`);
+    for (const l of layers) {
+      ctx.print(
+        `  ${shortDigest(l.diffId)}  ${formatBytes(l.meta.bytes).padStart(9)}  ${l.meta.entries} entries, unpacked ${ago(l.meta.unpackedAt)}`,
+      );
+    }
+    ctx.print(`containers: ${containers.length}`);
+    for (const c of containers) ctx.print(`  ${c.id}  ${c.rootfs}  created ${ago(c.created)}`);
+    return 0;
+  },
+});
+
+export const cachePrune = defineCommand({
+  name: 'cache prune',
+  summary: 'free cache space: blobs, unpacked layers no container uses, kept containers',
+  usage: '[--older-than 7d] [--keep-size 5GB] [--containers] [--dry-run]',
+  description:
+    'Without options every blob and every unpacked layer that no kept container uses is removed (they\n' +
+    'are downloaded or unpacked again when needed). --older-than spares what was used recently;\n' +
+    '--keep-size keeps the most recently used blobs up to that size. --containers also removes the\n' +
+    'containers kept by runs without --rm (and so frees their layers). --dry-run only reports, for blobs.',
+  args: [],
+  options: {
+    'older-than': {
+      type: 'string',
+      value: 'AGE',
+      description: 'only what was not used for AGE (30m, 12h, 7d, 2w)',
+    },
+    'keep-size': {
+      type: 'string',
+      value: 'SIZE',
+      description: 'keep up to SIZE of the most recently used blobs',
+    },
+    containers: { type: 'boolean', description: 'remove kept containers too' },
+    'dry-run': { type: 'boolean', description: 'list the blobs that would go; remove nothing' },
+  },
+  json: '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 }, "containers": { "removed": 0 } }',
+  examples: [
+    { note: 'everything unused', command: 'pd cache prune' },
+    { note: 'a weekly CI job', command: 'pd cache prune --older-than 7d --keep-size 10GB' },
+  ],
+  async run(ctx, { values }) {
+    const olderThan = values['older-than'] !== undefined ? parseDuration(values['older-than']) : undefined;
+    const keep = values['keep-size'] !== undefined ? parseSize(values['keep-size']) : undefined;
+    const dryRun = values['dry-run'] === true;
+    if (dryRun && values.containers)
+      throw new UsageError('--dry-run reports blobs only; leave out --containers');
+    const dir = defaultCacheDir(ctx.env);
+    let removedContainers = 0;
+    if (values.containers) {
+      for (const c of await listContainers({ cacheDir: dir })) {
+        await removeContainer(c.id, { cacheDir: dir });
+        removedContainers++;
+      }
+    }
+    const blobs = await new BlobCache(dir).prune({
+      // No criterion at all means everything; either criterion alone limits the removal to it.
+      olderThan: olderThan ?? (keep === undefined ? 0 : undefined),
+      ...(keep !== undefined ? { keep } : {}),
+      dryRun,
+    });
+    const layers = dryRun
+      ? []
+      : await pruneLayers({ cacheDir: dir, ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}) });
+    if (ctx.flags.json) {
+      ctx.printJson({
+        blobs: { removed: blobs.removed.length, freed: blobs.freed, kept: blobs.kept },
+        layers: { removed: layers.length },
+        containers: { removed: removedContainers },
+      });
+      return 0;
+    }
+    const verb = dryRun ? 'would remove' : 'removed';
+    ctx.info(
+      `${verb} ${blobs.removed.length} blob(s) (${formatBytes(blobs.freed)}), kept ${formatBytes(blobs.kept)}` +
+        (dryRun ? '' : `; removed ${layers.length} unpacked layer(s)`) +
+        (values.containers ? ` and ${removedContainers} container(s)` : ''),
+    );
+    if (dryRun) for (const b of blobs.removed) ctx.print(`${b.digest}  ${formatBytes(b.size)}`);
+    return 0;
+  },
+});
