@@ -1,354 +1,235 @@
 #!/usr/bin/env node
-// Blob download benchmark: pd (@pd/registry) against `skopeo copy docker://… oci:DIR`.
-// Both fetch the manifest, the config and every layer of a multi-layer image of a few hundred MB
-// (random and compressible layers) from a local CNCF registry into an OCI-layout directory,
-// verifying digests. Target: pd at least 2x faster than skopeo.
-// Usage: pnpm --filter @pd/registry... build && node bench/cases/blobs.mjs [iterations]
-// A harness can `import { run } from './cases/blobs.mjs'` and call run({ iterations }).
-import { execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import { createGzip } from 'node:zlib';
+// Registry cases: pull into an OCI layout and into a docker archive (pd pull vs skopeo copy), and
+// copy to a new repository of the same registry (pd copy vs skopeo copy). The image is the
+// harness's large fixture (test-fixtures largeImage: 4 data layers, half random, half text, plus
+// busybox), built and pushed to the loopback CNCF registry by the Docker engine.
+// Cache state: pd gets an empty PD_CACHE_DIR for every run (skopeo keeps no blob cache); outputs
+// and destination repositories are new for every run.
+// Standalone: pnpm build && node bench/cases/blobs.mjs [iterations]
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { alternate } from '../lib/measure.mjs';
+import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
+import { notRun, pairResult } from '../lib/result.mjs';
+import { createContext, ensureTools } from '../lib/setup.mjs';
 
-const execFileP = promisify(execFile);
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
-const work = join(root, 'bench', '.work', 'blobs');
-const MB = 1 << 20;
-const DATA_VERSION = '1';
-const REPO = 'bench/blobs';
-const TAG = 'v1';
+export const CASES = {
+  'pull-oci': { name: 'pull → OCI layout', target: '≤ 0.5×', maxRatio: 0.5 },
+  'pull-docker-archive': { name: 'pull → docker-archive', target: '≤ 0.5×, RSS ≤ 200 MB', maxRatio: 0.5 },
+  copy: { name: 'registry → registry copy, same registry', target: '≤ 1×', maxRatio: 1 },
+};
 
-// Layers: incompressible random data and source-like text that gzip shrinks about 4x.
-const LAYERS = [
-  { name: 'random-a', kind: 'random', size: 96 * MB },
-  { name: 'random-b', kind: 'random', size: 64 * MB },
-  { name: 'random-c', kind: 'random', size: 48 * MB },
-  { name: 'text-a', kind: 'text', size: 112 * MB },
-  { name: 'text-b', kind: 'text', size: 64 * MB },
-  { name: 'small', kind: 'text', size: 4096 },
-];
+const skopeoTls = ['--src-tls-verify=false', '--dest-tls-verify=false'];
 
-async function loadClient() {
-  const dist = join(root, 'packages', 'registry', 'dist', 'index.js');
-  if (!existsSync(dist)) throw new Error('build first: pnpm --filter @pd/registry... build');
-  return import(pathToFileURL(dist).href);
-}
-
-function which(tool) {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    if (dir && existsSync(join(dir, tool))) return join(dir, tool);
-  }
-  return undefined;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The CNCF registry on a free loopback port, storage kept in bench/.work between runs. */
-async function startRegistry() {
-  const bin = which('docker-registry');
-  if (!bin) throw new Error('docker-registry is not installed (apt-get install docker-registry)');
-  const port = await freePort();
-  await mkdir(join(work, 'registry'), { recursive: true });
-  const config = join(work, 'registry.yml');
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog: {disabled: true}',
-      'storage:',
-      `  filesystem: {rootdirectory: ${JSON.stringify(join(work, 'registry'))}}`,
-      '  maintenance: {uploadpurging: {enabled: false}}',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
+/** Blob file names and sizes of an OCI layout (to check both tools fetched the same layers). */
+async function layoutBlobs(dir) {
+  const names = await readdir(join(dir, 'blobs', 'sha256'));
+  return new Map(
+    await Promise.all(names.map(async (n) => [n, (await stat(join(dir, 'blobs', 'sha256', n))).size])),
   );
-  const child = spawn(bin, ['serve', config], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      await (await fetch(`${url}/v2/`)).arrayBuffer();
-      break;
-    } catch {
-      if (i > 200 || child.exitCode !== null) throw new Error('registry did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { host: `127.0.0.1:${port}`, url, stop: () => child.kill('SIGTERM') };
 }
 
-/** Source-like text from random words (deterministic enough; compresses like code). */
-function textChunk(size) {
-  const words =
-    'const let return import export function await async class interface stream layer digest manifest registry buffer'.split(
-      ' ',
-    );
-  const rnd = randomBytes(size / 4 + 16);
-  let out = '';
-  let i = 0;
-  while (out.length < size) {
-    out += `${'  '.repeat(rnd[i++ % rnd.length] % 4)}${words[rnd[i++ % rnd.length] % words.length]} id${rnd[i++ % rnd.length]} = ${rnd[i++ % rnd.length]};\n`;
+export async function run({ ctx, iterations = 5, only = Object.keys(CASES) } = {}) {
+  const { log } = ctx;
+  const wanted = Object.keys(CASES).filter((k) => only.includes(k));
+  const results = [];
+  const missing = {};
+  for (const key of wanted) {
+    missing[key] = await pdCommandMissing(key === 'copy' ? 'copy' : 'pull');
+    if (missing[key]) results.push(notRun(CASES[key].name, CASES[key].target, missing[key]));
   }
-  return Buffer.from(out.slice(0, size));
-}
+  const todo = wanted.filter((k) => !missing[k]);
+  if (todo.length === 0) return results;
+  await ensureTools(['skopeo'], log);
+  const large = await ctx.largeImage();
+  const registry = await ctx.registry();
+  const src = `${registry.host}/${large.repository}:${large.tag}`;
+  const out = join(ctx.work, 'pull');
+  await rm(out, { recursive: true, force: true });
+  const layerHexes = large.layers.map((l) => l.digest.slice('sha256:'.length));
+  const notes = [
+    `image: ${large.layers.length} layers, ${(large.layers.reduce((n, l) => n + l.size, 0) / 2 ** 20).toFixed(0)} MiB compressed`,
+  ];
 
-/** One file per layer in a docker build context (kept between runs). */
-async function buildContext() {
-  const ctx = join(work, `context-${DATA_VERSION}`);
-  if (existsSync(join(ctx, 'Dockerfile'))) return ctx;
-  await rm(ctx, { recursive: true, force: true });
-  for (const layer of LAYERS) {
-    await mkdir(join(ctx, layer.name), { recursive: true });
-    const out = createWriteStream(join(ctx, layer.name, 'data'));
-    for (let done = 0; done < layer.size; done += 4 * MB) {
-      const n = Math.min(4 * MB, layer.size - done);
-      const chunk = layer.kind === 'random' ? randomBytes(n) : textChunk(n);
-      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
-    }
-    await new Promise((resolve, reject) => out.end((e) => (e ? reject(e) : resolve())));
-  }
-  const dockerfile = ['FROM scratch', ...LAYERS.map((l) => `COPY ${l.name} /${l.name}`)].join('\n');
-  await writeFile(join(ctx, 'Dockerfile'), `${dockerfile}\n`);
-  return ctx;
-}
-
-async function dockerAvailable() {
-  const host = process.env.PD_TEST_DOCKER_HOST || process.env.DOCKER_HOST;
-  if (!host || !which('docker')) return undefined;
-  try {
-    await execFileP('docker', ['-H', host, 'version', '--format', '{{.Server.Version}}'], {
-      timeout: 10_000,
-    });
-    return host;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Seed with docker (build + push) when an engine answers, else with pd's own client. */
-async function seed(registry, client) {
-  const existing = await client.headManifest({ registry: registry.host, repository: REPO, tag: TAG });
-  if (existing) return 'kept from a previous run';
-  const ctx = await buildContext();
-  const dockerHost = await dockerAvailable();
-  if (dockerHost) {
-    const ref = `${registry.host}/${REPO}:${TAG}`;
-    const opts = { maxBuffer: 64 * MB, env: { ...process.env, DOCKER_BUILDKIT: '0' } };
-    await execFileP('docker', ['-H', dockerHost, 'build', '-q', '-t', ref, ctx], opts);
-    await execFileP('docker', ['-H', dockerHost, 'push', ref], opts);
-    await execFileP('docker', ['-H', dockerHost, 'rmi', ref], opts).catch(() => undefined);
-    return 'pushed with docker';
-  }
-  await seedWithPd(registry, client, ctx);
-  return 'pushed with pd';
-}
-
-async function seedWithPd(registry, client, ctx) {
-  const repo = { registry: registry.host, repository: REPO };
-  const layers = [];
-  const diffIds = [];
-  for (const layer of LAYERS) {
-    // A one-file tar made by GNU tar, gzipped here; digest and diffID from the bytes.
-    const tarFile = join(work, `${layer.name}.tar`);
-    await execFileP('tar', ['-C', ctx, '--owner=0', '--group=0', '-cf', tarFile, layer.name]);
-    const gzFile = `${tarFile}.gz`;
-    await pipeline(
-      Readable.from(await readFile(tarFile)),
-      createGzip({ level: 6 }),
-      createWriteStream(gzFile),
-    );
-    diffIds.push(
-      `sha256:${createHash('sha256')
-        .update(await readFile(tarFile))
-        .digest('hex')}`,
-    );
-    const gz = await readFile(gzFile);
-    const digest = `sha256:${createHash('sha256').update(gz).digest('hex')}`;
-    await client.uploadBlob(repo, () => Readable.from([gz]), { digest, size: gz.length });
-    layers.push({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest, size: gz.length });
-    await rm(tarFile);
-    await rm(gzFile);
-  }
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      config: {},
-      rootfs: { type: 'layers', diff_ids: diffIds },
-    }),
-  );
-  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
-  await client.uploadBlob(repo, () => Readable.from([config]), { digest: configDigest, size: config.length });
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: {
-      mediaType: 'application/vnd.docker.container.image.v1+json',
-      digest: configDigest,
-      size: config.length,
+  /** A pd side with a fresh empty cache and output per run, removed after it. */
+  const pdSide = (args, check) => ({
+    prepare: async (round) => {
+      const dir = join(out, `pd-${round < 0 ? 'warmup' : round}`);
+      const cache = join(dir, 'cache');
+      await mkdir(dir, { recursive: true });
+      return {
+        argv: pdArgv(...args(dir)),
+        env: pdEnv(cache),
+        after: async () => {
+          await check?.(dir, round);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
     },
-    layers,
-  };
-  await client.putManifest({ ...repo, tag: TAG }, Buffer.from(JSON.stringify(manifest)), manifest.mediaType);
-}
+  });
+  const skopeoSide = (args, check) => ({
+    prepare: async (round) => {
+      const dir = join(out, `skopeo-${round < 0 ? 'warmup' : round}`);
+      await mkdir(dir, { recursive: true });
+      return {
+        argv: ['skopeo', 'copy', '-q', ...skopeoTls, ...args(dir, round)],
+        after: async () => {
+          await check?.(dir, round);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  });
 
-/** pd: manifest, then config and layers concurrently, each verified while written, into an OCI layout. */
-async function pdFetch(mod, host, dir) {
-  const client = new mod.RegistryClient({ dockerConfig: false });
-  const repo = { registry: host, repository: REPO };
-  try {
-    const m = await client.getManifest({ ...repo, tag: TAG });
-    const doc = JSON.parse(m.bytes.toString('utf8'));
-    const blobsDir = join(dir, 'blobs', 'sha256');
-    await mkdir(blobsDir, { recursive: true });
-    const write = async (digest, size) => {
-      const final = join(blobsDir, digest.slice('sha256:'.length));
-      const tmp = `${final}.tmp`;
-      // The stream fails instead of ending when the digest is wrong: rename only after success.
-      await pipeline(await client.getBlob(repo, digest, { size }), createWriteStream(tmp));
-      await rename(tmp, final);
+  if (todo.includes('pull-oci')) {
+    log(`[pull-oci] pd pull vs skopeo copy docker:// oci: (${src})`);
+    // Both layouts must hold every layer blob, byte for byte the registry's.
+    const checkLayout = async (dir) => {
+      const blobs = await layoutBlobs(dir.endsWith('layout') ? dir : join(dir, 'layout'));
+      for (const [i, hex] of layerHexes.entries()) {
+        if (blobs.get(hex) !== large.layers[i].size)
+          throw new Error(`${dir}: layer ${hex} missing or wrong size`);
+      }
     };
-    await Promise.all([doc.config, ...doc.layers].map((d) => write(d.digest, d.size)));
-    await writeFile(join(blobsDir, m.digest.slice('sha256:'.length)), m.bytes);
-    await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    await writeFile(
-      join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          {
-            mediaType: m.mediaType,
-            digest: m.digest,
-            size: m.size,
-            annotations: { 'org.opencontainers.image.ref.name': TAG },
-          },
+    const r = await alternate(
+      {
+        pd: pdSide((dir) => ['pull', src, '-o', join(dir, 'layout')], checkLayout),
+        skopeo: skopeoSide((dir) => [`docker://${src}`, `oci:${join(dir, 'layout')}:latest`], checkLayout),
+      },
+      { iterations, log },
+    );
+    results.push(
+      pairResult({
+        name: CASES['pull-oci'].name,
+        pd: r.pd,
+        peer: { name: 'skopeo copy docker:// oci:', ...r.skopeo },
+        pdCommand: 'pd pull REF -o DIR',
+        peerCommand: 'skopeo copy docker://REF oci:DIR:latest',
+        target: CASES['pull-oci'].target,
+        maxRatio: CASES['pull-oci'].maxRatio,
+        notes: [...notes, 'pd: empty PD_CACHE_DIR per run (on the same filesystem as the output)'],
+      }),
+    );
+  }
+
+  if (todo.includes('pull-docker-archive')) {
+    log(`[pull-docker-archive] pd pull --format docker vs skopeo copy docker:// docker-archive: (${src})`);
+    const sizes = { pd: 0, skopeo: 0 };
+    const checkArchive = (who) => async (dir) => {
+      const file = join(dir, 'image.tar');
+      sizes[who] = (await stat(file)).size;
+      const head = await readFile(file).then((b) => b.subarray(0, 512));
+      if (head.length < 512) throw new Error(`${file}: not a tar`);
+    };
+    const r = await alternate(
+      {
+        pd: pdSide(
+          (dir) => ['pull', src, '-o', join(dir, 'image.tar'), '--format', 'docker'],
+          checkArchive('pd'),
+        ),
+        skopeo: skopeoSide(
+          (dir) => [`docker://${src}`, `docker-archive:${join(dir, 'image.tar')}:bench/large:latest`],
+          checkArchive('skopeo'),
+        ),
+      },
+      { iterations, log },
+    );
+    const peakOk = r.pd.peakRssMB <= 200;
+    results.push(
+      pairResult({
+        name: CASES['pull-docker-archive'].name,
+        pd: r.pd,
+        peer: { name: 'skopeo copy docker:// docker-archive:', ...r.skopeo },
+        pdCommand: 'pd pull REF -o FILE.tar --format docker',
+        peerCommand: 'skopeo copy docker://REF docker-archive:FILE.tar:TAG',
+        target: CASES['pull-docker-archive'].target,
+        maxRatio: CASES['pull-docker-archive'].maxRatio,
+        checks: [{ ok: peakOk, note: `pd peak RSS ${r.pd.peakRssMB.toFixed(0)} MB (≤ 200 MB)` }],
+        notes: [
+          ...notes,
+          `archive size: pd ${(sizes.pd / 2 ** 20).toFixed(0)} MiB (layers kept gzip), skopeo ${(sizes.skopeo / 2 ** 20).toFixed(0)} MiB (skopeo decompresses layers)`,
+          'pd: empty PD_CACHE_DIR per run',
         ],
       }),
     );
-    return doc.layers.reduce((n, l) => n + l.size, doc.config.size + m.size);
-  } finally {
-    await client.close();
   }
-}
 
-async function skopeoFetch(host, dir) {
-  await execFileP(
-    'skopeo',
-    ['copy', '-q', '--src-tls-verify=false', `docker://${host}/${REPO}:${TAG}`, `oci:${dir}:${TAG}`],
-    {
-      maxBuffer: 16 * MB,
-    },
-  );
-}
-
-/** Layer digests in an OCI layout directory, to check both tools fetched the same bytes. */
-async function layoutBlobs(dir) {
-  const names = await readdir(join(dir, 'blobs', 'sha256'));
-  const sizes = await Promise.all(
-    names.map(async (n) => [n, (await stat(join(dir, 'blobs', 'sha256', n))).size]),
-  );
-  return new Map(sizes);
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
-
-export async function run({ iterations = 5 } = {}) {
-  const mod = await loadClient();
-  await mkdir(work, { recursive: true });
-  const registry = await startRegistry();
-  try {
-    const seeder = new mod.RegistryClient({ dockerConfig: false });
-    const seeded = await seed(registry, seeder);
-    await seeder.close();
-    const hasSkopeo = which('skopeo') !== undefined;
-    const times = { pd: [], skopeo: [] };
-    let bytes = 0;
-    const out = join(work, 'out');
-    for (let i = 0; i < iterations; i++) {
-      await rm(out, { recursive: true, force: true });
-      const cases = [
-        ['pd', async (dir) => (bytes = await pdFetch(mod, registry.host, dir))],
-        ...(hasSkopeo ? [['skopeo', (dir) => skopeoFetch(registry.host, dir)]] : []),
-      ];
-      // Alternate the order so neither always runs first.
-      if (i % 2 === 1) cases.reverse();
-      for (const [name, fn] of cases) {
-        const dir = join(out, name);
-        await mkdir(dir, { recursive: true });
-        const t0 = performance.now();
-        await fn(dir);
-        times[name].push((performance.now() - t0) / 1000);
-      }
-      if (i === 0 && hasSkopeo) {
-        // Same layer blobs on both sides (skopeo rewrites manifest and config to OCI types).
-        const a = await layoutBlobs(join(out, 'pd'));
-        const b = await layoutBlobs(join(out, 'skopeo'));
-        const shared = [...a.keys()].filter((k) => b.get(k) === a.get(k));
-        if (shared.length < LAYERS.length) throw new Error('pd and skopeo fetched different layers');
-      }
-    }
-    await rm(out, { recursive: true, force: true });
-    const results = {};
-    for (const [name, xs] of Object.entries(times)) {
-      if (xs.length === 0) continue;
-      const seconds = median(xs);
-      results[name] = { seconds, mbPerSecond: bytes / MB / seconds, runs: xs };
-    }
-    const ratio = results.skopeo ? results.skopeo.seconds / results.pd.seconds : undefined;
-    return {
-      iterations,
-      bytes,
-      layers: LAYERS.length,
-      seeded,
-      results,
-      targets: { speedupVsSkopeo: ratio, met: ratio === undefined ? undefined : ratio >= 2 },
+  if (todo.includes('copy')) {
+    log(`[copy] pd copy vs skopeo copy docker:// docker:// within ${registry.host}`);
+    const manifestDigest = async (repo) => {
+      const res = await fetch(`${registry.url}/v2/${repo}/manifests/latest`, {
+        method: 'HEAD',
+        headers: { accept: large.mediaType },
+      });
+      return res.headers.get('docker-content-digest');
     };
-  } finally {
-    registry.stop();
-  }
-}
-
-export function report(r, log = console.log) {
-  log(
-    `image: ${r.layers} layers + config, ${(r.bytes / MB).toFixed(1)} MiB of blobs (${r.seeded}); median of ${r.iterations}`,
-  );
-  log('case      seconds     MiB/s   runs');
-  for (const [name, x] of Object.entries(r.results)) {
-    log(
-      `${name.padEnd(8)} ${x.seconds.toFixed(3).padStart(8)} ${x.mbPerSecond.toFixed(1).padStart(9)}   ${x.runs.map((s) => s.toFixed(2)).join(' ')}`,
+    const checkCopy = (repo) => async () => {
+      const got = await manifestDigest(repo);
+      if (got !== large.digest) throw new Error(`${repo}: copy has manifest ${got}, source ${large.digest}`);
+    };
+    let n = 0;
+    const r = await alternate(
+      {
+        pd: {
+          prepare: async () => {
+            const repo = `bench/copy-pd-${process.pid}-${n++}`;
+            const cache = join(out, `pd-copy-cache-${n}`);
+            return {
+              argv: pdArgv('copy', src, `${registry.host}/${repo}:latest`),
+              env: pdEnv(cache),
+              after: async () => {
+                await checkCopy(repo)();
+                await rm(cache, { recursive: true, force: true });
+              },
+            };
+          },
+        },
+        skopeo: {
+          prepare: async () => {
+            const repo = `bench/copy-skopeo-${process.pid}-${n++}`;
+            return {
+              argv: [
+                'skopeo',
+                'copy',
+                '-q',
+                ...skopeoTls,
+                `docker://${src}`,
+                `docker://${registry.host}/${repo}:latest`,
+              ],
+              after: checkCopy(repo),
+            };
+          },
+        },
+      },
+      { iterations, log },
+    );
+    results.push(
+      pairResult({
+        name: CASES.copy.name,
+        pd: r.pd,
+        peer: { name: 'skopeo copy docker:// docker://', ...r.skopeo },
+        pdCommand: 'pd copy SRC DST',
+        peerCommand: 'skopeo copy docker://SRC docker://DST',
+        target: CASES.copy.target,
+        maxRatio: CASES.copy.maxRatio,
+        notes: [
+          ...notes,
+          'new destination repository per run; both mount blobs within the registry (skopeo through its blob-info cache)',
+        ],
+      }),
     );
   }
-  if (r.targets.speedupVsSkopeo === undefined) log('skopeo not installed: no comparison');
-  else
-    log(
-      `pd vs skopeo copy: ${r.targets.speedupVsSkopeo.toFixed(2)}x faster (target >= 2x: ${r.targets.met ? 'met' : 'MISSED'})`,
-    );
+  await rm(out, { recursive: true, force: true });
+  return results;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const iterations = Number(process.argv[2] ?? process.env.PD_BENCH_ITERATIONS ?? 5);
-  report(await run({ iterations }));
+  const ctx = await createContext();
+  try {
+    const rows = await run({ ctx, iterations: Number(process.argv[2] ?? 3) });
+    console.log(JSON.stringify(rows, null, 2));
+  } finally {
+    await ctx.close();
+  }
 }

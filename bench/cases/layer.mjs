@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// Layer creation benchmark: pd (gzip, zstd) against `tar | gzip -6` and `tar | pigz -6`.
-// Usage: pnpm --filter @pd/tar build && node bench/cases/layer.mjs [iterations]
-// A harness can `import { run } from './cases/layer.mjs'` and call run({ iterations }).
-import { execFileSync, spawn } from 'node:child_process';
+// Layer from a directory: `pd layer create DIR -o FILE` (gzip -6, the default) against
+// `tar -c | gzip -6` and `tar -c | pigz -6`, all three run alternately on one ~350 MB tree (shared
+// libraries, generated source, random data, 20 000 tiny files, links). Every run writes a new
+// file; the tree stays in the page cache after the warm-up (so this measures CPU, not the disk).
+// Standalone: pnpm build && node bench/cases/layer.mjs [iterations]
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, link, mkdir, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, link, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { alternate } from '../lib/measure.mjs';
+import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
+import { notRun, pairResult } from '../lib/result.mjs';
+import { ensureTools } from '../lib/setup.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -130,127 +135,79 @@ export async function prepareTree(log = console.log) {
   return dataDir;
 }
 
-function sh(cmd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd}: exit ${code}`))));
-  });
-}
+const CASE = { name: 'layer from a directory', target: '≥ 1.8× faster than gzip, ≤ 1.1× pigz' };
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function has(tool) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Run every case alternately `iterations` times; returns medians per case and the target
- * verdicts. Never throws on a missed target (a benchmark reports, it does not fail).
- */
-export async function run({ iterations = 5, log = console.log } = {}) {
-  const distIndex = join(root, 'packages', 'tar', 'dist', 'index.js');
-  if (!existsSync(distIndex)) throw new Error('build @pd/tar first: pnpm --filter @pd/tar build');
-  const tar = await import(pathToFileURL(distIndex).href);
+export async function run({ ctx, iterations = 5 } = {}) {
+  const { log } = ctx;
+  const missing = await pdCommandMissing('layer create');
+  if (missing) return [notRun(`${CASE.name} (vs gzip)`, '≥ 1.8× faster', missing)];
+  await ensureTools(['pigz'], log);
   const dir = await prepareTree(log);
   const out = join(work, 'out');
+  await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   const inputBytes = Number(execFileSync('du', ['-sb', dir]).toString().split('\t')[0]);
-
-  const pdCase = (compression) => async () => {
-    const file = join(out, `pd.${compression}`);
-    const { stream, result } = tar.compressLayer(tar.tarDirectory(dir), { compression });
-    await pipeline(stream, createWriteStream(file));
-    return (await result).size;
-  };
-  const shellCase = (name, compressor) => async () => {
-    const file = join(out, name);
-    await sh(`tar -c -C '${dir}' . | ${compressor} > '${file}'`);
-    return (await stat(file)).size;
-  };
-  const cases = {
-    'pd gzip': pdCase('gzip'),
-    'pd zstd': pdCase('zstd'),
-    'tar|gzip -6': shellCase('gnu.tar.gz', 'gzip -6'),
-  };
-  if (has('pigz')) {
-    cases['tar|pigz -6'] = shellCase('pigz.tar.gz', 'pigz -6');
-    // pigz picks its thread count itself; on some sandboxes it settles on one thread, so also
-    // show it with every core forced, as the stricter peer.
-    cases[`tar|pigz -6 -p${availableParallelism()}`] = shellCase(
-      'pigz-p.tar.gz',
-      `pigz -6 -p ${availableParallelism()}`,
-    );
-  } else log('[layer] pigz not installed: its case is skipped');
-
-  const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   const sizes = {};
-  for (let i = 0; i < iterations; i++) {
-    // Rotate the order so no case always runs with a warm or cold page cache.
-    const names = Object.keys(cases);
-    const order = names.map((_, k) => names[(k + i) % names.length]);
-    for (const name of order) {
-      const t0 = performance.now();
-      sizes[name] = await cases[name]();
-      times[name].push((performance.now() - t0) / 1000);
-    }
-  }
-  const results = {};
-  for (const name of Object.keys(cases)) {
-    const seconds = median(times[name]);
-    results[name] = { seconds, mbPerSecond: inputBytes / MB / seconds, outputBytes: sizes[name] };
-  }
-  const pd = results['pd gzip'].seconds;
-  const vsGzip = results['tar|gzip -6'].seconds / pd;
-  const vsPigz = results['tar|pigz -6'] ? pd / results['tar|pigz -6'].seconds : undefined;
-  const pigzAll = results[`tar|pigz -6 -p${availableParallelism()}`];
-  const targets = {
-    speedupVsGzip: vsGzip,
-    timeVsPigz: vsPigz,
-    timeVsPigzAllCores: pigzAll ? pd / pigzAll.seconds : undefined,
-    gzipTargetMet: vsGzip >= 1.8,
-    pigzTargetMet: vsPigz === undefined ? undefined : vsPigz <= 1.1,
-  };
-  return { iterations, inputBytes, cores: availableParallelism(), results, targets };
-}
-
-function report(r, log = console.log) {
-  log(`input ${(r.inputBytes / MB).toFixed(0)} MiB, ${r.cores} cores, median of ${r.iterations}`);
-  log('case              seconds    MiB/s    output MiB');
-  for (const [name, x] of Object.entries(r.results)) {
-    log(
-      `${name.padEnd(17)} ${x.seconds.toFixed(2).padStart(7)} ${x.mbPerSecond.toFixed(1).padStart(8)} ${(x.outputBytes / MB).toFixed(1).padStart(13)}`,
-    );
-  }
-  const t = r.targets;
+  const side = (name, argv) => ({
+    prepare: async () => {
+      const file = join(out, name);
+      return {
+        ...argv(file),
+        after: async () => {
+          sizes[name] = (await stat(file)).size;
+          await rm(file, { force: true });
+        },
+      };
+    },
+  });
+  const shell = (compressor) => (file) => ({
+    argv: ['sh', '-c', `tar -c -C '${dir}' . | ${compressor} > '${file}'`],
+  });
   log(
-    `pd gzip vs tar|gzip -6: ${t.speedupVsGzip.toFixed(2)}x faster (target >= 1.8x: ${t.gzipTargetMet ? 'met' : 'MISSED'})`,
+    `[layer] pd layer create vs tar|gzip -6 vs tar|pigz -6 (${(inputBytes / 2 ** 20).toFixed(0)} MiB, ${availableParallelism()} cores)`,
   );
-  if (t.timeVsPigz !== undefined) {
-    log(
-      `pd gzip vs tar|pigz -6: ${t.timeVsPigz.toFixed(2)}x the time (target <= 1.1x: ${t.pigzTargetMet ? 'met' : 'MISSED'})`,
-    );
-  }
-  if (t.timeVsPigzAllCores !== undefined) {
-    log(`pd gzip vs tar|pigz -6 -p${r.cores}: ${t.timeVsPigzAllCores.toFixed(2)}x the time (informational)`);
-  }
+  const r = await alternate(
+    {
+      pd: side('pd', (file) => ({
+        argv: pdArgv('layer', 'create', dir, '-o', file),
+        env: pdEnv(join(out, 'cache')),
+      })),
+      gzip: side('gzip', shell('gzip -6')),
+      pigz: side('pigz', shell('pigz -6')),
+    },
+    { iterations, log },
+  );
+  await rm(out, { recursive: true, force: true });
+  const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const notes = [
+    `input ${mib(inputBytes)}; output pd ${mib(sizes.pd)}, gzip ${mib(sizes.gzip)}, pigz ${mib(sizes.pigz)}`,
+    `${availableParallelism()} cores; pigz picks its own thread count`,
+  ];
+  return [
+    pairResult({
+      name: `${CASE.name} (vs gzip)`,
+      pd: r.pd,
+      peer: { name: 'tar | gzip -6', ...r.gzip },
+      pdCommand: 'pd layer create DIR -o FILE',
+      peerCommand: "sh -c 'tar -c -C DIR . | gzip -6 > FILE'",
+      target: '≥ 1.8× faster (≤ 0.556×)',
+      maxRatio: 1 / 1.8,
+      notes,
+    }),
+    pairResult({
+      name: `${CASE.name} (vs pigz)`,
+      pd: r.pd,
+      peer: { name: 'tar | pigz -6', ...r.pigz },
+      pdCommand: 'pd layer create DIR -o FILE',
+      peerCommand: "sh -c 'tar -c -C DIR . | pigz -6 > FILE'",
+      target: '≤ 1.1×',
+      maxRatio: 1.1,
+      notes,
+    }),
+  ];
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const iterations = Number(process.argv[2] ?? process.env.PD_BENCH_ITERATIONS ?? 5);
-  const r = await run({ iterations });
-  report(r);
-  await rename(join(work, 'out'), join(work, 'out.last')).catch(() => undefined);
-  await rm(join(work, 'out.last'), { recursive: true, force: true });
+  const rows = await run({ ctx: { log: console.log }, iterations: Number(process.argv[2] ?? 3) });
+  console.log(JSON.stringify(rows, null, 2));
 }
-
-export { report };

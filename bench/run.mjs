@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+// `pnpm bench`: pd against its peers, case by case (see bench/README.md).
+//   --iterations N   measured runs per side (default 5), after --warmups N (default 1) excluded
+//   --only a,b       case keys: pull-oci, pull-docker-archive, copy, append, layer, run, conda
+//   --size-mb N      size of the large image's data (default 300)
+//   --library        also run bench/cases/image.mjs (the append job through @pd/image in-process)
+//   --no-profile     skip profiling the case furthest from its target
+//   --no-save        print only; do not write bench/results/<date>.md nor README's Performance
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeMachine } from './lib/machine.mjs';
+import { PD_MAIN, pdCommandMissing, ROOT } from './lib/pd.mjs';
+import { profileJob } from './lib/profile.mjs';
+import { resultsMarkdown, table, updateReadme } from './lib/report.mjs';
+import { notRun } from './lib/result.mjs';
+import { createContext, WORK } from './lib/setup.mjs';
+
+const NAMES = {
+  'pull-oci': ['pull → OCI layout', '≤ 0.5×'],
+  'pull-docker-archive': ['pull → docker-archive', '≤ 0.5×, RSS ≤ 200 MB'],
+  copy: ['registry → registry copy, same registry', '≤ 1×'],
+  append: ['append one file + push to new repo', '≤ 0.25×, 0 base bytes'],
+  layer: ['layer from a directory', '≥ 1.8× faster than gzip, ≤ 1.1× pigz'],
+  run: ['run cached small image', '≤ 0.4×'],
+  conda: ['conda rebuild, one package changed', 'only one layer pushed'],
+};
+
+const { values: flags } = parseArgs({
+  options: {
+    iterations: { type: 'string', default: '5' },
+    warmups: { type: 'string', default: '1' },
+    only: { type: 'string' },
+    'size-mb': { type: 'string', default: '300' },
+    library: { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+    'no-save': { type: 'boolean', default: false },
+  },
+});
+const iterations = Number(flags.iterations);
+const warmups = Number(flags.warmups);
+const sizeMB = Number(flags['size-mb']);
+if (!(Number.isInteger(iterations) && iterations >= 1))
+  throw new Error('--iterations must be a whole number ≥ 1');
+if (!(Number.isInteger(warmups) && warmups >= 0)) throw new Error('--warmups must be a whole number ≥ 0');
+if (!(sizeMB > 0)) throw new Error('--size-mb must be positive');
+const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(NAMES);
+const unknown = only.filter((k) => !(k in NAMES));
+if (unknown.length)
+  throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${Object.keys(NAMES).join(', ')}`);
+
+const log = (m) => process.stderr.write(`${m}\n`);
+const started = Date.now();
+const loadStart = loadavg();
+
+// pd is measured as built; build once when the CLI or the fixtures are missing.
+if (!existsSync(PD_MAIN) || !existsSync(join(ROOT, 'test-fixtures', 'dist', 'index.js'))) {
+  log('[setup] pnpm build (the CLI or test-fixtures is not built)');
+  execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+const ctx = await createContext({ sizeMB, log });
+const opts = { ctx, iterations, warmups };
+const rows = [];
+const library = [];
+
+/** Run one case module; a failure becomes a "not run" row naming it, the other cases go on. */
+async function attempt(keys, fn) {
+  const wanted = keys.filter((k) => only.includes(k));
+  if (wanted.length === 0) return;
+  try {
+    const got = await fn(wanted);
+    rows.push(...(Array.isArray(got) ? got : got.rows));
+    if (!Array.isArray(got)) library.push(...got.library);
+  } catch (e) {
+    log(`[bench] ${wanted.join(', ')} failed: ${e.stack ?? e}`);
+    for (const k of wanted)
+      rows.push(notRun(NAMES[k][0], NAMES[k][1], `failed: ${String(e.message).split('\n')[0]}`));
+  }
+}
+
+async function runCase() {
+  const missing = await pdCommandMissing('run');
+  if (missing) return [notRun(...NAMES.run, missing)];
+  const file = join(ROOT, 'bench', 'cases', 'run.mjs');
+  if (!existsSync(file)) return [notRun(...NAMES.run, 'bench/cases/run.mjs is not written yet')];
+  const got = await (await import(file)).run({ ...opts, log });
+  if (!Array.isArray(got))
+    return [notRun(...NAMES.run, 'bench/cases/run.mjs does not return result rows yet')];
+  return got;
+}
+
+/** bench/cases/image.mjs (owned by @pd/image) in its own shape, normalised for the library table. */
+async function imageLibrary() {
+  const r = await (await import(join(ROOT, 'bench', 'cases', 'image.mjs'))).run({ iterations, sizeMB, log });
+  const side = (name, x) => ({
+    name,
+    medianMs: Math.round(x.seconds * 1000),
+    peakRssMB: null,
+    runsMs: x.runs.map((s) => Math.round(s * 1000)),
+  });
+  library.push({
+    case: `${NAMES.append[0]} (@pd/image API)`,
+    pd: side('pd (in-process)', r.results.pd),
+    peer: side('containerify --doCrossMount', r.results.containerify),
+    ratio: Number(r.targets.ratio.toFixed(3)),
+    target: NAMES.append[1],
+    maxRatio: 0.25,
+    met: r.targets.ratioMet && r.targets.baseBytesMet,
+    notes: [
+      `pd base-layer bytes downloaded: ${r.targets.pdBaseBytes}`,
+      'bench/cases/image.mjs: library call in the harness process',
+    ],
+  });
+}
+
+let profile;
+let containerify;
+try {
+  await attempt(['pull-oci', 'pull-docker-archive', 'copy'], async (keys) =>
+    (await import('./cases/blobs.mjs')).run({ ...opts, only: keys }),
+  );
+  await attempt(['append'], async () => {
+    const m = await import('./cases/append.mjs');
+    const got = await m.run(opts);
+    containerify = join(WORK, 'containerify', 'node_modules', 'containerify', 'lib', 'cli.js');
+    return got;
+  });
+  await attempt(['layer'], async () => (await import('./cases/layer.mjs')).run(opts));
+  await attempt(['run'], runCase);
+  await attempt(['conda'], async () => (await import('./cases/conda.mjs')).run(opts));
+  if (flags.library && only.includes('append'))
+    await imageLibrary().catch((e) => log(`[bench] image.mjs: ${e.stack}`));
+
+  // Profile the pd side of the case furthest from its target (ratio / allowed ratio).
+  const ranked = rows
+    .filter((r) => !r.notRun && r.maxRatio && r.prepareProfile)
+    .map((r) => ({ r, distance: r.ratio / r.maxRatio }))
+    .sort((a, b) => b.distance - a.distance);
+  if (!flags['no-profile'] && ranked.length) {
+    const { r, distance } = ranked[0];
+    log(`[profile] ${r.case}: ${distance.toFixed(2)}× its allowed ratio; node --cpu-prof of one pd run`);
+    try {
+      const job = await r.prepareProfile('profile');
+      profile = { case: r.case, distance, ...(await profileJob(job, join(WORK, 'profile'))) };
+    } catch (e) {
+      profile = { case: r.case, distance, error: e.message };
+    }
+  }
+} finally {
+  await ctx.close();
+}
+
+const machine = await describeMachine({
+  workDir: WORK,
+  dockerHost: process.env.PD_TEST_DOCKER_HOST,
+  containerify: containerify && existsSync(containerify) ? containerify : undefined,
+});
+machine.loadAverageStart = loadStart.map((x) => x.toFixed(2)).join(' ');
+machine.loadAverageEnd = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ');
+const date = new Date().toISOString().slice(0, 10);
+const durationS = Math.round((Date.now() - started) / 1000);
+const markdown = resultsMarkdown({
+  date,
+  rows,
+  library,
+  machine,
+  profile,
+  durationS,
+  options: { argv: process.argv.slice(2), iterations, warmups },
+});
+process.stdout.write(`\n${table(rows)}\n`);
+if (library.length) process.stdout.write(`\nLibrary-level (informational):\n${table(library)}\n`);
+if (profile && !profile.error) {
+  process.stdout.write(`\nProfile of ${profile.case} (${profile.files.join(', ')}):\n`);
+  for (const x of profile.self.slice(0, 10))
+    process.stdout.write(`  ${String(x.pct).padStart(5)}%  ${x.name}\n`);
+}
+if (!flags['no-save']) {
+  const resultsDir = join(ROOT, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${date}.md`);
+  await writeFile(file, markdown);
+  log(`[bench] wrote ${relative(ROOT, file)}`);
+  // README shows the full table only: a partial run (--only) leaves it as it was.
+  if (!flags.only) {
+    await updateReadme(join(ROOT, 'README.md'), { date, rows, machine, resultsPath: relative(ROOT, file) });
+    log('[bench] updated the Performance section of README.md');
+  }
+}
