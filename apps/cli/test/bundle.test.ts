@@ -1,14 +1,21 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, parse } from 'node:path';
 import {
+  buildCondaChannel,
+  condaFixturePackages,
+  condaToolsMissing,
   dockerMissing,
   fixtureImages,
   type RunningRegistry,
   registryMissing,
+  runcMissing,
+  serveCondaChannel,
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolatedEnv, PD_BUNDLE, pd } from './helpers.js';
+import { CLI_DIR, isolatedEnv, PD_BUNDLE, pd } from './helpers.js';
+
+const EXAMPLE = join(CLI_DIR, '..', '..', 'examples', 'pd.yaml');
 
 /** No node_modules in `dir` or any parent: the bundle can resolve nothing but node's builtins. */
 function noNodeModulesAbove(dir: string): boolean {
@@ -63,6 +70,42 @@ describe('the single-file bundle', () => {
     expect(ls.stdout).toMatch(/ f$/m);
   });
 
+  it('builds examples/pd.yaml to the digest the unbundled CLI gives', async () => {
+    const bundled = await run(['build', EXAMPLE, '-o', join(iso.dir, 'b.tar'), '--json']);
+    const plain = await pd(['build', EXAMPLE, '-o', join(iso.dir, 'p.tar'), '--json'], { env: iso.env });
+    expect(bundled.code).toBe(0);
+    expect(JSON.parse(bundled.stdout).digest).toBe(JSON.parse(plain.stdout).digest);
+  });
+
+  it.skipIf(condaToolsMissing())('solves and links a conda environment (rattler WASM inlined)', async () => {
+    const channel = await buildCondaChannel(join(iso.dir, 'channel'), condaFixturePackages());
+    const served = await serveCondaChannel(channel.dir, 'fixture');
+    try {
+      const r = await run([
+        'conda',
+        'build',
+        '-b',
+        'scratch',
+        '-i',
+        'x/conda:1',
+        '-o',
+        join(iso.dir, 'c.tar'),
+        '-c',
+        served.url,
+        'a',
+        '--json',
+      ]);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout).packages).toEqual([
+        'c-1.1-h0000000_0',
+        'b-2.5-h0000000_0',
+        'a-1.0-h0000000_0',
+      ]);
+    } finally {
+      await served.stop();
+    }
+  });
+
   describe.skipIf(registryMissing() ?? dockerMissing())('against the registry', () => {
     let registry: RunningRegistry;
     beforeAll(async () => {
@@ -77,6 +120,13 @@ describe('the single-file bundle', () => {
       const bad = await run(['digest', `${registry.host}/fixtures/small:nope`]);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/^pd: manifest .* not found/);
+    });
+
+    it.skipIf(runcMissing())('pd run with runc', async () => {
+      const fx = await fixtureImages(registry);
+      const r = await run(['run', '--rm', fx.small.ref, 'sh', '-c', 'cat /hello.txt; exit 7']);
+      expect(r.stdout).toBe(fx.small.files['/hello.txt']);
+      expect(r.code).toBe(7);
     });
   });
 });

@@ -1,9 +1,11 @@
 import type { Command } from '../command.js';
 import { append } from './append.js';
 import { blob } from './blob.js';
+import { build } from './build.js';
 import { cacheLs, cachePrune } from './cache.js';
 import { catalog } from './catalog.js';
 import { completion } from './completion.js';
+import { condaBuild } from './conda-build.js';
 import { copy } from './copy.js';
 import { deleteCommand } from './delete.js';
 import { digest } from './digest.js';
@@ -47,6 +49,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
   },
   { title: 'Registry', commands: [digest, manifest, blob, tags, catalog, deleteCommand, login, logout] },
   { title: 'Layers', commands: [layerCreate, layerExtract, layerLs] },
+  { title: 'Building', commands: [build, condaBuild] },
   { title: 'Running', commands: [run, cacheLs, cachePrune] },
   { title: 'Other', commands: [version, completion] },
 ];

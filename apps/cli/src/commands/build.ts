@@ -1,0 +1,50 @@
+import { dirname, resolve } from 'node:path';
+import { buildImage, loadSpec, specReference } from '@pd/build';
+import type { Compression } from '@pd/oci-types';
+import { defineCommand } from '../command.js';
+import { checkOutput, emit, OUTPUT_JSON, OUTPUT_OPTIONS, report } from './image-io.js';
+import { parseRef } from './shared.js';
+
+export const build = defineCommand({
+  name: 'build',
+  summary: 'build an image from a pd.yaml (base, files, layers, conda environment, config)',
+  usage: '[FILE] (-o PATH | -t REF)',
+  description:
+    'FILE defaults to ./pd.yaml; paths in it are relative to its directory. The build is reproducible:\n' +
+    'every time in the image is SOURCE_DATE_EPOCH (else 0) and every layer is deterministic, so the same\n' +
+    'inputs give the same digest. With -o, the image is named after the name and tag in the file\n' +
+    '(or -t). See packages/build/README.md for every field.',
+  args: [{ name: 'FILE', required: false, complete: 'file' }],
+  options: {
+    ...OUTPUT_OPTIONS,
+    compression: {
+      type: 'string',
+      value: 'ALGO',
+      choices: ['gzip', 'zstd'],
+      description: 'layer compression (default gzip)',
+    },
+  },
+  json: OUTPUT_JSON,
+  examples: [
+    {
+      note: 'build the example into a file docker loads',
+      command: 'pd build examples/pd.yaml -o /tmp/pd-example.tar',
+    },
+    { note: 'build ./pd.yaml and push it', command: 'pd build -t localhost:5000/app:1' },
+  ],
+  async run(ctx, { args, values }) {
+    checkOutput(values);
+    const file = args.FILE ?? 'pd.yaml';
+    const spec = await loadSpec(file);
+    const named = specReference(spec);
+    const image = await buildImage(spec, {
+      baseDir: dirname(resolve(file)),
+      compression: (values.compression ?? 'gzip') as Compression,
+      signal: ctx.signal,
+      onProgress: ctx.progress.listener,
+      onLog: (m) => ctx.warn(m),
+    });
+    report(ctx, await emit(ctx, image, values, named !== undefined ? parseRef(named) : undefined));
+    return 0;
+  },
+});
