@@ -1,6 +1,4 @@
-import { type ImageRunOptions, setImageRunner } from '@pd/image';
-import type { RunOptions } from './options.js';
-import { run } from './run.js';
+import { registerImageRunner } from './image-hook.js';
 
 export {
   commandLine,
@@ -31,15 +29,10 @@ export type {
   VolumeSpec,
 } from './options.js';
 export { defaultCacheDir } from './paths.js';
-export { runtimes } from './runtimes/index.js';
+export { run } from './run.js';
+export { loadIntoDocker, runtimes } from './runtimes/index.js';
 export { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from './spec.js';
 export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from './user.js';
 export { parseVolume } from './volumes.js';
-export { run };
 
-// `EditableImage.run(cmd, opts)` of @pd/image lands here: `cmd` replaces the image's Cmd, the
-// other options are RunOptions. Unlike `pd run`, the container is removed afterwards unless
-// `rm: false` is passed: a library call should not leave containers behind by default.
-setImageRunner((image, { cmd, ...rest }: ImageRunOptions) =>
-  run(image, { rm: true, ...(rest as RunOptions), ...(cmd ? { args: cmd } : {}) }).then((r) => ({ ...r })),
-);
+registerImageRunner();

@@ -8,7 +8,7 @@ import type { Layer } from '@pd/image';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
 import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot } from './paths.js';
-import { type TarEntry, writeTar } from './tar-writer.js';
+import type { TarEntry } from './tar-writer.js';
 import { which } from './tools.js';
 
 /**
@@ -313,6 +313,7 @@ export class LayerStore {
       entries.push(entryFor(rel, st, Object.keys(xattrs).length > 0 ? { xattrs } : {}));
     }
     try {
+      const { writeTar } = await import('./tar-writer.js');
       await runTar(tarBin, root, writeTar(entries));
     } catch (e) {
       return fail(`tar: ${(e as Error).message}`);

@@ -72,9 +72,16 @@ function recordPath(cacheDir: string, ref: string, platform: string): string {
 
 /** Turn a string input into an Image; Images pass through. */
 export async function resolveImage(input: Image | string, opts: ResolveOptions): Promise<Image> {
-  if (typeof input !== 'string') return input;
-  const image = await import('@pd/image');
-  if (await exists(input)) return image.openImage(input, opts.platform ? { platform: opts.platform } : {});
+  if (typeof input !== 'string') {
+    if (typeof input?.config !== 'function')
+      throw new TypeError('run: the image must be an Image, a path or a reference');
+    return input;
+  }
+  // @pd/image (and its registry client) is loaded only when the image is not known locally.
+  if (await exists(input)) {
+    const { openImage } = await import('@pd/image');
+    return openImage(input, opts.platform ? { platform: opts.platform } : {});
+  }
   const ref = parseReference(input).toString();
   const platform = opts.platform ?? 'host';
   const file = recordPath(opts.cacheDir, ref, platform);
@@ -92,6 +99,7 @@ export async function resolveImage(input: Image | string, opts: ResolveOptions):
     }
     if (pull === 'never') throw new ImageNotLocalError(ref);
   }
+  const image = await import('@pd/image');
   const remote = await image.openImage(ref, remoteOptions(opts, new image.BlobCache(opts.cacheDir)));
   opts.onLog?.({ kind: 'resolve', message: `${ref}: resolved by the registry`, ref, source: 'registry' });
   await writeRecord(file, {

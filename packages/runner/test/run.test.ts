@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { appendLayers, BlobCache, layerFromTarball, Image as SeedImage } from '@pd/image';
+import { appendLayers, BlobCache, getImageRunner, layerFromTarball, Image as SeedImage } from '@pd/image';
 import { crunMissing, docker, dockerHost, type Fixtures, gnuTar, runc } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -72,6 +72,8 @@ describe.skipIf(skip)('run: caching, sources, runtimes', () => {
   });
 
   test('EditableImage.run (registered by importing the runner)', async () => {
+    // The runner filled @pd/image's slot without importing @pd/image: its getImageRunner sees it.
+    expect(getImageRunner()).toBeTypeOf('function');
     const img = await SeedImage.fromFile(await savedArchive(fx.small.local));
     img.setEnv('FROM_SEED', 'yes');
     const chunks: Buffer[] = [];

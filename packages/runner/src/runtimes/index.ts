@@ -19,4 +19,9 @@ export const runtimes: Readonly<Record<RuntimeName, RuntimeInfo>> = {
   docker: info('docker'),
 };
 
-export { dockerRunArgs, loadIntoDocker } from './docker.js';
+/** Make a Docker engine have `image` (only the layers it lacks are sent); see runtimes/docker.ts. */
+export async function loadIntoDocker(
+  ...args: Parameters<typeof import('./docker.js').loadIntoDocker>
+): ReturnType<typeof import('./docker.js').loadIntoDocker> {
+  return (await import('./docker.js')).loadIntoDocker(...args);
+}
