@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { BlobCache, Image, ImageIndex, Layer, OpenImageOptions, StreamOptions } from '@pd/image';
 import {
+  createVerifier,
   type Digest,
   digestOf,
   type ImageConfig,
@@ -195,9 +196,11 @@ class RecordedImage implements Image {
         size: async () => d.size,
         mediaType: async () => d.mediaType,
         compressed: blob,
-        // Decompressed here; the layer store checks the bytes against the diffID as it unpacks.
-        uncompressed: async (opts: StreamOptions = {}) =>
-          (await import('@pd/tar')).decompress(await blob(opts)),
+        // Checked against the diffID like every @pd/image layer: the layer store trusts it.
+        uncompressed: async (opts: StreamOptions = {}) => {
+          const tar = (await import('@pd/tar')).decompress(await blob(opts));
+          return pipeline(tar, createVerifier(diffIds[i]!, { subject: `layer ${diffIds[i]}` }), () => {});
+        },
       };
     });
   }
