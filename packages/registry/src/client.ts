@@ -4,6 +4,7 @@ import { Authenticator } from './auth/session.js';
 import { type BlobHead, deleteBlob, type GetBlobOptions, getBlob, headBlob } from './blobs.js';
 import type { Context } from './context.js';
 import { CredentialStore, type CredentialsOption } from './credentials/store.js';
+import { downloadBlob } from './download.js';
 import { apiHost, Endpoints } from './endpoint.js';
 import { type LoginContext, type LoginResult, login, logout, normalizeRegistry } from './login.js';
 import {
@@ -172,6 +173,16 @@ export class RegistryClient {
 
   getBlob(repo: RepositoryLike | string, digest: string, opts?: GetBlobOptions): Promise<Readable> {
     return getBlob(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  /** Download a blob to a file: verified, written beside it and renamed into place only when good. */
+  downloadBlob(
+    repo: RepositoryLike | string,
+    digest: string,
+    path: string,
+    opts?: GetBlobOptions,
+  ): Promise<{ digest: Digest; size: number; path: string }> {
+    return downloadBlob(this.ctx, toRepository(repo), digest, path, opts);
   }
 
   headBlob(repo: RepositoryLike | string, digest: string, opts?: CallOptions): Promise<BlobHead | undefined> {

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import {
   dockerMissing,
@@ -12,7 +14,7 @@ import {
 } from '@pd/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { type ProgressEvent, RegistryClient, RegistryConnectionError } from '../src/index.js';
-import { pushWithDocker, randomData, readAll } from './helpers.js';
+import { pushWithDocker, randomData, readAll, tempDir } from './helpers.js';
 
 const skip = registryMissing() ?? dockerMissing();
 
@@ -65,6 +67,24 @@ describe.skipIf(skip)('blob downloads against the real registry', () => {
     expect(events.at(-1)).toMatchObject({ done: layer.size, phase: 'done' });
     const dones = events.map((e) => e.done);
     expect([...dones].sort((a, b) => a - b)).toEqual(dones);
+  });
+
+  test('downloadBlob writes the verified blob into place; a bad one leaves nothing behind', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'layer');
+      const r = await client.downloadBlob(viaProxy(), layer.digest, path, { size: layer.size });
+      expect(r).toEqual({ digest: layer.digest, size: layer.size, path });
+      expect(sha256(readFileSync(path))).toBe(layer.digest);
+
+      proxy.inject({ path: /\/blobs\/sha256:/, method: 'GET', fault: { kind: 'flip-byte' } });
+      const bad = join(dir, 'bad');
+      const err = await client.downloadBlob(viaProxy(), layer.digest, bad).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect(readdirSync(dir)).toEqual(['layer']);
+    } finally {
+      cleanup();
+    }
   });
 
   test('HEAD tells existence and size', async () => {
