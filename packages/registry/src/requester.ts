@@ -114,21 +114,16 @@ export class Requester {
 
       if (res.status === 401 && !reauthenticated) {
         const challenge = pickChallenge(parseChallenges(header(res.headers, 'www-authenticate')));
-        await discard(res.body);
         // Basic credentials that were just refused will be refused again; anything else may
         // need a token with more scopes (the challenge names them) or a fresh one.
         if (challenge && !(challenge.scheme === 'basic' && authorization.header)) {
+          await discard(res.body);
           this.auth.setChallenge(opts.registry, challenge);
           this.auth.invalidate(opts.registry, scopes);
           scopes = scopes.union(new ScopeSet(parseScopes(challenge.params.scope)));
           reauthenticated = true;
           continue;
         }
-        throw errorForResponse(401, [], opts.subject, {
-          credentials: authorization.credentials,
-          rejected: authorization.scheme === 'basic' && authorization.header !== undefined,
-          user: authorization.user,
-        });
       }
       if (opts.ok.includes(res.status)) return { ...res, authorization };
 

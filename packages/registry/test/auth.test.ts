@@ -60,6 +60,7 @@ describe.skipIf(registryMissing())('htpasswd (Basic) registry', () => {
     const err = await client.listTags(`${registry.host}/pd/x`).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect((err as AuthError).status).toBe(401);
+    expect((err as AuthError).codes).toEqual(['UNAUTHORIZED']);
     expect((err as AuthError).message).toContain('authentication required');
     expect((err as AuthError).hint).toContain(`pd login ${registry.host}`);
     await client.close();
