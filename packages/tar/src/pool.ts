@@ -63,7 +63,8 @@ export class CompressionPool {
 
   private spawn(): Slot {
     const zstdLib = createRequire(import.meta.url).resolve('@bokuweb/zstd-wasm');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdLib } });
+    // execArgv: [] keeps the parent's flags (e.g. --input-type=module) from breaking the eval'd CommonJS worker.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdLib } });
     const slot: Slot = { worker, busy: 0 };
     worker.unref(); // an idle pool must not keep the process alive
     worker.on('message', (msg: { id: number; out?: Uint8Array; error?: string }) => {
