@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Image } from '@pd/image';
-import type { Digest, RuntimeSpec } from '@pd/oci-types';
+import type { Digest, Mount, RuntimeSpec } from '@pd/oci-types';
 import { containerEnv, readEnvFiles, userEnvEntries } from './env.js';
 import {
   ContainerExistsError,
@@ -17,7 +17,14 @@ import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
 import { defaultCacheDir, isRoot } from './paths.js';
-import { copyLayers, mountOverlay, planRootfs, type RootfsPlan } from './rootfs.js';
+import {
+  absoluteOverlayOptions,
+  copyLayers,
+  mountOverlay,
+  OVERLAY_OPTIONS_MAX,
+  planRootfs,
+  type RootfsPlan,
+} from './rootfs.js';
 import { resolveImage, resolveOptions } from './source.js';
 import { buildSpec } from './spec.js';
 import { type ResolvedUser, resolveUser } from './user.js';
@@ -33,17 +40,25 @@ export interface PreparedBundle {
   rootfs: RootfsPlan;
   /** Whether the overlay is mounted on the host at `dir/rootfs` (`mountRootfs`); removeContainer unmounts it. */
   mounted: boolean;
+  /**
+   * Who mounts an overlay root: `host` (done, see `mounted`), `runtime` (config.json lists it as
+   * the mount of `/`), `caller` (whoever runs the bundle; `run` does it in a private namespace).
+   * Undefined for copied root filesystems.
+   */
+  overlayBy?: 'host' | 'runtime' | 'caller';
   layers: CachedLayer[];
   user: ResolvedUser;
 }
 
 export interface PrepareOptions extends RunOptions {
   /**
-   * For overlay bundles: mount the overlay at `<bundle>/rootfs` on the host, so that any OCI
-   * runtime can run the bundle as it is (default true). `run` passes false and mounts it inside
-   * the container's private mount namespace instead, which leaves nothing to unmount.
+   * For overlay bundles: `true` (default) mounts the overlay at `<bundle>/rootfs` on the host, so
+   * that any OCI runtime can run the bundle as it is. `'runtime'` lists it in config.json as the
+   * mount of `/`, which runc performs inside the container's mount namespace (crun does not
+   * accept it). `false` leaves it to the caller (`run` mounts it in a private mount namespace).
+   * The last two leave nothing mounted on the host.
    */
-  mountRootfs?: boolean;
+  mountRootfs?: boolean | 'runtime';
   /** A store to share between calls (default: one over `cacheDir`). */
   store?: LayerStore;
 }
@@ -158,8 +173,27 @@ export async function prepareBundle(
       mode: rootfs.mode,
       reason: rootfs.reason,
     });
+    let overlayBy: PreparedBundle['overlayBy'];
+    let rootMount: Mount | undefined;
+    if (rootfs.mode === 'overlay') {
+      overlayBy =
+        options.mountRootfs === false ? 'caller' : options.mountRootfs === 'runtime' ? 'runtime' : 'host';
+      if (overlayBy === 'runtime') {
+        // The runtime mounts from its own working directory: the lower directories must be absolute.
+        const mountOptions = absoluteOverlayOptions(rootfs);
+        if (mountOptions.length <= OVERLAY_OPTIONS_MAX) {
+          rootMount = {
+            destination: '/',
+            type: 'overlay',
+            source: 'overlay',
+            options: mountOptions.split(','),
+          };
+        } else overlayBy = 'caller';
+      }
+    }
     const tty = options.tty === true;
     const spec = buildSpec({
+      ...(rootMount ? { rootMount } : {}),
       args: argv,
       env: containerEnv({ imageEnv: cc.Env ?? [], userEnv, hostname, tty }),
       cwd: options.workdir ?? (cc.WorkingDir || '/'),
@@ -195,7 +229,7 @@ export async function prepareBundle(
         mkdir(join(dir, 'work')),
         layers.length === 0 ? mkdir(join(dir, 'empty')) : undefined,
       ]);
-      if (options.mountRootfs !== false) {
+      if (overlayBy === 'host') {
         await mountOverlay(rootfs);
         mounted = true;
       }
@@ -207,7 +241,7 @@ export async function prepareBundle(
       JSON.stringify({ id, mounted, rootfs: rootfs.mode, created: new Date().toISOString() }),
     );
     options.onLog?.({ kind: 'bundle', message: `bundle ${dir}`, dir, id });
-    return { id, dir, spec, rootfs, mounted, layers, user };
+    return { id, dir, spec, rootfs, mounted, ...(overlayBy ? { overlayBy } : {}), layers, user };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;

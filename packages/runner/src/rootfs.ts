@@ -25,7 +25,7 @@ import { which } from './tools.js';
 const execFileP = promisify(execFile);
 
 /** overlayfs takes its options in one page; longer lower-directory lists do not mount. */
-const MOUNT_DATA_MAX = 4000;
+export const OVERLAY_OPTIONS_MAX = 4000;
 
 export type RootfsPlan =
   | {
@@ -104,12 +104,25 @@ function overlayObstacle(
   if (paths.some((p) => /[,:\\\n]/.test(p)))
     return 'a cache path contains "," ":" or "\\", which overlay options cannot carry';
   const options = `lowerdir=${lowers.join(':')},upperdir=${join(bundleDir, 'upper')},workdir=${join(bundleDir, 'work')}`;
-  if (options.length > MOUNT_DATA_MAX) return `${visible.length} layers do not fit overlayfs' mount options`;
+  if (options.length > OVERLAY_OPTIONS_MAX)
+    return `${visible.length} layers do not fit overlayfs' mount options`;
   return { options, reason: `${visible.length} cached layers as lower directories` };
 }
 
 function relativeTo(base: string, path: string): string {
   return path.startsWith(`${base}/`) ? path.slice(base.length + 1) : path;
+}
+
+/** The plan's options with absolute lower directories (for a mount made from another directory). */
+export function absoluteOverlayOptions(plan: Extract<RootfsPlan, { mode: 'overlay' }>): string {
+  return plan.options.replace(
+    /^lowerdir=([^,]*)/,
+    (_, lowers: string) =>
+      `lowerdir=${lowers
+        .split(':')
+        .map((p) => (p.startsWith('/') ? p : join(plan.base, p)))
+        .join(':')}`,
+  );
 }
 
 /** Mount an overlay plan on the host (for bundles handed to other tools); `unmountRootfs` undoes it. */

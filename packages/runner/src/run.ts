@@ -32,7 +32,11 @@ export async function run(input: Image | string, options: RunOptions = {}): Prom
     const { dockerRun } = await import('./runtimes/docker.js');
     return dockerRun(image, options);
   }
-  const bundle = await prepareBundle(image, { ...options, mountRootfs: false });
+  // runc mounts an overlay root itself (saves the unshare/sh/mount processes); crun cannot.
+  const bundle = await prepareBundle(image, {
+    ...options,
+    mountRootfs: runtime.kind === 'runc' ? 'runtime' : false,
+  });
   try {
     return await runBundle(runtime, bundle, options);
   } finally {

@@ -47,6 +47,8 @@ export const READONLY_PATHS: readonly string[] = [
 ];
 
 export interface SpecInput {
+  /** A mount of `/` listed first (an overlay the runtime mounts itself). */
+  rootMount?: Mount;
   args: string[];
   env: string[];
   cwd: string;
@@ -76,6 +78,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   const rootless = input.rootless;
   const caps = [...DEFAULT_CAPABILITIES];
   const mounts: Mount[] = [
+    ...(input.rootMount ? [input.rootMount] : []),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     {
       destination: '/dev',

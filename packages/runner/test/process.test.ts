@@ -193,7 +193,8 @@ describe.skipIf(skip)('the runner as a process', () => {
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r?\n/);
     expect(r.stdout).toContain('both-tty');
     // The runtime was handed pd's own terminal, not a pty of pd's making.
-    expect(r.stdout).toMatch(/\[pd\] exec \S*unshare /);
+    expect(r.stdout).toMatch(/\[pd\] exec \S*(runc|unshare) /);
+    expect(r.stdout).not.toMatch(/\[pd\] exec \S*script /);
   });
 
   test('-t without a terminal: pd provides one', async () => {

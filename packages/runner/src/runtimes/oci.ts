@@ -67,10 +67,11 @@ export function runArgs(rt: OciRuntime, bundle: PreparedBundle, logFile: string)
 }
 
 /**
- * The command that runs the bundle. When the root filesystem is an overlay that is not mounted
- * on the host, or crun needs the cgroup workaround, the runtime is started inside a private mount
- * namespace (`unshare --mount`) by a two-line shell script that mounts first: the mount then
- * lives exactly as long as the container, even if pd is killed.
+ * The command that runs the bundle. When the root filesystem is an overlay left to the caller
+ * (crun, which will not mount `/` from config.json), or crun needs the cgroup workaround, the
+ * runtime is started inside a private mount namespace (`unshare --mount`) by a two-line shell
+ * script that mounts first: the mount then lives exactly as long as the container, even if pd
+ * is killed. runc mounts the overlay itself from config.json, in the container's namespace.
  */
 export function launchCommand(
   rt: OciRuntime,
@@ -78,7 +79,8 @@ export function launchCommand(
   logFile: string,
 ): { file: string; args: string[] } {
   const runtimeArgv = [rt.path, ...runArgs(rt, bundle, logFile)];
-  const overlay = bundle.rootfs.mode === 'overlay' && !bundle.mounted ? bundle.rootfs : undefined;
+  const overlay =
+    bundle.rootfs.mode === 'overlay' && bundle.overlayBy === 'caller' ? bundle.rootfs : undefined;
   const cgroupFix = rt.kind === 'crun' && crunNeedsHybridWorkaround();
   if (!overlay && !cgroupFix) return { file: rt.path, args: runtimeArgv.slice(1) };
   const unshare = which('unshare');
