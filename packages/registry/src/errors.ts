@@ -215,6 +215,21 @@ export function isTlsErrorCode(code: string | undefined): boolean {
   return code !== undefined && TLS_CODES.test(code);
 }
 
+/**
+ * The bytes being uploaded could not be read (a file vanished, the stream from another registry
+ * failed). Raised as-is, never as a connection problem with the target registry.
+ */
+export class UploadSourceError extends PdError {
+  constructor(what: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`cannot read ${what} to upload: ${why}`, {
+      code: 'UPLOAD_SOURCE_FAILED',
+      hint: 'the source of the blob failed, not the registry it was going to',
+      cause,
+    });
+  }
+}
+
 /** Map a failure without HTTP answer to a one-line message naming the host and the cause. */
 export function connectionError(
   e: unknown,

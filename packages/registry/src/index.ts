@@ -18,6 +18,7 @@ export {
   RegistryConnectionError,
   RegistryError,
   type RegistryErrorDetail,
+  UploadSourceError,
 } from './errors.js';
 export { type LoginResult, normalizeRegistry } from './login.js';
 export {

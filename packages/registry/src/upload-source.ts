@@ -4,8 +4,10 @@ import {
   type DigestAlgorithm,
   DigestHasher,
   DigestMismatchError,
+  PdError,
   SizeMismatchError,
 } from '@pd/oci-types';
+import { UploadSourceError } from './errors.js';
 
 /** Opens the bytes to upload; called again for every retry that has to start over. */
 export type OpenSource = () => Readable | Promise<Readable>;
@@ -35,13 +37,22 @@ export class UploadSource {
   /** Start over from the first byte. */
   async reset(): Promise<void> {
     this.close();
-    const stream = await this.open();
+    const stream = await this.sourceStep(() => this.open());
     this.stream = stream;
     this.iterator = stream[Symbol.asyncIterator]();
     this.leftover = undefined;
     this.hasher = new DigestHasher(this.algorithm);
     this.position = 0;
     this.ended = false;
+  }
+
+  /** Errors of the source itself are the source's, not a failure of the registry connection. */
+  private async sourceStep<T>(step: () => T | Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      throw e instanceof PdError ? e : new UploadSourceError(this.expected.what, e);
+    }
   }
 
   close(): void {
@@ -56,7 +67,8 @@ export class UploadSource {
     this.leftover = undefined;
     if (!buf) {
       if (this.ended) return undefined;
-      const r = await this.iterator.next();
+      const iterator = this.iterator;
+      const r = await this.sourceStep(() => iterator.next());
       if (r.done) {
         this.ended = true;
         this.verify();

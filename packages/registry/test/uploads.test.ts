@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { DigestMismatchError } from '@pd/oci-types';
 import {
   type FaultProxy,
@@ -8,7 +9,12 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type ProgressEvent, RegistryClient } from '../src/index.js';
+import {
+  type ProgressEvent,
+  RegistryClient,
+  RegistryConnectionError,
+  UploadSourceError,
+} from '../src/index.js';
 import { randomData, sourceOf } from './helpers.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -41,6 +47,32 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
     await client.close();
     await proxy?.stop();
     await registry?.stop();
+  });
+
+  test('a failing source is reported as the source failing, not as the registry being unreachable', async () => {
+    const data = randomData(3 * MiB);
+    const digest = sha256(data);
+    const missing = client.uploadBlob(
+      repo('src-open'),
+      () => Promise.reject(Object.assign(new Error('no such file'), { code: 'ENOENT' })),
+      {
+        digest,
+        size: data.length,
+      },
+    );
+    await expect(missing).rejects.toBeInstanceOf(UploadSourceError);
+    await expect(missing).rejects.toThrow(/cannot read .* to upload: no such file/);
+    const broken = () =>
+      Readable.from(
+        (async function* () {
+          yield data.subarray(0, MiB);
+          throw Object.assign(new Error('read failed'), { code: 'EIO' });
+        })(),
+      );
+    const midway = client.uploadBlob(repo('src-midway'), broken, { digest, size: data.length });
+    await expect(midway).rejects.toBeInstanceOf(UploadSourceError);
+    await expect(midway).rejects.not.toBeInstanceOf(RegistryConnectionError);
+    expect(await stored('src-midway', digest)).toBeUndefined();
   });
 
   test('monolithic: POST then one PUT carrying the bytes; a second upload finds the blob', async () => {
