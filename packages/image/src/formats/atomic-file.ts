@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A hidden temporary name beside `path`, on the same filesystem so that rename is atomic. */
@@ -49,5 +49,41 @@ export async function writeAll(fh: FileHandle, buffers: Uint8Array[]): Promise<v
     let off = skip;
     skip = 0;
     while (off < b.byteLength) off += (await fh.write(b, off, b.byteLength - off)).bytesWritten;
+  }
+}
+
+/**
+ * Run `fn` while holding `<path>.lock`, an exclusive lock file shared with other processes: a
+ * read-modify-write of `path` (an OCI layout's index.json) must not lose another writer's update.
+ * A lock older than `staleMs` is taken to be left by a crashed process and removed.
+ */
+export async function withLockFile<T>(
+  path: string,
+  fn: () => Promise<T>,
+  { timeoutMs = 60_000, staleMs = 120_000 }: { timeoutMs?: number; staleMs?: number } = {},
+): Promise<T> {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      const fh = await open(lock, 'wx', 0o644);
+      await fh.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > staleMs) await rm(lock, { force: true });
+      else if (Date.now() > deadline)
+        throw new Error(`${lock} is held by another process for more than ${timeoutMs} ms`);
+      else await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
   }
 }

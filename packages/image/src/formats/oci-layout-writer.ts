@@ -10,8 +10,9 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
+import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
-import { tempPathBeside, writeAll, writeFileAtomically } from './atomic-file.js';
+import { tempPathBeside, withLockFile, writeAll, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';
 import { LayoutError } from './errors.js';
 import {
@@ -75,25 +76,35 @@ export async function writeOciLayout(
   checkTag(options.tag);
   const plan = await planBlobs(root, options.manifests ?? 'oci');
   await mkdir(dir, { recursive: true });
-  const existing = await prepareLayout(dir);
-  for (const blob of plan.blobs) {
+  await prepareLayout(dir);
+  // Blobs are content-addressed and written through temp files, so several may be written at once
+  // (and by several processes); only the index.json update needs the lock.
+  await mapLimit(plan.blobs, BLOB_CONCURRENCY, (blob) => {
     options.signal?.throwIfAborted();
-    await writeBlobFile(dir, blob, options);
-  }
-  const entry = entryFor(plan.descriptor, options.tag);
-  const index: OciImageIndex = existing ?? { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-  const keep = index.manifests.filter((d) => {
-    const name = d.annotations?.[REF_NAME_ANNOTATION];
-    return options.tag === undefined
-      ? !(name === undefined && d.digest === entry.digest)
-      : name !== options.tag;
+    return writeBlobFile(dir, blob, options);
   });
-  const updated = { ...index, manifests: [...keep, entry] };
-  await writeFileAtomically(join(dir, 'index.json'), (fh) =>
-    writeAll(fh, [Buffer.from(JSON.stringify(updated))]),
-  );
+  const entry = entryFor(plan.descriptor, options.tag);
+  const indexPath = join(dir, 'index.json');
+  await withLockFile(indexPath, async () => {
+    const index: OciImageIndex = (await prepareLayout(dir)) ?? {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [],
+    };
+    const keep = index.manifests.filter((d) => {
+      const name = d.annotations?.[REF_NAME_ANNOTATION];
+      return options.tag === undefined
+        ? !(name === undefined && d.digest === entry.digest)
+        : name !== options.tag;
+    });
+    const updated = { ...index, manifests: [...keep, entry] };
+    await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
+  });
   return entry;
 }
+
+/** Blobs written at once: enough to overlap downloads of a lazy image, few enough to keep memory flat. */
+const BLOB_CONCURRENCY = 4;
 
 /** Check or create `oci-layout`; return the current index.json, if any. */
 async function prepareLayout(dir: string): Promise<OciImageIndex | undefined> {

@@ -285,6 +285,19 @@ describe('layout writer details (no peers needed)', () => {
     }
   });
 
+  test('concurrent writers into one layout keep every entry (index.json is updated under a lock)', async () => {
+    const out = join(await tempDir(), 'layout');
+    const tags = Array.from({ length: 8 }, (_, i) => `t${i}`);
+    const images = await Promise.all(tags.map(() => imageWithLocalPath()));
+    await Promise.all(images.map(({ image }, i) => writeOciLayout(out, image, { tag: tags[i] })));
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+      manifests: { annotations?: Record<string, string> }[];
+    };
+    const names = index.manifests.map((d) => d.annotations?.['org.opencontainers.image.ref.name']).sort();
+    expect(names).toEqual(tags);
+    expect((await readdir(out)).filter((f) => f.endsWith('.lock'))).toEqual([]);
+  });
+
   test('refuses an invalid ref name and a directory that is not a layout', async () => {
     const { image } = await imageWithLocalPath();
     const out = join(await tempDir(), 'layout');
