@@ -52,7 +52,8 @@ export async function run({ iterations = 15, sizeMB = 300, layers = 4, log = () 
       script,
       [
         `const { run } = await import(${JSON.stringify(distUrl)});`,
-        "const r = await run(process.env.REF, { args: ['true'], rm: true, cacheDir: process.env.CACHE });",
+        'const runtime = process.env.RUNTIME || undefined;',
+        "const r = await run(process.env.REF, { args: ['true'], rm: true, cacheDir: process.env.CACHE, runtime });",
         'process.exitCode = r.exitCode;',
       ].join('\n'),
     );
@@ -65,6 +66,14 @@ export async function run({ iterations = 15, sizeMB = 300, layers = 4, log = () 
           env: { ...process.env, REF: ref, CACHE: cacheDir },
         }),
       },
+      'pd crun (process)': {
+        prepare: () => ({
+          argv: [process.execPath, script],
+          env: { ...process.env, REF: ref, CACHE: cacheDir, RUNTIME: 'crun' },
+        }),
+      },
+      // Node's own start-up: the floor of any pd command.
+      'node -e 0': { prepare: () => ({ argv: [process.execPath, '-e', '0'] }) },
       'docker run': {
         prepare: () => ({
           argv: ['docker', '-H', host, 'run', '--rm', '--network', 'none', base.tag, 'true'],
@@ -135,6 +144,8 @@ export async function run({ iterations = 15, sizeMB = 300, layers = 4, log = () 
         pdInProcessMs: median(inProcess),
         dockerMs,
         runcBareMs: warm['runc (bare)'].medianMs,
+        pdCrunMs: warm['pd crun (process)'].medianMs,
+        nodeMs: warm['node -e 0'].medianMs,
         ratio: pdMs / dockerMs,
         ratioMet: pdMs / dockerMs <= 0.4,
         inProcessRatio: median(inProcess) / dockerMs,
@@ -142,6 +153,8 @@ export async function run({ iterations = 15, sizeMB = 300, layers = 4, log = () 
           pd: warm['pd (process)'].runs.map((r) => Math.round(r.ms)),
           docker: warm['docker run'].runs.map((r) => Math.round(r.ms)),
           runc: warm['runc (bare)'].runs.map((r) => Math.round(r.ms)),
+          pdCrun: warm['pd crun (process)'].runs.map((r) => Math.round(r.ms)),
+          node: warm['node -e 0'].runs.map((r) => Math.round(r.ms)),
           pdInProcess: inProcess.map(Math.round),
         },
       },
@@ -182,7 +195,9 @@ export function report(r, log = console.log) {
     `  pd run (in process)          ${s(r.warm.pdInProcessMs)}   runs ${r.warm.runs.pdInProcess.join(' ')}`,
   );
   log(`  docker run --rm --network none ${s(r.warm.dockerMs)} runs ${r.warm.runs.docker.join(' ')}`);
+  log(`  pd run --runtime crun (proc.) ${s(r.warm.pdCrunMs)}   runs ${r.warm.runs.pdCrun.join(' ')}`);
   log(`  runc run (bare bundle)       ${s(r.warm.runcBareMs)}   runs ${r.warm.runs.runc.join(' ')}`);
+  log(`  node -e 0 (Node start-up)    ${s(r.warm.nodeMs)}   runs ${r.warm.runs.node.join(' ')}`);
   log(
     `  pd / docker: ${r.warm.ratio.toFixed(3)}x (target <= 0.4x: ${r.warm.ratioMet ? 'met' : 'MISSED'}); in process ${r.warm.inProcessRatio.toFixed(3)}x`,
   );
