@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Fixtures } from '@pd/test-fixtures';
@@ -151,6 +151,17 @@ describe.skipIf(skip)('pd run matches docker run', () => {
     const { pd, dk } = await both(small, fx.small.local, ['sh', '-c', script]);
     expect(pd.stdout).toBe(dk.stdout);
     expect(pd.stdout).toMatch(/^\s*lo$/m);
+  });
+
+  test('--network host: the host network, name and /etc/hosts', async () => {
+    const script = 'hostname; cut -d: -f1 /proc/net/dev | tail -n +3 | sort; cat /etc/hosts';
+    const [pd, dk] = await Promise.all([
+      pdRun(small, { cacheDir, args: ['sh', '-c', script], network: 'host' }),
+      dockerRun(fx.small.local, ['sh', '-c', script], ['--network', 'host']),
+    ]);
+    expect(dk.exitCode).toBe(0);
+    expect(pd.stdout).toBe(dk.stdout);
+    expect(pd.stdout.split('\n')[0]).toBe(hostname());
   });
 
   test('--hostname, --read-only', async () => {

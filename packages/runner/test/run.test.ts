@@ -130,6 +130,29 @@ describe.skipIf(skip)('run: caching, sources, runtimes', () => {
     expect(await new LayerStore({ cacheDir }).list()).toHaveLength(0);
   });
 
+  test('aborting stops the container: SIGTERM first, SIGKILL after stopTimeout', async () => {
+    const image = await savedImage(fx.small.local);
+    const trapped = new AbortController();
+    setTimeout(() => trapped.abort(), 1000);
+    const r1 = await pdRun(image, {
+      cacheDir,
+      signal: trapped.signal,
+      args: ['sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.1; done'],
+    });
+    expect(r1.exitCode).toBe(42);
+    const ignoring = new AbortController();
+    setTimeout(() => ignoring.abort(), 1000);
+    const t0 = Date.now();
+    const r2 = await pdRun(image, {
+      cacheDir,
+      signal: ignoring.signal,
+      stopTimeout: 1,
+      args: ['sleep', '1000'],
+    });
+    expect(r2).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+
   test('an unknown runtime fails at once with an install hint', async () => {
     const err = await pdRun(await savedImage(fx.small.local), { cacheDir, runtime: 'no-such-runtime' }).catch(
       (e) => e,

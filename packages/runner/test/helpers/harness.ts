@@ -123,7 +123,7 @@ export function exec(
   });
 }
 
-/** `docker run --rm --network none <flags> <image> <args>` against the test engine. */
+/** `docker run --rm --network none <flags> <image> <args>` against the test engine (`--network` in flags wins). */
 export function dockerRun(
   image: string,
   args: string[],
@@ -132,7 +132,8 @@ export function dockerRun(
 ): Promise<Exited> {
   const host = dockerHost();
   if (!host) throw new Error('no Docker engine (PD_TEST_DOCKER_HOST)');
-  return exec('docker', ['-H', host, 'run', '--rm', '--network', 'none', ...flags, image, ...args], {
+  const network = flags.includes('--network') ? [] : ['--network', 'none'];
+  return exec('docker', ['-H', host, 'run', '--rm', ...network, ...flags, image, ...args], {
     ...(input !== undefined ? { input } : {}),
   });
 }
