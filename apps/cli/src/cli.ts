@@ -4,6 +4,7 @@ import { COMMAND_GROUPS, COMMANDS, commandFamilies } from './commands/index.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, UsageError } from './output/errors.js';
+import { configureProxy } from './proxy.js';
 import { VERSION } from './version.js';
 
 interface Resolved {
@@ -192,6 +193,7 @@ export async function runCli(
   let failure: { error: unknown } | undefined;
   let code = 0;
   try {
+    if (configureProxy(io.env)) ctx.log('using the proxy from HTTP_PROXY / HTTPS_PROXY (NO_PROXY honoured)');
     code = (await command.run(ctx, parsed)) ?? 0;
   } catch (e) {
     failure = { error: e };

@@ -1,5 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import {
   buildCondaChannel,
   condaFixturePackages,
@@ -170,6 +173,62 @@ describe.skipIf(missing ?? condaToolsMissing())('pd conda build against a local 
     const got = JSON.parse(r.stdout) as Out;
     expect(got.reference).toBe(`${ref}@${got.digest}`);
     expect(got.packages).toEqual(['c-1.1-h0000000_0', 'b-2.5-h0000000_0', 'a-1.0-h0000000_0']);
+  });
+
+  it('fetches channels through HTTP_PROXY, except what NO_PROXY names', async () => {
+    const seen: string[] = [];
+    // A forward proxy: absolute-URL requests are replayed, CONNECT tunnels are spliced.
+    const proxy: Server = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const up = request(new URL(req.url ?? ''), { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.writeHead(502).end());
+      req.pipe(up);
+    });
+    proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      seen.push(`CONNECT ${req.url}`);
+      const [host, port] = (req.url ?? '').split(':');
+      const up = connect(Number(port), host!, () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        up.write(head);
+        up.pipe(socket);
+        socket.pipe(up);
+      });
+      up.on('error', () => socket.destroy());
+      socket.on('error', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const args = [
+        'conda',
+        'build',
+        '-b',
+        'scratch',
+        '-i',
+        'x/p:1',
+        '-o',
+        join(iso.dir, 'p.tar'),
+        '-c',
+        channel.url,
+        'c',
+      ];
+      const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'proxy-cache'), HTTP_PROXY: proxyUrl };
+      const via = await pd(args, { env, timeout: 120_000 });
+      expect(via.code).toBe(0);
+      expect(seen).toContain(`CONNECT ${new URL(channel.url).host}`);
+      seen.length = 0;
+      const direct = await pd(args, {
+        env: { ...env, PD_CACHE_DIR: join(iso.dir, 'direct-cache'), NO_PROXY: '127.0.0.1' },
+        timeout: 120_000,
+      });
+      expect(direct.code).toBe(0);
+      expect(seen).toEqual([]);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   describe('bad input', () => {

@@ -1,0 +1,14 @@
+import { EnvHttpProxyAgent, setGlobalDispatcher } from 'undici';
+
+const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
+
+/**
+ * Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY for what goes through the global dispatcher
+ * (every `fetch`, e.g. conda channels). The registry client has agents of its own and no way to
+ * be given one yet (see NOTES-missing.md). Returns whether a proxy is configured.
+ */
+export function configureProxy(env: NodeJS.ProcessEnv): boolean {
+  if (!PROXY_VARS.some((v) => env[v])) return false;
+  setGlobalDispatcher(new EnvHttpProxyAgent());
+  return true;
+}
