@@ -19,5 +19,3 @@ const SLOT = Symbol.for('@pd/image/runner');
 export function registerImageRunner(): void {
   (globalThis as { [SLOT]?: ImageRunner })[SLOT] = runner;
 }
-
-export { runner as imageRunner };
