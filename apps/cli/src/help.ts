@@ -72,6 +72,7 @@ export function mainHelp(groups: readonly CommandGroup[]): string {
       ['DOCKER_CONFIG', 'directory of config.json holding registry credentials (default ~/.docker)'],
       ['PD_CACHE_DIR', 'blob and layer cache (default $XDG_CACHE_HOME/pd or ~/.cache/pd)'],
       ['SOURCE_DATE_EPOCH', 'timestamp written into layers and configs, for reproducible images'],
+      ['HTTP(S)_PROXY, NO_PROXY', 'proxy for conda channels (registries: not yet)'],
       ['PD_DEBUG=1', 'print stack traces of errors (like --verbose)'],
     ]),
     '',

@@ -36,6 +36,11 @@ export const build = defineCommand({
     checkOutput(values);
     const file = args.FILE ?? 'pd.yaml';
     const spec = await loadSpec(file);
+    if (ctx.flags.insecure && spec.base !== undefined) {
+      ctx.warn(
+        '--insecure does not reach the base image of pd.yaml yet: only loopback or TLS registries work',
+      );
+    }
     const named = specReference(spec);
     const image = await buildImage(spec, {
       baseDir: dirname(resolve(file)),

@@ -108,6 +108,8 @@ export const run = defineCommand({
       onProgress: ctx.progress.listener,
       onLog,
     };
+    if (ctx.flags.insecure)
+      ctx.warn('--insecure does not reach the runner yet: it pulls from loopback or TLS registries only');
     const result = await runImage(args.IMAGE!, options);
     return result.exitCode;
   },
