@@ -122,6 +122,22 @@ describe('bad references exit 1 with a hint', () => {
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr.trimEnd()).toMatch(message);
   });
+
+  it.each([
+    [['catalog', 'http://'], /^pd: invalid registry "http:\/\/" \(give a registry host/],
+    [['login', 'a b', '-u', 'x', '--password-stdin'], /^pd: invalid registry "a b" \(/],
+    [['run', '--rm', 'Bad:1'], /^pd: invalid reference "Bad:1": .+ \(write it as docker does/],
+    [['inspect', 'Bad:1'], /^pd: invalid reference "Bad:1": .+ \(write it as docker does/],
+    [
+      ['append', 'x:', '--layer', '.', '-o', 'o.tar'],
+      /^pd: cannot open "x:" as an image: .+ \(give a docker-archive/,
+    ],
+  ])('%j', async (args, message) => {
+    const r = await run(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr.trimEnd()).toMatch(message);
+  });
 });
 
 describe.skipIf(!which('bash'))('bash completion', () => {

@@ -144,6 +144,7 @@ describe('pd layer create | ls | extract', () => {
         () => ['layer', 'extract', join(iso.dir, 'cut.tgz'), join(iso.dir, 'x5')],
         /^pd: .+ \(.+\)$/,
       ],
+      ['a directory', () => ['layer', 'ls', iso.dir], /^pd: .* is a directory \(give a layer file/],
       [
         'missing file',
         () => ['layer', 'ls', join(iso.dir, 'nope.tgz')],

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { PdError } from '@pd/oci-types';
 import type { Context } from '../context.js';
 
 /**
@@ -10,7 +11,14 @@ import type { Context } from '../context.js';
 export async function readInput(ctx: Context, file: string, phase: string): Promise<AsyncIterable<Buffer>> {
   const id = `input:${file}`;
   const label = file === '-' ? 'stdin' : basename(file);
-  const total = file === '-' ? undefined : (await stat(file)).size;
+  const info = file === '-' ? undefined : await stat(file);
+  if (info?.isDirectory()) {
+    throw new PdError(`${file} is a directory`, {
+      code: 'NOT_A_FILE',
+      hint: 'give a layer file (tar, tar.gz or tar.zst), or - for stdin',
+    });
+  }
+  const total = info?.size;
   const source: AsyncIterable<Buffer | string> = file === '-' ? ctx.io.stdin : createReadStream(file);
   const progress = ctx.progress;
   return (async function* () {

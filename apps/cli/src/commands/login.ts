@@ -1,8 +1,7 @@
-import { normalizeRegistry } from '@pd/registry';
 import { defineCommand } from '../command.js';
 import { registerSecret, UsageError } from '../output/errors.js';
 import { prompt } from '../output/prompt.js';
-import { readStdinText } from './shared.js';
+import { parseRegistry, readStdinText } from './shared.js';
 
 export const login = defineCommand({
   name: 'login',
@@ -35,7 +34,7 @@ export const login = defineCommand({
     },
   ],
   async run(ctx, { args, values }) {
-    const registry = normalizeRegistry(args.REGISTRY!);
+    const registry = parseRegistry(args.REGISTRY!);
     const { stdin, stderr } = ctx.io;
     const tty = stdin.isTTY === true;
     if (values.password !== undefined && values['password-stdin']) {

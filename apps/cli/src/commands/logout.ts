@@ -1,5 +1,5 @@
-import { normalizeRegistry } from '@pd/registry';
 import { defineCommand } from '../command.js';
+import { parseRegistry } from './shared.js';
 
 export const logout = defineCommand({
   name: 'logout',
@@ -10,7 +10,7 @@ export const logout = defineCommand({
   json: '{ "registry": "ghcr.io", "removed": true }',
   examples: [{ note: 'forget the credentials of ghcr.io', command: 'pd logout ghcr.io' }],
   async run(ctx, { args }) {
-    const registry = normalizeRegistry(args.REGISTRY!);
+    const registry = parseRegistry(args.REGISTRY!);
     const removed = await ctx.registry().logout(registry, { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson({ registry, removed });
     else

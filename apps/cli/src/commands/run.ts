@@ -1,6 +1,16 @@
+import { stat } from 'node:fs/promises';
 import { type PullPolicy, type RunnerEvent, type RunOptions, run as runImage } from '@pd/runner';
 import { defineCommand } from '../command.js';
-import { PLATFORM_OPTION } from './shared.js';
+import { PLATFORM_OPTION, parseRef } from './shared.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const run = defineCommand({
   name: 'run',
@@ -110,6 +120,8 @@ export const run = defineCommand({
     };
     if (ctx.flags.insecure)
       ctx.warn('--insecure does not reach the runner yet: it pulls from loopback or TLS registries only');
+    // A reference is checked here, where a typo gets the hint on how to write one.
+    if (!(await exists(args.IMAGE!))) parseRef(args.IMAGE!);
     const result = await runImage(args.IMAGE!, options);
     return result.exitCode;
   },
