@@ -2,14 +2,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bundleScript } from './helpers/child.js';
+import { bundleScript, removeScripts } from './helpers/child.js';
 import { exec, runtimeSkip } from './helpers/harness.js';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 
 describe.skipIf(runtimeSkip())('README', () => {
   const dir = mkdtempSync(join(pkg, 'test', '.readme-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await removeScripts();
+  });
 
   test('the example runs and prints what the README says', async () => {
     const readme = readFileSync(join(pkg, 'README.md'), 'utf8');

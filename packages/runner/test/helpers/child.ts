@@ -1,12 +1,22 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { RunOptions } from '../../src/index.js';
 
+const made: string[] = [];
+
+/** Remove the scripts bundled by this test process (call from afterAll). */
+export async function removeScripts(): Promise<void> {
+  bundled = undefined;
+  for (const d of made.splice(0)) await rm(d, { recursive: true, force: true });
+}
+
 /** Bundle a TypeScript entry (and the workspace sources it imports) into one ESM script. */
 export async function bundleScript(entry: string): Promise<string> {
-  const out = join(await mkdtemp(join(tmpdir(), 'pd-runner-script-')), 'script.mjs');
+  const dir = await mkdtemp(join(tmpdir(), 'pd-runner-script-'));
+  made.push(dir);
+  const out = join(dir, 'script.mjs');
   await build({
     entryPoints: [entry],
     outfile: out,

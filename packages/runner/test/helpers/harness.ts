@@ -18,6 +18,8 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { type RunnerEvent, type RunOptions, run } from '../../src/index.js';
+import { removeScripts } from './child.js';
+import { removeSavedArchives } from './saved-image.js';
 
 /** Why the runtime tests cannot run here (a tool is missing, or not root), else undefined. */
 export function runtimeSkip(): string | undefined {
@@ -45,9 +47,12 @@ export async function sharedFixtures(): Promise<Fixtures> {
   return fixtures.fx;
 }
 
+/** Stop the registry and remove what the helpers wrote (saved archives, bundled scripts). */
 export async function stopFixtures(): Promise<void> {
   await fixtures?.registry.stop();
   fixtures = undefined;
+  await removeSavedArchives();
+  await removeScripts();
 }
 
 class Collect extends Writable {

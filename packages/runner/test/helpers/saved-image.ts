@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Image, readDockerArchive } from '@pd/image';
@@ -10,13 +10,22 @@ import { docker } from '@pd/test-fixtures';
 export type SavedImage = Image;
 
 const archives = new Map<string, Promise<string>>();
+let dir: Promise<string> | undefined;
+
+/** Remove the archives saved by this test process (call from afterAll). */
+export async function removeSavedArchives(): Promise<void> {
+  archives.clear();
+  if (dir) await rm(await dir, { recursive: true, force: true });
+  dir = undefined;
+}
 
 /** `docker save ref` into a temporary docker-archive file (once per ref per process). */
 export function savedArchive(ref: string): Promise<string> {
   let p = archives.get(ref);
   if (!p) {
     p = (async () => {
-      const archive = join(await mkdtemp(join(tmpdir(), 'pd-saved-')), 'image.tar');
+      dir ??= mkdtemp(join(tmpdir(), 'pd-saved-'));
+      const archive = join(await dir, `${ref.replace(/[^a-zA-Z0-9._-]/g, '_')}.tar`);
       await docker(['save', '-o', archive, ref]);
       return archive;
     })();
