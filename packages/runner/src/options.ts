@@ -22,7 +22,8 @@ export type RunnerEvent =
 /**
  * How the container's root filesystem is assembled from the unpacked layers.
  * - `overlay`: an overlayfs mount (lower = cached layers, upper = the container's own directory),
- *   made inside a private mount namespace so nothing is left mounted on the host. Needs root.
+ *   made in the container's own mount namespace (by runc from config.json, or by a script in a
+ *   private namespace for crun) so nothing is left mounted on the host. Needs root.
  * - `copy`: the cached layers are copied into the bundle (reflinks where the filesystem has them;
  *   hardlinks for `readOnly` containers, whose files cannot be changed). Works everywhere.
  * - `auto` (default): overlay when possible, else copy.
