@@ -264,7 +264,7 @@ describe.skipIf(missing ?? condaToolsMissing())('pd conda build against a local 
         /^pd: .*broken.* \(.+\)$/,
       ],
     ];
-    it.each(cases)('%s', async (_name, args, code, message) => {
+    it.concurrent.each(cases)('%s', async (_name, args, code, message) => {
       const r = await run(args());
       expect(r.code).toBe(code);
       expect(r.stdout).toBe('');

@@ -366,7 +366,7 @@ describe.skipIf(missing)('image commands against the real registry, checked with
       ],
     ];
     beforeAll(() => writeFileSync(join(iso.dir, 'junk.tar'), Buffer.alloc(3000, 7)));
-    it.each(cases)('%s', async (_name, args, code, message) => {
+    it.concurrent.each(cases)('%s', async (_name, args, code, message) => {
       const r = await run(args());
       expect(r.code).toBe(code);
       expect(r.stdout).toBe('');

@@ -158,7 +158,7 @@ describe.skipIf(missing)('registry commands against the real registry', () => {
         /^pd: blob .* not found .*\(the registry does not hold this blob/,
       ],
     ];
-    it.each(cases)('%s', async (_name, args, message) => {
+    it.concurrent.each(cases)('%s', async (_name, args, message) => {
       const r = await run(args());
       expect(r.code).toBe(1);
       expect(r.stdout).toBe('');

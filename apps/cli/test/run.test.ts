@@ -190,7 +190,7 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
         /^pd: unable to find user nobody-here: .* \(give a user/,
       ],
     ];
-    it.each(cases)('%s', async (_name, args, code, message) => {
+    it.concurrent.each(cases)('%s', async (_name, args, code, message) => {
       const r = await run(args());
       expect(r.code).toBe(code);
       expect(r.stdout).toBe('');
