@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, digestOf } from '@pd/oci-types';
+import { DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BlobCache, defaultCacheDir } from './cache.js';
 import { CacheMissError } from './errors.js';
@@ -59,6 +59,17 @@ describe('BlobCache', () => {
     await expect(cache.ingest(other, () => trickle(bad))).rejects.toBeInstanceOf(DigestMismatchError);
     expect(await cache.has(other)).toBe(false);
     expect(readdirSync(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  test('a stored blob is refused, and kept, when the caller expects another size', async () => {
+    await cache.ingest(digest, () => trickle(data), { size: data.length });
+    // A manifest that lies about the size of a blob we hold must not be trusted for it.
+    await expect(cache.open(digest, { size: data.length + 512 })).rejects.toBeInstanceOf(SizeMismatchError);
+    await expect(cache.ingest(digest, () => trickle(data), { size: data.length - 1 })).rejects.toBeInstanceOf(
+      SizeMismatchError,
+    );
+    expect(await cache.has(digest)).toBe(true);
+    expect((await collect(await cache.open(digest, { size: data.length }))).equals(data)).toBe(true);
   });
 
   test('tee passes the bytes through and stores them before the stream ends', async () => {

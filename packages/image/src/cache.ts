@@ -53,6 +53,11 @@ export interface PruneResult {
 export interface OpenOptions {
   /** Hash the bytes while they stream and fail at the end on a mismatch (default true). */
   verify?: boolean;
+  /**
+   * The size the caller's descriptor gives: a stored blob of another size is refused (the blob
+   * matches its digest, so the descriptor lies, and the OCI spec says not to trust it).
+   */
+  size?: number;
   signal?: AbortSignal;
 }
 
@@ -135,6 +140,8 @@ export class BlobCache {
     const file = this.path(digest);
     const size = await this.size(digest);
     if (size === undefined) throw new CacheMissError(digest, this.dir);
+    if (opts.size !== undefined && opts.size !== size)
+      throw new SizeMismatchError(`blob ${digest}`, opts.size, size);
     const now = new Date();
     await utimes(file, now, now).catch(() => undefined); // last use, for prune
     const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
@@ -157,7 +164,12 @@ export class BlobCache {
     opts: { size?: number; signal?: AbortSignal } = {},
   ): Promise<string> {
     const final = this.path(digest);
-    if (await this.has(digest)) return final;
+    const stored = await this.size(digest);
+    if (stored !== undefined) {
+      if (opts.size !== undefined && opts.size !== stored)
+        throw new SizeMismatchError(`blob ${digest}`, opts.size, stored);
+      return final;
+    }
     let pending = this.inflight.get(digest);
     if (!pending) {
       pending = this.ingestOnce(digest, source, opts).finally(() => this.inflight.delete(digest));

@@ -1,6 +1,6 @@
 import { DOCKER_HUB, isLoopbackRegistry } from '@pd/oci-types';
 import { type Challenge, parseChallenges, pickChallenge } from './auth/challenge.js';
-import { connectionError, isAbortError, RegistryError } from './errors.js';
+import { connectionError, errorForResponse, isAbortError, RegistryError } from './errors.js';
 import { discard, type HttpTransport, header, type Logger } from './transport/http.js';
 import {
   isRetryableError,
@@ -103,6 +103,16 @@ export class Endpoints {
               status: res.status,
               hint: 'the registry is failing; try again later',
             });
+          }
+          // A 429/408 that outlasted the budget is no answer: going on would spend a second
+          // budget on the next request against a registry that already told us to back off.
+          if (isRetryableStatus(res.status)) {
+            throw errorForResponse(
+              res.status,
+              [],
+              { registry, what: `${registry} /v2/` },
+              { credentials: false, retryAfter: header(res.headers, 'retry-after') },
+            );
           }
           return {
             registry,

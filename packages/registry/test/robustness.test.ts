@@ -126,6 +126,20 @@ describe.skipIf(registryMissing())('retries, deadlines and connection failures',
     await client.close();
   });
 
+  test('persistent 429 on /v2/: RateLimitError there, no second budget spent on the manifest', async () => {
+    const client = new RegistryClient({
+      dockerConfig: false,
+      retry: { ...fast, attempts: 3, maxRetryAfter: 10 },
+    });
+    proxy.inject({ path: /^\/v2\/$/, fault: { kind: 'status', status: 429, retryAfter: '0' } });
+    const err = await client.getManifest(`${proxy.host}/pd/robust:v1`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect((err as RateLimitError).message).toContain(`${proxy.host} /v2/: too many requests`);
+    expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(3);
+    expect(proxy.requests({ path: /\/manifests\// })).toHaveLength(0);
+    await client.close();
+  });
+
   test('the overall deadline stops retries even with attempts left', async () => {
     const client = new RegistryClient({
       dockerConfig: false,

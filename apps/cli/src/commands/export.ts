@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { applyLayers, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
@@ -46,7 +46,16 @@ export const exportCommand = defineCommand({
       else ctx.info(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
       return 0;
     }
-    const stats = await applyLayers(out, sources, { signal: ctx.signal });
+    // A directory pd created is removed again on failure, so a failed export leaves nothing
+    // behind; one that existed before is the user's and keeps what was written into it.
+    const existed = await stat(out).then(
+      () => true,
+      () => false,
+    );
+    const stats = await applyLayers(out, sources, { signal: ctx.signal }).catch(async (e: unknown) => {
+      if (!existed) await rm(out, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    });
     if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
     else ctx.info(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return 0;

@@ -75,14 +75,21 @@ export async function writeOciLayout(
 ): Promise<Descriptor> {
   checkTag(options.tag);
   const plan = await planBlobs(root, options.manifests ?? 'oci');
-  await mkdir(dir, { recursive: true });
-  await prepareLayout(dir);
-  // Blobs are content-addressed and written through temp files, so several may be written at once
-  // (and by several processes); only the index.json update needs the lock.
-  await mapLimit(plan.blobs, BLOB_CONCURRENCY, (blob) => {
-    options.signal?.throwIfAborted();
-    return writeBlobFile(dir, blob, options);
-  });
+  // The first directory this call created (undefined when `dir` existed): a failure before the
+  // index is written removes it, so a failed pull into a new layout leaves nothing behind.
+  const created = await mkdir(dir, { recursive: true });
+  try {
+    await prepareLayout(dir);
+    // Blobs are content-addressed and written through temp files, so several may be written at
+    // once (and by several processes); only the index.json update needs the lock.
+    await mapLimit(plan.blobs, BLOB_CONCURRENCY, (blob) => {
+      options.signal?.throwIfAborted();
+      return writeBlobFile(dir, blob, options);
+    });
+  } catch (e) {
+    if (created !== undefined) await removeUnindexed(created, dir);
+    throw e;
+  }
   const entry = entryFor(plan.descriptor, options.tag);
   const indexPath = join(dir, 'index.json');
   await withLockFile(indexPath, async () => {
@@ -101,6 +108,17 @@ export async function writeOciLayout(
     await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
   });
   return entry;
+}
+
+/**
+ * Remove a layout directory this process created, unless another writer has indexed something in
+ * it meanwhile (checked under the index lock, which writers hold while they add their entry).
+ */
+async function removeUnindexed(created: string, dir: string): Promise<void> {
+  const indexPath = join(dir, 'index.json');
+  await withLockFile(indexPath, async () => {
+    if ((await readIfExists(indexPath)) === undefined) await rm(created, { recursive: true, force: true });
+  }).catch(() => undefined);
 }
 
 /** Blobs written at once: enough to overlap downloads of a lazy image, few enough to keep memory flat. */

@@ -64,7 +64,7 @@ export class RemoteLayer implements Layer {
     const { digest, size } = this.descriptor;
     if (cache && (await cache.has(digest))) {
       opts.onProgress?.({ id: digest, phase: 'download', done: size, total: size, label: 'cached' });
-      return cache.open(digest, opts.signal ? { signal: opts.signal } : {});
+      return cache.open(digest, { size, ...(opts.signal ? { signal: opts.signal } : {}) });
     }
     const body = await client.getBlob(location, digest, {
       size,

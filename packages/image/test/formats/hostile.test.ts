@@ -167,10 +167,8 @@ describe.skipIf(gnuTarMissing())('hostile and corrupt docker archives', () => {
     expect(await leftovers(out)).toEqual(before);
     const layout = join(out, 'layout');
     await expect(writeOciLayout(layout, image, { tag: 'x' })).rejects.toThrow(DigestMismatchError);
-    // The layer blob and index.json were never renamed into place; no temporary file is left.
-    const files = await leftovers(layout);
-    expect(files.filter((f) => f.includes(h.layer.digest.slice(7)) || f.includes('tmp'))).toEqual([]);
-    expect(files).not.toContain('index.json');
+    // The layout directory was new, so it is gone again with whatever had been written into it.
+    expect(await leftovers(out)).toEqual(before);
   });
 
   test('aborting in the middle of a layer stops the write and leaves nothing', async () => {

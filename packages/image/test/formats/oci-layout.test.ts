@@ -122,7 +122,13 @@ describe.skipIf(skip)('OCI image layouts', () => {
       await small.configDigest(),
       ...(await small.manifest()).layers.map((l) => l.digest),
     ];
-    expect(events.filter((e) => e.phase === 'skip').map((e) => e.id)).toEqual(blobs);
+    // Blobs are written four at a time, so the events come in any order.
+    expect(
+      events
+        .filter((e) => e.phase === 'skip')
+        .map((e) => e.id)
+        .sort(),
+    ).toEqual(blobs.sort());
     expect(events.filter((e) => e.phase === 'write')).toEqual([]);
     // Re-using a name moves it.
     await writeOciLayout(layout, withUser, { tag: 'one' });
@@ -296,6 +302,36 @@ describe('layout writer details (no peers needed)', () => {
     const names = index.manifests.map((d) => d.annotations?.['org.opencontainers.image.ref.name']).sort();
     expect(names).toEqual(tags);
     expect((await readdir(out)).filter((f) => f.endsWith('.lock'))).toEqual([]);
+  });
+
+  test('a failed write leaves no new layout behind, and keeps an existing one as it was', async () => {
+    const lf = await makeLayer({ 'x.txt': 'bytes that will not match\n' });
+    const other = await makeLayer({ 'y.txt': 'other\n' });
+    // The descriptor names `other`'s digest, the stream gives lf's bytes: the sink must refuse.
+    const lying = fileLayer({ ...lf, digest: other.digest, size: lf.size });
+    const config = Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        rootfs: { type: 'layers', diff_ids: [lf.diffId] },
+      }),
+    );
+    const bad = simpleImage(
+      config,
+      [lying],
+      [{ mediaType: lf.mediaType, digest: other.digest, size: lf.size }],
+    );
+    const parent = await tempDir();
+    const fresh = join(parent, 'new', 'layout');
+    await expect(writeOciLayout(fresh, bad)).rejects.toThrow(/digest mismatch/);
+    expect(await readdir(parent)).toEqual([]);
+
+    const existing = join(parent, 'existing');
+    const { image: good } = await imageWithLocalPath();
+    await writeOciLayout(existing, good, { tag: 'good' });
+    const before = await readText(join(existing, 'index.json'));
+    await expect(writeOciLayout(existing, bad, { tag: 'bad' })).rejects.toThrow(/digest mismatch/);
+    expect(await readText(join(existing, 'index.json'))).toBe(before);
   });
 
   test('refuses an invalid ref name and a directory that is not a layout', async () => {
