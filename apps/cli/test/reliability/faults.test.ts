@@ -181,11 +181,8 @@ describe.skipIf(missing)('network faults', () => {
     for (const n of perPath.values()) expect(n).toBeLessThanOrEqual(5);
   });
 
-  // BUG (@pd/registry, src/endpoint.ts, EndpointResolver.ping): a 429 (or 408) on GET /v2/ that
-  // outlasts the retry budget is taken as an answer (only status >= 500 throws), so the command
-  // goes on to the manifest and spends a second full budget there: 10 requests and ~8 s
-  // instead of 5 and ~4 s (with Retry-After: 1). `.fails` until fixed.
-  it.fails('429 that outlasts the budget on /v2/ ends the command there (one round of retries)', async () => {
+  // A 429 that outlasts the budget on GET /v2/ ends the command there: no second budget.
+  it('429 that outlasts the budget on /v2/ ends the command there (one round of retries)', async () => {
     const { perPath } = await rateLimited();
     expect([...perPath.values()]).toEqual([5]);
   });

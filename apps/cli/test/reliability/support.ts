@@ -96,14 +96,16 @@ export async function pushRaw(
   };
   const layers = [];
   for (const l of opts.layers) layers.push(await upload(l));
+  // `config: null` is a config too (a wrong one): only a missing key means "make a valid one".
   const configDoc =
-    opts.config ??
-    ({
-      architecture: 'amd64',
-      os: 'linux',
-      config: { Cmd: ['/bin/true'] },
-      rootfs: { type: 'layers', diff_ids: opts.layers.map((l) => sha256(l)) },
-    } as const);
+    'config' in opts
+      ? opts.config
+      : ({
+          architecture: 'amd64',
+          os: 'linux',
+          config: { Cmd: ['/bin/true'] },
+          rootfs: { type: 'layers', diff_ids: opts.layers.map((l) => sha256(l)) },
+        } as const);
   const configBytes = Buffer.isBuffer(configDoc) ? configDoc : Buffer.from(JSON.stringify(configDoc));
   const config = await upload(configBytes);
   let manifest: Record<string, unknown> = {
