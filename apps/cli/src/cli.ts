@@ -1,6 +1,6 @@
 import { GLOBAL_OPTIONS, parseCommandArgs } from './args.js';
 import type { Command, OptionTable } from './command.js';
-import { COMMAND_GROUPS, COMMANDS, commandFamilies } from './commands/index.js';
+import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, UsageError } from './output/errors.js';
@@ -14,15 +14,15 @@ interface Resolved {
   rest: string[];
 }
 
-function resolve(words: readonly string[]): Resolved {
+async function resolve(words: readonly string[]): Promise<Resolved> {
   const [first, second] = words;
   if (first === undefined) return { command: undefined, family: undefined, rest: [] };
   if (second !== undefined) {
     const sub = COMMANDS.get(`${first} ${second}`);
-    if (sub) return { command: sub, family: undefined, rest: words.slice(2) };
+    if (sub) return { command: await sub.load(), family: undefined, rest: words.slice(2) };
   }
   const cmd = COMMANDS.get(first);
-  if (cmd) return { command: cmd, family: undefined, rest: words.slice(1) };
+  if (cmd) return { command: await cmd.load(), family: undefined, rest: words.slice(1) };
   if (commandFamilies().has(first)) return { command: undefined, family: first, rest: words.slice(1) };
   return { command: undefined, family: undefined, rest: words.slice(1) };
 }
@@ -54,8 +54,10 @@ function suggest(word: string, candidates: Iterable<string>): string | undefined
   return best;
 }
 
-function familyMembers(family: string): Command[] {
-  return [...COMMANDS.values()].filter((c) => c.name.startsWith(`${family} `));
+function familyMembers(family: string): Promise<Command[]> {
+  return Promise.all(
+    [...COMMANDS.values()].filter((c) => c.name.startsWith(`${family} `)).map((c) => c.load()),
+  );
 }
 
 function printError(io: Io, e: unknown, flags: { verbose: boolean }, command?: Command): number {
@@ -73,10 +75,10 @@ function printError(io: Io, e: unknown, flags: { verbose: boolean }, command?: C
   return exitCode;
 }
 
-function findFamilyOrCommandForHelp(words: readonly string[]): string | undefined {
-  const r = resolve(words);
+async function findFamilyOrCommandForHelp(words: readonly string[]): Promise<string | undefined> {
+  const r = await resolve(words);
   if (r.command && r.rest.length === 0) return commandHelp(r.command);
-  if (r.family && r.rest.length === 0) return familyHelp(r.family, familyMembers(r.family));
+  if (r.family && r.rest.length === 0) return familyHelp(r.family, await familyMembers(r.family));
   return undefined;
 }
 
@@ -119,16 +121,16 @@ export async function runCli(
   const words = argv.slice(i);
 
   if (words.length === 0) {
-    io.stdout.write(mainHelp(COMMAND_GROUPS));
+    io.stdout.write(mainHelp(await loadAll()));
     return 0;
   }
   if (words[0] === 'help') {
     const topic = words.slice(1);
     if (topic.length === 0) {
-      io.stdout.write(mainHelp(COMMAND_GROUPS));
+      io.stdout.write(mainHelp(await loadAll()));
       return 0;
     }
-    const text = findFamilyOrCommandForHelp(topic);
+    const text = await findFamilyOrCommandForHelp(topic);
     if (text) {
       io.stdout.write(text);
       return 0;
@@ -136,10 +138,10 @@ export async function runCli(
     return unknownCommand(io, topic.join(' '), flags);
   }
 
-  const { command, family, rest } = resolve(words);
+  const { command, family, rest } = await resolve(words);
   if (!command) {
     if (family) {
-      const members = familyMembers(family);
+      const members = await familyMembers(family);
       if (flags.help || rest.includes('--help') || rest.includes('-h')) {
         io.stdout.write(familyHelp(family, members));
         return 0;
@@ -193,7 +195,8 @@ export async function runCli(
   let failure: { error: unknown } | undefined;
   let code = 0;
   try {
-    if (configureProxy(io.env)) ctx.log('using the proxy from HTTP_PROXY / HTTPS_PROXY (NO_PROXY honoured)');
+    if (await configureProxy(io.env))
+      ctx.log('using the proxy from HTTP_PROXY / HTTPS_PROXY (NO_PROXY honoured)');
     code = (await command.run(ctx, parsed)) ?? 0;
   } catch (e) {
     failure = { error: e };

@@ -1,5 +1,4 @@
-import { closeDefaultClient } from '@pd/image';
-import { RegistryClient } from '@pd/registry';
+import type { RegistryClient } from '@pd/registry';
 import { writeJson } from './output/json.js';
 import { ProgressRenderer, progressMode } from './output/progress.js';
 import { VERSION } from './version.js';
@@ -60,7 +59,10 @@ export class Context {
   }
 
   /** The registry client, created on first use and closed when the command ends. */
-  registry(): RegistryClient {
+  async registry(): Promise<RegistryClient> {
+    if (this.client) return this.client;
+    // Loaded here, not at start-up: commands that never talk to a registry do not pay for undici.
+    const { RegistryClient } = await import('@pd/registry');
     this.client ??= new RegistryClient({
       insecure: this.flags.insecure,
       userAgent: `pd/${VERSION} (node ${process.version})`,
@@ -99,7 +101,11 @@ export class Context {
   async close(): Promise<void> {
     this.progress.stop();
     await this.client?.close();
-    // Packages fall back to a shared client when given none; close it too so nothing keeps node alive.
-    await closeDefaultClient();
+    // Packages fall back to a shared client when given none; close it too so nothing keeps node
+    // alive. @pd/image announces it on a global slot, so it is not imported here just to close it.
+    const closeDefault = (globalThis as Record<symbol, unknown>)[
+      Symbol.for('@pd/image/close-default-client')
+    ];
+    if (typeof closeDefault === 'function') await (closeDefault as () => Promise<void>)();
   }
 }

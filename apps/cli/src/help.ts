@@ -1,6 +1,5 @@
 import { flagName, GLOBAL_OPTIONS } from './args.js';
 import type { Command, OptionTable } from './command.js';
-import type { CommandGroup } from './commands/index.js';
 import { VERSION } from './version.js';
 
 function optionRows(options: OptionTable): Array<[string, string]> {
@@ -50,7 +49,7 @@ export function familyHelp(family: string, commands: readonly Command[]): string
   return `Usage: pd ${family} <command> [options]\n\nCommands:\n${table(rows)}\n\nRun 'pd help ${family} <command>' for details.\n`;
 }
 
-export function mainHelp(groups: readonly CommandGroup[]): string {
+export function mainHelp(groups: ReadonlyArray<{ title: string; commands: readonly Command[] }>): string {
   const parts = [
     `pd ${VERSION}: container images without Docker`,
     '',

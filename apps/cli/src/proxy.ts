@@ -1,5 +1,3 @@
-import { EnvHttpProxyAgent, setGlobalDispatcher } from 'undici';
-
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 
 /**
@@ -7,8 +5,10 @@ const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
  * (every `fetch`, e.g. conda channels). The registry client has agents of its own and no way to
  * be given one yet (see NOTES-missing.md). Returns whether a proxy is configured.
  */
-export function configureProxy(env: NodeJS.ProcessEnv): boolean {
+export async function configureProxy(env: NodeJS.ProcessEnv): Promise<boolean> {
   if (!PROXY_VARS.some((v) => env[v])) return false;
+  // undici is loaded only when a proxy is set: it is a large module for a CLI's start-up.
+  const { EnvHttpProxyAgent, setGlobalDispatcher } = await import('undici');
   setGlobalDispatcher(new EnvHttpProxyAgent());
   return true;
 }

@@ -24,7 +24,9 @@ describe('help', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toContain(`Usage: pd ${name}`);
     expect(a.stdout).toContain('Examples:');
-    const cmd = COMMANDS.get(name)!;
+    const cmd = await COMMANDS.get(name)!.load();
+    // The lazy table and the command module agree on the name.
+    expect(cmd.name).toBe(name);
     for (const opt of Object.keys(cmd.options)) expect(a.stdout).toContain(`--${opt}`);
     if (cmd.json) expect(a.stdout).toContain('JSON output (--json):');
   });

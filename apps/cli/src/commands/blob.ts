@@ -36,7 +36,7 @@ export const blob = defineCommand({
         '--json describes a blob written with -o FILE; without -o the blob itself is the output',
       );
     }
-    const stream = await ctx.registry().getBlob(ref, ref.digest, {
+    const stream = await (await ctx.registry()).getBlob(ref, ref.digest, {
       signal: ctx.signal,
       onProgress: ctx.progress.listener,
     });

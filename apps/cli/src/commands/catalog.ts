@@ -1,5 +1,5 @@
 import { defineCommand } from '../command.js';
-import { parseRegistry } from './shared.js';
+import { parseRegistry } from './registry-arg.js';
 
 export const catalog = defineCommand({
   name: 'catalog',
@@ -13,7 +13,7 @@ export const catalog = defineCommand({
   json: '["app", "tools/builder"]',
   examples: [{ note: 'repositories of a local registry', command: 'pd catalog localhost:5000' }],
   async run(ctx, { args }) {
-    const list = await ctx.registry().catalog(parseRegistry(args.REGISTRY!), { signal: ctx.signal });
+    const list = await (await ctx.registry()).catalog(parseRegistry(args.REGISTRY!), { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson(list);
     else for (const r of list) ctx.print(r);
     return 0;

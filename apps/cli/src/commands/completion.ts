@@ -1,7 +1,7 @@
 import { defineCommand } from '../command.js';
 import { bashCompletion, zshCompletion } from '../completion.js';
 import { UsageError } from '../output/errors.js';
-import { COMMANDS } from './index.js';
+import { loadAll } from './index.js';
 
 export const completion = defineCommand({
   name: 'completion',
@@ -19,7 +19,7 @@ export const completion = defineCommand({
   ],
   async run(ctx, { args }) {
     const shell = args.SHELL!;
-    const commands = [...COMMANDS.values()];
+    const commands = (await loadAll()).flatMap((g) => g.commands);
     if (shell === 'bash') ctx.io.stdout.write(bashCompletion(commands));
     else if (shell === 'zsh') ctx.io.stdout.write(zshCompletion(commands));
     else throw new UsageError(`no completion for shell "${shell}"`, 'pd completes bash and zsh');

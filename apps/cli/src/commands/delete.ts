@@ -23,7 +23,7 @@ export const deleteCommand = defineCommand({
   ],
   async run(ctx, { args }) {
     const ref = parseRef(args.REF!, { defaultTag: false });
-    const client = ctx.registry();
+    const client = await ctx.registry();
     try {
       await client.deleteManifest(ref, { signal: ctx.signal });
     } catch (e) {

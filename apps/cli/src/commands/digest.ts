@@ -29,8 +29,8 @@ export const digest = defineCommand({
     if (values.platform === undefined) {
       // HEAD says only "404"; GET explains what is missing (repository or tag) and how to fix it.
       result =
-        (await ctx.registry().headManifest(ref, { signal: ctx.signal })) ??
-        (await ctx.registry().getManifest(ref, { signal: ctx.signal }));
+        (await (await ctx.registry()).headManifest(ref, { signal: ctx.signal })) ??
+        (await (await ctx.registry()).getManifest(ref, { signal: ctx.signal }));
     } else {
       result = await fetchManifest(ctx, ref, values.platform);
     }

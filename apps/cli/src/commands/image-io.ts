@@ -115,7 +115,7 @@ export async function emit(
   const signal = ctx.signal;
   if (values.output === undefined) {
     const ref = parseRef(values.tag!);
-    const r = await push(image, ref, { client: ctx.registry(), onProgress, signal });
+    const r = await push(image, ref, { client: await ctx.registry(), onProgress, signal });
     return { digest: r.digest, size: r.size, mediaType: r.mediaType, reference: r.ref.toString() };
   }
   const path = values.output;
@@ -171,9 +171,9 @@ export function report(ctx: Context, result: OutputResult): void {
 export { PLATFORM_OPTION };
 
 /** An image from a file (docker archive, OCI archive or layout) or a reference, for one platform. */
-export function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
+export async function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
   return openImage(input, {
-    client: ctx.registry(),
+    client: await ctx.registry(),
     signal: ctx.signal,
     ...(platform !== undefined ? { platform } : {}),
   });
@@ -186,7 +186,7 @@ export async function openRemote(
   platform: string | 'all' | undefined,
 ): Promise<Image | ImageIndex> {
   const ref = parseRef(input);
-  const opts = { client: ctx.registry(), signal: ctx.signal };
+  const opts = { client: await ctx.registry(), signal: ctx.signal };
   if (platform === 'all') return remote.get(ref, opts);
   return remote.image(ref, { ...opts, ...(platform !== undefined ? { platform } : {}) });
 }

@@ -1,62 +1,96 @@
 import type { Command } from '../command.js';
-import { append } from './append.js';
-import { blob } from './blob.js';
-import { build } from './build.js';
-import { cacheLs, cachePrune } from './cache.js';
-import { catalog } from './catalog.js';
-import { completion } from './completion.js';
-import { condaBuild } from './conda-build.js';
-import { copy } from './copy.js';
-import { deleteCommand } from './delete.js';
-import { digest } from './digest.js';
-import { exportCommand } from './export.js';
-import { flattenCommand } from './flatten.js';
-import { inspect } from './inspect.js';
-import { layerCreate } from './layer-create.js';
-import { layerExtract } from './layer-extract.js';
-import { layerLs } from './layer-ls.js';
-import { login } from './login.js';
-import { logout } from './logout.js';
-import { manifest } from './manifest.js';
-import { mutate } from './mutate.js';
-import { pull } from './pull.js';
-import { pushCommand } from './push.js';
-import { rebaseCommand } from './rebase.js';
-import { run } from './run.js';
-import { tags } from './tags.js';
-import { version } from './version.js';
+
+// Commands are loaded when used: each one pulls in only the packages it needs, so `pd run` or
+// `pd version` never pays for the conda solver or the registry client. Help and completion,
+// which need every command's options, load them all.
+
+/** A command known by name, its module loaded on demand. */
+export interface CommandEntry {
+  name: string;
+  load(): Promise<Command>;
+}
 
 export interface CommandGroup {
   title: string;
-  commands: Command[];
+  commands: readonly CommandEntry[];
 }
+
+const entry = (name: string, load: () => Promise<Command>): CommandEntry => ({ name, load });
 
 /** Every command, grouped as `pd --help` lists them. Help and completion are generated from this. */
 export const COMMAND_GROUPS: readonly CommandGroup[] = [
   {
     title: 'Images',
     commands: [
-      pull,
-      pushCommand,
-      copy,
-      append,
-      mutate,
-      inspect,
-      exportCommand,
-      flattenCommand,
-      rebaseCommand,
+      entry('pull', async () => (await import('./pull.js')).pull),
+      entry('push', async () => (await import('./push.js')).pushCommand),
+      entry('copy', async () => (await import('./copy.js')).copy),
+      entry('append', async () => (await import('./append.js')).append),
+      entry('mutate', async () => (await import('./mutate.js')).mutate),
+      entry('inspect', async () => (await import('./inspect.js')).inspect),
+      entry('export', async () => (await import('./export.js')).exportCommand),
+      entry('flatten', async () => (await import('./flatten.js')).flattenCommand),
+      entry('rebase', async () => (await import('./rebase.js')).rebaseCommand),
     ],
   },
-  { title: 'Registry', commands: [digest, manifest, blob, tags, catalog, deleteCommand, login, logout] },
-  { title: 'Layers', commands: [layerCreate, layerExtract, layerLs] },
-  { title: 'Building', commands: [build, condaBuild] },
-  { title: 'Running', commands: [run, cacheLs, cachePrune] },
-  { title: 'Other', commands: [version, completion] },
+  {
+    title: 'Registry',
+    commands: [
+      entry('digest', async () => (await import('./digest.js')).digest),
+      entry('manifest', async () => (await import('./manifest.js')).manifest),
+      entry('blob', async () => (await import('./blob.js')).blob),
+      entry('tags', async () => (await import('./tags.js')).tags),
+      entry('catalog', async () => (await import('./catalog.js')).catalog),
+      entry('delete', async () => (await import('./delete.js')).deleteCommand),
+      entry('login', async () => (await import('./login.js')).login),
+      entry('logout', async () => (await import('./logout.js')).logout),
+    ],
+  },
+  {
+    title: 'Layers',
+    commands: [
+      entry('layer create', async () => (await import('./layer-create.js')).layerCreate),
+      entry('layer extract', async () => (await import('./layer-extract.js')).layerExtract),
+      entry('layer ls', async () => (await import('./layer-ls.js')).layerLs),
+    ],
+  },
+  {
+    title: 'Building',
+    commands: [
+      entry('build', async () => (await import('./build.js')).build),
+      entry('conda build', async () => (await import('./conda-build.js')).condaBuild),
+    ],
+  },
+  {
+    title: 'Running',
+    commands: [
+      entry('run', async () => (await import('./run.js')).run),
+      entry('cache ls', async () => (await import('./cache.js')).cacheLs),
+      entry('cache prune', async () => (await import('./cache.js')).cachePrune),
+    ],
+  },
+  {
+    title: 'Other',
+    commands: [
+      entry('version', async () => (await import('./version.js')).version),
+      entry('completion', async () => (await import('./completion.js')).completion),
+    ],
+  },
 ];
 
-export const COMMANDS: ReadonlyMap<string, Command> = new Map(
+export const COMMANDS: ReadonlyMap<string, CommandEntry> = new Map(
   COMMAND_GROUPS.flatMap((g) => g.commands).map((c) => [c.name, c]),
 );
+
+/** Load every command (for help and completion). */
+export async function loadAll(): Promise<Array<{ title: string; commands: Command[] }>> {
+  return Promise.all(
+    COMMAND_GROUPS.map(async (g) => ({
+      title: g.title,
+      commands: await Promise.all(g.commands.map((c) => c.load())),
+    })),
+  );
+}
 
 /** First words of two-word commands: `layer`, `cache`, `conda`. */
 export function commandFamilies(): Set<string> {

@@ -1,7 +1,8 @@
 import { defineCommand } from '../command.js';
 import { registerSecret, UsageError } from '../output/errors.js';
 import { prompt } from '../output/prompt.js';
-import { parseRegistry, readStdinText } from './shared.js';
+import { parseRegistry } from './registry-arg.js';
+import { readStdinText } from './shared.js';
 
 export const login = defineCommand({
   name: 'login',
@@ -61,7 +62,7 @@ export const login = defineCommand({
     }
     registerSecret(password);
     if (password === '') throw new UsageError('the password is empty');
-    const result = await ctx.registry().login(registry, username, password, { signal: ctx.signal });
+    const result = await (await ctx.registry()).login(registry, username, password, { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson(result);
     else ctx.info(`logged in to ${result.registry} (credentials stored in ${result.storedIn})`);
     return 0;

@@ -1,5 +1,5 @@
 import { defineCommand } from '../command.js';
-import { parseRegistry } from './shared.js';
+import { parseRegistry } from './registry-arg.js';
 
 export const logout = defineCommand({
   name: 'logout',
@@ -11,7 +11,7 @@ export const logout = defineCommand({
   examples: [{ note: 'forget the credentials of ghcr.io', command: 'pd logout ghcr.io' }],
   async run(ctx, { args }) {
     const registry = parseRegistry(args.REGISTRY!);
-    const removed = await ctx.registry().logout(registry, { signal: ctx.signal });
+    const removed = await (await ctx.registry()).logout(registry, { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson({ registry, removed });
     else
       ctx.info(removed ? `removed the credentials of ${registry}` : `no credentials stored for ${registry}`);

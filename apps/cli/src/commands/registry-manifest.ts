@@ -16,7 +16,7 @@ export async function fetchManifest(
   ref: Reference,
   platform?: string,
 ): Promise<ResolvedManifest> {
-  const client = ctx.registry();
+  const client = await ctx.registry();
   const m = await client.getManifest(ref, { signal: ctx.signal });
   if (platform === undefined) return { ...m, ref };
   const want = parsePlatform(platform);

@@ -10,7 +10,6 @@ import {
   parseRepository,
   type Reference,
 } from '@pd/oci-types';
-import { normalizeRegistry } from '@pd/registry';
 import { UsageError } from '../output/errors.js';
 
 const REFERENCE_HINT =
@@ -100,20 +99,7 @@ export const PLATFORM_OPTION = {
   description: 'pick this platform from a multi-platform index (e.g. linux/arm64)',
 } as const;
 
-/** A registry as users type it after `docker login`: `ghcr.io`, `localhost:5000`, `https://ghcr.io/`. */
-export function parseRegistry(input: string): string {
-  const registry = normalizeRegistry(input);
-  const ref = registry === '' ? undefined : tryRef(`${registry}/x`);
-  if (!ref || ref.registry !== registry) {
-    throw new PdError(`invalid registry "${input}"`, {
-      code: 'INVALID_REGISTRY',
-      hint: 'give a registry host with an optional port, e.g. ghcr.io or localhost:5000',
-    });
-  }
-  return registry;
-}
-
-function tryRef(s: string): Reference | undefined {
+export function tryRef(s: string): Reference | undefined {
   try {
     return parseReference(s, { defaultTag: false });
   } catch {

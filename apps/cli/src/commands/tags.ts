@@ -14,7 +14,7 @@ export const tags = defineCommand({
   ],
   async run(ctx, { args }) {
     const repo = parseRepo(args.REPO!);
-    const list = await ctx.registry().listTags(repo, { signal: ctx.signal });
+    const list = await (await ctx.registry()).listTags(repo, { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson(list);
     else for (const t of list) ctx.print(t);
     return 0;
