@@ -1,6 +1,7 @@
 export * from './conda-channel.js';
 export * from './docker.js';
 export * from './fault-proxy.js';
+export * from './forward-proxy.js';
 export * from './hostile-tars.js';
 export * from './images.js';
 export * from './peers.js';

@@ -62,8 +62,9 @@ export class Context {
   async registry(): Promise<RegistryClient> {
     if (this.client) return this.client;
     // Loaded here, not at start-up: commands that never talk to a registry do not pay for undici.
-    const { RegistryClient } = await import('@pd/registry');
+    const { RegistryClient, proxyFromEnv } = await import('@pd/registry');
     this.client ??= new RegistryClient({
+      proxy: proxyFromEnv(this.io.env) ?? false,
       insecure: this.flags.insecure,
       userAgent: `pd/${VERSION} (node ${process.version})`,
       ...(this.flags.verbose

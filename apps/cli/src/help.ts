@@ -71,7 +71,10 @@ export function mainHelp(groups: ReadonlyArray<{ title: string; commands: readon
       ['DOCKER_CONFIG', 'directory of config.json holding registry credentials (default ~/.docker)'],
       ['PD_CACHE_DIR', 'blob and layer cache (default $XDG_CACHE_HOME/pd or ~/.cache/pd)'],
       ['SOURCE_DATE_EPOCH', 'timestamp written into layers and configs, for reproducible images'],
-      ['HTTP(S)_PROXY, NO_PROXY', 'proxy for conda channels (registries: not yet)'],
+      [
+        'HTTP(S)_PROXY, NO_PROXY',
+        'forward proxy for registries and conda channels (loopback registries: direct)',
+      ],
       ['PD_DEBUG=1', 'print stack traces of errors (like --verbose)'],
     ]),
     '',

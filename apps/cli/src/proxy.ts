@@ -1,9 +1,9 @@
 const PROXY_VARS = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 
 /**
- * Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY for what goes through the global dispatcher
- * (every `fetch`, e.g. conda channels). The registry client has agents of its own and no way to
- * be given one yet (see NOTES-missing.md). Returns whether a proxy is configured.
+ * Honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY for what goes through the global dispatcher (every
+ * `fetch`, e.g. conda channels). Registry clients read the same variables themselves (their
+ * `proxy` option). Returns whether a proxy is configured.
  */
 export async function configureProxy(env: NodeJS.ProcessEnv): Promise<boolean> {
   if (!PROXY_VARS.some((v) => env[v])) return false;

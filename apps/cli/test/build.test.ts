@@ -1,8 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import {
   buildCondaChannel,
   condaFixturePackages,
@@ -15,6 +12,7 @@ import {
   registryMissing,
   type ServedCondaChannel,
   serveCondaChannel,
+  startForwardProxy,
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -176,31 +174,9 @@ describe.skipIf(missing ?? condaToolsMissing())('pd conda build against a local 
   });
 
   it('fetches channels through HTTP_PROXY, except what NO_PROXY names', async () => {
-    const seen: string[] = [];
-    // A forward proxy: absolute-URL requests are replayed, CONNECT tunnels are spliced.
-    const proxy: Server = createServer((req, res) => {
-      seen.push(req.url ?? '');
-      const up = request(new URL(req.url ?? ''), { method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
-      up.on('error', () => res.writeHead(502).end());
-      req.pipe(up);
-    });
-    proxy.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      seen.push(`CONNECT ${req.url}`);
-      const [host, port] = (req.url ?? '').split(':');
-      const up = connect(Number(port), host!, () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        up.write(head);
-        up.pipe(socket);
-        socket.pipe(up);
-      });
-      up.on('error', () => socket.destroy());
-      socket.on('error', () => up.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const proxy = await startForwardProxy();
+    const { seen } = proxy;
+    const proxyUrl = proxy.url;
     try {
       const args = [
         'conda',
@@ -227,7 +203,7 @@ describe.skipIf(missing ?? condaToolsMissing())('pd conda build against a local 
       expect(direct.code).toBe(0);
       expect(seen).toEqual([]);
     } finally {
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.stop();
     }
   });
 

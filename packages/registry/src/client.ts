@@ -20,7 +20,13 @@ import {
 import { type Referrers, type ReferrersOptions, referrers } from './referrers.js';
 import { Requester } from './requester.js';
 import { catalog, type ListOptions, listTags } from './tags.js';
-import { HttpTransport, type Logger, type TimeoutOptions } from './transport/http.js';
+import {
+  HttpTransport,
+  type Logger,
+  type ProxyOptions,
+  proxyFromEnv,
+  type TimeoutOptions,
+} from './transport/http.js';
 import { type RetryOptions, retryPolicy } from './transport/retry.js';
 import { Semaphore } from './transport/semaphore.js';
 import {
@@ -55,6 +61,11 @@ export interface RegistryClientOptions {
   logger?: Logger;
   /** Largest manifest accepted or sent, in bytes (default 4 MiB). */
   maxManifestSize?: number;
+  /**
+   * Forward proxy: `'env'` (default) reads `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (lowercase
+   * too) as docker and crane do; loopback registries are always reached directly. false: none.
+   */
+  proxy?: 'env' | ProxyOptions | false;
 }
 
 export interface PingResult {
@@ -87,6 +98,12 @@ export class RegistryClient {
       timeout: options.timeout,
       userAgent: options.userAgent ?? `pd/${VERSION} (node ${process.version})`,
       logger,
+      proxy:
+        options.proxy === false
+          ? undefined
+          : options.proxy && options.proxy !== 'env'
+            ? options.proxy
+            : proxyFromEnv(),
     });
     this.endpoints = new Endpoints(this.http, { insecure: options.insecure ?? false, policy, logger });
     this.credentials = new CredentialStore({

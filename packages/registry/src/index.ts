@@ -29,7 +29,7 @@ export {
 } from './manifests.js';
 export { type Referrers, type ReferrersOptions, referrersTag } from './referrers.js';
 export type { ListOptions } from './tags.js';
-export type { Logger, TimeoutOptions } from './transport/http.js';
+export { type Logger, type ProxyOptions, proxyFromEnv, type TimeoutOptions } from './transport/http.js';
 export { parseRetryAfter, type RetryOptions } from './transport/retry.js';
 export type {
   CallOptions,

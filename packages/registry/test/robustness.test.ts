@@ -13,10 +13,17 @@ import {
   type RunningRegistry,
   registryMissing,
   startFaultProxy,
+  startForwardProxy,
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { RateLimitError, RegistryClient, RegistryConnectionError, RegistryError } from '../src/index.js';
+import {
+  proxyFromEnv,
+  RateLimitError,
+  RegistryClient,
+  RegistryConnectionError,
+  RegistryError,
+} from '../src/index.js';
 import { randomData, readAll, sourceOf, tempDir } from './helpers.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -138,6 +145,36 @@ describe.skipIf(registryMissing())('retries, deadlines and connection failures',
     expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(3);
     expect(proxy.requests({ path: /\/manifests\// })).toHaveLength(0);
     await client.close();
+  });
+
+  test('HTTP(S)_PROXY carries registry traffic; loopback names and NO_PROXY hosts go direct', async () => {
+    const fwd = await startForwardProxy();
+    try {
+      const port = Number(registry.host.split(':')[1]);
+      const remoteName = mapped(port); // the registry, under a name that is not loopback
+      const viaProxy = new RegistryClient({
+        dockerConfig: false,
+        insecure: true,
+        proxy: proxyFromEnv({ HTTPS_PROXY: fwd.url, HTTP_PROXY: fwd.url }),
+      });
+      expect((await viaProxy.getManifest(`${remoteName}/pd/robust:v1`)).digest).toMatch(/^sha256:/);
+      expect(fwd.seen).toContain(`CONNECT ${remoteName}`);
+      fwd.seen.length = 0;
+      await viaProxy.getManifest(`${registry.host}/pd/robust:v1`);
+      expect(fwd.seen).toEqual([]);
+      await viaProxy.close();
+
+      const bypass = new RegistryClient({
+        dockerConfig: false,
+        insecure: true,
+        proxy: proxyFromEnv({ https_proxy: fwd.url, http_proxy: fwd.url, no_proxy: remoteName }),
+      });
+      await bypass.getManifest(`${remoteName}/pd/robust:v1`);
+      expect(fwd.seen).toEqual([]);
+      await bypass.close();
+    } finally {
+      await fwd.stop();
+    }
   });
 
   test('the overall deadline stops retries even with attempts left', async () => {

@@ -1,6 +1,28 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, EnvHttpProxyAgent } from 'undici';
+
+/** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
+export interface ProxyOptions {
+  httpProxy?: string | undefined;
+  httpsProxy?: string | undefined;
+  /** Comma-separated hosts (`.example.com`, `host:port`, `*`) reached directly. */
+  noProxy?: string | undefined;
+}
+
+/** Hosts never sent through a proxy, as Go's http.ProxyFromEnvironment (docker, crane, skopeo) does. */
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * The proxy settings of an environment, read as curl and Go read them (lowercase first); undefined
+ * when no proxy is set.
+ */
+export function proxyFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyOptions | undefined {
+  const httpProxy = env.http_proxy || env.HTTP_PROXY || undefined;
+  const httpsProxy = env.https_proxy || env.HTTPS_PROXY || undefined;
+  if (!httpProxy && !httpsProxy) return undefined;
+  return { httpProxy, httpsProxy, noProxy: env.no_proxy || env.NO_PROXY || undefined };
+}
 
 export interface TimeoutOptions {
   /** ms to establish a connection (TCP + TLS), default 30 000. */
@@ -42,8 +64,8 @@ export interface HttpResponse {
  * No redirects, retries or auth here; those belong to the callers that know the rules.
  */
 export class HttpTransport {
-  private readonly secure: Agent;
-  private insecureAgent: Agent | undefined;
+  private readonly secure: Dispatcher;
+  private insecureAgent: Dispatcher | undefined;
   readonly timeouts: Required<TimeoutOptions>;
 
   constructor(
@@ -51,18 +73,29 @@ export class HttpTransport {
       timeout?: TimeoutOptions | undefined;
       userAgent: string;
       logger?: Logger | undefined;
+      proxy?: ProxyOptions | undefined;
     },
   ) {
     this.timeouts = { connect: 30_000, headers: 120_000, body: 60_000, ...options.timeout };
     this.secure = this.agent(true);
   }
 
-  private agent(verify: boolean): Agent {
-    return new Agent({
+  private agent(verify: boolean): Dispatcher {
+    const options = {
       connect: { timeout: this.timeouts.connect, rejectUnauthorized: verify },
       headersTimeout: this.timeouts.headers,
       bodyTimeout: this.timeouts.body,
       keepAliveTimeout: 30_000,
+    };
+    const proxy = this.options.proxy;
+    if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(options);
+    // Through the proxy, `connect` applies to the proxy and `requestTls` to the registry behind it.
+    return new EnvHttpProxyAgent({
+      ...options,
+      requestTls: { rejectUnauthorized: verify },
+      ...(proxy.httpProxy ? { httpProxy: proxy.httpProxy } : {}),
+      ...(proxy.httpsProxy ? { httpsProxy: proxy.httpsProxy } : {}),
+      noProxy: [proxy.noProxy, ...LOOPBACK].filter(Boolean).join(','),
     });
   }
 
