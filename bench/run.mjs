@@ -13,7 +13,7 @@ import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.mjs';
-import { PD_MAIN, pdCommandMissing, ROOT } from './lib/pd.mjs';
+import { PD_MAIN, ROOT } from './lib/pd.mjs';
 import { profileJob } from './lib/profile.mjs';
 import { resultsMarkdown, table, updateReadme } from './lib/report.mjs';
 import { notRun } from './lib/result.mjs';
@@ -83,14 +83,7 @@ async function attempt(keys, fn) {
 }
 
 async function runCase() {
-  const missing = await pdCommandMissing('run');
-  if (missing) return [notRun(...NAMES.run, missing)];
-  const file = join(ROOT, 'bench', 'cases', 'run.mjs');
-  if (!existsSync(file)) return [notRun(...NAMES.run, 'bench/cases/run.mjs is not written yet')];
-  const got = await (await import(file)).run({ ...opts, log });
-  if (!Array.isArray(got))
-    return [notRun(...NAMES.run, 'bench/cases/run.mjs does not return result rows yet')];
-  return got;
+  return (await import(join(ROOT, 'bench', 'cases', 'run.mjs'))).run(opts);
 }
 
 /** bench/cases/image.mjs (owned by @pd/image) in its own shape, normalised for the library table. */
