@@ -61,6 +61,16 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+export interface IngestOptions {
+  size?: number;
+  signal?: AbortSignal;
+  /**
+   * The source checks digest and size itself and errors before it ends on a mismatch (a registry
+   * client's blob stream does): the cache does not hash the bytes again.
+   */
+  sourceVerified?: boolean;
+}
+
 /** Temp files older than this belong to a process that died; newer ones may be in use. */
 const STALE_TEMP_MS = 24 * 3600_000;
 const ALGORITHMS = ['sha256', 'sha512'] as const;
@@ -161,7 +171,7 @@ export class BlobCache {
   async ingest(
     digest: string,
     source: () => Readable | Promise<Readable>,
-    opts: { size?: number; signal?: AbortSignal } = {},
+    opts: IngestOptions = {},
   ): Promise<string> {
     const final = this.path(digest);
     const stored = await this.size(digest);
@@ -181,17 +191,24 @@ export class BlobCache {
   private async ingestOnce(
     digest: string,
     source: () => Readable | Promise<Readable>,
-    opts: { size?: number; signal?: AbortSignal },
+    opts: IngestOptions,
   ): Promise<string> {
     await this.ensureDirs();
     const tmp = this.tempPath(digest);
     try {
-      await pipeline(
-        await source(),
-        createVerifier(digest, { size: opts.size, subject: `blob ${digest}` }),
-        createWriteStream(tmp, { flags: 'wx' }),
-        opts.signal ? { signal: opts.signal } : {},
-      );
+      const input = await source();
+      const sink = createWriteStream(tmp, { flags: 'wx' });
+      const signal = opts.signal ? { signal: opts.signal } : {};
+      // A verified source fails the pipeline itself before its end on a mismatch, so the rename
+      // below is never reached; hashing it a second time here would only cost CPU.
+      if (opts.sourceVerified) await pipeline(input, sink, signal);
+      else
+        await pipeline(
+          input,
+          createVerifier(digest, { size: opts.size, subject: `blob ${digest}` }),
+          sink,
+          signal,
+        );
       const final = this.path(digest);
       await rename(tmp, final);
       return final;
@@ -233,7 +250,7 @@ export class BlobCache {
    * a consumer that saw the end knows the blob is cached. A failed or abandoned stream leaves
    * nothing behind.
    */
-  tee(digest: string, source: Readable, opts: { size?: number } = {}): Readable {
+  tee(digest: string, source: Readable, opts: { size?: number; sourceVerified?: boolean } = {}): Readable {
     const final = this.path(digest);
     const tmp = this.tempPath(digest);
     let handle: Promise<FileHandle> | undefined;
@@ -273,6 +290,7 @@ export class BlobCache {
           .then(() => cb(err));
       },
     });
+    if (opts.sourceVerified) return pipelineCb(source, store, () => undefined);
     const verifier = createVerifier(digest, { size: opts.size, subject: `blob ${digest}` });
     return pipelineCb(source, verifier, store, () => undefined);
   }

@@ -76,7 +76,14 @@ export class Endpoints {
   private async ping(registry: string, signal?: AbortSignal): Promise<Endpoint> {
     const host = apiHost(registry);
     const fallback = this.allowsHttp(registry);
-    const origins = fallback ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
+    // Loopback registries are almost always plain HTTP (a local registry, a test one): try that
+    // first, as crane does, and spare the failed TLS handshake; HTTPS stays the fallback. Other
+    // registries marked insecure try HTTPS first.
+    const origins = isLoopbackRegistry(registry)
+      ? [`http://${host}`, `https://${host}`]
+      : fallback
+        ? [`https://${host}`, `http://${host}`]
+        : [`https://${host}`];
     let lastError: unknown;
     for (const [i, origin] of origins.entries()) {
       const hasNext = i < origins.length - 1;
@@ -93,6 +100,9 @@ export class Endpoints {
             ? budget.next(parseRetryAfter(header(res.headers, 'retry-after')))
             : undefined;
           await discard(res.body);
+          // Plain HTTP to a TLS port: Go servers answer 400 ("Client sent an HTTP request to an
+          // HTTPS server"); that is no registry answer while HTTPS is still to be tried.
+          if (hasNext && origin.startsWith('http:') && res.status === 400) break;
           if (retryDelay !== undefined) {
             await sleep(retryDelay, signal);
             continue;
@@ -135,7 +145,7 @@ export class Endpoints {
           await sleep(delay, signal);
         }
       }
-      if (hasNext) this.options.logger?.debug?.(`${registry}: HTTPS failed, trying plain HTTP`);
+      if (hasNext) this.options.logger?.debug?.(`${registry}: ${origin} failed, trying ${origins[i + 1]}`);
     }
     throw connectionError(lastError, host, registry);
   }

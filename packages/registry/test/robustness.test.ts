@@ -335,7 +335,7 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
     certs.cleanup();
   });
 
-  test('HTTPS is tried first: a loopback TLS registry is used over HTTPS', async () => {
+  test('a loopback TLS registry is found over HTTPS once plain HTTP (tried first on loopback) fails', async () => {
     // The front does not send X-Forwarded-Proto, so the registry writes http:// upload
     // Locations for itself: the client must stay on HTTPS for its own host.
     const client = new RegistryClient({ dockerConfig: false });

@@ -73,7 +73,7 @@ export class RemoteLayer implements Layer {
         ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
         : undefined,
     });
-    return cache ? cache.tee(digest, body, { size }) : body;
+    return cache ? cache.tee(digest, body, { size, sourceVerified: true }) : body;
   }
 
   uncompressed(opts: StreamOptions = {}): Promise<Readable> {
@@ -95,7 +95,8 @@ export class RemoteLayer implements Layer {
             ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
             : undefined,
         }),
-      { size, ...(opts.signal ? { signal: opts.signal } : {}) },
+      // The client verifies what getBlob streams (digest and size), failing before the end.
+      { size, sourceVerified: true, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
   }
 }
