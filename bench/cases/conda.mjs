@@ -3,14 +3,16 @@
 // cold (empty caches) and warm after one package changed (bench-07 1.0 -> 1.1). Counts the layers
 // compressed and the blobs uploaded to the real registry on each push.
 // Cache state: every iteration starts from empty caches (cold), then rebuilds with them (warm).
-// There is no `pd build` command yet, so this runs @pd/conda and @pd/image in-process: the
-// harness reports it as library-level (its table row says "not run" until the CLI has one).
+// The row is `pd conda build ... --push` as users run it (a child process, through a counting
+// proxy in front of the registry that tells which blobs were uploaded); the same job through
+// @pd/conda and @pd/image in-process is reported in the library table (build time without the push).
 // Standalone: pnpm build && node bench/cases/conda.mjs [iterations]
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { pdCommandMissing } from '../lib/pd.mjs';
-import { notRun } from '../lib/result.mjs';
+import { measure, summarize } from '../lib/measure.mjs';
+import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
+import { notRun, pairResult } from '../lib/result.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -34,11 +36,12 @@ async function timed(fn) {
   return { value, ms: performance.now() - t0 };
 }
 
-/** Rows for the harness: the CLI row (not run without `pd build`) and the library-level one. */
+/** Rows for the harness: the CLI row, and the library-level one. */
 export async function run({ ctx, iterations = 3 } = {}) {
-  const missing = await pdCommandMissing('build');
+  const missing = await pdCommandMissing('conda build');
+  const cli = missing ? notRun(CASE.name, CASE.target, missing) : await measureCli({ ctx, iterations });
   const r = await measureLibrary({ iterations, log: ctx.log });
-  if (r.skipped) return { rows: [notRun(CASE.name, CASE.target, r.skipped)], library: [] };
+  if (r.skipped) return { rows: [cli], library: [] };
   const pushedLayers = r.warmLayerUploads;
   const library = {
     case: CASE.name,
@@ -54,14 +57,96 @@ export async function run({ ctx, iterations = 3 } = {}) {
       'in-process (@pd/conda + @pd/image), so no per-side RSS; times are of the build (solve, fetch, link, compress); the push to the loopback registry is counted, not timed',
     ],
   };
-  return {
-    rows: [
-      missing
-        ? notRun(CASE.name, CASE.target, missing)
-        : notRun(CASE.name, CASE.target, 'the CLI case is not written yet'),
+  return { rows: [cli], library: [library] };
+}
+
+/** `pd conda build --push`, cold then warm with one package changed, as child processes. */
+async function measureCli({ ctx, iterations }) {
+  const { fx, log } = ctx;
+  const missing = fx.condaToolsMissing() ?? fx.registryMissing();
+  if (missing) return notRun(CASE.name, CASE.target, missing);
+  const dir = join(work, 'cli');
+  await rm(dir, { recursive: true, force: true });
+  const channelDir = join(dir, 'channel');
+  const channel = await fx.buildCondaChannel(channelDir, fx.condaBenchPackages(PACKAGES));
+  const served = await fx.serveCondaChannel(channelDir, 'bench-cli');
+  const registry = await ctx.registry();
+  const proxy = await ctx.proxy();
+  const cold = [];
+  const warm = [];
+  const uploads = [];
+  try {
+    for (let i = 0; i < iterations; i++) {
+      await fx.writeRepodata(channelDir, channel.packages);
+      const env = pdEnv(join(dir, `cache-${i}`));
+      const repo = `bench/conda-cli-${process.pid}-${i}`;
+      const build = (tag) =>
+        measure(
+          pdArgv(
+            'conda',
+            'build',
+            '-b',
+            'scratch',
+            '-i',
+            `${proxy.host}/${repo}:${tag}`,
+            '--push',
+            '-c',
+            served.url,
+            'bench-all',
+          ),
+          { env },
+        );
+      cold.push(await build('cold'));
+      const bumped = fx
+        .condaBenchPackages(PACKAGES, { bumped: [BUMPED] })
+        .find((p) => p.name === BUMPED && p.version === '1.1');
+      const extra = await fx.buildCondaPackage(channelDir, bumped);
+      await fx.writeRepodata(channelDir, [...channel.packages, extra]);
+      proxy.resetStats();
+      warm.push(await build('warm'));
+      // Blobs whose upload completed (the PUT that closes an upload names the digest).
+      const put = new Set(
+        proxy
+          .requests({ method: 'PUT' })
+          .map((r) => /[?&]digest=([^&]+)/.exec(r.url)?.[1])
+          .filter(Boolean)
+          .map(decodeURIComponent),
+      );
+      const pushed = await fx.readPushedImage(registry, repo, 'warm');
+      uploads.push({
+        layers: pushed.layers.filter((l) => put.has(l.digest)).length,
+        blobs: put.size,
+        total: pushed.layers.length,
+      });
+      log(
+        `  run ${i + 1}/${iterations}: cold ${(cold.at(-1).ms / 1000).toFixed(2)}s, warm ${(warm.at(-1).ms / 1000).toFixed(2)}s, warm uploaded ${uploads.at(-1).layers} layer(s) of ${uploads.at(-1).total}`,
+      );
+      await rm(join(channelDir, 'linux-64', extra.filename), { force: true });
+      await rm(join(channelDir, 'noarch', extra.filename), { force: true });
+    }
+  } finally {
+    await served.stop();
+  }
+  const most = Math.max(...uploads.map((u) => u.layers));
+  return pairResult({
+    name: CASE.name,
+    pd: summarize(warm),
+    peer: { name: 'cold build', ...summarize(cold) },
+    pdCommand:
+      'pd conda build -b scratch -i REF --push -c CHANNEL bench-all (warm caches, one package changed)',
+    peerCommand: 'the same, cold (empty caches)',
+    target: CASE.target,
+    checks: [
+      {
+        ok: most === 1,
+        note: `the warm push uploaded ${most} layer blob(s) of ${uploads[0].total} (most of any run)`,
+      },
     ],
-    library: [library],
-  };
+    notes: [
+      `${PACKAGES + 1} packages in ${uploads[0].total} layers: one per package plus one for conda-meta/history, which lists every package and so changes with any of them`,
+      `blobs uploaded by the warm push, config included: ${uploads.map((u) => u.blobs).join(', ')}`,
+    ],
+  });
 }
 
 export async function measureLibrary({ iterations = 3, log = console.log } = {}) {

@@ -122,8 +122,9 @@ async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Pr
 /**
  * The layers of a conda environment under `prefix`. Each package layer is built once and kept
  * by (package checksum, prefix, filter, python version when the package is noarch, requested
- * spec, mtime, compression): a rebuild that changes one package compresses that layer and the
- * small meta layer (conda-meta/history, which depends on the whole environment) only.
+ * spec, mtime, compression): a rebuild that changes one package compresses and pushes that layer
+ * only. The small meta layer (conda-meta/history) names the requested specs, not the solved
+ * packages, so it changes only when the specs do.
  */
 export async function condaLayers(
   env: CondaEnvironment,
@@ -262,7 +263,8 @@ export async function condaLayers(
   }
 
   if ((options.layering ?? 'layered') === 'layered') {
-    const history = condaHistory(ordered, env.specs, mtime);
+    // Specs only: the meta layer must not change when one package does (see condaHistory).
+    const history = condaHistory(ordered, env.specs, mtime, { listPackages: false });
     const key = sha256(JSON.stringify({ ...common, meta: history }));
     let rec = await cachedLayer(key);
     if (rec) stats.reused++;

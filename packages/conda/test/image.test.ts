@@ -3,14 +3,19 @@ import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { type Image, layerFromTarball, scratch, writeDockerArchive } from '@pd/image';
 import {
+  buildCondaChannel,
+  buildCondaPackage,
   busyboxMissing,
   busyboxRootfsTar,
   CONDA_BINARY_PLACEHOLDER,
   CONDA_TEXT_PLACEHOLDER,
+  condaBenchPackages,
   condaPathExists,
   condaToolsMissing,
   docker,
   dockerMissing,
+  serveCondaChannel,
+  writeRepodata,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -290,6 +295,29 @@ describe.skipIf(missing)('images', () => {
     const b2 = byName(two, after);
     for (const name of Object.keys(b1)) expect(b2[name]).toBe(b1[name]);
     expect(after.filter((d) => !before.includes(d)).length).toBe(2);
+  });
+
+  it('a new version of one package, same specs: exactly that one layer changes', async () => {
+    const dir = join(env.root, 'bump-channel');
+    const channel = await buildCondaChannel(dir, condaBenchPackages(6));
+    const served = await serveCondaChannel(dir, 'bump');
+    try {
+      const input = { specs: ['bench-all'], channels: [served.url] };
+      const opts = { cacheDir: env.cacheDir('bump') };
+      const before = await buildCondaImage(scratch({ platform: 'linux/amd64' }), input, opts);
+      const bumped = condaBenchPackages(6, { bumped: ['bench-03'] }).find(
+        (p) => p.name === 'bench-03' && p.version === '1.1',
+      )!;
+      await writeRepodata(dir, [...channel.packages, await buildCondaPackage(dir, bumped)]);
+      const after = await buildCondaImage(scratch({ platform: 'linux/amd64' }), input, opts);
+      expect(after.conda.packages.find((p) => p.name === 'bench-03')?.version).toBe('1.1');
+      expect(after.conda.stats.built).toBe(1);
+      const old = await layerDigests(before);
+      const changed = (await layerDigests(after)).filter((d) => !old.includes(d));
+      expect(changed).toHaveLength(1);
+    } finally {
+      await served.stop();
+    }
   });
 
   it('single layering puts the whole environment into one layer', async () => {

@@ -85,12 +85,23 @@ function historyDate(epochSeconds: number): string {
 }
 
 /**
- * `conda-meta/history`: one revision that adds every package, as conda writes it (conda reads
- * `==> date <==`, `# cmd:`, `+channel::dist` lines and `# update specs:`).
+ * `conda-meta/history`: one revision, as conda writes it (conda reads `==> date <==`, `# cmd:`,
+ * `+channel::dist` lines and `# update specs:`). With `listPackages: false` the `+` lines are left
+ * out: the file then depends on the requested specs only, not on what they solved to, so in a
+ * layered image a changed package changes its own layer and nothing else. conda needs the `+`
+ * lines only for `conda list --revisions`; `conda list` reads conda-meta/*.json and
+ * `conda env export --from-history` reads the specs line.
  */
-export function condaHistory(packages: CondaPackageRecord[], specs: string[], epochSeconds: number): string {
+export function condaHistory(
+  packages: CondaPackageRecord[],
+  specs: string[],
+  epochSeconds: number,
+  { listPackages = true }: { listPackages?: boolean } = {},
+): string {
   const lines = [`==> ${historyDate(epochSeconds)} <==`, '# cmd: pd (conda environment built without conda)'];
-  const sorted = [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = listPackages
+    ? [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    : [];
   for (const p of sorted) lines.push(`+${p.channelName}/${p.subdir}::${stemOf(p.filename)}`);
   lines.push(`# update specs: ${JSON.stringify(specs)}`);
   return `${lines.join('\n')}\n`;
