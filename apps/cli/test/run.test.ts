@@ -55,6 +55,18 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
     expect(three.stderr).toBe('err\n');
   });
 
+  it('--insecure reaches a plain-HTTP registry that is not on loopback; without it, refused', async () => {
+    // The same registry under its IPv4-mapped IPv6 name: not a loopback *name*, so HTTPS only by default.
+    const remote = `[::ffff:7f00:1]:${registry.port}/fixtures/small:latest`;
+    expect(fx.small.ref).toBe(`${registry.host}/fixtures/small:latest`);
+    const refused = await run(['run', '--rm', remote, 'true']);
+    expect(refused.code).toBe(1);
+    const ok = await run(['run', '--insecure', '--rm', remote, 'cat', '/hello.txt']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(fx.small.files['/hello.txt']);
+  });
+
   it('maps env, env files, workdir, user, volumes, entrypoint and read-only as docker does', async () => {
     const r = await run([
       'run',

@@ -14,6 +14,7 @@ import {
   type Image,
   layerFromContents,
   layerFromPaths,
+  type OpenImageOptions,
   openImage,
   scratch,
 } from '@pd/image';
@@ -29,6 +30,8 @@ export interface BuildOptions {
   compression?: Compression;
   /** Blob cache for built layers (default @pd/image's shared cache). */
   cache?: BlobCache;
+  /** Registry client for a `base:` given by reference (default @pd/image's shared one). */
+  client?: OpenImageOptions['client'];
   /** Conda cache root (default `<pd cache>/conda`). */
   condaCacheDir?: string;
   onProgress?: (e: ProgressEvent) => void;
@@ -70,14 +73,14 @@ function fileMode(mode: number | string | undefined): number | undefined {
   return typeof mode === 'number' ? mode : Number.parseInt(mode, 8);
 }
 
-async function baseImage(spec: PdSpec, baseDir: string): Promise<Image> {
+async function baseImage(spec: PdSpec, baseDir: string, client?: OpenImageOptions['client']): Promise<Image> {
   const base = spec.base ?? 'scratch';
   const platform = spec.platform ?? 'linux/amd64';
   if (base === 'scratch') return scratch({ platform });
   // A path to an image file (docker-archive, OCI layout / archive) or else a registry reference.
   const local =
     isAbsolute(base) || base.startsWith('./') || base.startsWith('../') ? resolve(baseDir, base) : base;
-  return openImage(local, { platform });
+  return openImage(local, { platform, ...(client ? { client } : {}) });
 }
 
 function condaInput(conda: CondaSpec, baseDir: string): CondaEnvironmentInput {
@@ -122,7 +125,7 @@ export async function buildImage(spec: PdSpec, options: BuildOptions = {}): Prom
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   };
-  let image = await baseImage(spec, baseDir);
+  let image = await baseImage(spec, baseDir, options.client);
 
   for (const layer of spec.layers ?? []) {
     const filter = excludeFilter(layer);

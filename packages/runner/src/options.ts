@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { ProgressEvent } from '@pd/image';
+import type { OpenImageOptions, ProgressEvent } from '@pd/image';
 import type { Digest } from '@pd/oci-types';
 
 export type { ProgressEvent };
@@ -105,6 +105,11 @@ export interface RunOptions {
   stderr?: Writable | 'inherit';
   /** For images given by reference: when to ask the registry (default `missing`). */
   pull?: PullPolicy;
+  /**
+   * The registry client for images given by reference (e.g. one allowed to reach an insecure
+   * registry); default @pd/image's shared one.
+   */
+  client?: OpenImageOptions['client'];
   /** Platform to pick from a multi-platform image (default: this machine's). */
   platform?: string;
   /** pd's cache (unpacked layers, containers). Default `$PD_CACHE_DIR`, `$XDG_CACHE_HOME/pd` or `~/.cache/pd`. */

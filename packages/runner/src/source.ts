@@ -35,6 +35,7 @@ interface RefRecord {
 
 export interface ResolveOptions {
   pull?: PullPolicy;
+  client?: OpenImageOptions['client'];
   platform?: string;
   cacheDir: string;
   signal?: AbortSignal;
@@ -43,6 +44,7 @@ export interface ResolveOptions {
 
 export function resolveOptions(o: {
   pull?: PullPolicy;
+  client?: OpenImageOptions['client'];
   platform?: string;
   cacheDir?: string;
   signal?: AbortSignal;
@@ -51,6 +53,7 @@ export function resolveOptions(o: {
   return {
     cacheDir: o.cacheDir ?? defaultCacheDir(),
     ...(o.pull ? { pull: o.pull } : {}),
+    ...(o.client ? { client: o.client } : {}),
     ...(o.platform ? { platform: o.platform } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.onLog ? { onLog: o.onLog } : {}),
@@ -81,7 +84,10 @@ export async function resolveImage(input: Image | string, opts: ResolveOptions):
   // @pd/image (and its registry client) is loaded only when the image is not known locally.
   if (await exists(input)) {
     const { openImage } = await import('@pd/image');
-    return openImage(input, opts.platform ? { platform: opts.platform } : {});
+    return openImage(input, {
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      ...(opts.client ? { client: opts.client } : {}),
+    });
   }
   const ref = parseReference(input).toString();
   const platform = opts.platform ?? 'host';
@@ -117,6 +123,7 @@ export async function resolveImage(input: Image | string, opts: ResolveOptions):
 function remoteOptions(opts: ResolveOptions, cache: BlobCache): OpenImageOptions {
   return {
     cache,
+    ...(opts.client ? { client: opts.client } : {}),
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   };

@@ -36,11 +36,6 @@ export const build = defineCommand({
     checkOutput(values);
     const file = args.FILE ?? 'pd.yaml';
     const spec = await loadSpec(file);
-    if (ctx.flags.insecure && spec.base !== undefined) {
-      ctx.warn(
-        '--insecure does not reach the base image of pd.yaml yet: only loopback or TLS registries work',
-      );
-    }
     const named = specReference(spec);
     const image = await buildImage(spec, {
       baseDir: dirname(resolve(file)),
@@ -48,6 +43,7 @@ export const build = defineCommand({
       signal: ctx.signal,
       onProgress: ctx.progress.listener,
       onLog: (m) => ctx.warn(m),
+      ...(ctx.flags.insecure ? { client: await ctx.registry() } : {}),
     });
     report(ctx, await emit(ctx, image, values, named !== undefined ? parseRef(named) : undefined));
     return 0;

@@ -118,8 +118,8 @@ export const run = defineCommand({
       onProgress: ctx.progress.listener,
       onLog,
     };
-    if (ctx.flags.insecure)
-      ctx.warn('--insecure does not reach the runner yet: it pulls from loopback or TLS registries only');
+    // Only --insecure needs the CLI's own client; otherwise a warm run loads no registry code.
+    if (ctx.flags.insecure) options.client = await ctx.registry();
     // A reference is checked here, where a typo gets the hint on how to write one.
     if (!(await exists(args.IMAGE!))) parseRef(args.IMAGE!);
     const result = await runImage(args.IMAGE!, options);
