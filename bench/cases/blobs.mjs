@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { alternate } from '../lib/measure.mjs';
 import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
 import { notRun, pairResult } from '../lib/result.mjs';
-import { createContext, ensureTools } from '../lib/setup.mjs';
+import { createContext, ensureTools, which } from '../lib/setup.mjs';
 
 export const CASES = {
   'pull-oci': { name: 'pull → OCI layout', target: '≤ 0.5×', maxRatio: 0.5 },
@@ -92,13 +92,41 @@ export async function run({ ctx, iterations = 5, only = Object.keys(CASES) } = {
           throw new Error(`${dir}: layer ${hex} missing or wrong size`);
       }
     };
+    // The floor of any pull: curl fetching the same layer blobs, six at a time, into files.
+    const curlFloor = {
+      prepare: async (round) => {
+        const dir = join(out, `curl-${round < 0 ? 'warmup' : round}`);
+        await mkdir(dir, { recursive: true });
+        const urls = large.layers.map(
+          (l) => `http://${registry.host}/v2/${large.repository}/blobs/${l.digest}`,
+        );
+        return {
+          argv: [
+            'curl',
+            '-sfL',
+            '--parallel',
+            '--parallel-max',
+            '6',
+            ...urls.flatMap((u, i) => ['-o', join(dir, `l${i}`), u]),
+          ],
+          after: () => rm(dir, { recursive: true, force: true }),
+        };
+      },
+    };
     const r = await alternate(
       {
         pd: pdSide((dir) => ['pull', src, '-o', join(dir, 'layout')], checkLayout),
         skopeo: skopeoSide((dir) => [`docker://${src}`, `oci:${join(dir, 'layout')}:latest`], checkLayout),
+        ...(which('curl') ? { curl: curlFloor } : {}),
       },
       { iterations, log },
     );
+    if (r.curl) {
+      const floor = r.curl.medianMs;
+      notes.push(
+        `floor: curl --parallel of the layer blobs into files ${(floor / 1000).toFixed(2)} s, ${(floor / r.skopeo.medianMs).toFixed(2)}× skopeo's pull → OCI time (no hashing, no layout)`,
+      );
+    }
     results.push(
       pairResult({
         name: CASES['pull-oci'].name,
