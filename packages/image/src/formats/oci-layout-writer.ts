@@ -82,10 +82,19 @@ export async function writeOciLayout(
     await prepareLayout(dir);
     // Blobs are content-addressed and written through temp files, so several may be written at
     // once (and by several processes); only the index.json update needs the lock.
-    await mapLimit(plan.blobs, BLOB_CONCURRENCY, (blob) => {
-      options.signal?.throwIfAborted();
-      return writeBlobFile(dir, blob, options);
-    });
+    // On a failure the other writes are aborted and awaited, so that none is still creating
+    // files when the directory is removed below.
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    await mapLimit(
+      plan.blobs,
+      BLOB_CONCURRENCY,
+      (blob) => {
+        signal.throwIfAborted();
+        return writeBlobFile(dir, blob, { ...options, signal });
+      },
+      { settle: true, onError: () => stop.abort() },
+    );
   } catch (e) {
     if (created !== undefined) await removeUnindexed(created, dir);
     throw e;
