@@ -168,7 +168,7 @@ const markdown = resultsMarkdown({
   options: { argv: process.argv.slice(2), iterations, warmups },
 });
 process.stdout.write(`\n${table(rows)}\n`);
-if (library.length) process.stdout.write(`\nLibrary-level (informational):\n${table(library)}\n`);
+if (library.length) process.stdout.write(`\nLibrary-level (in-process, informational):\n${table(library)}\n`);
 if (profile && !profile.error) {
   process.stdout.write(`\nProfile of ${profile.case} (${profile.files.join(', ')}):\n`);
   for (const x of profile.self.slice(0, 10))

@@ -143,7 +143,7 @@ async function measureCli({ ctx, iterations }) {
       },
     ],
     notes: [
-      `${PACKAGES + 1} packages in ${uploads[0].total} layers: one per package plus one for conda-meta/history, which lists every package and so changes with any of them`,
+      `${PACKAGES + 1} packages in ${uploads[0].total} layers: one per package plus one for conda-meta/history, which names the requested specs and so changes only with them`,
       `blobs uploaded by the warm push, config included: ${uploads.map((u) => u.blobs).join(', ')}`,
     ],
   });

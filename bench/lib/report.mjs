@@ -85,7 +85,7 @@ export function resultsMarkdown({ date, rows, library, machine, options, profile
   if (library.length) {
     parts.push(
       '',
-      '## Library-level measurements (no CLI command yet; informational)',
+      '## Library-level measurements (the same job in-process, without the CLI; informational)',
       '',
       table(library),
       '',
