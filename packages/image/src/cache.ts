@@ -71,6 +71,15 @@ export interface IngestOptions {
   sourceVerified?: boolean;
 }
 
+/**
+ * A stored blob matches its digest, so a caller whose descriptor gives another size holds a lying
+ * descriptor; the OCI spec says not to trust the content for it.
+ */
+function expectStoredSize(digest: string, expected: number | undefined, stored: number): void {
+  if (expected !== undefined && expected !== stored)
+    throw new SizeMismatchError(`blob ${digest}`, expected, stored);
+}
+
 /** Temp files older than this belong to a process that died; newer ones may be in use. */
 const STALE_TEMP_MS = 24 * 3600_000;
 const ALGORITHMS = ['sha256', 'sha512'] as const;
@@ -150,8 +159,7 @@ export class BlobCache {
     const file = this.path(digest);
     const size = await this.size(digest);
     if (size === undefined) throw new CacheMissError(digest, this.dir);
-    if (opts.size !== undefined && opts.size !== size)
-      throw new SizeMismatchError(`blob ${digest}`, opts.size, size);
+    expectStoredSize(digest, opts.size, size);
     const now = new Date();
     await utimes(file, now, now).catch(() => undefined); // last use, for prune
     const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
@@ -176,8 +184,7 @@ export class BlobCache {
     const final = this.path(digest);
     const stored = await this.size(digest);
     if (stored !== undefined) {
-      if (opts.size !== undefined && opts.size !== stored)
-        throw new SizeMismatchError(`blob ${digest}`, opts.size, stored);
+      expectStoredSize(digest, opts.size, stored);
       return final;
     }
     let pending = this.inflight.get(digest);

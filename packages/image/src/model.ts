@@ -57,6 +57,11 @@ export interface Layer {
    * there is one: file sinks may hardlink it instead of copying. The file is immutable.
    */
   localPath?(): Promise<string | undefined>;
+  /**
+   * Bring the compressed blob into a local file (the blob cache) now, when the layer can: then
+   * `localPath` answers and file sinks hardlink it instead of writing the bytes a second time.
+   */
+  fetch?(opts?: StreamOptions): Promise<void>;
 }
 
 /** A single-platform image: a manifest, a config and layers (base first). */

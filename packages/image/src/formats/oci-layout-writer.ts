@@ -195,10 +195,7 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOpti
   }
   // A layer that can be fetched into a local cache (a registry layer) is fetched there first and
   // hardlinked into the layout: one write of the bytes instead of two (cache and layout).
-  const fetchable = blob.layer as { fetch?: (o: StreamOptions) => Promise<void> };
-  if (typeof fetchable.fetch === 'function' && (await blob.layer.localPath?.()) === undefined) {
-    await fetchable.fetch.call(blob.layer, options);
-  }
+  if (blob.layer.fetch && (await blob.layer.localPath?.()) === undefined) await blob.layer.fetch(options);
   if (await linkLocal(blob, target)) {
     options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
     return;
