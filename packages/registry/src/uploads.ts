@@ -185,24 +185,45 @@ async function startUpload(op: Upload, query = ''): Promise<{ location: URL; min
   return { location: locationOf(res, op), minChunk: Number.isFinite(min) && min > 0 ? min : 0 };
 }
 
-/** `POST ?digest=` with the body: one request where the registry supports it (201), else a session (202). */
-async function singlePost(op: Upload, digest: Digest): Promise<{ result: UploadResult } | { location: URL }> {
+/**
+ * One request whose body is the whole source, rewound for each attempt. Never retried by the
+ * requester: an upload request is not idempotent, its callers decide what to do after a failure.
+ */
+function sendWhole(
+  op: Upload,
+  method: 'POST' | 'PUT',
+  path: string | URL,
+  headers: Record<string, string>,
+  ok: number[],
+) {
   const { ctx, repo, source } = op;
-  const res = await ctx.requester.send({
+  return ctx.requester.send({
     registry: repo.registry,
-    method: 'POST',
-    path: apiPath(repo, `blobs/uploads/?digest=${encodeURIComponent(digest)}`),
-    headers: { 'content-type': OCTET, 'content-length': String(op.opts.size) },
+    method,
+    path,
+    headers: { 'content-type': OCTET, ...headers },
     body: async () => {
       await source.reset();
       return source.rest((n) => op.progress(n, 'upload'));
     },
     scopes: pushScope(repo),
-    ok: [201, 202],
+    ok,
     subject: op.subject,
     signal: op.signal,
     retry: false,
   });
+}
+
+/** `POST ?digest=` with the body: one request where the registry supports it (201), else a session (202). */
+async function singlePost(op: Upload, digest: Digest): Promise<{ result: UploadResult } | { location: URL }> {
+  const { ctx, repo, source } = op;
+  const res = await sendWhole(
+    op,
+    'POST',
+    apiPath(repo, `blobs/uploads/?digest=${encodeURIComponent(digest)}`),
+    { 'content-length': String(op.opts.size) },
+    [201, 202],
+  );
   await discard(res.body);
   if (res.status === 201) {
     checkStored(res, digest, op);
@@ -215,25 +236,14 @@ async function singlePost(op: Upload, digest: Digest): Promise<{ result: UploadR
 }
 
 async function monolithic(op: Upload, location: URL, digest: Digest): Promise<UploadResult> {
-  const { ctx, repo, source, opts } = op;
-  const res = await ctx.requester.send({
-    registry: repo.registry,
-    method: 'PUT',
-    path: withDigest(location, digest),
-    headers: {
-      'content-type': OCTET,
-      ...(opts.size !== undefined ? { 'content-length': String(opts.size) } : {}),
-    },
-    body: async () => {
-      await source.reset();
-      return source.rest((n) => op.progress(n, 'upload'));
-    },
-    scopes: pushScope(repo),
-    ok: [201, 204],
-    subject: op.subject,
-    signal: op.signal,
-    retry: false,
-  });
+  const { source, opts } = op;
+  const res = await sendWhole(
+    op,
+    'PUT',
+    withDigest(location, digest),
+    opts.size !== undefined ? { 'content-length': String(opts.size) } : {},
+    [201, 204],
+  );
   await discard(res.body);
   checkStored(res, digest, op);
   return { digest, size: source.position, how: 'uploaded' };
