@@ -28,9 +28,10 @@ export const digest = defineCommand({
     let result: { digest: string; mediaType: string; size: number };
     if (values.platform === undefined) {
       // HEAD says only "404"; GET explains what is missing (repository or tag) and how to fix it.
+      const client = await ctx.registry();
       result =
-        (await (await ctx.registry()).headManifest(ref, { signal: ctx.signal })) ??
-        (await (await ctx.registry()).getManifest(ref, { signal: ctx.signal }));
+        (await client.headManifest(ref, { signal: ctx.signal })) ??
+        (await client.getManifest(ref, { signal: ctx.signal }));
     } else {
       result = await fetchManifest(ctx, ref, values.platform);
     }
