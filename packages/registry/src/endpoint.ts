@@ -1,6 +1,12 @@
 import { DOCKER_HUB, isLoopbackRegistry } from '@pd/oci-types';
 import { type Challenge, parseChallenges, pickChallenge } from './auth/challenge.js';
-import { connectionError, errorForResponse, isAbortError, RegistryError } from './errors.js';
+import {
+  answeredInPlainHttp,
+  connectionError,
+  errorForResponse,
+  isAbortError,
+  RegistryError,
+} from './errors.js';
 import { discard, type HttpTransport, header, type Logger } from './transport/http.js';
 import {
   isRetryableError,
@@ -85,7 +91,8 @@ export class Endpoints {
         ? [`https://${host}`, `http://${host}`]
         : [`https://${host}`];
     let lastError: unknown;
-    for (const [i, origin] of origins.entries()) {
+    for (let i = 0; i < origins.length; i++) {
+      const origin = origins[i] as string;
       const hasNext = i < origins.length - 1;
       const budget = new RetryBudget(this.options.policy);
       for (;;) {
@@ -141,7 +148,15 @@ export class Endpoints {
           lastError = e;
           // With an HTTP fallback ahead, a failed HTTPS attempt moves on at once instead of retrying.
           const delay = !hasNext && isRetryableError(e) ? budget.next() : undefined;
-          if (delay === undefined) break;
+          if (delay === undefined) {
+            // HTTPS answered in plain HTTP, so the HTTP attempt before it met a passing fault
+            // (a reset connection): go back to HTTP, this time with retries.
+            const http = origins[0] as string;
+            if (i === 1 && origins.length === 2 && http.startsWith('http:') && answeredInPlainHttp(e)) {
+              origins.push(http);
+            }
+            break;
+          }
           await sleep(delay, signal);
         }
       }

@@ -276,12 +276,9 @@ export function connectionError(
       });
   }
   if (isTlsErrorCode(code) || /\bSSL\b|TLS|certificate/i.test(String((e as Error)?.message ?? ''))) {
-    const wrongVersion = /wrong version number|packet length too long|WRONG_VERSION/i.test(
-      `${code ?? ''} ${String((e as Error)?.message ?? '')}`,
-    );
     return new RegistryConnectionError(`TLS handshake with ${host} failed (${code ?? 'TLS error'})`, {
       ...init,
-      hint: wrongVersion
+      hint: answeredInPlainHttp(e)
         ? 'the registry seems to speak plain HTTP; if you trust the network, mark it insecure'
         : 'the certificate is not trusted for this host; install its CA (NODE_EXTRA_CA_CERTS) or, for a test registry, mark it insecure',
     });
@@ -290,6 +287,12 @@ export function connectionError(
     ...init,
     hint: 'check the network and the registry address',
   });
+}
+
+/** True for a TLS handshake that got plain HTTP back: the port speaks HTTP, not HTTPS. */
+export function answeredInPlainHttp(e: unknown): boolean {
+  const text = `${networkErrorCode(e) ?? ''} ${String((e as Error)?.message ?? '')}`;
+  return /wrong version number|packet length too long|WRONG_VERSION/i.test(text);
 }
 
 /** True for the error an aborted AbortSignal produces (ours or undici's). */

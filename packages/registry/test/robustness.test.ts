@@ -260,6 +260,15 @@ describe.skipIf(registryMissing())('retries, deadlines and connection failures',
     await client.close();
   });
 
+  test('a loopback ping whose plain-HTTP connection is reset stays on HTTP (HTTPS answers in HTTP)', async () => {
+    const client = new RegistryClient({ dockerConfig: false, retry: fast });
+    proxy.inject({ path: '/v2/', times: 1, fault: { kind: 'reset' } });
+    expect((await client.ping(proxy.host)).url).toBe(`http://${proxy.host}`);
+    // The reset HTTP attempt, then HTTP again after the TLS handshake got plain HTTP back.
+    expect(proxy.requests({ path: '/v2/' }).length).toBeGreaterThanOrEqual(2);
+    await client.close();
+  });
+
   test('plain HTTP only for loopback names, or when marked insecure (after trying HTTPS)', async () => {
     const host = mapped(registry.port);
     const strict = new RegistryClient({ dockerConfig: false, retry: fast });
