@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, EnvHttpProxyAgent } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, request } from './undici.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
 export interface ProxyOptions {
@@ -64,8 +65,8 @@ export interface HttpResponse {
  * No redirects, retries or auth here; those belong to the callers that know the rules.
  */
 export class HttpTransport {
-  private readonly secure: Dispatcher;
-  private insecureAgent: Dispatcher | undefined;
+  private secureAgent: Promise<Dispatcher> | undefined;
+  private insecureAgent: Promise<Dispatcher> | undefined;
   readonly timeouts: Required<TimeoutOptions>;
 
   constructor(
@@ -77,10 +78,9 @@ export class HttpTransport {
     },
   ) {
     this.timeouts = { connect: 30_000, headers: 120_000, body: 60_000, ...options.timeout };
-    this.secure = this.agent(true);
   }
 
-  private agent(verify: boolean): Dispatcher {
+  private async agent(verify: boolean): Promise<Dispatcher> {
     const options = {
       connect: { timeout: this.timeouts.connect, rejectUnauthorized: verify },
       headersTimeout: this.timeouts.headers,
@@ -89,6 +89,9 @@ export class HttpTransport {
     };
     const proxy = this.options.proxy;
     if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(options);
+    // The proxy agent relies on the API methods undici's index adds to every dispatcher, so it
+    // comes from the whole package, loaded only when a proxy is set.
+    const { EnvHttpProxyAgent } = await import('undici');
     // Through the proxy, `connect` applies to the proxy and `requestTls` to the registry behind it.
     return new EnvHttpProxyAgent({
       ...options,
@@ -99,13 +102,22 @@ export class HttpTransport {
     });
   }
 
+  /** The agent for verified or unverified TLS, created on first use. */
+  private dispatcher(insecure: boolean): Promise<Dispatcher> {
+    if (insecure) {
+      this.insecureAgent ??= this.agent(false);
+      return this.insecureAgent;
+    }
+    this.secureAgent ??= this.agent(true);
+    return this.secureAgent;
+  }
+
   async request(req: HttpRequest): Promise<HttpResponse> {
-    if (req.insecureTls && !this.insecureAgent) this.insecureAgent = this.agent(false);
-    const dispatcher = req.insecureTls && this.insecureAgent ? this.insecureAgent : this.secure;
+    const dispatcher = await this.dispatcher(req.insecureTls === true);
     const started = Date.now();
     const headers = { 'user-agent': this.options.userAgent, ...req.headers };
     try {
-      const res = await dispatcher.request({
+      const res = await request(dispatcher, {
         origin: req.url.origin,
         path: `${req.url.pathname}${req.url.search}`,
         method: req.method,
@@ -128,7 +140,9 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.secure.close(), this.insecureAgent?.close()]);
+    const agents = [this.secureAgent, this.insecureAgent];
+    this.secureAgent = this.insecureAgent = undefined;
+    await Promise.all(agents.map(async (a) => (await a)?.close()));
   }
 }
 
