@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   createVerifier,
   type Digest,
@@ -12,6 +11,7 @@ import {
   parseDigest,
   SizeMismatchError,
 } from '@pd/oci-types';
+import { BatchedFileWriter, writeStreamToFile } from './batched-file.js';
 import { CacheMissError } from './errors.js';
 
 /**
@@ -204,18 +204,16 @@ export class BlobCache {
     const tmp = this.tempPath(digest);
     try {
       const input = await source();
-      const sink = createWriteStream(tmp, { flags: 'wx' });
-      const signal = opts.signal ? { signal: opts.signal } : {};
-      // A verified source fails the pipeline itself before its end on a mismatch, so the rename
-      // below is never reached; hashing it a second time here would only cost CPU.
-      if (opts.sourceVerified) await pipeline(input, sink, signal);
-      else
-        await pipeline(
-          input,
-          createVerifier(digest, { size: opts.size, subject: `blob ${digest}` }),
-          sink,
-          signal,
-        );
+      // A verified source fails itself before its end on a mismatch, so the rename below is
+      // never reached; hashing it a second time here would only cost CPU.
+      const checked = opts.sourceVerified
+        ? input
+        : pipelineCb(
+            input,
+            createVerifier(digest, { size: opts.size, subject: `blob ${digest}` }),
+            () => undefined,
+          );
+      await writeStreamToFile(tmp, checked, opts.signal);
       const final = this.path(digest);
       await rename(tmp, final);
       return final;
@@ -237,11 +235,7 @@ export class BlobCache {
     await this.ensureDirs();
     const tmp = this.tempPath('build');
     try {
-      await pipeline(
-        stream,
-        createWriteStream(tmp, { flags: 'wx' }),
-        opts.signal ? { signal: opts.signal } : {},
-      );
+      await writeStreamToFile(tmp, stream, opts.signal);
       const d = await digest;
       await rename(tmp, this.path(d));
       return d;
@@ -263,21 +257,30 @@ export class BlobCache {
     let handle: Promise<FileHandle> | undefined;
     let committed = false;
     const file = () => {
-      handle ??= this.ensureDirs().then(() => open(tmp, 'wx'));
+      if (!handle) {
+        handle = this.ensureDirs().then(() => open(tmp, 'wx'));
+        handle.catch(() => undefined); // seen by the write or flush that needs it, not unhandled meanwhile
+      }
       return handle;
     };
+    let writer: BatchedFileWriter | undefined;
     const store = new Transform({
       transform(chunk: Buffer, _enc, cb: TransformCallback) {
-        file()
-          .then((fh) => fh.write(chunk))
-          .then(
-            () => cb(null, chunk),
-            (e: unknown) => cb(e as Error),
-          );
+        // Chunks pass on at once; only a chunk that fills a batch waits for its write.
+        writer ??= new BatchedFileWriter(file());
+        const written = writer.write(chunk);
+        if (written === undefined) return cb(null, chunk);
+        written.then(
+          () => cb(null, chunk),
+          (e: unknown) => cb(e as Error),
+        );
       },
       flush(cb: TransformCallback) {
         file()
-          .then((fh) => fh.close())
+          .then(async (fh) => {
+            await writer?.flush();
+            await fh.close();
+          })
           .then(() => rename(tmp, final))
           .then(
             () => {

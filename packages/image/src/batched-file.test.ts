@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { BatchedFileWriter, writeStreamToFile } from './batched-file.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pd-batched-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** 64 KiB chunks (a socket's reads) of random bytes, crossing several 1 MiB batches. */
+function chunks(count: number, size = 64 * 1024): Buffer[] {
+  return Array.from({ length: count }, () => randomBytes(size));
+}
+
+describe('writeStreamToFile', () => {
+  test('writes every byte in order, in far fewer writes than chunks', async () => {
+    const parts = chunks(50);
+    const path = join(dir, 'all');
+    const writes = vi.fn();
+    const size = await writeStreamToFile(
+      path,
+      Readable.from(parts).on('pause', writes), // paused once per batch written
+    );
+    expect(size).toBe(50 * 64 * 1024);
+    expect((await readFile(path)).equals(Buffer.concat(parts))).toBe(true);
+    expect(writes.mock.calls.length).toBeGreaterThanOrEqual(3);
+    expect(writes.mock.calls.length).toBeLessThanOrEqual(4);
+  });
+
+  test('an empty stream makes an empty file', async () => {
+    const path = join(dir, 'empty');
+    expect(await writeStreamToFile(path, Readable.from([]))).toBe(0);
+    expect((await readFile(path)).length).toBe(0);
+  });
+
+  test('an input that fails while the file is still opening rejects, with nothing unhandled', async () => {
+    const input = new PassThrough();
+    const copy = writeStreamToFile(join(dir, 'early'), input);
+    input.destroy(new Error('digest mismatch'));
+    await expect(copy).rejects.toThrow('digest mismatch');
+  });
+
+  test('an input destroyed without an error is a premature close, not a hang', async () => {
+    const input = new PassThrough();
+    const copy = writeStreamToFile(join(dir, 'closed'), input);
+    input.write(randomBytes(100));
+    setTimeout(() => input.destroy(), 10);
+    await expect(copy).rejects.toThrow(/premature close/i);
+  });
+
+  test('an abort signal stops the copy with the abort reason', async () => {
+    const input = new PassThrough();
+    const controller = new AbortController();
+    const copy = writeStreamToFile(join(dir, 'aborted'), input, controller.signal);
+    input.write(randomBytes(100));
+    controller.abort(new Error('user cancelled'));
+    await expect(copy).rejects.toThrow(/user cancelled|abort/);
+    expect(input.destroyed).toBe(true);
+  });
+
+  test('an existing file is never overwritten: the copy fails and the input is destroyed', async () => {
+    const path = join(dir, 'exists');
+    await writeFile(path, 'keep me');
+    const input = Readable.from(chunks(2));
+    await expect(writeStreamToFile(path, input)).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(input.destroyed).toBe(true);
+    expect(await readFile(path, 'utf8')).toBe('keep me');
+  });
+});
+
+describe('BatchedFileWriter', () => {
+  test('writes only when a batch fills, and flush writes the rest', async () => {
+    const path = join(dir, 'writer');
+    const file = await open(path, 'w');
+    const out = new BatchedFileWriter(file);
+    const parts = chunks(20);
+    const writes = parts.map((c) => out.write(c)).filter((w) => w !== undefined);
+    expect(writes).toHaveLength(1); // 16 × 64 KiB fill the first batch; 4 chunks wait
+    await Promise.all(writes);
+    expect((await readFile(path)).length).toBe(16 * 64 * 1024);
+    await out.flush();
+    await file.close();
+    expect((await readFile(path)).equals(Buffer.concat(parts))).toBe(true);
+  });
+});
