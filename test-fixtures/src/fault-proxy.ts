@@ -54,6 +54,9 @@ export interface ProxiedRequest {
   range: string | undefined;
   authorization: boolean;
   fault: Fault['kind'] | undefined;
+  /** When the request arrived and when its answer ended (performance.now() of the proxy). */
+  startedAt: number;
+  endedAt: number;
 }
 
 export interface FaultHandle {
@@ -119,11 +122,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       range: header(req.headers, 'range'),
       authorization: req.headers.authorization !== undefined,
       fault: fault?.kind,
+      startedAt: performance.now(),
+      endedAt: 0,
     };
     let logged = false;
     const record = () => {
       if (!logged) {
         logged = true;
+        entry.endedAt = performance.now();
         log.push(entry);
       }
     };
