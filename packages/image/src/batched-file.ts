@@ -1,58 +1,67 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { writeAll } from './formats/atomic-file.js';
 
 // Socket reads arrive in chunks of up to 64 KiB. Writing each one is one thread-pool trip and one
 // wake-up of the event loop per chunk, which on a busy machine costs more than the copy itself;
 // gathering them to about 1 MiB cuts those trips twentyfold while holding at most that much.
 const BATCH = 1 << 20;
 
-/** Appends chunks to a file (open, or still opening), gathered into writes of about {@link BATCH} bytes. */
+/**
+ * Appends to a file (open, or still opening) at its current position, gathering chunks into
+ * writes of about {@link BATCH} bytes. Writes run one after the other, in order.
+ */
 export class BatchedFileWriter {
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
   private pending = 0;
+  private last: Promise<void> = Promise.resolve();
 
   constructor(private readonly file: FileHandle | Promise<FileHandle>) {}
 
   /** Queue a chunk; when that filled the batch, the batch's write (else undefined: no promise per chunk). */
-  write(chunk: Buffer): Promise<void> | undefined {
+  write(chunk: Uint8Array): Promise<void> | undefined {
     this.chunks.push(chunk);
-    this.pending += chunk.length;
+    this.pending += chunk.byteLength;
     return this.pending >= BATCH ? this.flush() : undefined;
   }
 
-  /** Write what is queued. */
-  async flush(): Promise<void> {
-    if (this.chunks.length === 0) return;
-    const chunks = this.chunks;
-    this.chunks = [];
-    this.pending = 0;
-    await (await this.file).writev(chunks);
+  /** Write what is queued; resolves when it and every earlier batch are written. */
+  flush(): Promise<void> {
+    if (this.chunks.length > 0) {
+      const chunks = this.chunks;
+      this.chunks = [];
+      this.pending = 0;
+      this.last = this.last.then(async () => writeAll(await this.file, chunks));
+    }
+    return this.last;
   }
 }
 
 /**
- * Copy a stream into a new file (`wx`: it must not exist) in batched writes and close it; returns
- * the bytes written. On failure the file may remain, for the caller to remove. Reads in flowing
- * mode, pausing while a batch is written: an async iterator would read() the stream's buffer,
- * which concatenates (copies) the chunks waiting in it.
+ * Feed a stream into `out` in flowing mode, pausing while a full batch is written (an async
+ * iterator would read() the stream's buffer, which concatenates, i.e. copies, the chunks waiting
+ * in it). `onChunk` sees each chunk first and may throw to fail the copy. Resolves at the input's
+ * end, rejects on its error, its premature close, or a failed write; the tail may still be queued
+ * in `out` (flush it).
  */
-export async function writeStreamToFile(
-  path: string,
+export function pipeInto(
+  out: BatchedFileWriter,
   input: Readable,
-  signal?: AbortSignal,
-): Promise<number> {
-  // Everything that watches the input is attached before the first await, so an input that
-  // fails while the file opens is a rejection here, never an unhandled 'error'.
-  if (signal) addAbortSignal(signal, input);
+  onChunk?: (chunk: Buffer) => void,
+): Promise<void> {
+  // finished() listens for errors from here on, so an input that fails before the caller's
+  // next await is a rejection, never an unhandled 'error'.
   const ended = finished(input);
-  const opening = open(path, 'wx');
-  opening.catch(() => undefined); // seen by the first write or the final flush, not unhandled meanwhile
-  const out = new BatchedFileWriter(opening);
-  let size = 0;
   input.on('data', (chunk: Buffer) => {
-    size += chunk.length;
-    const written = out.write(chunk);
+    let written: Promise<void> | undefined;
+    try {
+      onChunk?.(chunk);
+      written = out.write(chunk);
+    } catch (e) {
+      input.destroy(e as Error);
+      return;
+    }
     if (written === undefined) return;
     input.pause();
     written.then(
@@ -60,8 +69,30 @@ export async function writeStreamToFile(
       (e: unknown) => input.destroy(e as Error),
     );
   });
+  return ended.catch((e: unknown) => {
+    input.destroy();
+    throw e;
+  });
+}
+
+/**
+ * Copy a stream into a new file (`wx`: it must not exist) in batched writes and close it; returns
+ * the bytes written. On failure the file may remain, for the caller to remove.
+ */
+export async function writeStreamToFile(
+  path: string,
+  input: Readable,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (signal) addAbortSignal(signal, input);
+  const opening = open(path, 'wx');
+  opening.catch(() => undefined); // seen by the first write or the final flush, not unhandled meanwhile
+  const out = new BatchedFileWriter(opening);
+  let size = 0;
   try {
-    await ended;
+    await pipeInto(out, input, (chunk) => {
+      size += chunk.length;
+    });
     await out.flush();
   } catch (e) {
     input.destroy();

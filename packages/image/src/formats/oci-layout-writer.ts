@@ -10,6 +10,7 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
+import { BatchedFileWriter, pipeInto } from '../batched-file.js';
 import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
 import { tempPathBeside, withLockFile, writeAll, writeFileAtomically } from './atomic-file.js';
@@ -200,15 +201,20 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOpti
     options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
     return;
   }
-  await writeFileAtomically(target, async (fh) => {
-    let done = 0;
-    options.onProgress?.({ id: d.digest, phase: 'write', done, total: d.size });
-    for await (const chunk of await layerStream(blob, options)) {
-      await writeAll(fh, [chunk as Buffer]);
-      done += (chunk as Buffer).byteLength;
+  await writeFileAtomically(
+    target,
+    async (fh) => {
+      let done = 0;
       options.onProgress?.({ id: d.digest, phase: 'write', done, total: d.size });
-    }
-  });
+      const out = new BatchedFileWriter(fh);
+      await pipeInto(out, await layerStream(blob, options), (chunk) => {
+        done += chunk.byteLength;
+        options.onProgress?.({ id: d.digest, phase: 'write', done, total: d.size });
+      });
+      await out.flush();
+    },
+    { sync: false },
+  );
 }
 
 /** Hardlink the layer's local file into place when it offers one of the right size. */
@@ -244,12 +250,16 @@ export async function writeOciArchive(
   const plan = await planBlobs(root, options.manifests ?? 'oci');
   const entry = entryFor(plan.descriptor, options.tag);
   const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry] };
-  await writeFileAtomically(path, async (fh) => {
-    const tar = new TarWriter(fh);
-    await tar.file('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })));
-    await tar.file('index.json', Buffer.from(JSON.stringify(index)));
-    await writeBlobMembers(tar, plan.blobs, combinedNames, options);
-    await tar.finish();
-  });
+  await writeFileAtomically(
+    path,
+    async (fh) => {
+      const tar = new TarWriter(fh);
+      await tar.file('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })));
+      await tar.file('index.json', Buffer.from(JSON.stringify(index)));
+      await writeBlobMembers(tar, plan.blobs, combinedNames, options);
+      await tar.finish();
+    },
+    { sync: false },
+  );
   return entry;
 }

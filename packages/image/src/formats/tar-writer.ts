@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { SizeMismatchError } from '@pd/oci-types';
-import { writeAll } from './atomic-file.js';
+import { BatchedFileWriter, pipeInto } from '../batched-file.js';
 
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
@@ -12,51 +13,62 @@ const MAX_OCTAL_SIZE = 8 ** 11 - 1;
  * data), so a body that is longer or shorter than announced fails the write.
  */
 export class TarWriter {
-  private pending: Buffer[] = [];
+  private readonly out: BatchedFileWriter;
 
   constructor(
-    private readonly fh: FileHandle,
+    fh: FileHandle,
     private readonly mtime = 0,
-  ) {}
+  ) {
+    this.out = new BatchedFileWriter(fh);
+  }
 
   async directory(name: string): Promise<void> {
-    this.pending.push(...header(name.endsWith('/') ? name : `${name}/`, 0, '5', 0o755, this.mtime));
+    await this.put(header(name.endsWith('/') ? name : `${name}/`, 0, '5', 0o755, this.mtime));
   }
 
   /** A small member held in memory (metadata JSON). */
   async file(name: string, data: Uint8Array): Promise<void> {
-    this.pending.push(...header(name, data.byteLength, '0', 0o644, this.mtime));
-    await this.flush([data, padding(data.byteLength)]);
+    await this.put([
+      ...header(name, data.byteLength, '0', 0o644, this.mtime),
+      data,
+      padding(data.byteLength),
+    ]);
   }
 
   /** A member streamed from `body`, which must yield exactly `size` bytes. */
   async stream(
     name: string,
     size: number,
-    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    body: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     onData?: (done: number) => void,
   ): Promise<void> {
-    this.pending.push(...header(name, size, '0', 0o644, this.mtime));
+    await this.put(header(name, size, '0', 0o644, this.mtime));
     let done = 0;
-    for await (const chunk of body) {
+    const count = (chunk: Uint8Array) => {
       done += chunk.byteLength;
       if (done > size) throw new SizeMismatchError(`archive member ${name}`, size, done);
-      await this.flush([chunk]);
       onData?.(done);
+    };
+    if (body instanceof Readable) {
+      await pipeInto(this.out, body, count);
+    } else {
+      for await (const chunk of body) {
+        count(chunk);
+        await this.out.write(chunk);
+      }
     }
     if (done !== size) throw new SizeMismatchError(`archive member ${name}`, size, done);
-    await this.flush([padding(size)]);
+    await this.put([padding(size)]);
   }
 
-  /** The two zero blocks that end an archive. */
+  /** The two zero blocks that end an archive; everything is written when this resolves. */
   async finish(): Promise<void> {
-    await this.flush([ZEROS]);
+    await this.put([ZEROS]);
+    await this.out.flush();
   }
 
-  private async flush(data: Uint8Array[]): Promise<void> {
-    const buffers = [...this.pending, ...data];
-    this.pending = [];
-    await writeAll(this.fh, buffers);
+  private async put(buffers: Uint8Array[]): Promise<void> {
+    for (const b of buffers) await this.out.write(b);
   }
 }
 
