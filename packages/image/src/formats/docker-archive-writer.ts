@@ -86,12 +86,16 @@ export async function writeDockerArchive(
     blobs.push(parts.config, ...parts.layers);
   }
 
-  await writeFileAtomically(path, async (fh) => {
-    const tar = new TarWriter(fh);
-    for (const [name, data] of metadata) await tar.file(name, data);
-    await writeBlobMembers(tar, blobs, naming, options);
-    await tar.finish();
-  });
+  await writeFileAtomically(
+    path,
+    async (fh) => {
+      const tar = new TarWriter(fh);
+      for (const [name, data] of metadata) await tar.file(name, data);
+      await writeBlobMembers(tar, blobs, naming, options);
+      await tar.finish();
+    },
+    { sync: false },
+  );
 }
 
 const classicNames: BlobNaming = {
