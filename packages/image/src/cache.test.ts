@@ -103,9 +103,26 @@ describe('BlobCache', () => {
     const rotten = Buffer.from(data);
     rotten[99] = (rotten[99] ?? 0) ^ 1;
     writeFileSync(cache.path(digest), rotten);
-    await expect(collect(await cache.open(digest))).rejects.toBeInstanceOf(DigestMismatchError);
+    // Another instance (a later process) did not see the bytes come in: it hashes them.
+    const later = new BlobCache(dir);
+    await expect(collect(await later.open(digest))).rejects.toBeInstanceOf(DigestMismatchError);
     await new Promise((r) => setTimeout(r, 20));
-    expect(await cache.has(digest)).toBe(false);
+    expect(await later.has(digest)).toBe(false);
+  });
+
+  test('blobs an instance stored are read back without a second hash, unless verify is asked for', async () => {
+    await cache.ingest(digest, () => trickle(data));
+    const rotten = Buffer.from(data);
+    rotten[5] = (rotten[5] ?? 0) ^ 1;
+    writeFileSync(cache.path(digest), rotten); // what only a second hash would notice
+    expect((await collect(await cache.open(digest))).equals(rotten)).toBe(true);
+    await expect(collect(await cache.open(digest, { verify: true }))).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
+    // A removed blob is forgotten: stored again from elsewhere, it is verified again.
+    await cache.remove(digest);
+    writeFileSync(cache.path(digest), rotten);
+    await expect(collect(await cache.open(digest))).rejects.toBeInstanceOf(DigestMismatchError);
   });
 
   test('concurrent writers (separate instances, as separate processes) never expose a partial blob', async () => {

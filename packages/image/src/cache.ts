@@ -51,7 +51,10 @@ export interface PruneResult {
 }
 
 export interface OpenOptions {
-  /** Hash the bytes while they stream and fail at the end on a mismatch (default true). */
+  /**
+   * Hash the bytes while they stream and fail at the end on a mismatch. Default: true, except for
+   * blobs this instance stored itself (they were verified as they came in, moments ago).
+   */
   verify?: boolean;
   /**
    * The size the caller's descriptor gives: a stored blob of another size is refused (the blob
@@ -96,6 +99,11 @@ export class BlobCache {
   readonly dir: string;
   private ready: Promise<void> | undefined;
   private readonly inflight = new Map<string, Promise<string>>();
+  /**
+   * Blobs this instance stored itself, verified as they came in: reading them back in the same
+   * process (an archive written right after a prefetch) needs no second hash.
+   */
+  private readonly storedHere = new Set<string>();
 
   constructor(dir: string = defaultCacheDir()) {
     this.dir = dir;
@@ -152,7 +160,8 @@ export class BlobCache {
 
   /**
    * A stored blob as a stream, verified against its digest by default: bytes at rest can rot,
-   * and a blob that no longer matches is removed so that the next pull fetches it again.
+   * and a blob that no longer matches is removed so that the next pull fetches it again. Blobs
+   * this instance stored are not hashed again (see {@link OpenOptions.verify}).
    * Throws {@link CacheMissError} when absent.
    */
   async open(digest: string, opts: OpenOptions = {}): Promise<Readable> {
@@ -163,7 +172,7 @@ export class BlobCache {
     const now = new Date();
     await utimes(file, now, now).catch(() => undefined); // last use, for prune
     const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
-    if (opts.verify === false) return input;
+    if (opts.verify === false || (opts.verify === undefined && this.storedHere.has(digest))) return input;
     const verifier = createVerifier(digest, { size, subject: `cached blob ${digest}` });
     return pipelineCb(input, verifier, (err) => {
       if (err instanceof DigestMismatchError || err instanceof SizeMismatchError) {
@@ -216,6 +225,7 @@ export class BlobCache {
       await writeStreamToFile(tmp, checked, opts.signal);
       const final = this.path(digest);
       await rename(tmp, final);
+      this.storedHere.add(digest);
       return final;
     } catch (e) {
       await rm(tmp, { force: true });
@@ -238,6 +248,7 @@ export class BlobCache {
       await writeStreamToFile(tmp, stream, opts.signal);
       const d = await digest;
       await rename(tmp, this.path(d));
+      this.storedHere.add(d);
       return d;
     } catch (e) {
       await rm(tmp, { force: true });
@@ -263,6 +274,7 @@ export class BlobCache {
       }
       return handle;
     };
+    const storedHere = this.storedHere;
     let writer: BatchedFileWriter | undefined;
     const store = new Transform({
       transform(chunk: Buffer, _enc, cb: TransformCallback) {
@@ -285,6 +297,7 @@ export class BlobCache {
           .then(
             () => {
               committed = true;
+              storedHere.add(digest);
               cb();
             },
             (e: unknown) => cb(e as Error),
@@ -306,6 +319,7 @@ export class BlobCache {
   }
 
   async remove(digest: string): Promise<void> {
+    this.storedHere.delete(digest);
     await rm(this.path(digest), { force: true });
   }
 
@@ -360,7 +374,10 @@ export class BlobCache {
       if (old || over) {
         removed.push(e);
         freed += e.size;
-        if (!opts.dryRun) await rm(e.path, { force: true });
+        if (!opts.dryRun) {
+          this.storedHere.delete(e.digest);
+          await rm(e.path, { force: true });
+        }
       } else {
         kept += e.size;
       }

@@ -1,8 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DigestMismatchError, MediaType } from '@pd/oci-types';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { BlobCache } from '../src/cache.js';
+import { readDockerArchive, writeDockerArchive } from '../src/formats/index.js';
 import { verifiesItself } from '../src/formats/verified-stream.js';
 import { RemoteLayer } from '../src/layers/remote.js';
 import * as remote from '../src/remote.js';
@@ -128,6 +129,64 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     await drain(await layer.compressed());
     expect(await cache.has(victim.digest)).toBe(true);
     expect(await layer.localPath?.()).toBe(cache.path(victim.digest));
+  });
+
+  test('a docker archive fetches the later layers while the first one streams', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'prefetch'));
+    const [first, ...later] = fx.layers;
+    // The base layer (busybox, about 1 MB) comes at 1 MB/s: written in order, one layer at a
+    // time, no other layer would be asked for before it ended.
+    const slow = env.proxy.inject({
+      fault: { kind: 'slow', bytesPerSecond: 1_000_000 },
+      method: 'GET',
+      path: first!.digest,
+    });
+    try {
+      env.proxy.resetStats();
+      const image = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+      const out = join(cache.dir, 'layered.tar');
+      await writeDockerArchive(out, [{ image, tags: [] }]);
+      const gets = () => env.proxy.requests({ method: 'GET', path: /\/blobs\// });
+      // The slow answer is logged once the proxy ends it, after its last pause.
+      const base = await vi.waitFor(
+        () => {
+          const r = gets().find((g) => g.path.endsWith(first!.digest));
+          if (!r) throw new Error('the base layer GET is not logged yet');
+          return r;
+        },
+        { timeout: 5000 },
+      );
+      const rest = gets().filter((r) => later.some((l) => r.path.endsWith(l.digest)));
+      expect(rest).toHaveLength(later.length);
+      for (const r of rest) expect(r.startedAt).toBeLessThan(base.endedAt);
+      // Every layer is in the archive, whole (read back and verified by the archive reader).
+      const back = await readDockerArchive(out);
+      const layers = await back.layers();
+      expect(await Promise.all(layers.map((l) => l.digest()))).toEqual(fx.layers.map((l) => l.digest));
+      for (const l of layers) await drain(await l.compressed());
+    } finally {
+      slow.remove();
+    }
+  });
+
+  test('a docker archive whose prefetched layer is corrupt fails naming it, leaving no file', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'prefetch-bad'));
+    const victim = fx.layers.at(-1)!;
+    const flip = env.proxy.inject({ fault: { kind: 'flip-byte' }, method: 'GET', path: victim.digest });
+    try {
+      const image = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+      const out = join(env.cacheDir, 'prefetch-bad.tar');
+      const err = await writeDockerArchive(out, [{ image, tags: [] }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect((err as Error).message).toContain(victim.digest.slice(0, 19));
+      expect(readdirSync(env.cacheDir).filter((n) => n.includes('prefetch-bad.tar'))).toEqual([]);
+      expect(await cache.has(victim.digest)).toBe(false);
+      expect(readdirSync(join(cache.dir, 'tmp'))).toEqual([]);
+    } finally {
+      flip.remove();
+    }
   });
 
   test('pull({ lazy: false }) downloads every layer into the cache at once', async () => {
