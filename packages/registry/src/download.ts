@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Digest } from '@pd/oci-types';
 import { type GetBlobOptions, getBlob } from './blobs.js';
 import type { Context } from './context.js';
@@ -23,25 +25,16 @@ export async function downloadBlob(
   opts: GetBlobOptions = {},
 ): Promise<{ digest: Digest; size: number; path: string }> {
   const stream = await getBlob(ctx, repo, digest, opts);
+  // Watched from here on: a stream that fails while the file opens is a rejection below, not an
+  // unhandled 'error'.
+  const ended = finished(stream);
+  ended.catch(() => undefined);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let size = 0;
   try {
     const file = await open(tmp, 'wx');
     try {
-      let batch: Buffer[] = [];
-      let pending = 0;
-      for await (const chunk of stream) {
-        const buf = chunk as Buffer;
-        batch.push(buf);
-        pending += buf.length;
-        size += buf.length;
-        if (pending >= BATCH) {
-          await file.writev(batch);
-          batch = [];
-          pending = 0;
-        }
-      }
-      if (batch.length > 0) await file.writev(batch);
+      size = await copyInBatches(stream, ended, file);
     } finally {
       await file.close();
     }
@@ -52,4 +45,43 @@ export async function downloadBlob(
     throw e;
   }
   return { digest: digest as Digest, size, path };
+}
+
+/**
+ * The stream's bytes appended to `file` in writes of about {@link BATCH}; `ended` is the stream's
+ * finished(). Flowing mode, paused while a batch is written: an async iterator would read() the
+ * stream's buffer, which concatenates (copies) the chunks waiting in it.
+ */
+function copyInBatches(stream: Readable, ended: Promise<void>, file: FileHandle): Promise<number> {
+  let batch: Buffer[] = [];
+  let pending = 0;
+  let size = 0;
+  const write = async (buffers: Buffer[]) => {
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    let { bytesWritten } = await file.writev(buffers);
+    if (bytesWritten === total) return;
+    // writev may write less than asked: the rest goes on from where it stopped.
+    const all = Buffer.concat(buffers);
+    while (bytesWritten < total) {
+      bytesWritten += (await file.write(all, bytesWritten, total - bytesWritten)).bytesWritten;
+    }
+  };
+  stream.on('data', (chunk: Buffer) => {
+    batch.push(chunk);
+    pending += chunk.length;
+    size += chunk.length;
+    if (pending < BATCH) return;
+    const full = batch;
+    batch = [];
+    pending = 0;
+    stream.pause();
+    write(full).then(
+      () => stream.resume(),
+      (e: unknown) => stream.destroy(e as Error),
+    );
+  });
+  return ended.then(async () => {
+    if (batch.length > 0) await write(batch);
+    return size;
+  });
 }
