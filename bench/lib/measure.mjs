@@ -67,10 +67,20 @@ export function spawnCollect(cmd, args, { env = process.env, cwd, timeoutMs = 30
   });
 }
 
+/** `sync`: write dirty pages back to disk and wait for it. */
+function syncDisks() {
+  return new Promise((resolve) => {
+    const child = spawn('sync', [], { stdio: 'ignore' });
+    child.on('error', () => resolve());
+    child.on('close', () => resolve());
+  });
+}
+
 /**
  * Run every side `iterations` times, rotating the order each round so no side always runs first
  * (with the page cache warmed by the one before it). `warmups` rounds run first and are not
- * counted. A side is `{ prepare(round) → { argv, env?, cwd?, after?(result) } }`: prepare makes
+ * counted. Before each run, `sync` flushes what earlier runs left in the page cache. A side is
+ * `{ prepare(round) → { argv, env?, cwd?, after?(result) } }`: prepare makes
  * fresh outputs and caches for the round, `after` checks or measures the result and cleans up
  * (it may return extra numbers, kept per run).
  */
@@ -83,6 +93,9 @@ export async function alternate(sides, { iterations, warmups = 1, log = () => {}
     const line = [];
     for (const name of order) {
       const job = await sides[name].prepare(round);
+      // Dirty pages left by the run before (outputs written without fsync, by pd and peers
+      // alike) are written back now, outside the timing, not during the next run.
+      await syncDisks();
       const r = await measure(job.argv, { env: job.env, cwd: job.cwd });
       const extra = (await job.after?.(r)) ?? {};
       if (round >= 0) runs[name].push({ ms: r.ms, peakRssMB: r.peakRssMB, ...extra });
