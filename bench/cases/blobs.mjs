@@ -14,6 +14,8 @@ import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
 import { notRun, pairResult } from '../lib/result.mjs';
 import { createContext, ensureTools, which } from '../lib/setup.mjs';
 
+const NODE_FLOOR = fileURLToPath(new URL('../lib/node-fetch-floor.mjs', import.meta.url));
+
 export const CASES = {
   'pull-oci': { name: 'pull → OCI layout', target: '≤ 0.5×', maxRatio: 0.5 },
   'pull-docker-archive': { name: 'pull → docker-archive', target: '≤ 0.5×, RSS ≤ 200 MB', maxRatio: 0.5 },
@@ -113,20 +115,43 @@ export async function run({ ctx, iterations = 5, only = Object.keys(CASES) } = {
         };
       },
     };
+    // The floor of a pull in Node: a minimal program (no pd code) fetching, hashing and writing
+    // the same blobs, all at once (bench/lib/node-fetch-floor.mjs).
+    const nodeFloor = {
+      prepare: async (round) => {
+        const dir = join(out, `node-${round < 0 ? 'warmup' : round}`);
+        await mkdir(dir, { recursive: true });
+        return {
+          argv: [
+            process.execPath,
+            NODE_FLOOR,
+            dir,
+            ...large.layers.map(
+              (l) => `http://${registry.host}/v2/${large.repository}/blobs/${l.digest}#${l.digest}`,
+            ),
+          ],
+          after: () => rm(dir, { recursive: true, force: true }),
+        };
+      },
+    };
     const r = await alternate(
       {
         pd: pdSide((dir) => ['pull', src, '-o', join(dir, 'layout')], checkLayout),
         skopeo: skopeoSide((dir) => [`docker://${src}`, `oci:${join(dir, 'layout')}:latest`], checkLayout),
+        node: nodeFloor,
         ...(which('curl') ? { curl: curlFloor } : {}),
       },
       { iterations, log },
     );
+    const ofSkopeo = (ms) => `${(ms / 1000).toFixed(2)} s, ${(ms / r.skopeo.medianMs).toFixed(2)}× skopeo`;
     if (r.curl) {
-      const floor = r.curl.medianMs;
       notes.push(
-        `floor: curl --parallel of the layer blobs into files ${(floor / 1000).toFixed(2)} s, ${(floor / r.skopeo.medianMs).toFixed(2)}× skopeo's pull → OCI time (no hashing, no layout)`,
+        `floor: curl --parallel of the layer blobs into files ${ofSkopeo(r.curl.medianMs)} (no hashing, no layout)`,
       );
     }
+    notes.push(
+      `Node floor: a minimal Node program (undici, sha256, batched writes; no pd code) fetching the layer blobs ${ofSkopeo(r.node.medianMs)}; pd is ${(r.pd.medianMs / r.node.medianMs).toFixed(2)}× it`,
+    );
     results.push(
       pairResult({
         name: CASES['pull-oci'].name,
