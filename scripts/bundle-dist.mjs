@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Run by each package's build after tsc: dist/index.js and the package's own modules it imports
+// become that one file (other packages and dependencies stay imports). A CLI start-up pays per
+// ES module loaded (resolve, read, compile, link): `pd pull` loaded about 110 of them, about
+// 60 ms more than the same code in four files. The .d.ts files stay as tsc wrote them; the
+// other .js files are removed, so nothing can load a second copy of a module.
+import { readdir, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { build } from 'esbuild';
+
+const dist = join(process.cwd(), 'dist');
+const entry = join(dist, 'index.js');
+await build({
+  entryPoints: [entry],
+  outfile: entry,
+  allowOverwrite: true,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
+
+const keep = new Set(['index.js', 'index.js.map']);
+for (const e of await readdir(dist, { recursive: true, withFileTypes: true })) {
+  if (!e.isFile() || !/\.js(\.map)?$/.test(e.name)) continue;
+  const path = join(e.parentPath ?? e.path, e.name);
+  if (!keep.has(relative(dist, path))) await rm(path);
+}
