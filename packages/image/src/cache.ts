@@ -11,7 +11,7 @@ import {
   parseDigest,
   SizeMismatchError,
 } from '@pd/oci-types';
-import { BatchedFileWriter, writeStreamToFile } from './batched-file.js';
+import { BatchedFileWriter, writeStreamToFile } from '@pd/tar';
 import { CacheMissError } from './errors.js';
 
 /**

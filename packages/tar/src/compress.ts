@@ -1,9 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { type Compression, type Digest, DigestHasher, layerMediaType } from '@pd/oci-types';
+import { writeStreamToFile } from './batched-file.js';
 import { gzipParallel } from './gzip-parallel.js';
 import type { ProgressEvent } from './options.js';
 import { zstdParallel } from './zstd.js';
@@ -120,11 +119,7 @@ export async function writeLayerFile(
   );
   const { stream, result } = compressLayer(tar, opts);
   try {
-    await pipeline(
-      stream,
-      createWriteStream(tmp, { flags: 'wx' }),
-      opts.signal ? { signal: opts.signal } : {},
-    );
+    await writeStreamToFile(tmp, stream, opts.signal);
     const info = await result;
     await rename(tmp, path);
     return info;

@@ -1,3 +1,4 @@
+export { BatchedFileWriter, pipeInto, writeAll, writeStreamToFile } from './batched-file.js';
 export { type CompressOptions, compressLayer, type LayerInfo, writeLayerFile } from './compress.js';
 export type { ContentEntry, Contents, ContentValue } from './contents.js';
 export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js';

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
+import { writeAll } from '@pd/tar';
+
+export { writeAll };
+
 import { basename, dirname, join } from 'node:path';
 
 /** A hidden temporary name beside `path`, on the same filesystem so that rename is atomic. */
@@ -37,24 +41,6 @@ export async function writeFileAtomically(
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
-  }
-}
-
-/** Write every byte of `buffers` at the handle's current position (writev may write less). */
-export async function writeAll(fh: FileHandle, buffers: Uint8Array[]): Promise<void> {
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
-  if (total === 0) return;
-  const { bytesWritten } = await fh.writev(buffers);
-  if (bytesWritten === total) return;
-  let skip = bytesWritten;
-  for (const b of buffers) {
-    if (skip >= b.byteLength) {
-      skip -= b.byteLength;
-      continue;
-    }
-    let off = skip;
-    skip = 0;
-    while (off < b.byteLength) off += (await fh.write(b, off, b.byteLength - off)).bytesWritten;
   }
 }
 

@@ -10,7 +10,7 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
-import { BatchedFileWriter, pipeInto } from '../batched-file.js';
+import { BatchedFileWriter, pipeInto } from '@pd/tar';
 import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
 import { tempPathBeside, withLockFile, writeAll, writeFileAtomically } from './atomic-file.js';

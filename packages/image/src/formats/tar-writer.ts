@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { SizeMismatchError } from '@pd/oci-types';
-import { BatchedFileWriter, pipeInto } from '../batched-file.js';
+import { BatchedFileWriter, pipeInto } from '@pd/tar';
 
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);

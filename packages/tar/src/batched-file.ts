@@ -1,11 +1,11 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { writeAll } from './formats/atomic-file.js';
 
-// Socket reads arrive in chunks of up to 64 KiB. Writing each one is one thread-pool trip and one
-// wake-up of the event loop per chunk, which on a busy machine costs more than the copy itself;
-// gathering them to about 1 MiB cuts those trips twentyfold while holding at most that much.
+// Streams arrive in chunks of 64 KiB or less (socket reads, compressed blocks). Writing each one
+// is one thread-pool trip and one wake-up of the event loop per chunk, which on a busy machine
+// costs more than the copy itself; gathering them to about 1 MiB cuts those trips twentyfold
+// while holding at most that much.
 const BATCH = 1 << 20;
 
 /**
@@ -101,4 +101,22 @@ export async function writeStreamToFile(
     await (await opening.catch(() => undefined))?.close();
   }
   return size;
+}
+
+/** Write every byte of `buffers` at the handle's current position (writev may write less). */
+export async function writeAll(fh: FileHandle, buffers: Uint8Array[]): Promise<void> {
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  if (total === 0) return;
+  const { bytesWritten } = await fh.writev(buffers);
+  if (bytesWritten === total) return;
+  let skip = bytesWritten;
+  for (const b of buffers) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    let off = skip;
+    skip = 0;
+    while (off < b.byteLength) off += (await fh.write(b, off, b.byteLength - off)).bytesWritten;
+  }
 }
