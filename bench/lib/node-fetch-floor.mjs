@@ -3,18 +3,26 @@
 // with no pd code. The undici modules pd's transport loads, every blob at once, sha256 checked
 // while the bytes arrive, 1 MiB batched writes, one file per blob. No manifest, config, cache,
 // layout or progress. What a Node CLI can at best reach on this machine, whatever it is built of.
-// Usage: node node-fetch-floor.mjs DIR URL#DIGEST...
+// Usage: node node-fetch-floor.mjs DIR URL#DIGEST...   (or import { fetchBlobs } in-process)
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
 import request from 'undici/lib/api/api-request.js';
 import Agent from 'undici/lib/dispatcher/agent.js';
 
-const [dir, ...blobs] = process.argv.slice(2);
-const agent = new Agent();
+/** Fetch `URL#DIGEST` specs concurrently into files in `dir`, checking each digest. */
+export async function fetchBlobs(dir, specs) {
+  const agent = new Agent();
+  try {
+    await Promise.all(specs.map((spec) => fetchBlob(agent, dir, spec)));
+  } finally {
+    await agent.close();
+  }
+}
 
-async function fetchBlob(spec) {
+async function fetchBlob(agent, dir, spec) {
   const [url, digest] = spec.split('#');
   const u = new URL(url);
   const res = await request.call(agent, { origin: u.origin, path: u.pathname, method: 'GET' });
@@ -45,5 +53,7 @@ async function fetchBlob(spec) {
   if (`sha256:${hash.digest('hex')}` !== digest) throw new Error(`${url}: digest mismatch`);
 }
 
-await Promise.all(blobs.map(fetchBlob));
-await agent.close();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [dir, ...specs] = process.argv.slice(2);
+  await fetchBlobs(dir, specs);
+}
