@@ -1,9 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
-import { writeAll } from '@pd/tar';
-
-export { writeAll };
-
 import { basename, dirname, join } from 'node:path';
 
 /** A hidden temporary name beside `path`, on the same filesystem so that rename is atomic. */

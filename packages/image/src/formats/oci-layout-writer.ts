@@ -10,10 +10,10 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
-import { BatchedFileWriter, pipeInto } from '@pd/tar';
+import { BatchedFileWriter, pipeInto, writeAll } from '@pd/tar';
 import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
-import { tempPathBeside, withLockFile, writeAll, writeFileAtomically } from './atomic-file.js';
+import { tempPathBeside, withLockFile, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';
 import { LayoutError } from './errors.js';
 import {
