@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { ArgSpec, OptionSpec, OptionTable, RawInvocation, RawValue } from './command.js';
+import type { ArgSpec, Command, OptionSpec, OptionTable, RawInvocation, RawValue } from './command.js';
+import { FORCE_PLATFORM_OPTION } from './commands/platform.js';
 import { UsageError } from './output/errors.js';
 
 export type ParsedArgs = RawInvocation;
@@ -15,6 +16,20 @@ export const GLOBAL_OPTIONS = {
   },
   help: { type: 'boolean', short: 'h', description: 'show help for the command' },
 } as const satisfies OptionTable;
+
+/** Whether `--platform` picks an image (conda build's --platform is a conda subdir, with choices). */
+export function takesPlatform(cmd: Pick<Command, 'options'>): boolean {
+  const spec = cmd.options.platform;
+  return spec !== undefined && spec.type === 'string' && spec.choices === undefined;
+}
+
+/**
+ * A command's own options as the parser, help and completion see them: a command that picks an
+ * image by --platform also takes --force-platform, so no command can forget it.
+ */
+export function commandOptions(cmd: Pick<Command, 'options'>): OptionTable {
+  return takesPlatform(cmd) ? { ...cmd.options, 'force-platform': FORCE_PLATFORM_OPTION } : cmd.options;
+}
 
 export function flagName(name: string, spec: OptionSpec): string {
   return spec.short ? `-${spec.short}, --${name}` : `--${name}`;

@@ -1,6 +1,8 @@
-import { GLOBAL_OPTIONS, parseCommandArgs } from './args.js';
+import { PdError } from '@pd/oci-types';
+import { commandOptions, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
 import type { Command, OptionTable } from './command.js';
 import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
+import { checkPlatformValue } from './commands/platform.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, UsageError } from './output/errors.js';
@@ -165,10 +167,11 @@ export async function runCli(
     return unknownCommand(io, words[0]!, flags);
   }
 
-  const options: OptionTable = { ...command.options, ...GLOBAL_OPTIONS };
+  const options: OptionTable = { ...commandOptions(command), ...GLOBAL_OPTIONS };
   let parsed: ReturnType<typeof parseCommandArgs>;
   try {
     parsed = parseCommandArgs(rest, options, command.args, command.stopAfterArg);
+    checkPlatformOptions(command, parsed.values);
   } catch (e) {
     const beforeTerminator = rest.slice(0, rest.indexOf('--') === -1 ? rest.length : rest.indexOf('--'));
     if (flags.help || beforeTerminator.includes('--help') || beforeTerminator.includes('-h')) {
@@ -192,6 +195,7 @@ export async function runCli(
     },
     signal,
   );
+  ctx.forcePlatform = v['force-platform'] === true;
   let failure: { error: unknown } | undefined;
   let code = 0;
   try {
@@ -205,6 +209,22 @@ export async function runCli(
   }
   if (failure) return printError(io, failure.error, ctx.flags, command);
   return code;
+}
+
+/** --platform is checked before the command runs: a typo never reaches a registry. */
+function checkPlatformOptions(command: Command, values: Record<string, unknown>): void {
+  if (!takesPlatform(command)) return;
+  if (typeof values.platform !== 'string') {
+    if (values['force-platform'] === true) throw new UsageError('--force-platform goes with --platform');
+    return;
+  }
+  try {
+    checkPlatformValue(values.platform, command.name);
+  } catch (e) {
+    // A wrong option value is a usage error (exit 2, usage line), whatever parser found it.
+    if (e instanceof PdError && !(e instanceof UsageError)) throw new UsageError(e.message, e.hint);
+    throw e;
+  }
 }
 
 function unknownCommand(io: Io, name: string, flags: { verbose: boolean }, candidates?: string[]): number {

@@ -1,4 +1,4 @@
-import { GLOBAL_OPTIONS } from './args.js';
+import { commandOptions, GLOBAL_OPTIONS } from './args.js';
 import type { Command, OptionTable } from './command.js';
 
 /*
@@ -25,7 +25,7 @@ function flagsOf(name: string, short: string | undefined): string[] {
 
 function entries(commands: readonly Command[]): Entry[] {
   return commands.map((c) => {
-    const all: OptionTable = { ...c.options, ...GLOBAL_OPTIONS };
+    const all: OptionTable = { ...commandOptions(c), ...GLOBAL_OPTIONS };
     const options = Object.entries(all).flatMap(([n, s]) => flagsOf(n, s.short));
     const values = Object.entries(all)
       .filter(([, s]) => s.type === 'string')

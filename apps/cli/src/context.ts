@@ -34,6 +34,8 @@ export interface GlobalFlags {
  */
 export class Context {
   readonly progress: ProgressRenderer;
+  /** --force-platform: a single-platform image of another platform than --platform is used anyway. */
+  forcePlatform = false;
   private client: RegistryClient | undefined;
 
   constructor(

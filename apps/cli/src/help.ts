@@ -1,4 +1,4 @@
-import { flagName, GLOBAL_OPTIONS } from './args.js';
+import { commandOptions, flagName, GLOBAL_OPTIONS } from './args.js';
 import type { Command, OptionTable } from './command.js';
 import { VERSION } from './version.js';
 
@@ -30,7 +30,7 @@ export function usageLine(cmd: Command): string {
 export function commandHelp(cmd: Command): string {
   const parts = [`pd ${cmd.name}: ${cmd.summary}`, '', `Usage: ${usageLine(cmd)}`];
   if (cmd.description) parts.push('', cmd.description.trim());
-  const own = optionRows(cmd.options);
+  const own = optionRows(commandOptions(cmd));
   if (own.length > 0) parts.push('', 'Options:', table(own));
   parts.push('', 'Global options:', table(optionRows(GLOBAL_OPTIONS)));
   if (cmd.json) {

@@ -15,6 +15,7 @@ import { PdError, type Reference } from '@pd/oci-types';
 import type { OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
+import { ensurePlatform } from './platform.js';
 import { PLATFORM_OPTION, parseRef } from './shared.js';
 
 export const FORMATS = ['combined', 'docker', 'oci'] as const;
@@ -172,11 +173,11 @@ export { PLATFORM_OPTION };
 
 /** An image from a file (docker archive, OCI archive or layout) or a reference, for one platform. */
 export async function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
-  return openImage(input, {
-    client: await ctx.registry(),
-    signal: ctx.signal,
-    ...(platform !== undefined ? { platform } : {}),
-  });
+  // Opened whole first: a platform picked from an index matches by construction, while a
+  // single-platform image must be checked against --platform.
+  const got = await openImage(input, { client: await ctx.registry(), signal: ctx.signal, platform: 'all' });
+  if (got.kind === 'index') return imageForPlatform(got, platform);
+  return ensurePlatform(ctx, got, platform);
 }
 
 /** A reference only (pull, copy): never read as a file even when such a path exists. */
@@ -187,8 +188,10 @@ export async function openRemote(
 ): Promise<Image | ImageIndex> {
   const ref = parseRef(input);
   const opts = { client: await ctx.registry(), signal: ctx.signal };
-  if (platform === 'all') return remote.get(ref, opts);
-  return remote.image(ref, { ...opts, ...(platform !== undefined ? { platform } : {}) });
+  const got = await remote.get(ref, opts);
+  if (platform === 'all') return got;
+  if (got.kind === 'index') return imageForPlatform(got, platform);
+  return ensurePlatform(ctx, got, platform);
 }
 
 /** A file (docker archive, OCI archive or layout) as it is: an index stays an index unless a platform is asked. */
@@ -200,5 +203,6 @@ export async function openLocal(ctx: Context, path: string, platform?: string): 
     });
   }
   const got = await openFile(path, { signal: ctx.signal });
-  return got.kind === 'index' && platform !== undefined ? imageForPlatform(got, platform) : got;
+  if (got.kind === 'index') return platform !== undefined ? imageForPlatform(got, platform) : got;
+  return ensurePlatform(ctx, got, platform);
 }

@@ -1,6 +1,7 @@
 import { parseManifest, parsePlatform, type Reference, selectPlatform } from '@pd/oci-types';
 import type { Manifest } from '@pd/registry';
 import type { Context } from '../context.js';
+import { ensurePlatform } from './platform.js';
 
 export interface ResolvedManifest extends Manifest {
   /** The reference the bytes were fetched by (the child's digest when a platform was picked). */
@@ -9,7 +10,7 @@ export interface ResolvedManifest extends Manifest {
 
 /**
  * Fetch a manifest; with a platform, follow an index to the entry for it. A plain image manifest
- * is returned as it is whatever the platform, as `crane manifest --platform` does.
+ * of another platform is refused unless --force-platform (docker refuses it; crane does not look).
  */
 export async function fetchManifest(
   ctx: Context,
@@ -21,7 +22,13 @@ export async function fetchManifest(
   if (platform === undefined) return { ...m, ref };
   const want = parsePlatform(platform);
   const parsed = parseManifest(m.bytes, m.mediaType);
-  if (parsed.kind !== 'index') return { ...m, ref };
+  if (parsed.kind !== 'index') {
+    // Only its config says which platform an image is for (a small blob, cached).
+    const { remote } = await import('@pd/image');
+    const image = await remote.image(ref.withDigest(m.digest), { client, signal: ctx.signal });
+    await ensurePlatform(ctx, image, platform);
+    return { ...m, ref };
+  }
   const child = selectPlatform(parsed.index, want);
   const childRef = ref.withDigest(child.digest);
   ctx.log(`${ref.familiar()}: ${platform} is ${child.digest}`);

@@ -92,12 +92,7 @@ export async function readStdinText(stdin: AsyncIterable<Buffer | string>): Prom
     .replace(/\r?\n$/, '');
 }
 
-/** The platform option shared by commands that pick one image of an index. */
-export const PLATFORM_OPTION = {
-  type: 'string',
-  value: 'OS/ARCH[/VARIANT]',
-  description: 'pick this platform from a multi-platform index (e.g. linux/arm64)',
-} as const;
+export { PLATFORM_OPTION } from './platform.js';
 
 export function tryRef(s: string): Reference | undefined {
   try {
