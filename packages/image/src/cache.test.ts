@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,6 +51,17 @@ describe('BlobCache', () => {
     expect(defaultCacheDir({ PD_CACHE_DIR: '/x', XDG_CACHE_HOME: '/y' })).toBe('/x');
     expect(defaultCacheDir({ XDG_CACHE_HOME: '/y' })).toBe('/y/pd');
     expect(defaultCacheDir({})).toMatch(/\/\.cache\/pd$/);
+  });
+
+  test('blobs/ and tmp/ are private (0700): created so, and tightened when an older pd left them open', async () => {
+    mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true, mode: 0o755 });
+    chmodSync(join(dir, 'blobs'), 0o755);
+    await cache.ingest(digest, () => Readable.from([data]));
+    expect(statSync(join(dir, 'blobs')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'tmp')).mode & 0o777).toBe(0o700);
+    const fresh = new BlobCache(join(dir, 'new', 'pd'));
+    await fresh.ingest(digest, () => Readable.from([data]));
+    expect(statSync(fresh.dir).mode & 0o777).toBe(0o700);
   });
 
   test('ingest stores verified content at blobs/sha256/<hex>; a wrong digest stores nothing', async () => {

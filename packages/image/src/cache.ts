@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
@@ -83,6 +83,12 @@ function expectStoredSize(digest: string, expected: number | undefined, stored: 
     throw new SizeMismatchError(`blob ${digest}`, expected, stored);
 }
 
+/** Create `dir` (and missing parents) 0700; take group and other access away from one that exists. */
+async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (((await stat(dir)).mode & 0o077) !== 0) await chmod(dir, 0o700);
+}
+
 /** Temp files older than this belong to a process that died; newer ones may be in use. */
 const STALE_TEMP_MS = 24 * 3600_000;
 const ALGORITHMS = ['sha256', 'sha512'] as const;
@@ -134,8 +140,11 @@ export class BlobCache {
   private ensureDirs(): Promise<void> {
     if (!this.ready) {
       this.ready = (async () => {
-        await mkdir(join(this.dir, 'tmp'), { recursive: true });
-        for (const a of ALGORITHMS) await mkdir(join(this.dir, 'blobs', a), { recursive: true });
+        // Owner only (0700), like docker's image store: blobs of private images are private, and
+        // a cache an older pd made 0755 is tightened here, on first use.
+        await privateDir(join(this.dir, 'tmp'));
+        await privateDir(join(this.dir, 'blobs'));
+        for (const a of ALGORITHMS) await mkdir(join(this.dir, 'blobs', a), { recursive: true, mode: 0o700 });
       })();
       this.ready.catch(() => {
         this.ready = undefined;

@@ -16,7 +16,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
-import { defaultCacheDir, isRoot } from './paths.js';
+import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import {
   absoluteOverlayOptions,
   copyLayers,
@@ -153,7 +153,8 @@ export async function prepareBundle(
 
   const id = options.name ?? randomBytes(32).toString('hex');
   const dir = join(containersDir(cacheDir), id);
-  await mkdir(containersDir(cacheDir), { recursive: true });
+  // Private (0700): bundles hold the root filesystems, with the images' setuid files and devices.
+  await privateDir(containersDir(cacheDir));
   try {
     await mkdir(dir);
   } catch (e) {

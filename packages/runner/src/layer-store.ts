@@ -7,7 +7,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
 import type { ProgressEvent, RunnerEvent } from './options.js';
-import { defaultCacheDir, isRoot } from './paths.js';
+import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import type { TarEntry } from './tar-writer.js';
 import { which } from './tools.js';
 
@@ -82,11 +82,26 @@ export class LayerStore {
   private readonly verify: boolean;
   private readonly onLog: ((event: RunnerEvent) => void) | undefined;
   private readonly pending = new Map<string, Promise<CachedLayer>>();
+  private secured: Promise<void> | undefined;
 
   constructor(options: LayerStoreOptions = {}) {
     this.root = join(options.cacheDir ?? defaultCacheDir(), 'layers');
     this.verify = options.verify ?? false;
     this.onLog = options.onLog;
+  }
+
+  /**
+   * Make the store private to its owner (0700; see privateDir), once per instance: a store
+   * created 0755 by an older pd is tightened on its first use.
+   */
+  private secure(): Promise<void> {
+    if (!this.secured) {
+      this.secured = privateDir(this.root);
+      this.secured.catch(() => {
+        this.secured = undefined;
+      });
+    }
+    return this.secured;
   }
 
   /** Directory of a layer (whether or not it is unpacked). */
@@ -148,6 +163,7 @@ export class LayerStore {
   }
 
   private async ensureOnce(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
+    await this.secure();
     const have = await this.get(diffId);
     if (have) {
       this.onLog?.({ kind: 'cached', message: `layer ${short(diffId)} already unpacked`, diffId });
@@ -159,8 +175,9 @@ export class LayerStore {
   private async unpack(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
     const started = performance.now();
     const hex = hexOf(diffId);
-    await mkdir(join(this.root, 'tmp'), { recursive: true });
-    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    // 0700 also when the store was removed since secure() ran: no moment where it is open.
+    await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.root, 'sha256'), { recursive: true, mode: 0o700 });
     const tmp = join(
       this.root,
       'tmp',
@@ -328,6 +345,8 @@ export class LayerStore {
 
   /** Unpacked layers, in no particular order. */
   async list(): Promise<CachedLayer[]> {
+    // `cache ls` and `prune` tighten an old store too, but never create one.
+    if ((await lstatOr(this.root)) !== undefined) await this.secure();
     let names: string[];
     try {
       names = await readdir(join(this.root, 'sha256'));

@@ -1,3 +1,4 @@
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,4 +20,17 @@ export function runtimeStateDir(runtime: string): string {
   if (isRoot) return `/run/pd/${runtime}`;
   const base = process.env.XDG_RUNTIME_DIR || join('/tmp', `pd-${process.getuid?.() ?? 'user'}`);
   return join(base, 'pd', runtime);
+}
+
+/**
+ * Create `dir` (and missing parents) for its owner alone (0700), and take group and other access
+ * away from one that exists. The layer store and the container bundles hold setuid-root files,
+ * device nodes and world-writable directories of images: reachable by other users, they would
+ * give them root (a setuid binary) or let them plant files in a lower layer every later
+ * container sees. Behind a 0700 directory, nothing below it is reachable by path for others.
+ */
+export async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await stat(dir);
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
 }
