@@ -1,5 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
+// Property tests (fast-check) draw their cases from this seed, so a run that fails can be repeated:
+// fast-check prints the seed with the counterexample; PD_TEST_SEED=<n> pnpm test tries another.
+const seed = process.env.PD_TEST_SEED ?? '20261204';
+if (!/^-?\d+$/.test(seed)) throw new Error(`PD_TEST_SEED must be an integer, got "${seed}"`);
+
 // Tests import sibling workspace packages from their TypeScript sources (the "@pd/source"
 // export condition), so `vitest` never needs a prior build.
 export default defineConfig({
@@ -11,5 +16,6 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     passWithNoTests: true,
+    env: { PD_TEST_SEED: seed },
   },
 });

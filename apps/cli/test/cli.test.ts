@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { which } from '@pd/test-fixtures';
+import { missingTools } from '@pd/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/commands/index.js';
 import { hasStackTrace, isolatedEnv, pd } from './helpers.js';
@@ -142,7 +142,7 @@ describe('bad references exit 1 with a hint', () => {
   });
 });
 
-describe.skipIf(!which('bash'))('bash completion', () => {
+describe.skipIf(missingTools('bash'))('bash completion', () => {
   const script = join(iso.dir, 'pd.bash');
 
   async function complete(words: string[]): Promise<string[]> {
@@ -176,7 +176,7 @@ describe.skipIf(!which('bash'))('bash completion', () => {
   });
 });
 
-describe.skipIf(!which('zsh'))('zsh completion', () => {
+describe.skipIf(missingTools('zsh'))('zsh completion', () => {
   it('is valid zsh and completes from the command table', async () => {
     const r = await run(['completion', 'zsh']);
     expect(r.code).toBe(0);

@@ -12,6 +12,10 @@ import { decodePax, encodePax } from './pax.js';
 const base = mkdtempSync(join(tmpdir(), 'pd-header-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
+// Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
+// another): fast-check prints it with a failure, so the run can be repeated exactly.
+fc.configureGlobal({ seed: Number(process.env.PD_TEST_SEED) });
+
 const file = (name: string, extra: Partial<TarHeader> = {}): TarHeader => ({
   name,
   type: 'file',

@@ -11,6 +11,10 @@ import { parseTar } from './reader.js';
 
 // Bounded property runs: each case is small, so the whole file stays within a few seconds.
 const RUNS = 150;
+
+// Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
+// another): fast-check prints it with a failure, so the run can be repeated exactly.
+fc.configureGlobal({ seed: Number(process.env.PD_TEST_SEED) });
 const base = mkdtempSync(join(tmpdir(), 'pd-tar-fuzz-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 

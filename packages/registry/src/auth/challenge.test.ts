@@ -2,6 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { parseChallenges, pickChallenge } from './challenge.js';
 
+// Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
+// another): fast-check prints it with a failure, so the run can be repeated exactly.
+fc.configureGlobal({ seed: Number(process.env.PD_TEST_SEED) });
+
 describe('parseChallenges', () => {
   test('Docker Hub bearer challenge with scope and error', () => {
     const h =
