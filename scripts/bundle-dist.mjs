@@ -4,12 +4,25 @@
 // ES module loaded (resolve, read, compile, link): `pd pull` loaded about 110 of them, about
 // 60 ms more than the same code in four files. The .d.ts files stay as tsc wrote them; the
 // other .js files are removed, so nothing can load a second copy of a module.
+//
+// Arguments name dist modules that stay files of their own (e.g. `zstd-library.js`): modules
+// the package imports dynamically, on first use, so their size costs nothing at start-up.
 import { readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 const dist = join(process.cwd(), 'dist');
 const entry = join(dist, 'index.js');
+const separate = process.argv.slice(2).map((name) => join(dist, name));
+const keepSeparate = {
+  name: 'pd-separate-modules',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const path = join(args.resolveDir, args.path);
+      return separate.includes(path) ? { path: `./${relative(dist, path)}`, external: true } : undefined;
+    });
+  },
+};
 await build({
   entryPoints: [entry],
   outfile: entry,
@@ -20,10 +33,11 @@ await build({
   target: 'node20',
   packages: 'external',
   sourcemap: true,
+  plugins: [keepSeparate],
   logLevel: 'warning',
 });
 
-const keep = new Set(['index.js', 'index.js.map']);
+const keep = new Set(['index.js', 'index.js.map', ...separate.map((p) => relative(dist, p))]);
 for (const e of await readdir(dist, { recursive: true, withFileTypes: true })) {
   if (!e.isFile() || !/\.js(\.map)?$/.test(e.name)) continue;
   const path = join(e.parentPath ?? e.path, e.name);

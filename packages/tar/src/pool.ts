@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { PdError } from '@pd/oci-types';
@@ -10,12 +9,22 @@ import { PdError } from '@pd/oci-types';
  * is also shared with every fs call the tar writer makes. zstd is WebAssembly
  * (@bokuweb/zstd-wasm: the reference C library, no native addon), which runs on the thread that
  * calls it. The worker is evaluated from source text, which works the same from TypeScript
- * sources under vitest and from the built dist, with no extra file to ship or locate.
+ * sources under vitest, from the built dist and from a consumer's bundle, with no extra file to
+ * ship or locate. A worker gets the zstd library (as CommonJS text, see zstd-library.ts) with its
+ * first zstd job, so gzip never loads it.
  */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
+const vm = require('node:vm');
 const zlib = require('node:zlib');
 let zstd;
+function loadZstd(source) {
+  const module = { exports: {} };
+  const wrapper = '(function (module, exports, require) {' + source + '\\n})';
+  vm.runInThisContext(wrapper, { filename: 'pd-zstd-library.cjs' })(module, module.exports, require);
+  const lib = module.exports;
+  return Promise.resolve(lib.init()).then(() => lib);
+}
 parentPort.on('message', (m) => {
   let done;
   if (m.op === 'deflate') {
@@ -26,7 +35,7 @@ parentPort.on('message', (m) => {
       chunkSize: Math.max(65536, m.data.length + (m.data.length >> 8) + 1024),
     }));
   } else {
-    if (!zstd) { const lib = require(workerData.zstdLib); zstd = lib.init().then(() => lib); }
+    if (m.zstdLibrary !== undefined) zstd = new Promise((resolve) => resolve(loadZstd(m.zstdLibrary)));
     done = zstd.then((lib) => lib.compress(m.data, m.level));
   }
   done.then(
@@ -43,6 +52,8 @@ export type PoolJob =
 interface Slot {
   worker: Worker;
   busy: number;
+  /** The zstd library was sent to this worker (with its first zstd job). */
+  zstd: boolean;
 }
 
 interface Pending {
@@ -56,16 +67,17 @@ export class CompressionPool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
+  private zstdSource: string | undefined;
+  private zstdLoading: Promise<void> | undefined;
 
   constructor(size: number) {
     this.size = size;
   }
 
   private spawn(): Slot {
-    const zstdLib = createRequire(import.meta.url).resolve('@bokuweb/zstd-wasm');
     // execArgv: [] keeps the parent's flags (e.g. --input-type=module) from breaking the eval'd CommonJS worker.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { zstdLib } });
-    const slot: Slot = { worker, busy: 0 };
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const slot: Slot = { worker, busy: 0, zstd: false };
     worker.unref(); // an idle pool must not keep the process alive
     worker.on('message', (msg: { id: number; out?: Uint8Array; error?: string }) => {
       const p = this.pending.get(msg.id);
@@ -91,8 +103,29 @@ export class CompressionPool {
     return slot;
   }
 
+  /**
+   * Fetch the zstd library's text, once. It is a module of its own, imported on first use: in the
+   * published build it holds the library with its WASM inlined (a few hundred KiB that a program
+   * using gzip only never reads).
+   */
+  private loadZstd(): Promise<void> {
+    this.zstdLoading ??= import('./zstd-library.js')
+      .then((m) => {
+        this.zstdSource = m.zstdLibrarySource();
+      })
+      .catch((e: unknown) => {
+        this.zstdLoading = undefined; // a later layer may try again
+        throw new PdError(`zstd is not available: ${(e as Error).message}`, {
+          code: 'COMPRESSION',
+          cause: e,
+        });
+      });
+    return this.zstdLoading;
+  }
+
   /** Run a job on the least busy worker. `data` (and `dictionary`) are transferred, not copied. */
   run(job: PoolJob): Promise<Buffer> {
+    if (job.op === 'zstd' && this.zstdSource === undefined) return this.loadZstd().then(() => this.run(job));
     let slot: Slot | undefined;
     for (const s of this.slots) if (slot === undefined || s.busy < slot.busy) slot = s;
     if (slot === undefined || (slot.busy > 0 && this.slots.length < this.size)) slot = this.spawn();
@@ -103,7 +136,12 @@ export class CompressionPool {
       this.pending.set(id, { slot: chosen, resolve, reject });
       const transfer: ArrayBuffer[] = [job.data.buffer as ArrayBuffer];
       if (job.op === 'deflate' && job.dictionary) transfer.push(job.dictionary.buffer as ArrayBuffer);
-      chosen.worker.postMessage({ id, ...job }, transfer);
+      let zstdLibrary: string | undefined;
+      if (job.op === 'zstd' && !chosen.zstd) {
+        chosen.zstd = true;
+        zstdLibrary = this.zstdSource;
+      }
+      chosen.worker.postMessage({ id, ...job, zstdLibrary }, transfer);
     });
   }
 }
