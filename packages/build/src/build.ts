@@ -1,4 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import {
   buildCondaImage,
   type CondaEnvironmentInput,
@@ -21,6 +22,7 @@ import {
 import type { Compression } from '@pd/oci-types';
 import type { ContentEntry } from '@pd/tar';
 import { sourceDateEpoch, type TarFilter } from '@pd/tar';
+import { describeFsError, SpecInputError } from './errors.js';
 import type { CondaSpec, ConfigSpec, LayerSpec, PdSpec } from './spec.js';
 
 export interface BuildOptions {
@@ -77,10 +79,29 @@ async function baseImage(spec: PdSpec, baseDir: string, client?: OpenImageOption
   const base = spec.base ?? 'scratch';
   const platform = spec.platform ?? 'linux/amd64';
   if (base === 'scratch') return scratch({ platform });
-  // A path to an image file (docker-archive, OCI layout / archive) or else a registry reference.
-  const local =
-    isAbsolute(base) || base.startsWith('./') || base.startsWith('../') ? resolve(baseDir, base) : base;
-  return openImage(local, { platform, ...(client ? { client } : {}) });
+  // An image file (docker-archive, OCI layout / archive, with a selector: oci:./layout:v1,
+  // ./app.tar:@1) relative to pd.yaml, or else a registry reference (docker://REF forces one).
+  return openImage(base, { platform, cwd: baseDir, ...(client ? { client } : {}) });
+}
+
+/**
+ * Every local path the spec names must exist before any work starts (no base pulled, no layer
+ * built for nothing); the error names the field and the path as resolved. (A base that is a file
+ * is checked where it is opened: it may carry a selector.)
+ */
+async function checkInputs(spec: PdSpec, baseDir: string): Promise<void> {
+  const paths: Array<[string, string]> = [];
+  for (const [i, layer] of (spec.layers ?? []).entries()) paths.push([`$.layers[${i}].src`, layer.src]);
+  if (spec.conda?.environment) paths.push(['$.conda.environment', spec.conda.environment]);
+  if (spec.conda?.lockfile) paths.push(['$.conda.lockfile', spec.conda.lockfile]);
+  for (const [field, path] of paths) {
+    const full = resolve(baseDir, path);
+    try {
+      await stat(full);
+    } catch (e) {
+      throw new SpecInputError(field, full, describeFsError(e), baseDir, e);
+    }
+  }
 }
 
 function condaInput(conda: CondaSpec, baseDir: string): CondaEnvironmentInput {
@@ -125,6 +146,7 @@ export async function buildImage(spec: PdSpec, options: BuildOptions = {}): Prom
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   };
+  await checkInputs(spec, baseDir);
   let image = await baseImage(spec, baseDir, options.client);
 
   for (const layer of spec.layers ?? []) {

@@ -79,3 +79,25 @@ export class MissingReferenceError extends PdError {
     });
   }
 }
+
+/** An image source names a file or directory that is not there. */
+export class NoSuchImageFileError extends PdError {
+  readonly path: string;
+  constructor(path: string) {
+    super(`no such file or directory: ${path}`, {
+      code: 'NOT_FOUND',
+      hint: 'give a docker archive (docker save), an OCI archive or an OCI layout directory that exists',
+    });
+    this.path = path;
+  }
+}
+
+/** An image source in transport syntax (`oci:DIR:REF`, `docker-archive:FILE:@N`...) that cannot be read. */
+export class ImageSourceSyntaxError extends PdError {
+  constructor(input: string, why: string) {
+    super(`cannot read image source "${input}": ${why}`, {
+      code: 'IMAGE_SOURCE_SYNTAX',
+      hint: 'write docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:TAG|:@N]',
+    });
+  }
+}

@@ -17,10 +17,12 @@ export {
 } from './computed.js';
 export {
   CacheMissError,
+  ImageSourceSyntaxError,
   InconsistentImageError,
   InvalidMutationError,
   LayerNotFoundError,
   MissingReferenceError,
+  NoSuchImageFileError,
   NotBasedOnError,
   RunnerMissingError,
   UnknownImageSourceError,
@@ -54,7 +56,7 @@ export { historyAligned, historyIndexOfLayer } from './mutate/history.js';
 export { mergeContainerConfig, type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';
 export { type CreatedOption, createdTimestamp } from './mutate/time.js';
-export { type OpenImageOptions, openFile, openImage } from './open.js';
+export { type OpenImageOptions, openFile, openImage, openSource } from './open.js';
 export { imageForPlatform } from './platform.js';
 export * as remote from './remote.js';
 export { RemoteImage, type RemoteImageOptions, RemoteIndex, type RemoteOptions } from './remote.js';
@@ -76,3 +78,16 @@ export {
   type WriteOptions,
 } from './seed.js';
 export { type PushOptions, type PushResult, push } from './sinks/push.js';
+export {
+  formatImageSource,
+  type ImageDestination,
+  type ImageSelector,
+  type ImageSource,
+  type ImageTransport,
+  type LocalImageSource,
+  looksLikePath,
+  type ParseSourceOptions,
+  parseImageDestination,
+  parseImageSource,
+  selectorText,
+} from './transports.js';

@@ -1,12 +1,25 @@
 import { stat } from 'node:fs/promises';
-import { type Platform, tryParseReference } from '@pd/oci-types';
-import { UnknownImageSourceError } from './errors.js';
-import { readDockerArchive, readOciArchive, readOciLayout, sniffFormat } from './formats/index.js';
+import type { Platform } from '@pd/oci-types';
+import { NoSuchImageFileError, UnknownImageSourceError } from './errors.js';
+import {
+  ImageNotFoundError,
+  readDockerArchive,
+  readOciArchive,
+  readOciLayout,
+  sniffFormat,
+} from './formats/index.js';
 import type { Image, ImageIndex } from './model.js';
 import { imageForPlatform } from './platform.js';
 import { type RemoteOptions, get as remoteGet, image as remoteImage } from './remote.js';
+import {
+  type ImageSelector,
+  type ImageSource,
+  type LocalImageSource,
+  type ParseSourceOptions,
+  parseImageSource,
+} from './transports.js';
 
-export interface OpenImageOptions extends RemoteOptions {
+export interface OpenImageOptions extends RemoteOptions, ParseSourceOptions {
   /**
    * Platform to pick from an index (default: the running machine's); 'all' keeps an index as
    * it is (the result may then be an {@link ImageIndex}).
@@ -24,22 +37,60 @@ async function kind(path: string): Promise<'file' | 'directory' | undefined> {
   }
 }
 
-/** Read a docker archive, OCI archive or OCI layout directory, whichever `path` is. */
-export async function openFile(path: string, opts: OpenImageOptions = {}): Promise<Image | ImageIndex> {
-  const format = await sniffFormat(path);
-  const signal = opts.signal ? { signal: opts.signal } : {};
-  const ref = opts.tag !== undefined ? { ref: opts.tag } : {};
-  switch (format) {
-    case 'docker-archive':
-    case 'combined': // a docker archive that is an OCI layout too: its manifest.json knows the tags
-      return readDockerArchive(path, { ...signal, ...(opts.tag !== undefined ? { tag: opts.tag } : {}) });
-    case 'oci-layout':
-      return readOciLayout(path, { ...signal, ...ref });
+function archiveOptions(select: ImageSelector | undefined, signal: AbortSignal | undefined) {
+  return {
+    ...(signal ? { signal } : {}),
+    ...(select === undefined ? {} : 'index' in select ? { index: select.index } : { tag: select.name }),
+  };
+}
+
+function layoutOptions(select: ImageSelector | undefined, signal: AbortSignal | undefined) {
+  return {
+    ...(signal ? { signal } : {}),
+    ...(select === undefined ? {} : 'index' in select ? { index: select.index } : { ref: select.name }),
+  };
+}
+
+/**
+ * Open the image a file source names: `oci:`, `oci-archive:`, `docker-archive:` as given, a plain
+ * path by what it holds. A missing path is a {@link NoSuchImageFileError}.
+ */
+export async function openSource(
+  source: LocalImageSource,
+  opts: { signal?: AbortSignal } = {},
+): Promise<Image | ImageIndex> {
+  const { path, select } = source;
+  const found = await kind(path);
+  if (found === undefined) throw new NoSuchImageFileError(path);
+  switch (source.transport) {
+    case 'oci':
+      return readOciLayout(path, layoutOptions(select, opts.signal));
     case 'oci-archive':
-      return readOciArchive(path, { ...signal, ...ref });
+      return readOciArchive(path, layoutOptions(select, opts.signal));
+    case 'docker-archive':
+      return readDockerArchive(path, archiveOptions(select, opts.signal));
+  }
+  switch (await sniffFormat(path)) {
+    case 'docker-archive':
+      return readDockerArchive(path, archiveOptions(select, opts.signal));
+    case 'combined':
+      // A docker archive that is an OCI layout too: manifest.json knows the tags, index.json the
+      // ref names; a name missing from the first is looked for in the second.
+      try {
+        return await readDockerArchive(path, archiveOptions(select, opts.signal));
+      } catch (e) {
+        if (!(e instanceof ImageNotFoundError) || select === undefined || 'index' in select) throw e;
+        return readOciArchive(path, layoutOptions(select, opts.signal)).catch(() => {
+          throw e;
+        });
+      }
+    case 'oci-layout':
+      return readOciLayout(path, layoutOptions(select, opts.signal));
+    case 'oci-archive':
+      return readOciArchive(path, layoutOptions(select, opts.signal));
     default:
       // The archive reader says best what is wrong with a file (compressed, truncated, not a tar).
-      if ((await kind(path)) === 'file') return readDockerArchive(path, signal);
+      if (found === 'file') return readDockerArchive(path, archiveOptions(select, opts.signal));
       throw new UnknownImageSourceError(
         path,
         'the directory is not an OCI image layout (no oci-layout file)',
@@ -47,24 +98,38 @@ export async function openFile(path: string, opts: OpenImageOptions = {}): Promi
   }
 }
 
+/** Read a docker archive, OCI archive or OCI layout directory, whichever `path` is. */
+export async function openFile(path: string, opts: OpenImageOptions = {}): Promise<Image | ImageIndex> {
+  return openSource(
+    { transport: 'file', path, ...(opts.tag !== undefined ? { select: { name: opts.tag } } : {}) },
+    opts.signal ? { signal: opts.signal } : {},
+  );
+}
+
 /**
- * Open an image from wherever `input` says: a path that exists is read as a file format
- * (sniffed), anything else is an image reference (remote, lazy: manifest and config only).
+ * Open an image from wherever `input` says, in the transport syntax of {@link parseImageSource}
+ * (`docker://REF`, `oci:DIR:REF`, `oci-archive:FILE:REF`, `docker-archive:FILE:TAG|@N`, a path,
+ * `PATH:SELECTOR`, or a reference). Files are read in place; a reference is remote and lazy
+ * (manifest and config only).
  */
 export async function openImage(
-  input: string,
+  input: string | ImageSource,
   opts: OpenImageOptions & { platform: 'all' },
 ): Promise<Image | ImageIndex>;
-export async function openImage(input: string, opts?: OpenImageOptions): Promise<Image>;
-export async function openImage(input: string, opts: OpenImageOptions = {}): Promise<Image | ImageIndex> {
+export async function openImage(input: string | ImageSource, opts?: OpenImageOptions): Promise<Image>;
+export async function openImage(
+  input: string | ImageSource,
+  opts: OpenImageOptions = {},
+): Promise<Image | ImageIndex> {
   const all = opts.platform === 'all';
   const platform = all ? undefined : (opts.platform as Platform | string | undefined);
-  if ((await kind(input)) !== undefined) {
-    const got = await openFile(input, opts);
-    return got.kind === 'index' && !all ? imageForPlatform(got, platform) : got;
+  let source = typeof input === 'string' ? await parseImageSource(input, opts) : input;
+  if (source.transport === 'docker') {
+    if (all) return remoteGet(source.ref, opts);
+    return remoteImage(source.ref, { ...opts, ...(platform !== undefined ? { platform } : {}) });
   }
-  const ref = tryParseReference(input);
-  if (!ref) throw new UnknownImageSourceError(input, 'no such file, and not a valid image reference');
-  if (all) return remoteGet(ref, opts);
-  return remoteImage(ref, { ...opts, ...(platform !== undefined ? { platform } : {}) });
+  if (opts.tag !== undefined && source.select === undefined)
+    source = { ...source, select: { name: opts.tag } };
+  const got = await openSource(source, opts.signal ? { signal: opts.signal } : {});
+  return got.kind === 'index' && !all ? imageForPlatform(got, platform) : got;
 }

@@ -69,6 +69,19 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Whether `input` may be more than a plain reference (a path, `PATH:TAG`, a transport): then
+ * @pd/image's parser decides. A plain `busybox:1.36` costs two stats and loads nothing.
+ */
+async function mayNameFile(input: string): Promise<boolean> {
+  if (/^(?:docker:\/\/|oci:|oci-archive:|docker-archive:)/.test(input)) return true;
+  if (await exists(input)) return true;
+  for (let i = input.lastIndexOf(':'); i > 0; i = input.lastIndexOf(':', i - 1)) {
+    if (await exists(input.slice(0, i))) return true;
+  }
+  return /^(?:\/|\.\.?\/|~)|\.tar(?::[^/]*)?$/i.test(input);
+}
+
 function recordPath(cacheDir: string, ref: string, platform: string): string {
   const key = createHash('sha256').update(`${ref}\n${platform}`).digest('hex');
   return join(cacheDir, 'refs', `${key}.json`);
@@ -81,15 +94,23 @@ export async function resolveImage(input: Image | string, opts: ResolveOptions):
       throw new TypeError('run: the image must be an Image, a path or a reference');
     return input;
   }
-  // @pd/image (and its registry client) is loaded only when the image is not known locally.
-  if (await exists(input)) {
-    const { openImage } = await import('@pd/image');
-    return openImage(input, {
-      ...(opts.platform ? { platform: opts.platform } : {}),
-      ...(opts.client ? { client: opts.client } : {}),
-    });
+  // @pd/image (and its registry client) is loaded only when the image is not known locally: a
+  // plain reference is read here; a file, a transport (oci:DIR:REF, docker-archive:FILE:@N...)
+  // or `docker://REF` goes through @pd/image's parser.
+  let ref: string;
+  if (await mayNameFile(input)) {
+    const { openImage, parseImageSource } = await import('@pd/image');
+    const source = await parseImageSource(input);
+    if (source.transport !== 'docker') {
+      return openImage(source, {
+        ...(opts.platform ? { platform: opts.platform } : {}),
+        ...(opts.client ? { client: opts.client } : {}),
+      });
+    }
+    ref = source.ref.toString();
+  } else {
+    ref = parseReference(input).toString();
   }
-  const ref = parseReference(input).toString();
   const platform = opts.platform ?? 'host';
   const file = recordPath(opts.cacheDir, ref, platform);
   const pull = opts.pull ?? 'missing';

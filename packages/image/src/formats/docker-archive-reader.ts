@@ -67,16 +67,21 @@ export async function readDockerArchive(
   if (options.tag !== undefined) {
     const wanted = normalizeTag(options.tag);
     const found = all.find((e) => e.tags.some((t) => t === options.tag || normalizeTag(t) === wanted));
-    if (!found) throw new ImageNotFoundError(path, options.tag, labels);
+    if (!found) throw new ImageNotFoundError(path, options.tag, labels, howToName(path));
     return found.image;
   }
   if (options.index !== undefined) {
     const found = Number.isInteger(options.index) ? all[options.index] : undefined;
-    if (!found) throw new ImageNotFoundError(path, `#${options.index}`, labels);
+    if (!found) throw new ImageNotFoundError(path, `@${options.index}`, labels, howToName(path));
     return found.image;
   }
   if (all.length === 1) return all[0]!.image;
-  throw new AmbiguousImageError(path, all.length, labels, 'pass tag (one of the RepoTags) or index');
+  throw new AmbiguousImageError(path, all.length, labels, howToName(path));
+}
+
+/** The selector syntax, shown when the caller must name an image (option names for library callers). */
+function howToName(path: string): string {
+  return `name one as docker-archive:${path}:TAG or docker-archive:${path}:@N`;
 }
 
 /** Every image of a docker archive, with its RepoTags, in manifest.json order. */
@@ -94,7 +99,7 @@ export async function readDockerArchiveAll(
 }
 
 function labelOf(e: DockerArchiveEntryImage, i: number): string {
-  return e.tags.length ? e.tags.join(' ') : `#${i} (untagged)`;
+  return e.tags.length ? `@${i} ${e.tags.join(' ')}` : `@${i} (untagged)`;
 }
 
 function normalizeTag(tag: string): string {
@@ -108,7 +113,7 @@ async function readArchiveManifest(archive: TarIndex): Promise<DockerArchiveEntr
       throw new ArchiveFormatError(
         path,
         'an OCI image archive, not a docker archive (no manifest.json)',
-        'read it with readOciArchive',
+        `read it as oci-archive:${path}`,
       );
     }
     if (archive.has('repositories')) {
@@ -167,7 +172,7 @@ export class DockerArchiveImage implements Image {
   }
 
   private get label(): string {
-    return this.repoTags[0] ?? `#${this.position}`;
+    return this.repoTags[0] ?? `@${this.position}`;
   }
 
   readonly rawConfig = lazy(async (): Promise<Uint8Array> => {

@@ -72,11 +72,11 @@ export class UnsafeMemberError extends PdError {
 export class ImageNotFoundError extends PdError {
   readonly wanted: string;
   readonly available: string[];
-  constructor(where: string, wanted: string, available: string[]) {
+  constructor(where: string, wanted: string, available: string[], how?: string) {
     super(`${truncate(where)}: no image ${truncate(wanted)}`, {
       code: 'IMAGE_NOT_FOUND',
       hint: available.length
-        ? `available: ${available.map((a) => truncate(a, 100)).join(', ')}`
+        ? `${how ? `${how}; ` : ''}available: ${available.map((a) => truncate(a, 100)).join(', ')}`
         : 'it holds no images',
     });
     this.wanted = wanted;

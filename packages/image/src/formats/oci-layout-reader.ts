@@ -28,6 +28,8 @@ export interface ReadLayoutOptions {
    * `docker.io/library/busybox:latest`), or its digest. Optional when index.json has one entry.
    */
   ref?: string;
+  /** Which entry of index.json by position (0-based), as `oci:DIR:@N` says. */
+  index?: number;
   signal?: AbortSignal;
 }
 
@@ -46,7 +48,7 @@ export async function readOciLayout(
   if (!isDir) {
     throw new LayoutError(dir, 'not a directory', 'for a tar of a layout use readOciArchive');
   }
-  return readLayout(new DirBlobStore(dir), options);
+  return readLayout(new DirBlobStore(dir), options, `oci:${dir}`);
 }
 
 /** Read an OCI image layout stored as a tar (`skopeo copy ... oci-archive:`), in place. */
@@ -55,7 +57,7 @@ export async function readOciArchive(
   options: ReadLayoutOptions = {},
 ): Promise<Image | ImageIndex> {
   const archive = await TarIndex.open(path, options);
-  return readLayout(new TarBlobStore(archive), options);
+  return readLayout(new TarBlobStore(archive), options, `oci-archive:${path}`);
 }
 
 /** Parsed `index.json` of a layout, after checking `oci-layout`. */
@@ -77,44 +79,80 @@ export async function readLayoutIndex(store: BlobStore): Promise<OciImageIndex> 
   return validateOciLayoutIndex(parseJson(index, 'OCI layout index.json'));
 }
 
-async function readLayout(store: BlobStore, options: ReadLayoutOptions): Promise<Image | ImageIndex> {
+async function readLayout(
+  store: BlobStore,
+  options: ReadLayoutOptions,
+  source: string,
+): Promise<Image | ImageIndex> {
   const index = await readLayoutIndex(store);
-  return openDescriptor(store, selectEntry(store.where, index.manifests, options.ref));
+  const how = `name one as ${source}:REF or ${source}:@N`;
+  if (options.index === undefined) {
+    return openDescriptor(store, selectEntry(store.where, index.manifests, options.ref, how));
+  }
+  const entry = Number.isInteger(options.index) ? index.manifests[options.index] : undefined;
+  if (!entry) {
+    throw new ImageNotFoundError(store.where, `@${options.index}`, index.manifests.map(entryLabel), how);
+  }
+  return openDescriptor(store, entry);
 }
 
 /** How an index.json entry is shown in messages: its names, else its digest. */
-export function entryLabel(d: Descriptor): string {
+export function entryLabel(d: Descriptor, position?: number): string {
   const a = d.annotations ?? {};
-  return a[IMAGE_NAME_ANNOTATION] ?? a[REF_NAME_ANNOTATION] ?? d.digest;
+  const name = a[IMAGE_NAME_ANNOTATION] ?? a[REF_NAME_ANNOTATION] ?? d.digest;
+  return position === undefined ? name : `@${position} ${name}`;
 }
 
-/** The entry `ref` names (see {@link ReadLayoutOptions.ref}); the only entry when `ref` is absent. */
-export function selectEntry(where: string, entries: Descriptor[], ref: string | undefined): Descriptor {
-  const labels = entries.map(entryLabel);
+/** The tag of a full reference (`docker.io/library/busybox:latest` → `latest`), else undefined. */
+function tagOf(name: string | undefined): string | undefined {
+  if (name === undefined || !/[/:]/.test(name)) return undefined;
+  return tryParseReference(name)?.tag;
+}
+
+/**
+ * The entry `ref` names (see {@link ReadLayoutOptions.ref}); the only entry when `ref` is absent.
+ * `ref` matches a ref.name exactly, a full image name (normalized), or, when it is a bare tag,
+ * the tag of a full name (skopeo writes `oci:DIR:busybox:latest` as that whole ref.name).
+ */
+export function selectEntry(
+  where: string,
+  entries: Descriptor[],
+  ref: string | undefined,
+  how = 'pass ref (a name from index.json)',
+): Descriptor {
+  const labels = entries.map((d, i) => entryLabel(d, i));
   if (entries.length === 0) throw new ArchiveFormatError(where, 'index.json lists no images');
   if (ref === undefined) {
     if (entries.length === 1) return entries[0]!;
-    throw new AmbiguousImageError(where, entries.length, labels, 'pass ref (a name from index.json)');
+    throw new AmbiguousImageError(where, entries.length, labels, how);
   }
-  const wanted = tryParseReference(ref);
-  const matches = entries.filter((d) => {
+  const pick = (test: (d: Descriptor) => boolean): Descriptor | undefined => {
+    const matches = entries.filter(test);
+    const distinct = new Set(matches.map((d) => d.digest));
+    if (distinct.size <= 1) return matches[0];
+    throw new AmbiguousImageError(
+      where,
+      distinct.size,
+      matches.map((d) => entryLabel(d, entries.indexOf(d))),
+      `"${ref}" names more than one; use the full name (io.containerd.image.name), a digest or @N`,
+    );
+  };
+  const names = (d: Descriptor) => {
     const a = d.annotations ?? {};
-    if (a[REF_NAME_ANNOTATION] === ref || d.digest === ref) return true;
-    if (!wanted || isDigest(ref)) return false;
-    // Names are compared normalized: `busybox`, `busybox:latest`, `docker.io/library/busybox:latest`.
-    for (const name of [a[IMAGE_NAME_ANNOTATION], a[REF_NAME_ANNOTATION]]) {
-      if (name === undefined) continue;
-      if (tryParseReference(name)?.toString() === wanted.toString()) return true;
-    }
-    return false;
-  });
-  const distinct = new Set(matches.map((d) => d.digest));
-  if (distinct.size === 1) return matches[0]!;
-  if (distinct.size === 0) throw new ImageNotFoundError(where, ref, labels);
-  throw new AmbiguousImageError(
-    where,
-    distinct.size,
-    matches.map(entryLabel),
-    `"${ref}" names more than one; use the full name (io.containerd.image.name) or a digest`,
-  );
+    return [a[IMAGE_NAME_ANNOTATION], a[REF_NAME_ANNOTATION]];
+  };
+  const exact = pick((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref || d.digest === ref);
+  if (exact) return exact;
+  const wanted = isDigest(ref) ? undefined : tryParseReference(ref);
+  // Names are compared normalized: `busybox`, `busybox:latest`, `docker.io/library/busybox:latest`.
+  const named =
+    wanted &&
+    pick((d) =>
+      names(d).some((n) => n !== undefined && tryParseReference(n)?.toString() === wanted.toString()),
+    );
+  if (named) return named;
+  const bareTag = /^\w[\w.-]{0,127}$/.test(ref);
+  const tagged = bareTag && pick((d) => names(d).some((n) => tagOf(n) === ref));
+  if (tagged) return tagged;
+  throw new ImageNotFoundError(where, ref, labels, how);
 }

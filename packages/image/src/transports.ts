@@ -1,0 +1,163 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseReference, type Reference } from '@pd/oci-types';
+import { ImageSourceSyntaxError, NoSuchImageFileError, UnknownImageSourceError } from './errors.js';
+
+// Where an image is, written as skopeo users write it:
+//   docker://REF                       a registry
+//   oci:DIR[:REF]                      an OCI layout directory, entry REF of its index.json
+//   oci-archive:FILE[:REF]             the same as a tar
+//   docker-archive:FILE[:TAG|:@N]      a `docker save` tar, image TAG or the N-th (0-based) of manifest.json
+// and the plain forms pd always took: a path that exists (its format sniffed), `PATH:SELECTOR` when
+// PATH exists, and anything else as a registry reference. As in skopeo, a transport's path ends at
+// the first colon (so a REF may hold colons: `docker-archive:x.tar:app:1`).
+
+/** Transport names, as skopeo spells them. */
+export type ImageTransport = 'docker' | 'oci' | 'oci-archive' | 'docker-archive';
+
+/** Which image of a file: a name (RepoTag, ref.name) or a position (`@N`). */
+export type ImageSelector = { name: string } | { index: number };
+
+export type ImageSource =
+  | { transport: 'docker'; ref: Reference }
+  | { transport: 'oci' | 'oci-archive' | 'docker-archive'; path: string; select?: ImageSelector }
+
+  /** A plain path: the format is found by looking inside the file. */
+  | { transport: 'file'; path: string; select?: ImageSelector };
+
+export type LocalImageSource = Exclude<ImageSource, { transport: 'docker' }>;
+
+export interface ParseSourceOptions {
+  /** Directory relative paths are taken from (default: the process's working directory). */
+  cwd?: string;
+}
+
+const FILE_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+type FileTransport = (typeof FILE_TRANSPORTS)[number];
+const DOCKER_PREFIX = 'docker://';
+
+/** `@N` picks by position; anything else by name. */
+function parseSelector(text: string, input: string): ImageSelector | undefined {
+  if (text === '') return undefined;
+  if (!text.startsWith('@')) return { name: text };
+  if (!/^@\d+$/.test(text)) {
+    throw new ImageSourceSyntaxError(input, `"${text}" is not a position; write @0 for the first image`);
+  }
+  return { index: Number(text.slice(1)) };
+}
+
+/** `transport:PATH[:SELECTOR]`, split at the first colon after the transport (as skopeo does). */
+function splitTransport(input: string): Extract<ImageSource, { transport: FileTransport }> | undefined {
+  for (const transport of FILE_TRANSPORTS) {
+    const prefix = `${transport}:`;
+    if (!input.startsWith(prefix)) continue;
+    const rest = input.slice(prefix.length);
+    const colon = rest.indexOf(':');
+    const path = colon < 0 ? rest : rest.slice(0, colon);
+    if (path === '') throw new ImageSourceSyntaxError(input, `${transport}: needs a path`);
+    const select = colon < 0 ? undefined : parseSelector(rest.slice(colon + 1), input);
+    return { transport, path, ...(select ? { select } : {}) };
+  }
+  return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A string the user surely meant as a path, so that a missing one gets "no such file or directory"
+ * and not a registry lookup: an explicit path (`/`, `./`, `../`, `~`) or an archive's file name.
+ * (`app.tar` is also a valid repository name on Docker Hub, but nobody names an image so.)
+ */
+export function looksLikePath(input: string): boolean {
+  return (
+    input === '.' ||
+    input === '..' ||
+    /^(?:\/|\.\.?\/|~)/.test(input) ||
+    /\.(?:tar|tar\.gz|tgz|tar\.zst|oci)(?::[^/]*)?$/i.test(input)
+  );
+}
+
+/**
+ * Read where an image is (see the table above). Plain forms are checked against the filesystem:
+ * a path that exists wins over a registry reference of the same spelling (write `docker://` to
+ * force the registry), and `PATH:SELECTOR` is a selector only when PATH exists and the whole does
+ * not. Relative paths are resolved against `cwd` when it is given.
+ */
+export async function parseImageSource(
+  input: string,
+  options: ParseSourceOptions = {},
+): Promise<ImageSource> {
+  const at = (p: string) => (options.cwd !== undefined ? resolve(options.cwd, p) : p);
+  if (input.startsWith(DOCKER_PREFIX)) {
+    return { transport: 'docker', ref: parseReference(input.slice(DOCKER_PREFIX.length)) };
+  }
+  const explicit = splitTransport(input);
+  if (explicit) return { ...explicit, path: at(explicit.path) };
+  if (input === '') throw new ImageSourceSyntaxError(input, 'empty');
+  if (await exists(at(input))) return { transport: 'file', path: at(input) };
+  // The longest existing prefix before a colon is the path: `x.tar:app:1` is x.tar, image app:1.
+  for (let i = input.lastIndexOf(':'); i > 0; i = input.lastIndexOf(':', i - 1)) {
+    const path = input.slice(0, i);
+    if (!(await exists(at(path)))) continue;
+    const select = parseSelector(input.slice(i + 1), input);
+    return { transport: 'file', path: at(path), ...(select ? { select } : {}) };
+  }
+  if (looksLikePath(input)) throw new NoSuchImageFileError(at(input.replace(/:[^/]*$/, '')));
+  let ref: Reference;
+  try {
+    ref = parseReference(input);
+  } catch (e) {
+    throw new UnknownImageSourceError(
+      input,
+      `no such file or directory, and not an image reference: ${(e as Error).message}`,
+    );
+  }
+  return { transport: 'docker', ref };
+}
+
+/** The source written back in transport syntax, for messages: `docker-archive:x.tar:@1`. */
+export function formatImageSource(source: ImageSource): string {
+  if (source.transport === 'docker') return `${DOCKER_PREFIX}${source.ref.toString()}`;
+  const select = source.select === undefined ? '' : `:${selectorText(source.select)}`;
+  return source.transport === 'file'
+    ? `${source.path}${select}`
+    : `${source.transport}:${source.path}${select}`;
+}
+
+export function selectorText(select: ImageSelector): string {
+  return 'index' in select ? `@${select.index}` : select.name;
+}
+
+/** Where a command writes an image: a transport with a path and the name to give the image there. */
+export interface ImageDestination {
+  /** Undefined for a plain path (the caller decides the format from the name). */
+  transport?: FileTransport;
+  path: string;
+  /** ref.name of a layout entry, or RepoTag of a docker archive. */
+  name?: string;
+}
+
+/**
+ * Read an output: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:TAG]`, or a
+ * plain path. Nothing is checked on disk (the path may not exist yet); `@N` has no meaning here.
+ */
+export function parseImageDestination(output: string): ImageDestination {
+  const t = splitTransport(output);
+  if (!t) {
+    if (output.startsWith(DOCKER_PREFIX)) {
+      throw new ImageSourceSyntaxError(output, 'a registry is not a file output; push with -t REF');
+    }
+    return { path: output };
+  }
+  if (t.select && 'index' in t.select) {
+    throw new ImageSourceSyntaxError(output, 'an output names its image, it cannot pick one by position');
+  }
+  return { transport: t.transport, path: t.path, ...(t.select ? { name: t.select.name } : {}) };
+}
