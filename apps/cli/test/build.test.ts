@@ -65,9 +65,36 @@ describe('pd build (offline, from examples/pd.yaml)', () => {
     );
     const none = await run(['build', '-o', 'x.tar']);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/^pd: cannot read pd\.yaml: /);
+    expect(none.stderr).toBe(
+      "pd: cannot read pd.yaml: no such file or directory (the current directory holds no pd.yaml: write one, as in @pd/build's README, or give its path)\n",
+    );
     const noOut = await run(['build', EXAMPLE]);
     expect(noOut.code).toBe(2);
+  });
+
+  it('reads DIR/pd.yaml for a directory, and says what is missing', async () => {
+    const fromDir = await run(['build', join(EXAMPLE, '..'), '-o', 'dir.tar', '--json']);
+    expect(fromDir.code).toBe(0);
+    const fromFile = await run(['build', EXAMPLE, '-o', 'file.tar', '--json']);
+    expect(JSON.parse(fromDir.stdout).digest).toBe(JSON.parse(fromFile.stdout).digest);
+    mkdirSync(join(iso.dir, 'empty'), { recursive: true });
+    const empty = await run(['build', 'empty', '-o', 'x.tar']);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(
+      /^pd: cannot read empty\/pd\.yaml: no such file or directory \(empty holds no pd\.yaml: /,
+    );
+    expect(empty.stderr).not.toMatch(/EISDIR|ENOENT|mapping/);
+  });
+
+  it('a layer src that does not exist: one line naming the field and the path, no stack', async () => {
+    mkdirSync(join(iso.dir, 'app'), { recursive: true });
+    writeFileSync(join(iso.dir, 'app', 'pd.yaml'), 'layers:\n  - src: nope\n    dest: /x\n');
+    const r = await run(['build', 'app', '-o', 'x.tar']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `pd: pd.yaml $.layers[0].src: ${join(iso.dir, 'app', 'nope')}: no such file or directory (paths in pd.yaml are relative to its directory, ${join(iso.dir, 'app')})\n`,
+    );
+    expect(hasStackTrace(r.stderr)).toBe(false);
   });
 });
 

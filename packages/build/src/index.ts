@@ -1,5 +1,5 @@
 export { type BuildOptions, buildImage } from './build.js';
-export { SpecFileError } from './errors.js';
+export { SpecFileError, SpecInputError } from './errors.js';
 export {
   type CondaSpec,
   type ConfigSpec,
@@ -8,6 +8,7 @@ export {
   loadSpec,
   type PdSpec,
   parseSpec,
+  resolveSpecFile,
   specReference,
   validateSpec,
 } from './spec.js';

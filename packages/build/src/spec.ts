@@ -1,7 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Check, type Infer, type Shape, v, validateWith } from '@pd/oci-types';
 import { parse } from 'yaml';
-import { SpecFileError } from './errors.js';
+import { describeFsError, SpecFileError } from './errors.js';
 
 const WHAT = 'pd.yaml';
 
@@ -123,13 +124,48 @@ export function validateSpec(value: unknown): PdSpec {
   return validateWith(specCheck, value, WHAT);
 }
 
-/** Read, parse and validate a pd.yaml file. */
-export async function loadSpec(file: string): Promise<PdSpec> {
+const SPEC_NAME = 'pd.yaml';
+
+/**
+ * The pd.yaml that `path` means: the file itself, or `pd.yaml` inside a directory (as docker build
+ * reads DIR/Dockerfile). Throws {@link SpecFileError} saying what is missing.
+ */
+export async function resolveSpecFile(path: string): Promise<string> {
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    throw new SpecFileError(
+      path,
+      describeFsError(e),
+      e,
+      'give the path of a pd.yaml, or of a directory that holds one',
+    );
+  }
+  if (!info.isDirectory()) return path;
+  const inside = join(path, SPEC_NAME);
+  try {
+    await stat(inside);
+  } catch (e) {
+    const where = path === '.' ? 'the current directory' : path;
+    throw new SpecFileError(
+      inside,
+      describeFsError(e),
+      e,
+      `${where} holds no ${SPEC_NAME}: write one, as in @pd/build's README, or give its path`,
+    );
+  }
+  return inside;
+}
+
+/** Read, parse and validate a pd.yaml file (or the pd.yaml in a directory). */
+export async function loadSpec(path: string): Promise<PdSpec> {
+  const file = await resolveSpecFile(path);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new SpecFileError(file, (e as Error).message, e);
+    throw new SpecFileError(file, describeFsError(e), e, 'check that the file is readable');
   }
   return parseSpec(text, file);
 }

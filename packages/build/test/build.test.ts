@@ -3,11 +3,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Image, writeDockerArchive } from '@pd/image';
+import { type Image, layerFromPaths, writeDockerArchive } from '@pd/image';
 import { ValidationError } from '@pd/oci-types';
 import { buildCondaChannel, condaFixturePackages, condaToolsMissing } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, loadSpec, parseSpec, SpecFileError, specReference, validateSpec } from '../src/index.js';
+import {
+  buildImage,
+  loadSpec,
+  parseSpec,
+  resolveSpecFile,
+  SpecFileError,
+  SpecInputError,
+  specReference,
+  validateSpec,
+} from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const examples = join(here, '..', '..', '..', 'examples');
@@ -87,6 +96,56 @@ describe('validation', () => {
   it('reports unreadable and unparsable files', async () => {
     await expect(loadSpec(join(tmp, 'missing.yaml'))).rejects.toBeInstanceOf(SpecFileError);
     expect(() => parseSpec('a: [')).toThrow(SpecFileError);
+  });
+
+  it('reads DIR/pd.yaml for a directory, and says what is missing without Node’s error text', async () => {
+    expect(await resolveSpecFile(examples)).toBe(join(examples, 'pd.yaml'));
+    expect(specReference(await loadSpec(examples))).toBe(
+      specReference(await loadSpec(join(examples, 'pd.yaml'))),
+    );
+    const empty = await mkdtemp(join(tmp, 'empty-'));
+    const none = await loadSpec(empty).catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(SpecFileError);
+    expect((none as SpecFileError).message).toBe(
+      `cannot read ${join(empty, 'pd.yaml')}: no such file or directory`,
+    );
+    expect((none as SpecFileError).hint).toMatch(/holds no pd\.yaml: write one/);
+    const missing = await loadSpec(join(tmp, 'missing.yaml')).catch((e: unknown) => e);
+    expect((missing as SpecFileError).message).not.toMatch(/ENOENT|EISDIR/);
+    expect((missing as SpecFileError).hint).not.toMatch(/mapping/);
+  });
+});
+
+describe('inputs a pd.yaml names', () => {
+  it('a layer of a missing path rejects, with no unhandled rejection beside it', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const e = await layerFromPaths([{ src: join(tmp, 'nope'), dest: '/' }]).catch((x: unknown) => x);
+      expect((e as NodeJS.ErrnoException).code).toBe('ENOENT');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('a missing layer src or conda file fails before any work, naming the field and the path', async () => {
+    const dir = await mkdtemp(join(tmp, 'inputs-'));
+    for (const [yaml, field, path] of [
+      ['layers:\n  - src: app\n  - src: nope\n', '$.layers[1].src', 'nope'],
+      ['conda:\n  environment: env.yml\n', '$.conda.environment', 'env.yml'],
+      ['conda:\n  lockfile: lock.txt\n', '$.conda.lockfile', 'lock.txt'],
+    ] as const) {
+      await writeFile(join(dir, 'app'), 'x');
+      const e = await buildImage(parseSpec(yaml), { baseDir: dir }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(SpecInputError);
+      expect((e as SpecInputError).message).toBe(
+        `pd.yaml ${field}: ${join(dir, path)}: no such file or directory`,
+      );
+      expect((e as SpecInputError).field).toBe(field);
+    }
   });
 });
 

@@ -251,6 +251,9 @@ export class BlobCache {
     digest: Promise<Digest>,
     opts: { signal?: AbortSignal } = {},
   ): Promise<Digest> {
+    // When the stream fails first, `digest` (settled by the same source) is never awaited: its
+    // rejection must not become an unhandled one that kills the process.
+    digest.catch(() => undefined);
     await this.ensureDirs();
     const tmp = this.tempPath('build');
     try {
