@@ -129,16 +129,16 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
       dir: string;
       blobs: Array<{ digest: string; size: number; lastUsed: string }>;
       layers: Array<{ diffId: string; bytes: number; entries: number; unpackedAt: string }>;
-      containers: Array<{ id: string; rootfs: string; created: string }>;
+      containers: Array<{ id: string; rootfs: string; created: string; state: string }>;
     };
     expect(ls.dir).toBe(iso.env.PD_CACHE_DIR);
-    expect(ls.containers.map((c) => c.id)).toContain('pd-cli-kept');
+    expect(ls.containers.map((c) => [c.id, c.state])).toContainEqual(['pd-cli-kept', 'exited']);
     expect(ls.layers.map((l) => l.diffId)).toEqual(
       expect.arrayContaining(fx.small.layers.map((l) => l.diffId)),
     );
     expect(ls.blobs.length).toBeGreaterThan(0);
     const text = await run(['cache', 'ls']);
-    expect(text.stdout).toMatch(/^containers: 1\n {2}pd-cli-kept /m);
+    expect(text.stdout).toMatch(/^containers: 1\n {2}pd-cli-kept {2}exited /m);
 
     const dry = JSON.parse((await run(['cache', 'prune', '--dry-run', '--json'])).stdout) as {
       blobs: { removed: number };
@@ -150,7 +150,7 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
     expect(pruned).toEqual({
       blobs: { removed: ls.blobs.length, freed: expect.any(Number), kept: 0 },
       layers: { removed: ls.layers.length },
-      containers: { removed: 1 },
+      containers: { removed: 1, orphans: 0, running: 0 },
     });
     const after = JSON.parse((await run(['cache', 'ls', '--json'])).stdout);
     expect(after).toMatchObject({ blobs: [], layers: [], containers: [] });

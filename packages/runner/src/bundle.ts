@@ -16,6 +16,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
+import { currentOwner, OWNER_FILE } from './owner.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import {
   absoluteOverlayOptions,
@@ -162,6 +163,9 @@ export async function prepareBundle(
     throw e;
   }
   try {
+    // Who is in charge, from the first moment: `pd cache prune` leaves the bundle of a live owner
+    // alone, and knows a bundle whose owner died for an orphan (containers.ts).
+    await writeFile(join(dir, OWNER_FILE), JSON.stringify({ ...currentOwner(), rm: options.rm === true }));
     const hostname = options.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
     const rootfs = planRootfs(layers, dir, {
       mode: options.rootfs ?? 'auto',

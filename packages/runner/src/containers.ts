@@ -1,12 +1,28 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleLayers, containersDir } from './bundle.js';
-import { ContainerNotFoundError } from './errors.js';
+import { ContainerNotFoundError, ContainerRunningError } from './errors.js';
 import { LayerStore, type PruneOptions } from './layer-store.js';
 import type { RootfsMode } from './options.js';
-import { defaultCacheDir } from './paths.js';
+import { OWNER_FILE, type Owner, ownerAlive } from './owner.js';
+import { defaultCacheDir, privateDir } from './paths.js';
 import { unmountRootfs } from './rootfs.js';
-import { deleteContainer, findOciRuntime } from './runtimes/oci.js';
+import {
+  deleteContainer,
+  findOciRuntime,
+  LIVE_STATUSES,
+  listRuntimeContainers,
+  type OciRuntime,
+  type RuntimeContainer,
+} from './runtimes/oci.js';
+
+/**
+ * - `running`: its `pd run` is alive (preparing, running or cleaning up), or the runtime runs it;
+ * - `exited`: nothing runs it any more; a kept container (run without `rm`) stays so until removed;
+ * - `orphaned`: its `pd run` died (SIGKILL, OOM) and its watchdog did not stop it: the runtime still
+ *   runs it, with nobody to stop it. `pd cache prune` kills and removes it.
+ */
+export type ContainerState = 'running' | 'exited' | 'orphaned';
 
 /** A container kept on disk: it ran without `rm`, or is running now. */
 export interface ContainerInfo {
@@ -15,53 +31,172 @@ export interface ContainerInfo {
   dir: string;
   rootfs: RootfsMode;
   created: string;
+  state: ContainerState;
+  /** The process that ran it, when recorded (pd 0.1 did not). */
+  owner?: Owner;
+  /** Whether it ran with `rm` (it is a leftover of a run that was killed). */
+  rm?: boolean;
 }
 
-export async function listContainers(options: { cacheDir?: string } = {}): Promise<ContainerInfo[]> {
-  const dir = containersDir(options.cacheDir);
+interface OwnerRecord extends Owner {
+  rm?: boolean;
+}
+
+interface Bundle {
+  id: string;
+  dir: string;
+  /** pd-container.json: absent while the bundle is being written. */
+  info?: { rootfs: RootfsMode; created: string; mounted?: boolean };
+  owner?: OwnerRecord;
+  /** The runtime's state of it, where a runtime has some. */
+  runtime?: { rt: OciRuntime; state: RuntimeContainer };
+  state: ContainerState;
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function installedRuntimes(): OciRuntime[] {
+  const out: OciRuntime[] = [];
+  for (const name of ['runc', 'crun']) {
+    try {
+      out.push(findOciRuntime(name));
+    } catch {
+      // not installed: it runs nothing
+    }
+  }
+  return out;
+}
+
+/** What every installed OCI runtime has state for, by bundle directory. */
+async function runtimeStates(): Promise<Map<string, { rt: OciRuntime; state: RuntimeContainer }>> {
+  const out = new Map<string, { rt: OciRuntime; state: RuntimeContainer }>();
+  await Promise.all(
+    installedRuntimes().map(async (rt) => {
+      for (const state of await listRuntimeContainers(rt)) out.set(state.bundle, { rt, state });
+    }),
+  );
+  return out;
+}
+
+function stateOf(b: Omit<Bundle, 'state'>): ContainerState {
+  const live = b.runtime !== undefined && LIVE_STATUSES.has(b.runtime.state.status);
+  if (b.owner) return ownerAlive(b.owner) ? 'running' : live ? 'orphaned' : 'exited';
+  // Bundles of pd 0.1 record no owner: only the runtime can tell whether one runs.
+  return live ? 'running' : 'exited';
+}
+
+/** Every bundle directory with its owner and runtime state; incomplete ones of older pds are left out. */
+async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
+  const dir = containersDir(cacheDir);
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     return [];
   }
-  const out: ContainerInfo[] = [];
+  await privateDir(dir); // a directory an older pd made 0755 is tightened (see paths.ts)
+  const runtimes = await runtimeStates();
+  const out: Bundle[] = [];
   for (const id of names) {
-    try {
-      const info = JSON.parse(await readFile(join(dir, id, 'pd-container.json'), 'utf8')) as {
-        rootfs: RootfsMode;
-        created: string;
-      };
-      out.push({ id, dir: join(dir, id), rootfs: info.rootfs, created: info.created });
-    } catch {
-      // a bundle being written or removed right now
-    }
+    const b: Omit<Bundle, 'state'> = { id, dir: join(dir, id) };
+    const [info, owner] = await Promise.all([
+      readJson<Bundle['info']>(join(b.dir, 'pd-container.json')),
+      readJson<OwnerRecord>(join(b.dir, OWNER_FILE)),
+    ]);
+    if (info) b.info = info;
+    if (owner) b.owner = owner;
+    const runtime = runtimes.get(b.dir);
+    if (runtime) b.runtime = runtime;
+    // Being written by a pd that records no owner: nothing can be said of it yet.
+    if (!info && !owner) continue;
+    out.push({ ...b, state: stateOf(b) });
   }
   return out;
 }
 
+export async function listContainers(options: { cacheDir?: string } = {}): Promise<ContainerInfo[]> {
+  const out: ContainerInfo[] = [];
+  for (const b of await bundles(options.cacheDir)) {
+    if (!b.info) continue; // still being written, or its writer died before the end
+    out.push({
+      id: b.id,
+      dir: b.dir,
+      rootfs: b.info.rootfs,
+      created: b.info.created,
+      state: b.state,
+      ...(b.owner
+        ? { owner: { pid: b.owner.pid, ...(b.owner.start !== undefined ? { start: b.owner.start } : {}) } }
+        : {}),
+      ...(b.owner?.rm !== undefined ? { rm: b.owner.rm } : {}),
+    });
+  }
+  return out;
+}
+
+/** Stop what the runtime still holds of it, unmount a host-mounted rootfs, delete the bundle. */
+async function removeBundle(b: Bundle | Omit<Bundle, 'state'>): Promise<void> {
+  if (b.runtime) await deleteContainer(b.runtime.rt, b.id);
+  if (b.info?.mounted) await unmountRootfs(join(b.dir, 'rootfs'));
+  await rm(b.dir, { recursive: true, force: true });
+}
+
 /**
- * Remove a kept container: stop what the runtime may still hold (`delete --force`), unmount a
- * host-mounted rootfs (prepareBundle), delete the bundle with its writable layer.
+ * Remove a kept container: its runtime state, a host-mounted rootfs (prepareBundle), the bundle
+ * with its writable layer. A running one is refused (ContainerRunningError) unless `force`,
+ * which kills it first.
  */
 export async function removeContainer(
   id: string,
-  options: { cacheDir?: string; runtime?: string } = {},
+  options: { cacheDir?: string; force?: boolean } = {},
 ): Promise<void> {
-  const dir = join(containersDir(options.cacheDir), id);
-  let info: { mounted?: boolean };
-  try {
-    info = JSON.parse(await readFile(join(dir, 'pd-container.json'), 'utf8')) as { mounted?: boolean };
-  } catch {
-    throw new ContainerNotFoundError(id);
+  const b = (await bundles(options.cacheDir)).find((x) => x.id === id);
+  if (!b?.info) throw new ContainerNotFoundError(id);
+  if (b.state === 'running' && !options.force) throw new ContainerRunningError(id);
+  await removeBundle(b);
+}
+
+export interface PruneContainersResult {
+  /** Ids of the containers removed. */
+  removed: string[];
+  /** Orphans that were still running, killed (removed too when in `removed`). */
+  orphans: string[];
+  /** Ids of running containers, left alone. */
+  running: string[];
+}
+
+/**
+ * Remove containers nothing runs any more, never a running one (as `docker container prune`):
+ * always the leftovers of `rm` runs that were killed, and with `kept` also the containers kept by
+ * runs without `rm`, once exited. Orphans (see ContainerState) are killed in any case: their
+ * `pd run` is gone, and nothing else would ever stop them.
+ */
+export async function pruneContainers(
+  options: { cacheDir?: string; kept?: boolean; dryRun?: boolean } = {},
+): Promise<PruneContainersResult> {
+  const result: PruneContainersResult = { removed: [], orphans: [], running: [] };
+  for (const b of await bundles(options.cacheDir)) {
+    if (b.state === 'running') {
+      result.running.push(b.id);
+      continue;
+    }
+    if (b.state === 'orphaned') {
+      // Nobody will ever stop it: killed (and its runtime state removed) even if it is kept.
+      if (!options.dryRun && b.runtime) await deleteContainer(b.runtime.rt, b.id);
+      result.orphans.push(b.id);
+    }
+    // A kept container goes only when asked; a bundle whose writer died before finishing it, always.
+    const leftover = b.owner?.rm === true || !b.info;
+    if (!leftover && !options.kept) continue;
+    if (!options.dryRun) await removeBundle(b);
+    result.removed.push(b.id);
   }
-  try {
-    await deleteContainer(findOciRuntime(options.runtime), id);
-  } catch {
-    // no runtime installed: then nothing can be running either
-  }
-  if (info.mounted) await unmountRootfs(join(dir, 'rootfs'));
-  await rm(dir, { recursive: true, force: true });
+  return result;
 }
 
 /** Prune the layer store, keeping every layer a kept or running container uses. */

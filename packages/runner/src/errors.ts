@@ -96,6 +96,18 @@ export class ContainerNotFoundError extends PdError {
   }
 }
 
+/** `removeContainer` of a container that runs (its `pd run` is alive, or the runtime has it running). */
+export class ContainerRunningError extends PdError {
+  readonly container: string;
+  constructor(name: string) {
+    super(`container "${name}" is running`, {
+      code: 'CONTAINER_RUNNING',
+      hint: 'stop it first (end its pd run), or remove it with force',
+    });
+    this.container = name;
+  }
+}
+
 /**
  * The runtime could not start the container process. `exitCode` follows docker: 127 when the
  * command does not exist, 126 when it cannot be executed, 125 for any other start failure.

@@ -7,7 +7,15 @@ export {
   type PrepareOptions,
   prepareBundle,
 } from './bundle.js';
-export { type ContainerInfo, listContainers, pruneLayers, removeContainer } from './containers.js';
+export {
+  type ContainerInfo,
+  type ContainerState,
+  listContainers,
+  type PruneContainersResult,
+  pruneContainers,
+  pruneLayers,
+  removeContainer,
+} from './containers.js';
 export { containerEnv, DEFAULT_PATH, parseEnvFile } from './env.js';
 export * from './errors.js';
 export {

@@ -13,6 +13,7 @@ import {
   launchCommand,
   type OciRuntime,
   startFailure,
+  startWatchdog,
 } from './runtimes/oci.js';
 import { exitCodeOfSignal, forwardSignals, signalOfExitCode } from './signals.js';
 import { resolveImage, resolveOptions } from './source.js';
@@ -88,6 +89,8 @@ export async function runBundle(
     argv: [cmd.file, ...cmd.args],
   });
 
+  // If pd dies without finishing (SIGKILL, OOM), the watchdog removes the container (oci.ts).
+  const watchdog = startWatchdog(runtime, bundle.id, options.rm ? bundle.dir : undefined);
   // Its own session: a terminal's Ctrl-C reaches pd alone, which forwards it exactly once.
   const child = spawn(cmd.file, cmd.args, { stdio, detached: true, ...(cmd.env ? { env: cmd.env } : {}) });
   const outputs = pipeStdio(child, interactive ? stdin : undefined, options.stdout, options.stderr);
@@ -127,6 +130,7 @@ export async function runBundle(
     const sig = signalOfExitCode(exitCode);
     return { exitCode, id: bundle.id, ...(sig ? { signal: sig } : {}) };
   } finally {
+    watchdog.release();
     unforward();
     if (abortTimer) clearTimeout(abortTimer);
     options.signal?.removeEventListener('abort', onAbort);

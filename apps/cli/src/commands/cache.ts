@@ -1,5 +1,5 @@
 import { BlobCache, defaultCacheDir } from '@pd/image';
-import { LayerStore, listContainers, pruneLayers, removeContainer } from '@pd/runner';
+import { LayerStore, listContainers, pruneContainers, pruneLayers } from '@pd/runner';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import { formatBytes, formatDuration, shortDigest } from '../output/format.js';
@@ -33,14 +33,16 @@ export const cacheLs = defineCommand({
   usage: '',
   description:
     'The cache lives in $PD_CACHE_DIR, else $XDG_CACHE_HOME/pd, else ~/.cache/pd. Blobs are downloaded or\n' +
-    'built layers and configs; layers are unpacked for pd run; containers are runs kept without --rm.',
+    'built layers and configs; layers are unpacked for pd run; containers are runs kept without --rm, and\n' +
+    'running ones. A container is running (its pd run is alive), exited, or orphaned: its pd run was\n' +
+    'killed and the container still runs with nobody to stop it (pd cache prune stops and removes it).',
   args: [],
   options: {},
   json:
     '{ "dir": "/root/.cache/pd",\n' +
     '  "blobs": [{ "digest", "size", "lastUsed" }],\n' +
     '  "layers": [{ "diffId", "bytes", "entries", "unpackedAt" }],\n' +
-    '  "containers": [{ "id", "rootfs", "created" }] }',
+    '  "containers": [{ "id", "rootfs", "created", "state": "running|exited|orphaned" }] }',
   examples: [
     { note: 'what takes the space', command: 'pd cache ls' },
     { note: 'total bytes of blobs', command: 'pd cache ls --json | jq "[.blobs[].size] | add"' },
@@ -62,7 +64,12 @@ export const cacheLs = defineCommand({
           entries: l.meta.entries,
           unpackedAt: l.meta.unpackedAt,
         })),
-        containers: containers.map((c) => ({ id: c.id, rootfs: c.rootfs, created: c.created })),
+        containers: containers.map((c) => ({
+          id: c.id,
+          rootfs: c.rootfs,
+          created: c.created,
+          state: c.state,
+        })),
       });
       return 0;
     }
@@ -78,20 +85,23 @@ export const cacheLs = defineCommand({
       );
     }
     ctx.print(`containers: ${containers.length}`);
-    for (const c of containers) ctx.print(`  ${c.id}  ${c.rootfs}  created ${ago(c.created)}`);
+    for (const c of containers) ctx.print(`  ${c.id}  ${c.state}  ${c.rootfs}  created ${ago(c.created)}`);
     return 0;
   },
 });
 
 export const cachePrune = defineCommand({
   name: 'cache prune',
-  summary: 'free cache space: blobs, unpacked layers no container uses, kept containers',
+  summary: 'free cache space: blobs, unpacked layers no container uses, exited containers',
   usage: '[--older-than 7d] [--keep-size 5GB] [--containers] [--dry-run]',
   description:
     'Without options every blob and every unpacked layer that no kept container uses is removed (they\n' +
     'are downloaded or unpacked again when needed). --older-than spares what was used recently;\n' +
     '--keep-size keeps the most recently used blobs up to that size. --containers also removes the\n' +
-    'containers kept by runs without --rm (and so frees their layers). --dry-run only reports, for blobs.',
+    'containers kept by runs without --rm once they have exited (and so frees their layers). A running\n' +
+    'container is never touched, nor the layers it uses. Leftovers of pd runs that were killed are always\n' +
+    'removed, and a container still running after its pd run was killed (orphaned) is stopped.\n' +
+    '--dry-run only reports, for blobs.',
   args: [],
   options: {
     'older-than': {
@@ -104,10 +114,10 @@ export const cachePrune = defineCommand({
       value: 'SIZE',
       description: 'keep up to SIZE of the most recently used blobs',
     },
-    containers: { type: 'boolean', description: 'remove kept containers too' },
+    containers: { type: 'boolean', description: 'remove exited kept containers too (never running ones)' },
     'dry-run': { type: 'boolean', description: 'list the blobs that would go; remove nothing' },
   },
-  json: '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 }, "containers": { "removed": 0 } }',
+  json: '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 },\n  "containers": { "removed": 0, "orphans": 0, "running": 1 } }',
   examples: [
     { note: 'everything unused', command: 'pd cache prune' },
     { note: 'a weekly CI job', command: 'pd cache prune --older-than 7d --keep-size 10GB' },
@@ -119,13 +129,9 @@ export const cachePrune = defineCommand({
     if (dryRun && values.containers)
       throw new UsageError('--dry-run reports blobs only; leave out --containers');
     const dir = defaultCacheDir(ctx.env);
-    let removedContainers = 0;
-    if (values.containers) {
-      for (const c of await listContainers({ cacheDir: dir })) {
-        await removeContainer(c.id, { cacheDir: dir });
-        removedContainers++;
-      }
-    }
+    const containers = dryRun
+      ? { removed: [], orphans: [], running: [] }
+      : await pruneContainers({ cacheDir: dir, kept: values.containers === true });
     const blobs = await new BlobCache(dir).prune({
       // No criterion at all means everything; either criterion alone limits the removal to it.
       olderThan: olderThan ?? (keep === undefined ? 0 : undefined),
@@ -139,7 +145,11 @@ export const cachePrune = defineCommand({
       ctx.printJson({
         blobs: { removed: blobs.removed.length, freed: blobs.freed, kept: blobs.kept },
         layers: { removed: layers.length },
-        containers: { removed: removedContainers },
+        containers: {
+          removed: containers.removed.length,
+          orphans: containers.orphans.length,
+          running: containers.running.length,
+        },
       });
       return 0;
     }
@@ -147,7 +157,13 @@ export const cachePrune = defineCommand({
     ctx.info(
       `${verb} ${blobs.removed.length} blob(s) (${formatBytes(blobs.freed)}), kept ${formatBytes(blobs.kept)}` +
         (dryRun ? '' : `; removed ${layers.length} unpacked layer(s)`) +
-        (values.containers ? ` and ${removedContainers} container(s)` : ''),
+        (containers.removed.length > 0 || values.containers
+          ? ` and ${containers.removed.length} container(s)`
+          : '') +
+        (containers.orphans.length > 0 ? ` (${containers.orphans.length} orphaned, stopped)` : '') +
+        (containers.running.length > 0
+          ? `; ${containers.running.length} running container(s) left alone`
+          : ''),
     );
     if (dryRun) for (const b of blobs.removed) ctx.print(`${b.digest}  ${formatBytes(b.size)}`);
     return 0;

@@ -1,0 +1,166 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Fixtures } from '@pd/test-fixtures';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  ContainerRunningError,
+  LayerStore,
+  listContainers,
+  pruneContainers,
+  pruneLayers,
+  type RunOptions,
+  removeContainer,
+} from '../src/index.js';
+import { childArgs } from './helpers/child.js';
+import { dockerSkip, freshCacheDir, sharedFixtures, stopFixtures } from './helpers/harness.js';
+import { savedArchive } from './helpers/saved-image.js';
+
+// Containers never outlive their `pd run` unnoticed, and pruning never touches a running one.
+// The runner runs in a process of its own (as `pd run` does), so that it can be killed with
+// SIGKILL; the containers are real runc containers running `sleep`.
+
+const skip = dockerSkip();
+const STATE = '/run/pd/runc';
+
+/** runc's view of a container: its status and init pid, or undefined when it has no state. */
+function runcState(id: string): { status: string; pid: number } | undefined {
+  try {
+    return JSON.parse(
+      execFileSync('runc', ['--root', STATE, 'state', id], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ) as { status: string; pid: number };
+  } catch {
+    return undefined;
+  }
+}
+
+const processGone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<number> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now() - t0;
+}
+
+/** The watchdog of container `id` (runtimes/oci.ts): a /bin/sh whose argv names it. */
+function watchdogPid(id: string): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('pd-watchdog') && argv.includes(id)) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+describe.skipIf(skip)('containers and their pd run', () => {
+  let fx: Fixtures;
+  let small: string;
+  let cacheDir: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    fx = await sharedFixtures();
+    small = await savedArchive(fx.small.local);
+    cacheDir = freshCacheDir();
+  }, 900_000);
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await pruneContainers({ cacheDir, kept: true }).catch(() => undefined);
+    await stopFixtures();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  /** `pd run` of a `sleep 300` container named `id`, in a child process; resolves once it runs. */
+  async function startSleeper(
+    id: string,
+    options: RunOptions = {},
+  ): Promise<{ child: ChildProcess; pid: number }> {
+    const child = spawn(
+      process.execPath,
+      await childArgs(small, { cacheDir, name: id, args: ['sleep', '300'], ...options }),
+      { stdio: 'ignore' },
+    );
+    children.push(child);
+    await until(`${id} to run`, () => runcState(id)?.status === 'running', 60_000);
+    return { child, pid: runcState(id)!.pid };
+  }
+
+  test('pruning never touches a running container, nor the layers it uses; removeContainer refuses it', async () => {
+    const id = 'pd-test-prune-running';
+    const { child, pid } = await startSleeper(id, { rm: false, stopTimeout: 1 });
+    const [info] = (await listContainers({ cacheDir })).filter((c) => c.id === id);
+    expect(info?.state).toBe('running');
+
+    const pruned = await pruneContainers({ cacheDir, kept: true });
+    expect(pruned.removed).not.toContain(id);
+    expect(pruned.running).toContain(id);
+    await expect(removeContainer(id, { cacheDir })).rejects.toBeInstanceOf(ContainerRunningError);
+    await pruneLayers({ cacheDir });
+    expect((await new LayerStore({ cacheDir }).list()).length).toBeGreaterThan(0);
+    expect(runcState(id)?.status).toBe('running');
+    expect(processGone(pid)).toBe(false);
+    expect(existsSync(join(cacheDir, 'containers', id, 'config.json'))).toBe(true);
+
+    // Once its pd run has ended, the kept container is exited, and goes with --containers only.
+    child.kill('SIGTERM');
+    await until('the run to end', () => child.exitCode !== null || child.signalCode !== null, 30_000);
+    expect((await listContainers({ cacheDir })).find((c) => c.id === id)?.state).toBe('exited');
+    expect((await pruneContainers({ cacheDir })).removed).not.toContain(id);
+    expect((await pruneContainers({ cacheDir, kept: true })).removed).toContain(id);
+    expect(existsSync(join(cacheDir, 'containers', id))).toBe(false);
+  });
+
+  test('kill -9 of pd run: the container dies with it, and --rm leaves nothing behind', async () => {
+    const id = 'pd-test-kill9-rm';
+    const { child, pid } = await startSleeper(id, { rm: true });
+    child.kill('SIGKILL');
+    const ms = await until(
+      'the container to die',
+      () => processGone(pid) && runcState(id) === undefined,
+      5_000,
+    );
+    process.stderr.write(`[pd tests] container gone ${ms} ms after pd run was killed\n`);
+    await until('the bundle to go', () => !existsSync(join(cacheDir, 'containers', id)), 5_000);
+  });
+
+  test('kill -9 of pd run without --rm: the container dies; the kept bundle is exited, pruned with --containers', async () => {
+    const id = 'pd-test-kill9-kept';
+    const { child, pid } = await startSleeper(id, { rm: false });
+    child.kill('SIGKILL');
+    await until('the container to die', () => processGone(pid) && runcState(id) === undefined, 5_000);
+    expect((await listContainers({ cacheDir })).find((c) => c.id === id)?.state).toBe('exited');
+    expect((await pruneContainers({ cacheDir, kept: true })).removed).toContain(id);
+    expect(existsSync(join(cacheDir, 'containers', id))).toBe(false);
+  });
+
+  test('an orphan (pd run and its watchdog both killed) is listed as such; prune stops and removes it', async () => {
+    const id = 'pd-test-orphan';
+    const { child, pid } = await startSleeper(id, { rm: true });
+    const watchdog = watchdogPid(id);
+    expect(watchdog).toBeDefined();
+    process.kill(watchdog!, 'SIGKILL');
+    child.kill('SIGKILL');
+    await until('the runner to die', () => child.signalCode !== null);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runcState(id)?.status).toBe('running');
+    expect((await listContainers({ cacheDir })).find((c) => c.id === id)?.state).toBe('orphaned');
+
+    const pruned = await pruneContainers({ cacheDir });
+    expect(pruned.orphans).toEqual([id]);
+    expect(pruned.removed).toContain(id);
+    await until('the orphan to die', () => processGone(pid), 5_000);
+    expect(runcState(id)).toBeUndefined();
+    expect(existsSync(join(cacheDir, 'containers', id))).toBe(false);
+  });
+});
