@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import {
   buildCondaImage,
   type CondaEnvironmentInput,
@@ -79,10 +79,9 @@ async function baseImage(spec: PdSpec, baseDir: string, client?: OpenImageOption
   const base = spec.base ?? 'scratch';
   const platform = spec.platform ?? 'linux/amd64';
   if (base === 'scratch') return scratch({ platform });
-  // A path to an image file (docker-archive, OCI layout / archive) or else a registry reference.
-  const local =
-    isAbsolute(base) || base.startsWith('./') || base.startsWith('../') ? resolve(baseDir, base) : base;
-  return openImage(local, { platform, ...(client ? { client } : {}) });
+  // An image file (docker-archive, OCI layout / archive, with a selector: oci:./layout:v1,
+  // ./app.tar:@1) relative to pd.yaml, or else a registry reference (docker://REF forces one).
+  return openImage(base, { platform, cwd: baseDir, ...(client ? { client } : {}) });
 }
 
 /**
