@@ -1,10 +1,66 @@
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-/** A hidden temporary name beside `path`, on the same filesystem so that rename is atomic. */
-export function tempPathBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.pd-tmp`);
+/**
+ * A hidden temporary name beside `path`, on the same filesystem so that rename is atomic:
+ * `.NAME.<writer pid>.<random>.pd-tmp`. The pid lets a later write tell a temp file whose writer
+ * was killed (SIGKILL, OOM, power loss) from one being written now.
+ */
+export function tempPathBeside(path: string, pid: number = process.pid): string {
+  return join(dirname(path), `.${basename(path)}.${pid}.${randomBytes(6).toString('hex')}.pd-tmp`);
+}
+
+const WITH_PID = /^\..+\.(\d+)\.[0-9a-f]{12}\.pd-tmp$/;
+/** Names written by pd versions that encoded no pid. */
+const WITHOUT_PID = /^\..+\.[0-9a-f]{12}\.pd-tmp$/;
+/** A temp file without a pid is taken for abandoned once unmodified this long. */
+export const STALE_TEMP_MS = 6 * 3600_000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const swept = new Set<string>();
+
+/**
+ * Remove the temp files that killed writers left in `dir` (whatever their target): those whose
+ * pid is dead, and those without a pid that nobody modified for STALE_TEMP_MS. Once per
+ * directory and process, so a layout's blob directory is read once, not once per blob. Best
+ * effort: a failure here never fails the write. (A writer in another pid namespace writing to a
+ * shared directory can look dead from here; its rename then fails, and nothing half-written is
+ * ever exposed.)
+ */
+export async function sweepStaleTemps(dir: string): Promise<void> {
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  const cutoff = Date.now() - STALE_TEMP_MS;
+  for (const name of names) {
+    if (!name.endsWith('.pd-tmp')) continue;
+    const m = WITH_PID.exec(name);
+    let stale: boolean;
+    if (m) {
+      const pid = Number(m[1]);
+      stale = pid !== process.pid && !alive(pid);
+    } else if (WITHOUT_PID.test(name)) {
+      stale = await stat(join(dir, name)).then(
+        (s) => s.mtimeMs < cutoff,
+        () => false,
+      );
+    } else continue;
+    if (stale) await rm(join(dir, name), { force: true, recursive: true }).catch(() => undefined);
+  }
 }
 
 /**
@@ -21,6 +77,7 @@ export async function writeFileAtomically(
   fill: (fh: FileHandle) => Promise<void>,
   { sync = true }: { sync?: boolean } = {},
 ): Promise<void> {
+  await sweepStaleTemps(dirname(path));
   const tmp = tempPathBeside(path);
   const fh = await open(tmp, 'wx', 0o644);
   let ok = false;
