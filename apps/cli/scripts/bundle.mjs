@@ -2,10 +2,11 @@
 // on a machine with nothing else installed. Workspace packages are bundled from their built
 // dist/ (turbo's bundle task builds them first), as any consumer's bundler sees them: @pd/tar's
 // dist carries the zstd library as text for its compression workers, so nothing is patched here.
-import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { installLauncher } from './bin-launcher.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
@@ -30,7 +31,8 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
-await chmod(outfile, 0o755);
+// Executable as ./pd.mjs without Node reading pd's own options (see bin-launcher.mjs).
+await installLauncher(outfile);
 const { size } = await stat(outfile);
 const inputs = Object.keys(result.metafile.inputs).length;
 console.log(`bundle/pd.mjs: ${(size / 1e6).toFixed(2)} MB from ${inputs} modules`);
