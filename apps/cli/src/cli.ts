@@ -1,5 +1,5 @@
 import { PdError } from '@pd/oci-types';
-import { commandOptions, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
+import { commandOptions, flagName, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
 import type { Command, OptionTable } from './command.js';
 import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
 import { checkPlatformValue } from './commands/platform.js';
@@ -172,6 +172,7 @@ export async function runCli(
   try {
     parsed = parseCommandArgs(rest, options, command.args, command.stopAfterArg);
     checkPlatformOptions(command, parsed.values);
+    checkPaths(command, parsed);
   } catch (e) {
     const beforeTerminator = rest.slice(0, rest.indexOf('--') === -1 ? rest.length : rest.indexOf('--'));
     if (flags.help || beforeTerminator.includes('--help') || beforeTerminator.includes('-h')) {
@@ -209,6 +210,29 @@ export async function runCli(
   }
   if (failure) return printError(io, failure.error, ctx.flags, command);
   return code;
+}
+
+/** A path option or argument given as "" (`-o ""`) names nothing: say so before any work. */
+function checkPaths(command: Command, parsed: ReturnType<typeof parseCommandArgs>): void {
+  for (const [name, spec] of Object.entries(command.options)) {
+    if (spec.complete === undefined) continue;
+    const value = parsed.values[name];
+    const values = Array.isArray(value) ? value : [value];
+    if (values.includes('')) {
+      throw new UsageError(
+        `${flagName(name, spec)} is empty`,
+        `give a ${spec.complete === 'dir' ? 'directory' : 'path'}`,
+      );
+    }
+  }
+  for (const spec of command.args) {
+    if (spec.complete !== undefined && !spec.variadic && parsed.args[spec.name] === '') {
+      throw new UsageError(
+        `${spec.name} is empty`,
+        `give a ${spec.complete === 'dir' ? 'directory' : 'path'}`,
+      );
+    }
+  }
 }
 
 /** --platform is checked before the command runs: a typo never reaches a registry. */

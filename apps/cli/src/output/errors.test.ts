@@ -20,6 +20,20 @@ describe('describeError', () => {
     expect(describeError(e).line).toBe('pd: cannot open /x/y: no such file or directory (check the path)');
   });
 
+  it('names the output, not the temporary file beside it, and says what to do', () => {
+    const sys = (code: string, path: string) =>
+      Object.assign(new Error(`${code}: x, open '${path}'`), { code, syscall: 'open', path });
+    expect(describeError(sys('ENOENT', '/nonexistent/dir/.x.tar.4242.2dbf4abdb4e1.pd-tmp')).line).toBe(
+      'pd: cannot write /nonexistent/dir/x.tar: its directory does not exist (create the directory first, or choose another path)',
+    );
+    expect(describeError(sys('EACCES', '/ro/.out.2.tar.77.mx9npkzv.tmp')).line).toBe(
+      'pd: cannot write /ro/out.2.tar: permission denied (choose a directory you may write to)',
+    );
+    expect(describeError(sys('ENOSPC', '/d/.a.tar.2dbf4abdb4e1.pd-tmp')).line).toMatch(
+      /^pd: cannot write \/d\/a\.tar: no space left on device \(/,
+    );
+  });
+
   it('an abort is an interruption (exit 130)', () => {
     const e = new Error('aborted');
     e.name = 'AbortError';

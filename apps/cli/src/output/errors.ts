@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { PdError } from '@pd/oci-types';
 
 /** Wrong command line: printed with the usage line, exit code 2. */
@@ -33,6 +35,33 @@ interface SystemError extends Error {
 
 function isSystemError(e: unknown): e is SystemError {
   return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && 'syscall' in e;
+}
+
+/**
+ * The output a temporary file stands for: writers put `.NAME.<pid>.<random>.pd-tmp` (or `.tmp`)
+ * beside NAME and rename it into place, but the user only knows NAME.
+ */
+const TEMP_NAME = /^\.(.+?)(?:\.\d+)?\.[0-9a-z]+\.(?:pd-tmp|tmp)$/;
+
+export function outputOfTemp(path: string): string | undefined {
+  const m = TEMP_NAME.exec(basename(path));
+  return m ? join(dirname(path), m[1]!) : undefined;
+}
+
+const WRITE_PROBLEMS: Record<string, [string, string]> = {
+  ENOENT: ['its directory does not exist', 'create the directory first, or choose another path'],
+  ENOTDIR: ['a parent of the path is not a directory', 'choose another path'],
+  EACCES: ['permission denied', 'choose a directory you may write to'],
+};
+
+/** A failed write of an output, told by the output's name (not its temporary file's). */
+function describeOutputError(e: SystemError, output: string): [string, string | undefined] {
+  // ENOENT in a directory that exists (/proc, /sys): no file can be created there.
+  if (e.code === 'ENOENT' && existsSync(dirname(output))) {
+    return [`cannot write ${output}: no file can be created in that directory`, 'choose another directory'];
+  }
+  const known = WRITE_PROBLEMS[e.code] ?? SYSTEM_ERRORS[e.code];
+  return [`cannot write ${output}: ${known?.[0] ?? e.code}`, known?.[1]];
 }
 
 export function isAbort(e: unknown): boolean {
@@ -80,6 +109,8 @@ export function describeError(e: unknown): DescribedError {
     what = e.message;
     why = e.hint;
     if (e instanceof UsageError) exitCode = EXIT_USAGE;
+  } else if (isSystemError(e) && e.path !== undefined && outputOfTemp(e.path) !== undefined) {
+    [what, why] = describeOutputError(e, outputOfTemp(e.path)!);
   } else if (isSystemError(e)) {
     const known = SYSTEM_ERRORS[e.code];
     const target = e.path ? ` ${e.path}` : '';
