@@ -1,7 +1,7 @@
+import { parseImageDestination } from '@pd/image';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
-import { emit, OUTPUT_JSON, openRemote, PLATFORM_OPTION, report } from './image-io.js';
-import { parseRef } from './shared.js';
+import { emit, OUTPUT_JSON, openAny, PLATFORM_OPTION, registryRef, report } from './image-io.js';
 
 export const copy = defineCommand({
   name: 'copy',
@@ -10,7 +10,9 @@ export const copy = defineCommand({
   description:
     'Blobs go straight from source to destination (nothing is unpacked); within one registry they are\n' +
     'mounted instead of copied. A multi-platform source is copied as the image for this machine unless\n' +
-    '--all-platforms keeps the whole index (same digest at the destination).',
+    '--all-platforms keeps the whole index (same digest at the destination). As with skopeo, SRC_REF may\n' +
+    'also be docker://REF or a file (docker-archive:FILE[:TAG|:@N], oci:DIR[:REF], oci-archive:FILE[:REF],\n' +
+    'a plain PATH[:TAG|:@N]), and DST_REF one of those file transports.',
   args: [{ name: 'SRC_REF' }, { name: 'DST_REF' }],
   options: {
     'all-platforms': { type: 'boolean', description: 'copy every platform of an index, keeping its digest' },
@@ -31,9 +33,11 @@ export const copy = defineCommand({
     if (values['all-platforms'] && values.platform !== undefined) {
       throw new UsageError('give --platform or --all-platforms, not both');
     }
-    const dst = parseRef(args.DST_REF!);
-    const image = await openRemote(ctx, args.SRC_REF!, values['all-platforms'] ? 'all' : values.platform);
-    report(ctx, await emit(ctx, image, { tag: dst.toString() }));
+    // A file transport as DST_REF writes there (skopeo's `copy ... oci:DIR:REF`); else it is a reference.
+    const file = parseImageDestination(args.DST_REF!).transport !== undefined;
+    const dst = file ? undefined : await registryRef(args.DST_REF!);
+    const image = await openAny(ctx, args.SRC_REF!, values['all-platforms'] ? 'all' : values.platform);
+    report(ctx, await emit(ctx, image, dst ? { tag: dst.toString() } : { output: args.DST_REF! }));
     return 0;
   },
 });

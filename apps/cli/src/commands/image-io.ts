@@ -1,10 +1,15 @@
 import { stat } from 'node:fs/promises';
 import {
   type Image,
+  type ImageDestination,
   type ImageIndex,
+  type ImageSource,
   imageForPlatform,
-  openFile,
+  NoSuchImageFileError,
   openImage,
+  openSource,
+  parseImageDestination,
+  parseImageSource,
   push,
   remote,
   writeDockerArchive,
@@ -34,7 +39,9 @@ export const OUTPUT_OPTIONS = {
     short: 'o',
     value: 'PATH',
     complete: 'file',
-    description: 'write the result to PATH: NAME.tar is an archive, anything else an OCI layout directory',
+    description:
+      'write the result to PATH: NAME.tar is an archive, anything else an OCI layout directory; or name the\n' +
+      'format and the image as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:TAG]',
   },
   format: {
     type: 'string',
@@ -62,6 +69,19 @@ export interface OutputResult {
   reference?: string;
   path?: string;
   format?: Format | 'oci-layout';
+}
+
+/** The --format values a transport of -o agrees with. */
+const TRANSPORT_FORMATS: Record<NonNullable<ImageDestination['transport']>, readonly Format[]> = {
+  oci: ['oci'],
+  'oci-archive': ['oci'],
+  'docker-archive': ['docker', 'combined'],
+};
+
+/** The name an output transport gives the image: a RepoTag in a docker archive, a ref.name in a layout. */
+function destinationName(dest: ImageDestination): string | undefined {
+  if (dest.name === undefined) return undefined;
+  return dest.transport === 'docker-archive' ? parseRef(dest.name).familiar() : dest.name;
 }
 
 function isArchivePath(path: string): boolean {
@@ -92,7 +112,16 @@ export function checkOutput(
   if (values.format !== undefined && values.output === undefined) {
     throw new UsageError('--format applies to -o PATH');
   }
-  if (
+  const dest = values.output !== undefined ? parseImageDestination(values.output) : undefined;
+  if (dest?.transport !== undefined) {
+    if (values.format !== undefined && !TRANSPORT_FORMATS[dest.transport].includes(values.format as Format)) {
+      throw new UsageError(
+        `--format ${values.format} does not match ${dest.transport}:`,
+        'the transport of -o says the format; drop --format',
+      );
+    }
+    if (dest.name !== undefined) destinationName(dest);
+  } else if (
     values.output !== undefined &&
     !isArchivePath(values.output) &&
     values.format !== undefined &&
@@ -119,8 +148,18 @@ export async function emit(
     const r = await push(image, ref, { client: await ctx.registry(), onProgress, signal });
     return { digest: r.digest, size: r.size, mediaType: r.mediaType, reference: r.ref.toString() };
   }
-  const path = values.output;
+  const dest = parseImageDestination(values.output);
+  const path = dest.path;
   const ref = values.tag !== undefined ? parseRef(values.tag) : name;
+  if (dest.transport !== undefined) {
+    return emitTo(
+      ctx,
+      image,
+      { ...dest, transport: dest.transport },
+      ref,
+      values.format as Format | undefined,
+    );
+  }
   if (!isArchivePath(path)) {
     if ((await exists(path)) === 'file') {
       throw new PdError(`${path} is a file`, {
@@ -159,6 +198,48 @@ export async function emit(
   return { digest, size, mediaType, path, format };
 }
 
+/** Write to `-o oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:TAG]`. */
+async function emitTo(
+  ctx: Context,
+  image: Image | ImageIndex,
+  dest: ImageDestination & { transport: NonNullable<ImageDestination['transport']> },
+  ref: Reference | undefined,
+  format: Format | undefined,
+): Promise<OutputResult> {
+  const { path } = dest;
+  const onProgress = ctx.progress.listener;
+  const signal = ctx.signal;
+  // Named by the transport, else by -t / the source, as a plain -o names it.
+  const named = destinationName(dest);
+  if (dest.transport === 'docker-archive') {
+    if (image.kind === 'index') {
+      throw new UsageError(
+        'a docker archive holds single-platform images',
+        'pick one with --platform, or write all platforms to oci:DIR or oci-archive:FILE',
+      );
+    }
+    const tag = named ?? ref?.familiar();
+    const layout = format === 'combined' ? 'combined' : 'classic';
+    await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], { layout, onProgress, signal });
+    const [digest, size, mediaType] = await Promise.all([image.digest(), image.size(), image.mediaType()]);
+    return { digest, size, mediaType, path, format: layout === 'classic' ? 'docker' : 'combined' };
+  }
+  const tag = named ?? ref?.tag;
+  const options = { ...(tag ? { tag } : {}), onProgress, signal };
+  if (dest.transport === 'oci-archive') {
+    const d = await writeOciArchive(path, image, options);
+    return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci' };
+  }
+  if ((await exists(path)) === 'file') {
+    throw new PdError(`${path} is a file`, {
+      code: 'OUTPUT_EXISTS',
+      hint: 'oci:DIR is a layout directory; for an archive write oci-archive:FILE',
+    });
+  }
+  const d = await writeOciLayout(path, image, options);
+  return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci-layout' };
+}
+
 /** Tell what was written or pushed: JSON with --json, else a line on stderr. */
 export function report(ctx: Context, result: OutputResult): void {
   if (ctx.flags.json) {
@@ -180,29 +261,69 @@ export async function openInput(ctx: Context, input: string, platform?: string):
   return ensurePlatform(ctx, got, platform);
 }
 
-/** A reference only (pull, copy): never read as a file even when such a path exists. */
+/**
+ * A registry reference, written plain or as `docker://REF`: never read as a file even when such
+ * a path exists (pull). A bad reference gets the hint on how to write one.
+ */
+export async function registryRef(input: string): Promise<Reference> {
+  if (!input.startsWith('docker://')) return parseRef(input);
+  const source = await parseImageSource(input);
+  return (source as Extract<ImageSource, { transport: 'docker' }>).ref;
+}
+
+/** A reference only (pull): never read as a file even when such a path exists. */
 export async function openRemote(
   ctx: Context,
   input: string,
   platform: string | 'all' | undefined,
 ): Promise<Image | ImageIndex> {
-  const ref = parseRef(input);
+  const ref = await registryRef(input);
   const opts = { client: await ctx.registry(), signal: ctx.signal };
   const got = await remote.get(ref, opts);
+  return forPlatform(ctx, got, platform);
+}
+
+/** An index stays whole for 'all'; otherwise one image, checked against --platform. */
+async function forPlatform(
+  ctx: Context,
+  got: Image | ImageIndex,
+  platform: string | 'all' | undefined,
+): Promise<Image | ImageIndex> {
   if (platform === 'all') return got;
   if (got.kind === 'index') return imageForPlatform(got, platform);
   return ensurePlatform(ctx, got, platform);
 }
 
-/** A file (docker archive, OCI archive or layout) as it is: an index stays an index unless a platform is asked. */
+/**
+ * Any image source in transport syntax (a file, `oci:DIR:REF`, `docker-archive:FILE:@N`,
+ * `docker://REF`, a reference): 'all' keeps an index whole, otherwise one image is picked (this
+ * machine's platform when none is given).
+ */
+export async function openAny(
+  ctx: Context,
+  input: string | ImageSource,
+  platform: string | 'all' | undefined,
+): Promise<Image | ImageIndex> {
+  const source = typeof input === 'string' ? await parseImageSource(input) : input;
+  const got =
+    source.transport === 'docker'
+      ? await remote.get(source.ref, { client: await ctx.registry(), signal: ctx.signal })
+      : await openSource(source, { signal: ctx.signal });
+  return forPlatform(ctx, got, platform);
+}
+
+/**
+ * A file (docker archive, OCI archive or layout, with a selector as `x.tar:@1` or
+ * `oci:DIR:REF` say) as it is: an index stays an index unless a platform is asked.
+ */
 export async function openLocal(ctx: Context, path: string, platform?: string): Promise<Image | ImageIndex> {
-  if ((await exists(path)) === undefined) {
-    throw new PdError(`${path}: no such file or directory`, {
-      code: 'NOT_FOUND',
-      hint: 'give a docker archive (docker save), an OCI archive or an OCI layout directory',
-    });
+  const source = await parseImageSource(path);
+  if (source.transport === 'docker') {
+    if (path.startsWith('docker://')) {
+      throw new UsageError(`${path} is in a registry`, 'to copy from a registry to another use pd copy');
+    }
+    throw new NoSuchImageFileError(path);
   }
-  const got = await openFile(path, { signal: ctx.signal });
-  if (got.kind === 'index') return platform !== undefined ? imageForPlatform(got, platform) : got;
-  return ensurePlatform(ctx, got, platform);
+  const got = await openSource(source, { signal: ctx.signal });
+  return got.kind === 'index' && platform === undefined ? got : forPlatform(ctx, got, platform);
 }

@@ -1,20 +1,57 @@
-import { stat } from 'node:fs/promises';
-import type { Image, ImageIndex } from '@pd/image';
-import { formatPlatform, type Platform } from '@pd/oci-types';
+import { type Image, type ImageIndex, type ImageSource, parseImageSource } from '@pd/image';
+import {
+  formatPlatform,
+  type ImageManifest,
+  isConfigMediaType,
+  isImageManifestMediaType,
+  isIndexMediaType,
+  type OciImageManifest,
+  type Platform,
+  parseManifest,
+  UnsupportedMediaTypeError,
+} from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
-import { openLocal, openRemote, PLATFORM_OPTION } from './image-io.js';
+import { openAny, PLATFORM_OPTION } from './image-io.js';
 
-async function isPath(input: string): Promise<boolean> {
-  try {
-    await stat(input);
-    return true;
-  } catch {
-    return false;
-  }
+interface Described {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * A manifest whose config is not an image config (a Helm chart, an SBOM, a signature: anything
+ * oras and friends push): what it is and what it holds, nothing of a container.
+ */
+function describeArtifact(at: Described, manifest: ImageManifest): Record<string, unknown> {
+  // Docker schema 2 has none of the OCI artifact fields; reading them as optional covers both.
+  const oci = manifest as Partial<OciImageManifest>;
+  return {
+    ...at,
+    artifactType: oci.artifactType ?? manifest.config.mediaType,
+    config: {
+      mediaType: manifest.config.mediaType,
+      digest: manifest.config.digest,
+      size: manifest.config.size,
+    },
+    layers: manifest.layers.map((l) => ({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      ...(l.annotations ? { annotations: l.annotations } : {}),
+    })),
+    ...(oci.subject ? { subject: oci.subject.digest } : {}),
+    annotations: oci.annotations ?? {},
+  };
 }
 
 async function describeImage(image: Image): Promise<Record<string, unknown>> {
+  const manifest = await image.manifest();
+  if (!isConfigMediaType(manifest.config.mediaType)) {
+    const [digest, mediaType, size] = await Promise.all([image.digest(), image.mediaType(), image.size()]);
+    return describeArtifact({ digest, mediaType, size }, manifest);
+  }
   const [digest, mediaType, size, config, configDigest, layers] = await Promise.all([
     image.digest(),
     image.mediaType(),
@@ -77,22 +114,45 @@ async function describeIndex(index: ImageIndex): Promise<Record<string, unknown>
       mediaType: m.mediaType,
       size: m.size,
       platform: m.platform ? formatPlatform(m.platform) : null,
+      ...(m.artifactType ? { artifactType: m.artifactType } : {}),
     })),
   };
 }
 
-async function open(ctx: Context, input: string, platform: string | undefined): Promise<Image | ImageIndex> {
-  if (await isPath(input)) return openLocal(ctx, input, platform);
-  return openRemote(ctx, input, platform ?? 'all');
+/** The image or index; an artifact in a registry (which pd's images refuse) as its bare manifest. */
+async function open(
+  ctx: Context,
+  source: ImageSource,
+  platform: string | undefined,
+): Promise<Image | ImageIndex | { artifact: Record<string, unknown> }> {
+  try {
+    return await openAny(ctx, source, platform ?? 'all');
+  } catch (e) {
+    // remote images refuse a config that is not an image config; the manifest alone describes it.
+    const refused =
+      e instanceof UnsupportedMediaTypeError &&
+      !isImageManifestMediaType(e.mediaType) &&
+      !isIndexMediaType(e.mediaType);
+    if (source.transport !== 'docker' || !refused) throw e;
+    const got = await (await ctx.registry()).getManifest(source.ref, { signal: ctx.signal });
+    const parsed = parseManifest(got.bytes, got.mediaType);
+    if (parsed.kind !== 'manifest') throw e;
+    const at = { digest: got.digest, mediaType: got.mediaType, size: got.size };
+    return { artifact: describeArtifact(at, parsed.manifest) };
+  }
 }
 
 export const inspect = defineCommand({
   name: 'inspect',
-  summary: 'describe an image or index: digests, platform, config, layers (JSON)',
-  usage: '(REF | PATH) [--platform OS/ARCH]',
+  summary: 'describe an image, index or artifact: digests, platform, config, layers (JSON)',
+  usage: 'IMAGE [--platform OS/ARCH]',
   description:
-    'Reads only the manifest and the config (no layer is downloaded). A multi-platform index is listed\n' +
-    'with its platforms unless --platform picks one image. The output is JSON, with or without --json.',
+    'IMAGE is a reference (or docker://REF), a file or layout (oci:DIR[:REF], oci-archive:FILE[:REF],\n' +
+    'docker-archive:FILE[:TAG|:@N], or a plain PATH, PATH:TAG, PATH:@N). Reads only the manifest and the\n' +
+    'config (no layer is downloaded). A multi-platform index is listed with its platforms unless\n' +
+    '--platform picks one image. An artifact (a manifest whose config is not an image config, e.g. a Helm\n' +
+    'chart) is shown as its artifact type, config descriptor and layers. The output is JSON, with or\n' +
+    'without --json.',
   args: [{ name: 'IMAGE' }],
   options: { platform: PLATFORM_OPTION },
   json:
@@ -101,18 +161,23 @@ export const inspect = defineCommand({
     '                     "exposedPorts": [], "volumes": [], "stopSignal" },\n' +
     '         "layers": [{ "digest", "diffId", "size", "mediaType" }],\n' +
     '         "history": [{ "created", "createdBy", "emptyLayer" }] }\n' +
-    'index: { "digest", "mediaType", "size", "manifests": [{ "digest", "mediaType", "size", "platform" }] }',
+    'index: { "digest", "mediaType", "size", "manifests": [{ "digest", "mediaType", "size", "platform", "artifactType"? }] }\n' +
+    'artifact: { "digest", "mediaType", "size", "artifactType", "config": { "mediaType", "digest", "size" },\n' +
+    '            "layers": [{ "digest", "size", "mediaType", "annotations"? }], "subject"?, "annotations": {} }',
   examples: [
     { note: 'the env of an image', command: 'pd inspect localhost:5000/app:1 | jq .config.env' },
     {
       note: 'the platforms of a multi-platform image',
       command: 'pd inspect ubuntu:24.04 | jq -r ".manifests[].platform"',
     },
-    { note: 'an image file', command: 'pd inspect app.tar' },
+    { note: 'the second image of a docker save archive', command: 'pd inspect docker-archive:app.tar:@1' },
+    { note: 'one entry of an OCI layout', command: 'pd inspect oci:./layout:v1.2' },
+    { note: 'a Helm chart pushed as an OCI artifact', command: 'pd inspect ghcr.io/org/charts/app:1.0.0' },
   ],
   async run(ctx, { args, values }) {
-    const target = await open(ctx, args.IMAGE!, values.platform);
-    ctx.printJson(target.kind === 'index' ? await describeIndex(target) : await describeImage(target));
+    const target = await open(ctx, await parseImageSource(args.IMAGE!), values.platform);
+    if ('artifact' in target) ctx.printJson(target.artifact);
+    else ctx.printJson(target.kind === 'index' ? await describeIndex(target) : await describeImage(target));
     return 0;
   },
 });

@@ -1,7 +1,15 @@
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
-import { checkOutput, emit, FORMATS, OUTPUT_JSON, openRemote, PLATFORM_OPTION, report } from './image-io.js';
-import { parseRef } from './shared.js';
+import {
+  checkOutput,
+  emit,
+  FORMATS,
+  OUTPUT_JSON,
+  openRemote,
+  PLATFORM_OPTION,
+  registryRef,
+  report,
+} from './image-io.js';
 
 export const pull = defineCommand({
   name: 'pull',
@@ -11,7 +19,8 @@ export const pull = defineCommand({
     'PATH ending in .tar gets an archive: by default one that both `docker load` and OCI tools (skopeo,\n' +
     'umoci) read; --format docker writes the classic `docker save` layout, --format oci an OCI archive.\n' +
     'Any other PATH is an OCI image layout directory (created, or added to). Layers are downloaded once\n' +
-    'into the cache ($PD_CACHE_DIR) and verified against their digests.',
+    'into the cache ($PD_CACHE_DIR) and verified against their digests. REF may be written docker://REF,\n' +
+    'and PATH as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:TAG].',
   args: [{ name: 'REF' }],
   options: {
     output: {
@@ -45,7 +54,7 @@ export const pull = defineCommand({
       throw new UsageError('give --platform or --all-platforms, not both');
     }
     checkOutput(values);
-    const ref = parseRef(args.REF!);
+    const ref = await registryRef(args.REF!);
     const image = await openRemote(ctx, args.REF!, values['all-platforms'] ? 'all' : values.platform);
     report(ctx, await emit(ctx, image, values, ref));
     return 0;

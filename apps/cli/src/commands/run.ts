@@ -1,23 +1,15 @@
-import { stat } from 'node:fs/promises';
+import { InvalidReferenceError } from '@pd/oci-types';
 import { type PullPolicy, type RunnerEvent, type RunOptions, run as runImage } from '@pd/runner';
 import { defineCommand } from '../command.js';
 import { PLATFORM_OPTION, parseRef } from './shared.js';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const run = defineCommand({
   name: 'run',
   summary: 'run a command in an image, without a Docker daemon (runc or crun), or through docker',
   usage: '[options] IMAGE [-- COMMAND ARGS...]',
   description:
-    'IMAGE is a reference or a file (docker archive, OCI archive or layout). Layers are unpacked once into\n' +
+    'IMAGE is a reference or a file (docker archive, OCI archive or layout; pick one image of a file as\n' +
+    'skopeo does: docker-archive:FILE:TAG, FILE:@N, oci:DIR:REF). Layers are unpacked once into\n' +
     'the cache and shared by every container; the root filesystem is an overlay (or a copy where overlays\n' +
     'are not possible). Words after IMAGE (or after --) replace the image’s Cmd. pd exits with the\n' +
     'container’s exit code (128+N when a signal N ended it). Needs root, or rootless user namespaces.',
@@ -120,9 +112,12 @@ export const run = defineCommand({
     };
     // Only --insecure needs the CLI's own client; otherwise a warm run loads no registry code.
     if (ctx.flags.insecure) options.client = await ctx.registry();
-    // A reference is checked here, where a typo gets the hint on how to write one.
-    if (!(await exists(args.IMAGE!))) parseRef(args.IMAGE!);
-    const result = await runImage(args.IMAGE!, options);
+    // IMAGE may be a file or a transport (x.tar:@1, oci:DIR:REF, docker://REF): the runner reads
+    // it. A malformed reference is parsed again here, where a typo gets the hint on how to write one.
+    const result = await runImage(args.IMAGE!, options).catch((e: unknown) => {
+      if (e instanceof InvalidReferenceError && !e.hint) parseRef(args.IMAGE!);
+      throw e;
+    });
     return result.exitCode;
   },
 });
