@@ -34,6 +34,15 @@ describe('describeError', () => {
     );
   });
 
+  it('an error that carries a documented exit code keeps it (docker’s 125, 126, 127 for pd run)', () => {
+    const start = Object.assign(new PdError('runc could not start the container: exec: "x": not found'), {
+      exitCode: 127,
+    });
+    expect(describeError(start).exitCode).toBe(127);
+    expect(describeError(Object.assign(new PdError('x'), { exitCode: 126 })).exitCode).toBe(126);
+    expect(describeError(Object.assign(new PdError('x'), { exitCode: 'no' })).exitCode).toBe(1);
+  });
+
   it('an abort is an interruption (exit 130)', () => {
     const e = new Error('aborted');
     e.name = 'AbortError';

@@ -109,6 +109,9 @@ export function describeError(e: unknown): DescribedError {
     what = e.message;
     why = e.hint;
     if (e instanceof UsageError) exitCode = EXIT_USAGE;
+    // Errors that mean a documented code carry it (the runner's start failures: 125, 126, 127, as docker).
+    const own = (e as { exitCode?: unknown }).exitCode;
+    if (typeof own === 'number' && Number.isInteger(own) && own > 0 && own <= 127) exitCode = own;
   } else if (isSystemError(e) && e.path !== undefined && outputOfTemp(e.path) !== undefined) {
     [what, why] = describeOutputError(e, outputOfTemp(e.path)!);
   } else if (isSystemError(e)) {
