@@ -4,6 +4,7 @@ import {
   boolean,
   type Check,
   childPath,
+  describeValue,
   digest,
   fail,
   integer,
@@ -105,6 +106,17 @@ export interface ImageConfig {
 }
 
 const duration = integer({ min: 0 });
+
+/**
+ * An environment entry `NAME=VALUE`: a non-empty name without `=`, then `=` (config.md: "Entries
+ * are in the format of VARNAME=VARVALUE"; the image-spec validator refuses `foo`). The value may
+ * hold anything, newlines included (Docker's `ENV X="a\nb"` writes one).
+ */
+const envEntry: Check<string> = (value, path, what) => {
+  const s = string(value, path, what);
+  if (!/^[^=]+=/.test(s)) fail(what, path, `expected NAME=VALUE, got ${describeValue(s)}`);
+  return s;
+};
 const PORT = /^(?:[1-9][0-9]{0,4})(?:\/(?:tcp|udp|sctp))?$/;
 
 export const checkHealthConfig: Check<HealthConfig> = object({
@@ -131,7 +143,7 @@ const exposedPorts: Check<Record<string, Record<string, unknown>>> = (value, pat
 export const checkContainerConfig: Check<ContainerConfig> = object({
   User: optional(string),
   ExposedPorts: optional(nullable(exposedPorts)),
-  Env: optional(nullable(stringArray)),
+  Env: optional(nullable(arrayOf(envEntry))),
   Entrypoint: optional(nullable(stringArray)),
   Cmd: optional(nullable(stringArray)),
   Volumes: optional(nullable(objectMap)),

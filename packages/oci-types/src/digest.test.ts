@@ -11,11 +11,18 @@ import {
   digestStream,
   EMPTY_SHA256,
   isDigest,
+  isRegisteredDigestAlgorithm,
   parseDigest,
+  parseDigestSyntax,
   toDigest,
   verifyBytes,
 } from './digest.js';
-import { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.js';
+import {
+  DigestMismatchError,
+  InvalidDigestError,
+  SizeMismatchError,
+  UnsupportedDigestAlgorithmError,
+} from './errors.js';
 
 const hello = Buffer.from('hello world\n');
 // sha256sum of "hello world\n", computed independently by coreutils.
@@ -55,6 +62,60 @@ describe('parseDigest', () => {
   test('isDigest is false for non-strings', () => {
     expect(isDigest(42)).toBe(false);
     expect(isDigest(undefined)).toBe(false);
+  });
+});
+
+describe('digests of unregistered algorithms', () => {
+  const MULTIHASH = 'multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8';
+  const B64U = 'sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564';
+
+  test('pass the grammar check (descriptor.md: implementations SHOULD allow them)', () => {
+    expect(parseDigestSyntax(MULTIHASH)).toEqual({
+      algorithm: 'multihash+base58',
+      encoded: 'QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8',
+      registered: false,
+    });
+    expect(parseDigestSyntax(`${B64U}=`).registered).toBe(false);
+    expect(parseDigestSyntax(HELLO)).toEqual({
+      algorithm: 'sha256',
+      encoded: HELLO.slice(7),
+      registered: true,
+    });
+    expect(isRegisteredDigestAlgorithm('sha512')).toBe(true);
+    expect(isRegisteredDigestAlgorithm('sha256+b64u')).toBe(false);
+  });
+
+  test.each([
+    ['sha256+foo+-b:abc', /algorithm:hex/],
+    ['SHA256:abc', /algorithm:hex/],
+    [`sha256:${'A'.repeat(64)}`, /lowercase/],
+    [`sha512:${'a'.repeat(64)}`, /needs 128/],
+    ['x:a/b', /algorithm:hex/],
+  ])('the grammar and the registered encodings still hold: %j', (input, problem) => {
+    expect(() => parseDigestSyntax(input)).toThrow(problem);
+  });
+
+  test('computing or verifying one throws UnsupportedDigestAlgorithmError naming the algorithm', async () => {
+    for (const fn of [
+      () => parseDigest(MULTIHASH),
+      () => digestHex(B64U),
+      () => verifyBytes(hello, MULTIHASH),
+      () => createVerifier(B64U),
+    ]) {
+      let error: unknown;
+      try {
+        fn();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(UnsupportedDigestAlgorithmError);
+      expect(error).toBeInstanceOf(InvalidDigestError);
+      expect((error as UnsupportedDigestAlgorithmError).code).toBe('UNSUPPORTED_DIGEST_ALGORITHM');
+      expect((error as Error).message).toMatch(
+        /^unsupported algorithm "(multihash\+base58|sha256\+b64u)" in digest/,
+      );
+    }
+    expect(isDigest(MULTIHASH)).toBe(false);
   });
 });
 

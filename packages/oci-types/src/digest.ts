@@ -1,10 +1,20 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { DigestMismatchError, InvalidDigestError, SizeMismatchError } from './errors.js';
+import {
+  DigestMismatchError,
+  InvalidDigestError,
+  SizeMismatchError,
+  UnsupportedDigestAlgorithmError,
+} from './errors.js';
 
-/** `algorithm:encoded`, e.g. `sha256:e3b0c442...`. Only values that passed {@link parseDigest} should be typed so. */
+/**
+ * `algorithm:encoded`, e.g. `sha256:e3b0c442...`. Only values that passed {@link parseDigestSyntax}
+ * (every document validator checks that) or {@link parseDigest} should be typed so; the algorithm
+ * may be one pd cannot compute (see {@link isRegisteredDigestAlgorithm}).
+ */
 export type Digest = `${string}:${string}` & { readonly __digest?: never };
 
+/** The algorithms the image-spec registers, the only ones pd can hash. */
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
 const ENCODED_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
@@ -16,26 +26,52 @@ export interface ParsedDigest {
   hex: string;
 }
 
-/** Parse and validate a digest: grammar, a registered algorithm (sha256, sha512), lowercase hex of the right length. */
-export function parseDigest(input: string): ParsedDigest {
+export interface DigestSyntax {
+  /** As written, e.g. `sha256` or `multihash+base58`. */
+  algorithm: string;
+  encoded: string;
+  /** True for sha256 and sha512: the digest can be computed and content verified against it. */
+  registered: boolean;
+}
+
+export function isRegisteredDigestAlgorithm(algorithm: string): algorithm is DigestAlgorithm {
+  return algorithm === 'sha256' || algorithm === 'sha512';
+}
+
+/**
+ * Check a digest the way documents are validated: the image-spec grammar, plus the encoding rules
+ * of a registered algorithm (sha256: 64 lowercase hex, sha512: 128). A digest with an unregistered
+ * algorithm that follows the grammar passes (descriptor.md: implementations SHOULD allow it), so a
+ * manifest mentioning one blob hashed with another algorithm stays readable; hashing or verifying
+ * that blob is what fails ({@link parseDigest}).
+ */
+export function parseDigestSyntax(input: string): DigestSyntax {
   if (typeof input !== 'string' || input.length === 0) throw new InvalidDigestError(String(input), 'empty');
   const m = GRAMMAR.exec(input);
   if (!m) throw new InvalidDigestError(input, 'not of the form algorithm:hex');
   const algorithm = m[1] as string;
-  const hex = m[2] as string;
-  if (algorithm !== 'sha256' && algorithm !== 'sha512') {
-    throw new InvalidDigestError(
-      input,
-      `unsupported algorithm "${algorithm}" (sha256 and sha512 are supported)`,
-    );
-  }
+  const encoded = m[2] as string;
+  if (!isRegisteredDigestAlgorithm(algorithm)) return { algorithm, encoded, registered: false };
   const want = ENCODED_LENGTH[algorithm];
-  if (hex.length !== want)
-    throw new InvalidDigestError(input, `${algorithm} needs ${want} hex characters, got ${hex.length}`);
-  if (!/^[a-f0-9]+$/.test(hex)) throw new InvalidDigestError(input, 'the hex part must be lowercase 0-9a-f');
-  return { algorithm, hex };
+  if (encoded.length !== want)
+    throw new InvalidDigestError(input, `${algorithm} needs ${want} hex characters, got ${encoded.length}`);
+  if (!/^[a-f0-9]+$/.test(encoded))
+    throw new InvalidDigestError(input, 'the hex part must be lowercase 0-9a-f');
+  return { algorithm, encoded, registered: true };
 }
 
+/**
+ * Parse a digest pd can compute: {@link parseDigestSyntax}, and a registered algorithm (sha256,
+ * sha512). A well-formed digest of another algorithm throws {@link UnsupportedDigestAlgorithmError}
+ * (an {@link InvalidDigestError}); anything else malformed throws {@link InvalidDigestError}.
+ */
+export function parseDigest(input: string): ParsedDigest {
+  const { algorithm, encoded } = parseDigestSyntax(input);
+  if (!isRegisteredDigestAlgorithm(algorithm)) throw new UnsupportedDigestAlgorithmError(input, algorithm);
+  return { algorithm, hex: encoded };
+}
+
+/** True for a digest pd can compute ({@link parseDigest} succeeds). */
 export function isDigest(input: unknown): input is Digest {
   if (typeof input !== 'string') return false;
   try {

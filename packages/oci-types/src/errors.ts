@@ -41,12 +41,33 @@ export class InvalidReferenceError extends PdError {
 
 export class InvalidDigestError extends PdError {
   readonly input: string;
-  constructor(input: string, problem: string) {
-    super(`invalid digest "${truncate(input)}": ${problem}`, {
-      code: 'INVALID_DIGEST',
-      hint: 'a digest looks like sha256:<64 lowercase hex characters>',
+  constructor(
+    input: string,
+    problem: string,
+    options: { message?: string; code?: string; hint?: string } = {},
+  ) {
+    super(options.message ?? `invalid digest "${truncate(input)}": ${problem}`, {
+      code: options.code ?? 'INVALID_DIGEST',
+      hint: options.hint ?? 'a digest looks like sha256:<64 lowercase hex characters>',
     });
     this.input = input;
+  }
+}
+
+/**
+ * A well-formed digest whose algorithm pd cannot compute (anything but sha256 and sha512).
+ * Documents holding such digests validate (image-spec descriptor.md: implementations SHOULD let
+ * unrecognized algorithms pass); this is thrown only when the content has to be hashed or verified.
+ */
+export class UnsupportedDigestAlgorithmError extends InvalidDigestError {
+  readonly algorithm: string;
+  constructor(input: string, algorithm: string) {
+    super(input, `unsupported algorithm "${truncate(algorithm, 40)}"`, {
+      message: `unsupported algorithm "${truncate(algorithm, 40)}" in digest "${truncate(input)}" (pd hashes sha256 and sha512)`,
+      code: 'UNSUPPORTED_DIGEST_ALGORITHM',
+      hint: 'the digest is well-formed, but pd can hash only sha256 and sha512, so this content cannot be verified',
+    });
+    this.algorithm = algorithm;
   }
 }
 

@@ -23,6 +23,7 @@ import {
   validateOciManifest,
 } from './manifest.js';
 import { MediaType } from './media-types.js';
+import { parseManifest } from './parse.js';
 
 const hex = (c: string) => c.repeat(64);
 const desc = (mediaType: string, c: string, size = 10): Descriptor => ({
@@ -149,6 +150,52 @@ describe('image manifests', () => {
     );
     expect(problemOf(() => validateOciManifest({ ...m, artifactType: 'nope' }))).toContain(
       '$.artifactType: expected a media type',
+    );
+  });
+
+  test('an empty config needs an artifactType (manifest.md: the artifactType MUST be defined)', () => {
+    const empty = { mediaType: MediaType.OciEmpty, digest: digestOf('{}'), size: 2 };
+    const m = { ...ociManifest(), config: empty };
+    expect(problemOf(() => validateOciManifest(m))).toContain(
+      '$.artifactType: is missing: a manifest whose config is the empty descriptor',
+    );
+    expect(problemOf(() => validateImageManifest(m))).toContain('$.artifactType: is missing');
+    expect(problemOf(() => parseManifest(JSON.stringify(m)))).toContain('$.artifactType: is missing');
+    const artifact = { ...m, artifactType: 'application/vnd.example+type' };
+    expect(validateOciManifest(artifact)).toBe(artifact);
+    // Any other config type without artifactType stays valid (historic artifacts, images).
+    expect(validateOciManifest(ociManifest())).toBeDefined();
+  });
+
+  test('digests of unregistered algorithms do not invalidate the document', () => {
+    const m = ociManifest();
+    const other = {
+      ...m,
+      layers: [
+        { ...m.layers[0]!, digest: 'multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8' },
+        { ...m.layers[0]!, digest: 'sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564' },
+      ],
+    };
+    expect(validateOciManifest(other)).toBe(other);
+    // Still malformed: a registered algorithm with the wrong encoding, or broken grammar.
+    expect(
+      problemOf(() => validateOciManifest({ ...other, config: { ...m.config, digest: 'sha256:AB' } })),
+    ).toContain('$.config.digest: expected a digest');
+    expect(
+      problemOf(() => validateOciManifest({ ...other, config: { ...m.config, digest: 'sha256+-x:ab' } })),
+    ).toContain('$.config.digest: expected a digest');
+  });
+
+  test('embedded data under an unregistered algorithm is checked for size only', () => {
+    const d = {
+      mediaType: MediaType.OciEmpty,
+      digest: 'sha256+b64u:RBNvo1WzZ4oRRq0W9-hknpT7T8If536DEMBg9hyq_4o',
+      size: 2,
+      data: 'e30=',
+    };
+    expect(validateDescriptor(d)).toBe(d);
+    expect(problemOf(() => validateDescriptor({ ...d, size: 3 }))).toContain(
+      '$.data: holds 2 bytes but size says 3',
     );
   });
 

@@ -4,12 +4,14 @@ import { convertMediaType, isConfigMediaType, MediaType } from './media-types.js
 import {
   arrayOf,
   type Check,
+  childPath,
   describeValue,
   fail,
   isPlainObject,
   literal,
   mediaType,
   object,
+  objectWhere,
   optional,
   required,
   stringMap,
@@ -61,15 +63,30 @@ export type ImageIndex = OciImageIndex | DockerManifestList;
 
 const descriptors = arrayOf(checkDescriptor);
 
-export const checkOciManifest: Check<OciImageManifest> = object({
-  schemaVersion: required(literal(2)),
-  mediaType: optional(literal(MediaType.OciManifest)),
-  artifactType: optional(mediaType),
-  config: required(checkDescriptor),
-  layers: required(descriptors),
-  subject: optional(checkDescriptor),
-  annotations: optional(stringMap),
-});
+/**
+ * An OCI manifest. An artifact whose config is the empty descriptor must say what it is:
+ * manifest.md, "If the config.mediaType is set to the empty value, the artifactType MUST be
+ * defined". Layers may be empty: the spec's "layers SHOULD have at least one entry" is a SHOULD
+ * (the JSON schema's minItems is stricter than its prose), and layerless images exist.
+ */
+export const checkOciManifest: Check<OciImageManifest> = objectWhere(
+  {
+    schemaVersion: required(literal(2)),
+    mediaType: optional(literal(MediaType.OciManifest)),
+    artifactType: optional(mediaType),
+    config: required(checkDescriptor),
+    layers: required(descriptors),
+    subject: optional(checkDescriptor),
+    annotations: optional(stringMap),
+  },
+  (m, path) =>
+    m.config.mediaType === MediaType.OciEmpty && m.artifactType === undefined
+      ? {
+          path: childPath(path, 'artifactType'),
+          problem: `is missing: a manifest whose config is the empty descriptor (${MediaType.OciEmpty}) is an artifact and must name its type`,
+        }
+      : undefined,
+);
 
 export const checkDockerManifest: Check<DockerManifest> = object({
   schemaVersion: required(literal(2)),

@@ -338,8 +338,8 @@ const malformed: Mutation[] = [
     'docker-manifest.json',
     validateImageManifest,
     '$.layers[0].digest',
-    `sha1:${'a'.repeat(40)}`,
-    'unsupported algorithm "sha1"',
+    `sha256+b64u+:${'a'.repeat(40)}`,
+    '$.layers[0].digest: expected a digest like sha256:<64 hex>',
   ],
   [
     'docker-manifest.json',
@@ -433,6 +433,20 @@ const malformed: Mutation[] = [
     '$.config.Env[1]',
     7,
     '$.config.Env[1]: expected a string, got 7',
+  ],
+  [
+    'docker-config.json',
+    validateImageConfig,
+    '$.config.Env[0]',
+    'NOVALUE',
+    '$.config.Env[0]: expected NAME=VALUE, got "NOVALUE"',
+  ],
+  [
+    'docker-config.json',
+    validateImageConfig,
+    '$.container_config.Env[0]',
+    '=value',
+    '$.container_config.Env[0]: expected NAME=VALUE, got "=value"',
   ],
   [
     'docker-config.json',
