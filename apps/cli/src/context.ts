@@ -54,6 +54,9 @@ export class Context {
       Date.now,
       Number(io.env.COLUMNS) || 80,
     );
+    // @pd/image's warnings (a corrupt cached blob fetched again) come out as pd's own; set on a
+    // global slot, so @pd/image is not imported at start-up just for this.
+    (globalThis as Record<symbol, unknown>)[Symbol.for('@pd/image/warn')] = (m: string) => this.warn(m);
   }
 
   get env(): NodeJS.ProcessEnv {

@@ -3,11 +3,19 @@ import { createReadStream } from 'node:fs';
 import { chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline as pipelineCb, type Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  pipeline as pipelineCb,
+  type Readable,
+  Transform,
+  type TransformCallback,
+  Writable,
+} from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   createVerifier,
   type Digest,
   DigestMismatchError,
+  PdError,
   parseDigest,
   SizeMismatchError,
 } from '@pd/oci-types';
@@ -83,6 +91,58 @@ function expectStoredSize(digest: string, expected: number | undefined, stored: 
     throw new SizeMismatchError(`blob ${digest}`, expected, stored);
 }
 
+/**
+ * A cached blob failed its digest check (its bytes changed at rest) and could not be fetched
+ * again: the copy is removed; the next command with a reachable source fetches it.
+ */
+export class CorruptBlobError extends PdError {
+  readonly digest: string;
+  readonly path: string;
+  constructor(digest: string, path: string, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`cached blob ${digest} at ${path} was corrupt (removed), and fetching it again failed: ${why}`, {
+      code: 'CACHE_CORRUPT',
+      hint: 'run the command again once the registry is reachable',
+      cause,
+    });
+    this.digest = digest;
+    this.path = path;
+  }
+}
+
+/**
+ * Where the cache's warnings go when an instance has no `onWarning`: an application sets
+ * `globalThis[Symbol.for('@pd/image/warn')]` (the CLI prints `pd: warning: ...`); else Node's
+ * process warnings.
+ */
+const WARN_SLOT = Symbol.for('@pd/image/warn');
+function defaultWarn(message: string): void {
+  const hook = (globalThis as Record<symbol, unknown>)[WARN_SLOT];
+  if (typeof hook === 'function') (hook as (m: string) => void)(message);
+  else process.emitWarning(message, 'PdWarning');
+}
+
+/** Whether a stored file still hashes to its digest (and has `size` bytes). */
+async function matchesDigest(
+  file: string,
+  digest: string,
+  size: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  try {
+    await pipeline(
+      createReadStream(file),
+      createVerifier(digest, { size }),
+      new Writable({ write: (_chunk, _enc, cb) => cb() }),
+      ...(signal ? [{ signal }] : []),
+    );
+    return true;
+  } catch (e) {
+    if (e instanceof DigestMismatchError || e instanceof SizeMismatchError) return false;
+    throw e;
+  }
+}
+
 /** Create `dir` (and missing parents) 0700; take group and other access away from one that exists. */
 async function privateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -106,13 +166,21 @@ export class BlobCache {
   private ready: Promise<void> | undefined;
   private readonly inflight = new Map<string, Promise<string>>();
   /**
-   * Blobs this instance stored itself, verified as they came in: reading them back in the same
-   * process (an archive written right after a prefetch) needs no second hash.
+   * Blobs this instance stored itself, verified as they came in, or checked against their digest
+   * (ingest): reading them back in the same process (an archive written right after a prefetch)
+   * needs no second hash.
    */
   private readonly storedHere = new Set<string>();
+  /** Where warnings go (a corrupt blob fetched again); default: see defaultWarn. */
+  onWarning: ((message: string) => void) | undefined;
 
-  constructor(dir: string = defaultCacheDir()) {
+  constructor(dir: string = defaultCacheDir(), options: { onWarning?: (message: string) => void } = {}) {
     this.dir = dir;
+    this.onWarning = options.onWarning;
+  }
+
+  private warn(message: string): void {
+    (this.onWarning ?? defaultWarn)(message);
   }
 
   private static readonly shared = new Map<string, BlobCache>();
@@ -182,7 +250,7 @@ export class BlobCache {
     await utimes(file, now, now).catch(() => undefined); // last use, for prune
     const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
     if (opts.verify === false || (opts.verify === undefined && this.storedHere.has(digest))) return input;
-    const verifier = createVerifier(digest, { size, subject: `cached blob ${digest}` });
+    const verifier = createVerifier(digest, { size, subject: `cached blob ${digest} (${file})` });
     return pipelineCb(input, verifier, (err) => {
       if (err instanceof DigestMismatchError || err instanceof SizeMismatchError) {
         rm(file, { force: true }).catch(() => undefined);
@@ -191,8 +259,10 @@ export class BlobCache {
   }
 
   /**
-   * Store a blob of known digest from a source opened only when it is absent. Concurrent calls
-   * for one digest in this process share one download.
+   * Store a blob of known digest from a source opened only when it is absent, and return its
+   * path. A stored copy is checked against its digest first (once per instance): one whose bytes
+   * rotted at rest is removed, a warning is given, and the source is opened to store it again
+   * (CorruptBlobError when that fails). Concurrent calls for one digest share one download.
    */
   async ingest(
     digest: string,
@@ -203,14 +273,38 @@ export class BlobCache {
     const stored = await this.size(digest);
     if (stored !== undefined) {
       expectStoredSize(digest, opts.size, stored);
-      return final;
+      if (this.storedHere.has(digest)) return final;
     }
     let pending = this.inflight.get(digest);
     if (!pending) {
-      pending = this.ingestOnce(digest, source, opts).finally(() => this.inflight.delete(digest));
+      pending = this.checkOrFetch(digest, stored, source, opts).finally(() => this.inflight.delete(digest));
       this.inflight.set(digest, pending);
     }
     return pending;
+  }
+
+  private async checkOrFetch(
+    digest: string,
+    stored: number | undefined,
+    source: () => Readable | Promise<Readable>,
+    opts: IngestOptions,
+  ): Promise<string> {
+    const file = this.path(digest);
+    if (stored === undefined) return this.ingestOnce(digest, source, opts);
+    if (await matchesDigest(file, digest, stored, opts.signal)) {
+      this.storedHere.add(digest);
+      return file;
+    }
+    await rm(file, { force: true });
+    this.warn(
+      `cached blob ${digest} failed its digest check (its bytes changed on disk): removed; fetching it again`,
+    );
+    try {
+      return await this.ingestOnce(digest, source, opts);
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new CorruptBlobError(digest, file, e);
+    }
   }
 
   private async ingestOnce(

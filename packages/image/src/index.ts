@@ -1,6 +1,7 @@
 export {
   BlobCache,
   type CacheEntry,
+  CorruptBlobError,
   defaultCacheDir,
   type OpenOptions as CacheOpenOptions,
   type PruneOptions,

@@ -52,11 +52,16 @@ export class RemoteLayer implements Layer {
     return this.descriptor.annotations;
   }
 
-  /** The cached blob's path, once it has been downloaded. */
+  /**
+   * The cached blob's path, once it has been downloaded. File sinks link it as it is, so it is
+   * checked against its digest first (once per process), and fetched again if it rotted.
+   */
   async localPath(): Promise<string | undefined> {
     const { cache } = this.init;
     const { digest } = this.descriptor;
-    return cache && (await cache.has(digest)) ? cache.path(digest) : undefined;
+    if (!cache || !(await cache.has(digest))) return undefined;
+    await this.fetch();
+    return cache.path(digest);
   }
 
   async compressed(opts: StreamOptions = {}): Promise<Readable> {
@@ -64,7 +69,10 @@ export class RemoteLayer implements Layer {
     const { digest, size } = this.descriptor;
     if (cache && (await cache.has(digest))) {
       opts.onProgress?.({ id: digest, phase: 'download', done: size, total: size, label: 'cached' });
-      return cache.open(digest, { size, ...(opts.signal ? { signal: opts.signal } : {}) });
+      // Checked before the first byte goes out (ingest), so that a copy that rotted is fetched
+      // again now instead of failing the command after its bytes were written somewhere.
+      await this.fetch(opts.signal ? { signal: opts.signal } : {});
+      return cache.open(digest, { size, verify: false, ...(opts.signal ? { signal: opts.signal } : {}) });
     }
     const body = await client.getBlob(location, digest, {
       size,
@@ -80,7 +88,10 @@ export class RemoteLayer implements Layer {
     return verifiedUncompressed(this, opts);
   }
 
-  /** Download the blob into the cache now (no-op when there); for eager pulls. */
+  /**
+   * Download the blob into the cache now; for eager pulls. A stored copy is only checked against
+   * its digest (once per process), and fetched again if it rotted.
+   */
   async fetch(opts: StreamOptions = {}): Promise<void> {
     const { cache, client, location } = this.init;
     if (!cache) return;
