@@ -21,7 +21,7 @@ import type { OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
 import { ensurePlatform } from './platform.js';
-import { PLATFORM_OPTION, parseRef } from './shared.js';
+import { PLATFORM_OPTION, parseRef, refuseUrl } from './shared.js';
 
 export const FORMATS = ['combined', 'docker', 'oci'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -254,6 +254,7 @@ export { PLATFORM_OPTION };
 
 /** An image from a file (docker archive, OCI archive or layout) or a reference, for one platform. */
 export async function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
+  refuseUrl(input);
   // Opened whole first: a platform picked from an index matches by construction, while a
   // single-platform image must be checked against --platform.
   const got = await openImage(input, { client: await ctx.registry(), signal: ctx.signal, platform: 'all' });

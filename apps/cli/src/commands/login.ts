@@ -1,3 +1,4 @@
+import { PdError } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import { registerSecret, UsageError } from '../output/errors.js';
 import { prompt } from '../output/prompt.js';
@@ -62,7 +63,20 @@ export const login = defineCommand({
     }
     registerSecret(password);
     if (password === '') throw new UsageError('the password is empty');
-    const result = await (await ctx.registry()).login(registry, username, password, { signal: ctx.signal });
+    const client = await ctx.registry();
+    let result: Awaited<ReturnType<typeof client.login>>;
+    try {
+      result = await client.login(registry, username, password, { signal: ctx.signal });
+    } catch (e) {
+      // The registry's hint says "run pd login", which is what just failed.
+      const { AuthError } = await import('@pd/registry');
+      if (!(e instanceof AuthError)) throw e;
+      throw new PdError(e.message, {
+        code: e.code,
+        hint: 'check the user name and the password or token (a token must be valid and allowed to pull); nothing was stored',
+        cause: e,
+      });
+    }
     if (ctx.flags.json) ctx.printJson(result);
     else ctx.info(`logged in to ${result.registry} (credentials stored in ${result.storedIn})`);
     return 0;

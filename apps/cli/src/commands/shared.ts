@@ -15,8 +15,22 @@ import { UsageError } from '../output/errors.js';
 const REFERENCE_HINT =
   'write it as docker does: ubuntu, ghcr.io/org/app:1.2, localhost:5000/app@sha256:<hex>';
 
+/**
+ * Image references carry no scheme: `http://host/app` is refused with the way to write it (docker's
+ * own message, "invalid reference format", does not say).
+ */
+export function refuseUrl(input: string): void {
+  const m = /^(https?):\/\/(.*)$/i.exec(input);
+  if (!m) return;
+  throw new PdError(`"${input}" is a URL, not an image reference`, {
+    code: 'INVALID_REFERENCE',
+    hint: `drop the ${m[1]!.toLowerCase()}:// and write ${m[2] || 'HOST/REPO:TAG'}; loopback registries are reached over plain HTTP, others with --insecure`,
+  });
+}
+
 /** A reference as docker users type it; the error says how to write one. */
 export function parseRef(input: string, options: { defaultTag?: string | false } = {}): Reference {
+  refuseUrl(input);
   try {
     return parseReference(input, options);
   } catch (e) {
