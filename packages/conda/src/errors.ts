@@ -53,6 +53,31 @@ export class EnvironmentFileError extends PdError {
 }
 
 /** A channel or package could not be downloaded. */
+const NETWORK_CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'the host name does not resolve (DNS)',
+  EAI_AGAIN: 'the host name does not resolve (DNS, temporary failure)',
+  ETIMEDOUT: 'the connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+  ECONNRESET: 'the connection was reset',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+};
+
+/**
+ * What went wrong with a request, from the cause chain of `fetch`'s bare "fetch failed": refused,
+ * DNS, timeout, TLS (certificate problems keep their text).
+ */
+export function describeNetworkError(e: unknown): string {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 6; cur = cur.cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (NETWORK_CAUSES[code]) return NETWORK_CAUSES[code];
+    if (/CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `TLS: ${cur.message}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
 export class ChannelError extends PdError {
   readonly url: string;
   readonly status: number | undefined;

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { ChannelError, describeNetworkError } from './errors.js';
 import type { RepodataCache } from './repodata-cache.js';
 
 /** A virtual package the solver should consider installed (`__glibc 2.28`, `__linux 6.1`...). */
@@ -78,9 +79,18 @@ function urlOf(input: Parameters<typeof fetch>[0]): string {
 export function withFetchShim<T>(options: FetchShimOptions, fn: () => Promise<T>): Promise<T> {
   const run = async () => {
     const original = globalThis.fetch;
+    // rattler turns a failed request into "error sending request": keep the first failure, with
+    // its URL and cause, to report instead when the solve fails.
+    let failure: unknown;
     const shim: typeof fetch = async (input, init) => {
       const url = urlOf(input);
-      return withUrl(await answer(url, input, init), url);
+      try {
+        return withUrl(await answer(url, input, init), url);
+      } catch (e) {
+        failure ??=
+          e instanceof ChannelError ? e : new ChannelError(url, describeNetworkError(e), undefined, e);
+        throw e;
+      }
     };
     const answer = async (
       url: string,
@@ -106,6 +116,8 @@ export function withFetchShim<T>(options: FetchShimOptions, fn: () => Promise<T>
     globalThis.fetch = shim;
     try {
       return await fn();
+    } catch (e) {
+      throw failure ?? e;
     } finally {
       globalThis.fetch = original;
     }

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { condaCacheDir } from './cache-dir.js';
-import { ChannelError } from './errors.js';
+import { ChannelError, describeNetworkError } from './errors.js';
 
 interface CacheMeta {
   url: string;
@@ -123,7 +123,7 @@ export class RepodataCache {
         this.stats.cached++;
         return this.answer(200, paths.body);
       }
-      throw new ChannelError(url, (e as Error).message, undefined, e);
+      throw new ChannelError(url, describeNetworkError(e), undefined, e);
     }
     await mkdir(this.dir, { recursive: true });
     if (res.status === 304 && meta?.status === 200) {

@@ -1,6 +1,9 @@
-import { condaToolsMissing } from '@pd/test-fixtures';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { condaToolsMissing, freePort } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SolveError, solve } from '../src/index.js';
+import { ChannelError, SolveError, solve } from '../src/index.js';
 import { type Env, fixtureEnv } from './helpers.js';
 
 const missing = condaToolsMissing();
@@ -108,5 +111,35 @@ describe.skipIf(missing)('solve against the fixture channel', () => {
     await expect(solve(['a'], { channels: [env.channel.url], platform: 'linux-65' })).rejects.toThrow(
       /platform/,
     );
+  });
+});
+
+describe('a channel that cannot be reached', () => {
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'pd-conda-unreachable-'));
+  });
+  afterAll(async () => rm(tmp, { recursive: true, force: true }));
+
+  it('names the channel URL and the network cause, not the specs', async () => {
+    const port = await freePort(); // nothing listens there
+    const cases: Array<[string, RegExp]> = [
+      [
+        `http://127.0.0.1:${port}/ch`,
+        /^cannot fetch http:\/\/127\.0\.0\.1:\d+\/ch\/[^ ]+: connection refused$/,
+      ],
+      [
+        'http://pd-no-such-host.invalid/ch',
+        /^cannot fetch http:\/\/pd-no-such-host\.invalid\/ch\/[^ ]+: the host name does not resolve \(DNS/,
+      ],
+    ];
+    for (const [channel, message] of cases) {
+      const e = await solve(['a'], { channels: [channel], cacheDir: join(tmp, String(port)) }).catch(
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(ChannelError);
+      expect((e as ChannelError).message).toMatch(message);
+      expect((e as ChannelError).hint).not.toMatch(/package names/);
+    }
   });
 });
