@@ -3,6 +3,7 @@ export * from './docker.js';
 export * from './fault-proxy.js';
 export * from './forward-proxy.js';
 export * from './hostile-tars.js';
+export * from './image-spec.js';
 export * from './images.js';
 export * from './peers.js';
 export * from './ports.js';
