@@ -133,25 +133,6 @@ export async function prepareBundle(
   const argv = commandLine(cc, options);
   const userEnv = [...(await readEnvFiles(options.envFiles)), ...userEnvEntries(options.env)];
 
-  const layers = await store.ensureAll(await image.layers(), {
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-
-  const userSpec = options.user ?? cc.User ?? '';
-  const [passwd, group] = await Promise.all([
-    readImageFile(layers, '/etc/passwd'),
-    readImageFile(layers, '/etc/group'),
-  ]);
-  const user = resolveUser(userSpec, passwd, group);
-  const rootless = isRoot ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  if (rootless) await assertUserNamespaces();
-  if (rootless && (user.uid !== 0 || user.gid !== 0)) {
-    throw new RootlessLimitError(`running as uid ${user.uid}, gid ${user.gid} (only root is mapped)`);
-  }
-  // setgroups(2) is denied in a user namespace written without newgidmap: no supplementary groups.
-  if (rootless) user.additionalGids = [];
-
   const id = options.name ?? randomBytes(32).toString('hex');
   const dir = join(containersDir(cacheDir), id);
   // Private (0700): bundles hold the root filesystems, with the images' setuid files and devices.
@@ -166,6 +147,30 @@ export async function prepareBundle(
     // Who is in charge, from the first moment: `pd cache prune` leaves the bundle of a live owner
     // alone, and knows a bundle whose owner died for an orphan (containers.ts).
     await writeFile(join(dir, OWNER_FILE), JSON.stringify({ ...currentOwner(), rm: options.rm === true }));
+    // The layers it will use are recorded before they are unpacked: a `pd cache prune` meanwhile
+    // keeps them (pruneLayers reads every bundle's layers.json).
+    const imageLayers = await image.layers();
+    const diffIds = await Promise.all(imageLayers.map((l) => l.diffId()));
+    await writeFile(join(dir, 'layers.json'), JSON.stringify(diffIds));
+    const layers = await store.ensureAll(imageLayers, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+
+    const userSpec = options.user ?? cc.User ?? '';
+    const [passwd, group] = await Promise.all([
+      readImageFile(layers, '/etc/passwd'),
+      readImageFile(layers, '/etc/group'),
+    ]);
+    const user = resolveUser(userSpec, passwd, group);
+    const rootless = isRoot ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    if (rootless) await assertUserNamespaces();
+    if (rootless && (user.uid !== 0 || user.gid !== 0)) {
+      throw new RootlessLimitError(`running as uid ${user.uid}, gid ${user.gid} (only root is mapped)`);
+    }
+    // setgroups(2) is denied in a user namespace written without newgidmap: no supplementary groups.
+    if (rootless) user.additionalGids = [];
+
     const hostname = options.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
     const rootfs = planRootfs(layers, dir, {
       mode: options.rootfs ?? 'auto',
@@ -224,7 +229,6 @@ export async function prepareBundle(
       writeFile(join(dir, 'hosts'), await hostsFile(network)),
       writeFile(join(dir, 'hostname'), `${hostname}\n`),
       writeFile(join(dir, 'resolv.conf'), await resolvConf(network)),
-      writeFile(join(dir, 'layers.json'), JSON.stringify(layers.map((l) => l.diffId))),
       mkdir(join(dir, 'rootfs')),
     ]);
     let mounted = false;

@@ -1,21 +1,26 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Fixtures } from '@pd/test-fixtures';
+import { Readable } from 'node:stream';
+import { appendLayers, type Layer } from '@pd/image';
+import type { Digest } from '@pd/oci-types';
+import { archive, type Fixtures, rawEntry } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ContainerRunningError,
   LayerStore,
   listContainers,
+  prepareBundle,
   pruneContainers,
   pruneLayers,
   type RunOptions,
   removeContainer,
 } from '../src/index.js';
 import { childArgs } from './helpers/child.js';
-import { dockerSkip, freshCacheDir, sharedFixtures, stopFixtures } from './helpers/harness.js';
-import { savedArchive } from './helpers/saved-image.js';
+import { dockerSkip, freshCacheDir, pdRun, sharedFixtures, stopFixtures } from './helpers/harness.js';
+import { savedArchive, savedImage } from './helpers/saved-image.js';
 
 // Containers never outlive their `pd run` unnoticed, and pruning never touches a running one.
 // The runner runs in a process of its own (as `pd run` does), so that it can be killed with
@@ -119,6 +124,45 @@ describe.skipIf(skip)('containers and their pd run', () => {
     expect((await pruneContainers({ cacheDir })).removed).not.toContain(id);
     expect((await pruneContainers({ cacheDir, kept: true })).removed).toContain(id);
     expect(existsSync(join(cacheDir, 'containers', id))).toBe(false);
+  });
+
+  test('layers a starting container will use are kept by a prune that runs while it unpacks', async () => {
+    const base = await savedImage(fx.small.local);
+    await pdRun(base, { cacheDir, args: ['true'] }); // its layers are in the store, used by nobody
+    const baseIds = await Promise.all((await base.layers()).map((l) => l.diffId()));
+    // A top layer whose unpacking waits until the prune is done.
+    const bytes = archive(rawEntry({ name: 'slow.txt' }, 'slow\n'));
+    const diffId = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+    let opened!: () => void;
+    const isOpened = new Promise<void>((r) => {
+      opened = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const slow: Layer = {
+      digest: async () => diffId,
+      diffId: async () => diffId,
+      size: async () => bytes.length,
+      mediaType: async () => 'application/vnd.oci.image.layer.v1.tar',
+      compressed: async () => Readable.from([bytes]),
+      uncompressed: async () => {
+        opened();
+        await released;
+        return Readable.from([bytes]);
+      },
+    };
+    const image = await appendLayers(base, [slow]);
+    const preparing = prepareBundle(image, { cacheDir, name: 'pd-test-starting', mountRootfs: false });
+    await isOpened;
+    await pruneLayers({ cacheDir });
+    const left = (await new LayerStore({ cacheDir }).list()).map((l) => l.diffId);
+    release();
+    const bundle = await preparing;
+    expect(left).toEqual(expect.arrayContaining(baseIds));
+    expect(bundle.layers.map((l) => l.diffId)).toEqual([...baseIds, diffId]);
+    await removeContainer(bundle.id, { cacheDir, force: true });
   });
 
   test('kill -9 of pd run: the container dies with it, and --rm leaves nothing behind', async () => {
