@@ -101,6 +101,12 @@ describe.skipIf(missing)(
         });
         expect(which, source).toBe(`${want.word}\n`);
       }
+      // pd digest of a file names the same manifest pd inspect describes.
+      for (const source of ['x.tar:@1', `docker-archive:x.tar:${a.tag}`]) {
+        const d = await run(['digest', source]);
+        expect(d.code, d.stderr).toBe(0);
+        expect(d.stdout.trim()).toBe((await inspect(source)).digest);
+      }
       const ref = `${registry.host}/select/b:two`;
       const pushed = await run(['push', 'x.tar:@1', ref]);
       expect(pushed.code, pushed.stderr).toBe(0);
@@ -129,6 +135,15 @@ describe.skipIf(missing)(
           /^pd: no such file or directory: \.?\/?no(such|layout)/,
         );
       }
+      // Not a file and not a reference: both said, with the syntax of each.
+      const bad = await run(['inspect', 'Bad:Ref']);
+      expect(failureLine(bad)).toMatch(
+        /^pd: cannot open "Bad:Ref" as an image: no such file or directory, and not a valid reference \(repository name must be lowercase\) \(give a file that exists \(PATH\[:TAG\|:@N\], docker-archive:FILE/,
+      );
+      const badRemote = await run(['pull', 'docker://Bad', '-o', 'out']);
+      expect(failureLine(badRemote)).toBe(
+        'pd: invalid reference "Bad": repository name must be lowercase (write it as docker does: ubuntu, ghcr.io/org/app:1.2, localhost:5000/app@sha256:<hex>)',
+      );
     });
 
     it.skipIf(runcMissing())('run picks an image of the archive', async () => {
@@ -155,6 +170,13 @@ describe.skipIf(missing)(
           source,
         ).toEqual(want.layers);
       }
+      // The digest skopeo sees for an entry is the one pd prints.
+      const seenRef2 = JSON.parse(
+        (await skopeo(['inspect', 'oci:layout:ref2'], { cwd: iso.dir })).stdout,
+      ) as {
+        Digest: string;
+      };
+      expect((await run(['digest', 'oci:layout:ref2'])).stdout.trim()).toBe(seenRef2.Digest);
       const ambiguous = await run(['inspect', 'layout']);
       expect(failureLine(ambiguous)).toBe(
         'pd: layout: holds 2 images; say which one (name one as oci:layout:REF or oci:layout:@N; available: @0 ref1, @1 ref2)',

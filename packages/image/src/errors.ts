@@ -62,10 +62,11 @@ export class RunnerMissingError extends PdError {
 
 /** `openImage`: the input is neither an existing path nor a valid reference. */
 export class UnknownImageSourceError extends PdError {
-  constructor(input: string, why: string) {
+  constructor(input: string, why: string, hint?: string) {
     super(`cannot open "${input}" as an image: ${why}`, {
       code: 'UNKNOWN_IMAGE_SOURCE',
-      hint: 'give a docker-archive / OCI archive file, an OCI layout directory, or an image reference',
+      hint:
+        hint ?? 'give a docker-archive / OCI archive file, an OCI layout directory, or an image reference',
     });
   }
 }

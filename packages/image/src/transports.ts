@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseReference, type Reference } from '@pd/oci-types';
+import { InvalidReferenceError, parseReference, type Reference } from '@pd/oci-types';
 import { ImageSourceSyntaxError, NoSuchImageFileError, UnknownImageSourceError } from './errors.js';
 
 // Where an image is, written as skopeo users write it:
@@ -96,7 +96,13 @@ export async function parseImageSource(
 ): Promise<ImageSource> {
   const at = (p: string) => (options.cwd !== undefined ? resolve(options.cwd, p) : p);
   if (input.startsWith(DOCKER_PREFIX)) {
-    return { transport: 'docker', ref: parseReference(input.slice(DOCKER_PREFIX.length)) };
+    const text = input.slice(DOCKER_PREFIX.length);
+    try {
+      return { transport: 'docker', ref: parseReference(text) };
+    } catch (e) {
+      if (!(e instanceof InvalidReferenceError) || e.hint) throw e;
+      throw new InvalidReferenceError(text, problemOf(e), REFERENCE_HINT);
+    }
   }
   const explicit = splitTransport(input);
   if (explicit) return { ...explicit, path: at(explicit.path) };
@@ -110,16 +116,25 @@ export async function parseImageSource(
     return { transport: 'file', path: at(path), ...(select ? { select } : {}) };
   }
   if (looksLikePath(input)) throw new NoSuchImageFileError(at(input.replace(/:[^/]*$/, '')));
-  let ref: Reference;
   try {
-    ref = parseReference(input);
+    return { transport: 'docker', ref: parseReference(input) };
   } catch (e) {
+    if (!(e instanceof InvalidReferenceError)) throw e;
     throw new UnknownImageSourceError(
       input,
-      `no such file or directory, and not an image reference: ${(e as Error).message}`,
+      `no such file or directory, and not a valid reference (${problemOf(e)})`,
+      `give a file that exists (PATH[:TAG|:@N], docker-archive:FILE[:TAG|:@N], oci:DIR[:REF], oci-archive:FILE[:REF]) or a reference: ${REFERENCE_EXAMPLES}`,
     );
   }
-  return { transport: 'docker', ref };
+}
+
+const REFERENCE_EXAMPLES = 'ubuntu, ghcr.io/org/app:1.2, localhost:5000/app@sha256:<hex>';
+const REFERENCE_HINT = `write it as docker does: ${REFERENCE_EXAMPLES}`;
+
+/** What is wrong with a reference, without the `invalid reference "..."` prefix. */
+function problemOf(e: InvalidReferenceError): string {
+  const m = /^invalid reference "(?:[^"\\]|\\.)*": (.*)$/s.exec(e.message);
+  return m ? m[1]! : e.message;
 }
 
 /** The source written back in transport syntax, for messages: `docker-archive:x.tar:@1`. */

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InvalidReferenceError } from '@pd/oci-types';
 import {
   buildImage,
   docker,
@@ -10,7 +11,7 @@ import {
   skopeoMissing,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ImageSourceSyntaxError, NoSuchImageFileError } from '../../src/errors.js';
+import { ImageSourceSyntaxError, NoSuchImageFileError, UnknownImageSourceError } from '../../src/errors.js';
 import { AmbiguousImageError, ImageNotFoundError } from '../../src/formats/index.js';
 import type { Image, ImageIndex } from '../../src/model.js';
 import { openImage } from '../../src/open.js';
@@ -117,6 +118,16 @@ describe('image sources in skopeo syntax', () => {
     expect(parseImageDestination('out.tar')).toEqual({ path: 'out.tar' });
     expect(() => parseImageDestination('oci:out:@1')).toThrow(ImageSourceSyntaxError);
     expect(() => parseImageDestination('docker://x')).toThrow(ImageSourceSyntaxError);
+    // Neither a file nor a reference: the error says both, the hint the syntax of each.
+    const bad = await parseImageSource('Bad:Ref', { cwd: dir }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(UnknownImageSourceError);
+    expect((bad as Error).message).toBe(
+      'cannot open "Bad:Ref" as an image: no such file or directory, and not a valid reference (repository name must be lowercase)',
+    );
+    expect((bad as UnknownImageSourceError).hint).toContain('oci:DIR[:REF]');
+    const remote = await parseImageSource('docker://Bad').catch((e: unknown) => e);
+    expect(remote).toBeInstanceOf(InvalidReferenceError);
+    expect((remote as InvalidReferenceError).hint).toMatch(/^write it as docker does/);
   });
 });
 
