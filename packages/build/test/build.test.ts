@@ -3,7 +3,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Image, layerFromPaths, writeDockerArchive } from '@pd/image';
+import {
+  appendLayers,
+  type Image,
+  layerFromContents,
+  layerFromPaths,
+  scratch,
+  writeDockerArchive,
+  writeOciLayout,
+} from '@pd/image';
 import { ValidationError } from '@pd/oci-types';
 import { buildCondaChannel, condaFixturePackages, condaToolsMissing } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,6 +220,40 @@ describe('building', () => {
     expect(await listLayer(image, 0)).toEqual(['srv/', 'srv/main.sh']);
     const verbose = await listLayer(image, 1, true);
     expect(verbose[1]).toMatch(/^-rwxr-xr-x 0\/0 .* bin\/run$/);
+  });
+});
+
+describe('base: an image inside a file, picked as skopeo does', () => {
+  it('reads docker-archive:FILE:TAG, FILE:@N and oci:DIR:REF relative to pd.yaml', async () => {
+    const dir = join(tmp, 'bases');
+    execFileSync('mkdir', ['-p', dir]);
+    const image = async (text: string) =>
+      appendLayers(scratch({ platform: 'linux/amd64' }), [await layerFromContents({ '/which.txt': text })]);
+    const first = await image('first\n');
+    const second = await image('second\n');
+    await writeDockerArchive(join(dir, 'two.tar'), [
+      { image: first, tags: ['base/first:1'] },
+      { image: second, tags: ['base/second:1'] },
+    ]);
+    await writeOciLayout(join(dir, 'layout'), first, { tag: 'one' });
+    await writeOciLayout(join(dir, 'layout'), second, { tag: 'two' });
+    for (const [base, want] of [
+      ['docker-archive:two.tar:base/second:1', second],
+      ['./two.tar:@0', first],
+      ['two.tar:base/second:1', second],
+      ['oci:layout:two', second],
+      ['layout:one', first],
+    ] as const) {
+      const built = await buildImage(parseSpec(`base: "${base}"\n`), { baseDir: dir });
+      expect((await built.layers()).length, base).toBe(1);
+      expect(await (await built.layers())[0]!.diffId(), base).toBe(await (await want.layers())[0]!.diffId());
+    }
+    const e = await buildImage(parseSpec('base: ./two.tar\n'), { baseDir: dir }).catch((x: unknown) => x);
+    expect((e as Error).message).toBe(`${join(dir, 'two.tar')}: holds 2 images; say which one`);
+    const missing = await buildImage(parseSpec('base: ./none.tar:@1\n'), { baseDir: dir }).catch(
+      (x: unknown) => x,
+    );
+    expect((missing as Error).message).toBe(`no such file or directory: ${join(dir, 'none.tar')}`);
   });
 });
 
