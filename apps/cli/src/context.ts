@@ -79,7 +79,11 @@ export class Context {
     return this.client;
   }
 
-  /** A result line on stdout. */
+  /**
+   * A result line on stdout: what a command produced (`wrote x.tar (…)`, `pushed REF@DIGEST`, a
+   * digest, a list), even with -q, as docker and crane print results. Progress, notes, warnings
+   * and logs go to stderr.
+   */
   print(text: string): void {
     this.io.stdout.write(`${text}\n`);
   }
@@ -89,7 +93,7 @@ export class Context {
     writeJson(this.io.stdout, value);
   }
 
-  /** A note for people (what was done, where it went): stderr, not with -q. */
+  /** A note beside the result (a cache hit, a conversion): stderr, not with -q. */
   info(text: string): void {
     if (!this.flags.quiet) this.progress.message(text);
   }

@@ -128,7 +128,7 @@ describe.skipIf(missing)('login, logout and credentials', () => {
   it('token auth: no token or refresh token ever printed, even with --verbose', async () => {
     const r = await run(['login', token.host, '-u', 'bob', '--password-stdin'], PASSWORD);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^logged in to .* \(credentials stored in .*config\.json\)$/m);
+    expect(r.stdout).toMatch(/^logged in to .* \(credentials stored in .*config\.json\)$/m);
     const config = JSON.parse(readFileSync(join(iso.env.DOCKER_CONFIG!, 'config.json'), 'utf8')) as {
       auths: Record<string, { identitytoken?: string }>;
     };

@@ -263,7 +263,8 @@ describe.skipIf(missing)('image commands against the real registry, checked with
   it('off a terminal: no progress bars, no escape codes; --verbose gives plain lines', async () => {
     const r = await run(['pull', fx.layered.ref, '-o', join(iso.dir, 'quiet.tar')]);
     expect(r.stderr).not.toMatch(/\x1b/);
-    expect(r.stderr).toMatch(/^wrote .*quiet\.tar \(combined, sha256:[0-9a-f]{64}\)\n$/);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^wrote .*quiet\.tar \(combined, sha256:[0-9a-f]{64}\)\n$/);
     const v = await pd(['pull', '--verbose', fx.layered.ref, '-o', join(iso.dir, 'verbose.tar')], {
       env: { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'fresh-cache') },
     });
@@ -271,6 +272,7 @@ describe.skipIf(missing)('image commands against the real registry, checked with
     expect(v.stderr).toMatch(/^pd: sha256:[0-9a-f]{12}: download$/m);
     const q = await run(['pull', '-q', fx.layered.ref, '-o', join(iso.dir, 'q.tar')]);
     expect(q.stderr).toBe('');
+    expect(q.stdout).toMatch(/^wrote .*q\.tar \(combined, sha256:[0-9a-f]{64}\)\n$/);
   });
 
   describe.skipIf(!which('script'))('on a terminal', () => {

@@ -43,7 +43,13 @@ describe('pd layer create | ls | extract', () => {
 
   it('create prints digest, diffId and size of what it wrote, and is reproducible', async () => {
     const out = join(iso.dir, 'l.tgz');
-    const r = await run(['layer', 'create', src, '-o', out]);
+    // One line for people without --json, on stdout (the result), nothing on stderr.
+    const human = await run(['layer', 'create', src, '-o', join(iso.dir, 'h.tgz')]);
+    expect(human.stderr).toBe('');
+    expect(human.stdout).toMatch(
+      /^wrote .*h\.tgz \([\d.]+ kB, sha256:[0-9a-f]{64}, diffID sha256:[0-9a-f]{64}\)\n$/,
+    );
+    const r = await run(['layer', 'create', '--json', src, '-o', out]);
     expect(r.code).toBe(0);
     const file = readFileSync(out);
     const tar = gunzipSync(file);
@@ -56,7 +62,7 @@ describe('pd layer create | ls | extract', () => {
     });
     const again = await run(['layer', 'create', '--json', src, '-o', join(iso.dir, 'l2.tgz')]);
     expect(JSON.parse(again.stdout)).toEqual(JSON.parse(r.stdout));
-    const later = await pd(['layer', 'create', src, '-o', join(iso.dir, 'l3.tgz')], {
+    const later = await pd(['layer', 'create', '--json', src, '-o', join(iso.dir, 'l3.tgz')], {
       env: { ...iso.env, SOURCE_DATE_EPOCH: '1700000000' },
     });
     expect(JSON.parse(later.stdout).digest).not.toBe(JSON.parse(r.stdout).digest);
@@ -69,7 +75,18 @@ describe('pd layer create | ls | extract', () => {
     const plain = join(iso.dir, 'plain.tar');
     await run(['layer', 'create', src, '--prefix', '/app', '--compression', 'none', '-o', plain]);
     const zst = join(iso.dir, 'l.tar.zst');
-    const z = await run(['layer', 'create', src, '--prefix', '/app', '--compression', 'zstd', '-o', zst]);
+    const z = await run([
+      'layer',
+      'create',
+      '--json',
+      src,
+      '--prefix',
+      '/app',
+      '--compression',
+      'zstd',
+      '-o',
+      zst,
+    ]);
     expect(JSON.parse(z.stdout).mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
     expect(JSON.parse(z.stdout).diffId).toBe(sha256(readFileSync(plain)));
     const gnu = await gnuTar(['-tvf', plain], { env: { ...process.env, TZ: 'UTC' } });
@@ -110,7 +127,7 @@ describe('pd layer create | ls | extract', () => {
     const piped = join(iso.dir, 'x2');
     const p = await run(['layer', 'extract', '-', piped], readFileSync(join(iso.dir, 'l.tar.zst')));
     expect(p.code).toBe(0);
-    expect(p.stderr).toMatch(/^extracted 8 entries \(.+\) into /);
+    expect(p.stdout).toMatch(/^extracted 8 entries \(.+\) into /);
     expect(readdirSync(join(piped, 'app')).sort()).toEqual(['bin', 'data.bin', 'etc']);
   });
 
@@ -181,9 +198,12 @@ describe.skipIf(!which('zstd'))('zstd layers', () => {
       mkdirSync(join(iso.dir, 'd'));
       writeFileSync(join(iso.dir, 'd', 'f'), randomBytes(9 << 20)); // more than one 4 MiB frame
       const out = join(iso.dir, 'l.zst');
-      const r = await pd(['layer', 'create', join(iso.dir, 'd'), '--compression', 'zstd', '-o', out], {
-        env: iso.env,
-      });
+      const r = await pd(
+        ['layer', 'create', '--json', join(iso.dir, 'd'), '--compression', 'zstd', '-o', out],
+        {
+          env: iso.env,
+        },
+      );
       const tar = execFileSync('zstd', ['-dc', out], { maxBuffer: 64 << 20 });
       expect(JSON.parse(r.stdout).diffId).toBe(sha256(tar));
     } finally {

@@ -141,9 +141,14 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
     expect(text.stdout).toMatch(/^containers: 1\n {2}pd-cli-kept {2}exited /m);
 
     const dry = JSON.parse((await run(['cache', 'prune', '--dry-run', '--json'])).stdout) as {
-      blobs: { removed: number };
+      dryRun: boolean;
+      blobs: { wouldRemove: Array<{ digest: string; size: number }>; wouldFree: number };
     };
-    expect(dry.blobs.removed).toBe(ls.blobs.length);
+    // Said as what would go, not as "removed": nothing was.
+    expect(dry).not.toHaveProperty('blobs.removed');
+    expect(dry.dryRun).toBe(true);
+    expect(dry.blobs.wouldRemove.map((b) => b.digest).sort()).toEqual(ls.blobs.map((b) => b.digest).sort());
+    expect(dry.blobs.wouldFree).toBe(ls.blobs.reduce((n, b) => n + b.size, 0));
     expect(JSON.parse((await run(['cache', 'ls', '--json'])).stdout).blobs).toHaveLength(ls.blobs.length);
 
     const pruned = JSON.parse((await run(['cache', 'prune', '--containers', '--json'])).stdout);

@@ -44,7 +44,7 @@ export const blob = defineCommand({
       await writeFileAtomic(values.output, stream, ctx.signal);
       const { size } = await stat(values.output);
       if (ctx.flags.json) ctx.printJson({ digest: ref.digest, size, path: values.output });
-      else ctx.info(`wrote ${ref.digest} to ${values.output}`);
+      else ctx.print(`wrote ${ref.digest} to ${values.output}`);
     } else {
       await pipeline(stream, ctx.io.stdout, { end: false, signal: ctx.signal });
     }

@@ -117,7 +117,10 @@ export const cachePrune = defineCommand({
     containers: { type: 'boolean', description: 'remove exited kept containers too (never running ones)' },
     'dry-run': { type: 'boolean', description: 'list the blobs that would go; remove nothing' },
   },
-  json: '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 },\n  "containers": { "removed": 0, "orphans": 0, "running": 1 } }',
+  json:
+    '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 },\n' +
+    '  "containers": { "removed": 0, "orphans": 0, "running": 1 } }\n' +
+    'with --dry-run: { "dryRun": true, "blobs": { "wouldRemove": [{ "digest", "size" }], "wouldFree": 123456, "kept": 789 } }',
   examples: [
     { note: 'everything unused', command: 'pd cache prune' },
     { note: 'a weekly CI job', command: 'pd cache prune --older-than 7d --keep-size 10GB' },
@@ -141,6 +144,18 @@ export const cachePrune = defineCommand({
     const layers = dryRun
       ? []
       : await pruneLayers({ cacheDir: dir, ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}) });
+    if (ctx.flags.json && dryRun) {
+      // What would go, said as such: nothing was removed.
+      ctx.printJson({
+        dryRun: true,
+        blobs: {
+          wouldRemove: blobs.removed.map((b) => ({ digest: b.digest, size: b.size })),
+          wouldFree: blobs.freed,
+          kept: blobs.kept,
+        },
+      });
+      return 0;
+    }
     if (ctx.flags.json) {
       ctx.printJson({
         blobs: { removed: blobs.removed.length, freed: blobs.freed, kept: blobs.kept },
@@ -154,7 +169,7 @@ export const cachePrune = defineCommand({
       return 0;
     }
     const verb = dryRun ? 'would remove' : 'removed';
-    ctx.info(
+    ctx.print(
       `${verb} ${blobs.removed.length} blob(s) (${formatBytes(blobs.freed)}), kept ${formatBytes(blobs.kept)}` +
         (dryRun ? '' : `; removed ${layers.length} unpacked layer(s)`) +
         (containers.removed.length > 0 || values.containers

@@ -41,7 +41,7 @@ export const deleteCommand = defineCommand({
       throw e;
     }
     if (ctx.flags.json) ctx.printJson({ deleted: ref.toString() });
-    else ctx.info(`deleted ${ref.familiar()}`);
+    else ctx.print(`deleted ${ref.familiar()}`);
     return 0;
   },
 });

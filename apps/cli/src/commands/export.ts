@@ -43,7 +43,7 @@ export const exportCommand = defineCommand({
     if (/\.tar$/i.test(out)) {
       await writeFileAtomic(out, flattenLayers(sources, { signal: ctx.signal }), ctx.signal);
       if (ctx.flags.json) ctx.printJson({ path: out });
-      else ctx.info(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
+      else ctx.print(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
       return 0;
     }
     // A directory pd created is removed again on failure, so a failed export leaves nothing
@@ -57,7 +57,7 @@ export const exportCommand = defineCommand({
       throw e;
     });
     if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
-    else ctx.info(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
+    else ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return 0;
   },
 });

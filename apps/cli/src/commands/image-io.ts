@@ -240,14 +240,14 @@ async function emitTo(
   return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci-layout' };
 }
 
-/** Tell what was written or pushed: JSON with --json, else a line on stderr. */
+/** Tell what was written or pushed, on stdout (the result): JSON with --json, else one line. */
 export function report(ctx: Context, result: OutputResult): void {
   if (ctx.flags.json) {
     ctx.printJson(result);
     return;
   }
-  if (result.reference) ctx.info(`pushed ${result.reference.replace(/@sha256:.*/, '')}@${result.digest}`);
-  else ctx.info(`wrote ${result.path} (${result.format}, ${result.digest})`);
+  if (result.reference) ctx.print(`pushed ${result.reference.replace(/@sha256:.*/, '')}@${result.digest}`);
+  else ctx.print(`wrote ${result.path} (${result.format}, ${result.digest})`);
 }
 
 export { PLATFORM_OPTION };

@@ -3,6 +3,7 @@ import type { Compression } from '@pd/oci-types';
 import { tarDirectory, writeLayerFile } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
+import { formatBytes } from '../output/format.js';
 
 export const layerCreate = defineCommand({
   name: 'layer create',
@@ -10,8 +11,8 @@ export const layerCreate = defineCommand({
   usage: 'DIR -o FILE [--prefix /dest] [--compression gzip|zstd|none]',
   description:
     'The tar is deterministic: entries sorted, owners root:root, every mtime SOURCE_DATE_EPOCH (else 0),\n' +
-    'hardlinks kept. The same DIR gives the same digest on any machine. Prints the layer’s digest (of\n' +
-    'FILE), diffId (of the uncompressed tar) and size, as JSON.',
+    'hardlinks kept. The same DIR gives the same digest on any machine. Prints the layer’s size, digest\n' +
+    '(of FILE) and diffID (of the uncompressed tar); --json adds the media type.',
   args: [{ name: 'DIR', complete: 'dir' }],
   options: {
     output: {
@@ -40,7 +41,7 @@ export const layerCreate = defineCommand({
   },
   json:
     '{ "digest": "sha256:…", "diffId": "sha256:…", "size": 1234, "uncompressedSize": 10240,\n' +
-    '  "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip" }   (printed with or without --json)',
+    '  "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip" }',
   examples: [
     {
       note: 'an app directory placed at /app',
@@ -71,13 +72,15 @@ export const layerCreate = defineCommand({
       signal: ctx.signal,
     });
     ctx.progress.finishTask('layer');
-    ctx.printJson({
+    const result = {
       digest: info.digest,
       diffId: info.diffId,
       size: info.size,
       uncompressedSize: info.uncompressedSize,
       mediaType: info.mediaType,
-    });
+    };
+    if (ctx.flags.json) ctx.printJson(result);
+    else ctx.print(`wrote ${out} (${formatBytes(info.size)}, ${info.digest}, diffID ${info.diffId})`);
     return 0;
   },
 });

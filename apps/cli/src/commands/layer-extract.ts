@@ -47,7 +47,7 @@ export const layerExtract = defineCommand({
     });
     if (ctx.flags.json) ctx.printJson(stats);
     else {
-      ctx.info(
+      ctx.print(
         `extracted ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${args.DIR}${stats.skipped ? `, skipped ${stats.skipped}` : ''}`,
       );
     }

@@ -78,7 +78,7 @@ export const login = defineCommand({
       });
     }
     if (ctx.flags.json) ctx.printJson(result);
-    else ctx.info(`logged in to ${result.registry} (credentials stored in ${result.storedIn})`);
+    else ctx.print(`logged in to ${result.registry} (credentials stored in ${result.storedIn})`);
     return 0;
   },
 });

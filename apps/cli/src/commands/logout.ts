@@ -14,7 +14,7 @@ export const logout = defineCommand({
     const removed = await (await ctx.registry()).logout(registry, { signal: ctx.signal });
     if (ctx.flags.json) ctx.printJson({ registry, removed });
     else
-      ctx.info(removed ? `removed the credentials of ${registry}` : `no credentials stored for ${registry}`);
+      ctx.print(removed ? `removed the credentials of ${registry}` : `no credentials stored for ${registry}`);
     return 0;
   },
 });

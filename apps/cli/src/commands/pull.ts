@@ -56,7 +56,15 @@ export const pull = defineCommand({
     checkOutput(values);
     const ref = await registryRef(args.REF!);
     const image = await openRemote(ctx, args.REF!, values['all-platforms'] ? 'all' : values.platform);
-    report(ctx, await emit(ctx, image, values, ref));
+    const result = await emit(ctx, image, values, ref);
+    report(ctx, result);
+    // The digest printed is the written image's; say so when the file's format changed it.
+    const source = await image.digest();
+    if (result.digest !== source) {
+      ctx.info(
+        `the written image's digest differs from the source's, ${source} (its manifest was rewritten for the format)`,
+      );
+    }
     return 0;
   },
 });
