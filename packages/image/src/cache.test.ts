@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   chmodSync,
   mkdirSync,
@@ -11,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -62,6 +63,22 @@ describe('BlobCache', () => {
     const fresh = new BlobCache(join(dir, 'new', 'pd'));
     await fresh.ingest(digest, () => Readable.from([data]));
     expect(statSync(fresh.dir).mode & 0o777).toBe(0o700);
+  });
+
+  test('the first write sweeps partial downloads of dead processes from tmp/, not those of live ones', async () => {
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const live = spawn('sleep', ['60']);
+    try {
+      const deadTemp = join(dir, 'tmp', `0123456789abcdef-${dead}-${randomUUID()}`);
+      const liveTemp = join(dir, 'tmp', `0123456789abcdef-${live.pid}-${randomUUID()}`);
+      writeFileSync(deadTemp, 'partial');
+      writeFileSync(liveTemp, 'partial');
+      await cache.ingest(digest, () => Readable.from([data]));
+      expect(readdirSync(join(dir, 'tmp')).sort()).toEqual([basename(liveTemp)]);
+    } finally {
+      live.kill('SIGKILL');
+    }
   });
 
   test('ingest stores verified content at blobs/sha256/<hex>; a wrong digest stores nothing', async () => {

@@ -122,6 +122,15 @@ function defaultWarn(message: string): void {
   else process.emitWarning(message, 'PdWarning');
 }
 
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Whether a stored file still hashes to its digest (and has `size` bytes). */
 async function matchesDigest(
   file: string,
@@ -213,6 +222,7 @@ export class BlobCache {
         await privateDir(join(this.dir, 'tmp'));
         await privateDir(join(this.dir, 'blobs'));
         for (const a of ALGORITHMS) await mkdir(join(this.dir, 'blobs', a), { recursive: true, mode: 0o700 });
+        await this.clearDeadTemps();
       })();
       this.ready.catch(() => {
         this.ready = undefined;
@@ -490,6 +500,25 @@ export class BlobCache {
     }
     if (!opts.dryRun) await this.clearStaleTemps();
     return { removed, freed, kept };
+  }
+
+  /**
+   * Remove the partial downloads of processes that died (killed mid-pull, they can be large): temp
+   * names carry the writer's pid (tempPath). Run on an instance's first write. Best effort.
+   */
+  private async clearDeadTemps(): Promise<void> {
+    const dir = join(this.dir, 'tmp');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const pid = Number(/^[^-]+-(\d+)-/.exec(name)?.[1]);
+      if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+      await rm(join(dir, name), { force: true }).catch(() => undefined);
+    }
   }
 
   private async clearStaleTemps(): Promise<void> {

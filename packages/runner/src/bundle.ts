@@ -16,7 +16,7 @@ import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
-import { currentOwner, OWNER_FILE } from './owner.js';
+import { claimBundle, currentOwner, OWNER_FILE, releaseBundle } from './owner.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import {
   absoluteOverlayOptions,
@@ -62,7 +62,12 @@ export interface PrepareOptions extends RunOptions {
   mountRootfs?: boolean | 'runtime';
   /** A store to share between calls (default: one over `cacheDir`). */
   store?: LayerStore;
+  /** `run` keeps the bundle claimed (in use by this process) after it is prepared; see owner.ts. */
+  [HOLD_CLAIM]?: true;
 }
+
+/** For `run`: the bundle stays claimed by this process until `releaseBundle(dir)`. */
+export const HOLD_CLAIM: unique symbol = Symbol('pd.runner.holdClaim');
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
@@ -143,6 +148,7 @@ export async function prepareBundle(
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ContainerExistsError(id);
     throw e;
   }
+  claimBundle(dir);
   try {
     // Who is in charge, from the first moment: `pd cache prune` leaves the bundle of a live owner
     // alone, and knows a bundle whose owner died for an orphan (containers.ts).
@@ -250,9 +256,11 @@ export async function prepareBundle(
       JSON.stringify({ id, mounted, rootfs: rootfs.mode, created: new Date().toISOString() }),
     );
     options.onLog?.({ kind: 'bundle', message: `bundle ${dir}`, dir, id });
+    if (!options[HOLD_CLAIM]) releaseBundle(dir);
     return { id, dir, spec, rootfs, mounted, ...(overlayBy ? { overlayBy } : {}), layers, user };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
+    releaseBundle(dir);
     throw e;
   }
 }

@@ -4,7 +4,7 @@ import { bundleLayers, containersDir } from './bundle.js';
 import { ContainerNotFoundError, ContainerRunningError } from './errors.js';
 import { LayerStore, type PruneOptions } from './layer-store.js';
 import type { RootfsMode } from './options.js';
-import { OWNER_FILE, type Owner, ownerAlive } from './owner.js';
+import { claimedHere, OWNER_FILE, type Owner, ownedHere, ownerAlive } from './owner.js';
 import { defaultCacheDir, privateDir } from './paths.js';
 import { unmountRootfs } from './rootfs.js';
 import {
@@ -86,6 +86,7 @@ async function runtimeStates(): Promise<Map<string, { rt: OciRuntime; state: Run
 
 function stateOf(b: Omit<Bundle, 'state'>): ContainerState {
   const live = b.runtime !== undefined && LIVE_STATUSES.has(b.runtime.state.status);
+  if (b.owner && ownedHere(b.owner)) return claimedHere(b.dir) || live ? 'running' : 'exited';
   if (b.owner) return ownerAlive(b.owner) ? 'running' : live ? 'orphaned' : 'exited';
   // Bundles of pd 0.1 record no owner: only the runtime can tell whether one runs.
   return live ? 'running' : 'exited';

@@ -83,6 +83,7 @@ export class LayerStore {
   private readonly onLog: ((event: RunnerEvent) => void) | undefined;
   private readonly pending = new Map<string, Promise<CachedLayer>>();
   private secured: Promise<void> | undefined;
+  private swept: Promise<void> | undefined;
 
   constructor(options: LayerStoreOptions = {}) {
     this.root = join(options.cacheDir ?? defaultCacheDir(), 'layers');
@@ -178,6 +179,10 @@ export class LayerStore {
     // 0700 also when the store was removed since secure() ran: no moment where it is open.
     await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.root, 'sha256'), { recursive: true, mode: 0o700 });
+    // Half-unpacked layers of a pd that was killed (they can be gigabytes) go on the next unpack,
+    // not only on the next prune.
+    this.swept ??= this.cleanTmp().catch(() => undefined);
+    await this.swept;
     const tmp = join(
       this.root,
       'tmp',
@@ -396,7 +401,7 @@ export class LayerStore {
       const pid = Number(name.split('-')[1]);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) continue;
       if (pid === process.pid && this.pending.size > 0) continue;
-      await rm(join(this.root, 'tmp', name), { recursive: true, force: true });
+      await rm(join(this.root, 'tmp', name), { recursive: true, force: true }).catch(() => undefined);
     }
   }
 }

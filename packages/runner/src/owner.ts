@@ -52,3 +52,28 @@ export function ownerAlive(owner: Owner): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Bundles this process is using right now (preparing, or running through `run`). Their owner is
+ * this process, alive by definition, so the claim is what tells a bundle in use from one this
+ * process prepared and handed on (prepareBundle) or finished with.
+ */
+const claimed = new Set<string>();
+
+export function claimBundle(dir: string): void {
+  claimed.add(dir);
+}
+
+export function releaseBundle(dir: string): void {
+  claimed.delete(dir);
+}
+
+/** Whether a bundle's owner is this very process (same pid and start time). */
+export function ownedHere(owner: Owner): boolean {
+  const me = currentOwner();
+  return owner.pid === me.pid && owner.start === me.start;
+}
+
+export function claimedHere(dir: string): boolean {
+  return claimed.has(dir);
+}

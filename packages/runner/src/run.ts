@@ -3,8 +3,9 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Image } from '@pd/image';
-import { type PreparedBundle, prepareBundle } from './bundle.js';
+import { HOLD_CLAIM, type PreparedBundle, prepareBundle } from './bundle.js';
 import type { RunOptions, RunResult } from './options.js';
+import { releaseBundle } from './owner.js';
 import { unmountRootfs } from './rootfs.js';
 import {
   deleteContainer,
@@ -37,11 +38,13 @@ export async function run(input: Image | string, options: RunOptions = {}): Prom
   const bundle = await prepareBundle(image, {
     ...options,
     mountRootfs: runtime.kind === 'runc' ? 'runtime' : false,
+    [HOLD_CLAIM]: true,
   });
   try {
     return await runBundle(runtime, bundle, options);
   } finally {
     if (options.rm) await removeBundleDir(bundle);
+    releaseBundle(bundle.dir);
   }
 }
 

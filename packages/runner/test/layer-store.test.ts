@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -82,6 +83,21 @@ describe.skipIf(skip)('LayerStore', () => {
     expect(await readdir(join(cacheDir, 'layers', 'sha256'))).toHaveLength(1);
     expect(await readdir(join(cacheDir, 'layers', 'tmp'))).toEqual([]);
     expect(await readFile(join(got[0]!.fs, 'a/b/c'), 'utf8')).toBe('c\n');
+  });
+
+  test('the first unpack sweeps half-unpacked layers of dead processes from tmp/, not those of live ones', async () => {
+    const cacheDir = join(work, 'c-sweep');
+    const tmp = join(cacheDir, 'layers', 'tmp');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const live = spawn('sleep', ['60']);
+    try {
+      await mkdir(join(tmp, `0123456789abcdef-${dead}-00112233`, 'fs', 'usr'), { recursive: true });
+      await mkdir(join(tmp, `0123456789abcdef-${live.pid}-44556677`, 'fs'), { recursive: true });
+      await new LayerStore({ cacheDir }).ensure(bytesLayer(archive(rawEntry({ name: 'f' }, 'sweep'))));
+      expect(await readdir(tmp)).toEqual([`0123456789abcdef-${live.pid}-44556677`]);
+    } finally {
+      live.kill('SIGKILL');
+    }
   });
 
   test('with verify, bytes that do not match the diffID are refused and nothing is kept', async () => {
