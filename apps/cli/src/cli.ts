@@ -5,7 +5,7 @@ import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
 import { checkPlatformValue } from './commands/platform.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
-import { describeError, errorDetails, UsageError } from './output/errors.js';
+import { describeError, errorDetails, isAbort, UsageError } from './output/errors.js';
 import { configureProxy } from './proxy.js';
 import { VERSION } from './version.js';
 
@@ -73,7 +73,8 @@ function printError(io: Io, e: unknown, flags: { verbose: boolean }, command?: C
     }
     return exitCode;
   }
-  if (flags.verbose || io.env.PD_DEBUG === '1') io.stderr.write(`${errorDetails(e)}\n`);
+  // An interrupt is no failure of pd's: no stack, even with --verbose.
+  if ((flags.verbose || io.env.PD_DEBUG === '1') && !isAbort(e)) io.stderr.write(`${errorDetails(e)}\n`);
   return exitCode;
 }
 
@@ -205,6 +206,8 @@ export async function runCli(
     code = (await command.run(ctx, parsed)) ?? 0;
   } catch (e) {
     failure = { error: e };
+    // Half-drawn bars of an interrupted command are erased: `pd: interrupted` stands alone.
+    if (isAbort(e)) ctx.progress.abandon();
   } finally {
     await ctx.close().catch(() => undefined);
   }

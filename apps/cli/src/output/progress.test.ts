@@ -98,6 +98,19 @@ describe('ProgressRenderer', () => {
     expect(out[out.length - 1]).toMatch(/^\x1b\[2F\x1b\[2Kone .*\n\x1b\[2Ktwo .*\n$/);
   });
 
+  it('abandon (Ctrl-C) erases the drawn bars and draws nothing more', () => {
+    const { out, stream } = sink();
+    const r = new ProgressRenderer(stream, 'bars');
+    r.update({ id: 'a', label: 'one', done: 1, total: 10 });
+    r.update({ id: 'b', label: 'two', done: 1, total: 10 });
+    r.stop(); // draws both bars
+    const before = out.length;
+    r.abandon();
+    expect(out.slice(before)).toEqual(['\x1b[2F\x1b[J']);
+    r.stop();
+    expect(out).toHaveLength(before + 1);
+  });
+
   it('off: writes nothing', () => {
     const { out, stream } = sink();
     const r = new ProgressRenderer(stream, 'off');

@@ -184,6 +184,14 @@ export class ProgressRenderer {
     this.drawn = 0;
   }
 
+  /** Erase the bars and stop (an interrupted command: its last line is `pd: interrupted`). */
+  abandon(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'bars') this.clear();
+    this.tasks.clear();
+  }
+
   /** Draw the final state and stop redrawing. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
