@@ -86,7 +86,7 @@ export const condaBuild = defineCommand({
       description: 'layer compression (default gzip)',
     },
   },
-  json: `${OUTPUT_JSON}\n  plus "packages": ["name-version-build", …], "layers": { "built": 3, "reused": 9 }, "warnings": []`,
+  json: `${OUTPUT_JSON.replace('(with -t, pushed)', '(with --push)')}\n  plus "packages": ["name-version-build", …], "layers": { "built": 3, "reused": 9 }, "warnings": []`,
   examples: [
     {
       note: 'numpy on a slim base, pushed',

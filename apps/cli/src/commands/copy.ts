@@ -1,7 +1,7 @@
 import { parseImageDestination } from '@pd/image';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
-import { emit, OUTPUT_JSON, openAny, PLATFORM_OPTION, registryRef, report } from './image-io.js';
+import { emit, openAny, PLATFORM_OPTION, registryRef, report } from './image-io.js';
 
 export const copy = defineCommand({
   name: 'copy',
@@ -18,7 +18,9 @@ export const copy = defineCommand({
     'all-platforms': { type: 'boolean', description: 'copy every platform of an index, keeping its digest' },
     platform: PLATFORM_OPTION,
   },
-  json: OUTPUT_JSON,
+  json:
+    '{ "digest": "sha256:…", "size": 1234, "mediaType": "…",\n' +
+    '  "reference": "127.0.0.1:5000/app:1"  (to a registry)  |  "path": "app.tar", "format": "oci"  (to a file) }',
   examples: [
     {
       note: 'mirror a multi-platform image',

@@ -55,11 +55,44 @@ export const OUTPUT_OPTIONS = {
 export const OUTPUT_JSON =
   '{ "digest": "sha256:…", "size": 1234, "mediaType": "…",\n' +
   '  "reference": "127.0.0.1:5000/app:1"  (with -t, pushed)  |  "path": "app.tar", "format": "combined"  (with -o) }';
+/** The same for commands that only push (push) or only write files (pull): no -t / -o to name. */
+export const PUSH_JSON =
+  '{ "digest": "sha256:…", "size": 1234, "mediaType": "…", "reference": "127.0.0.1:5000/app:1" }';
+export const WRITE_JSON =
+  '{ "digest": "sha256:…", "size": 1234, "mediaType": "…", "path": "app.tar", "format": "combined" }';
+
+/**
+ * `--compression`: how uncompressed layers (docker save's) are written where they are compressed,
+ * as skopeo's --dest-compress-format: a registry gets gzip unless told; files keep layers as they
+ * are unless told.
+ */
+export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const;
+export const COMPRESSION_OPTION = {
+  type: 'string',
+  value: 'ALGO',
+  choices: COMPRESSIONS,
+  description:
+    'compress uncompressed layers (docker save writes them so) as gzip, zstd or none; compressed layers\n' +
+    'go as they are. Default gzip to a registry; OCI outputs keep layers as they are unless this is given.\n' +
+    'Compressing changes the layer and manifest digests (not the config or image ID); zstd makes a\n' +
+    'Docker-format image OCI',
+} as const satisfies OptionSpec;
+
+/** `--preserve-digests` (skopeo's name): write manifests byte for byte, or fail. */
+export const PRESERVE_DIGESTS_OPTION = {
+  type: 'boolean',
+  description:
+    'keep every manifest and config as it is, so digests survive the round trip: no layer compression,\n' +
+    'and Docker-format manifests stay Docker-format inside an OCI layout (skopeo and umoci look for\n' +
+    'OCI types there; crane, containerd and pd read both). Without it pd says when a digest changes',
+} as const satisfies OptionSpec;
 
 export interface OutputValues {
   tag?: string | undefined;
   output?: string | undefined;
   format?: string | undefined;
+  compression?: string | undefined;
+  'preserve-digests'?: boolean | undefined;
 }
 
 export interface OutputResult {
@@ -69,6 +102,10 @@ export interface OutputResult {
   reference?: string;
   path?: string;
   format?: Format | 'oci-layout';
+  /** The source's digest, when the one written or pushed differs. */
+  sourceDigest?: string;
+  /** Why it differs, for the note beside the result. */
+  changed?: string;
 }
 
 /** The --format values a transport of -o agrees with. */

@@ -4,11 +4,11 @@ import {
   checkOutput,
   emit,
   FORMATS,
-  OUTPUT_JSON,
   openRemote,
   PLATFORM_OPTION,
   registryRef,
   report,
+  WRITE_JSON,
 } from './image-io.js';
 
 export const pull = defineCommand({
@@ -37,7 +37,7 @@ export const pull = defineCommand({
       description: 'keep every platform of an index (OCI layout or --format oci)',
     },
   },
-  json: OUTPUT_JSON,
+  json: WRITE_JSON,
   examples: [
     {
       note: 'an archive for docker load',

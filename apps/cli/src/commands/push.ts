@@ -1,5 +1,5 @@
 import { defineCommand } from '../command.js';
-import { emit, OUTPUT_JSON, openLocal, PLATFORM_OPTION, report } from './image-io.js';
+import { emit, openLocal, PLATFORM_OPTION, PUSH_JSON, report } from './image-io.js';
 import { parseRef } from './shared.js';
 
 export const pushCommand = defineCommand({
@@ -12,7 +12,7 @@ export const pushCommand = defineCommand({
     'already are skipped, and blobs of another repository on the same registry are mounted.',
   args: [{ name: 'PATH', complete: 'file' }, { name: 'REF' }],
   options: { platform: PLATFORM_OPTION },
-  json: OUTPUT_JSON,
+  json: PUSH_JSON,
   examples: [
     {
       note: 'push what docker saved',
