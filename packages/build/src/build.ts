@@ -1,12 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import {
-  buildCondaImage,
-  type CondaEnvironmentInput,
-  type CondaImageOptions,
-  globMatcher,
-  type ProgressEvent,
-} from '@pd/conda';
+// Types only: erased from the JavaScript, and absent from the .d.ts (none is part of the API).
+import type { CondaEnvironmentInput, CondaImageOptions } from '@pd/conda';
 import {
   appendLayers,
   type BlobCache,
@@ -19,9 +14,9 @@ import {
   openImage,
   scratch,
 } from '@pd/image';
-import type { Compression } from '@pd/oci-types';
-import type { ContentEntry } from '@pd/tar';
-import { sourceDateEpoch, type TarFilter } from '@pd/tar';
+import { type Compression, PdError } from '@pd/oci-types';
+import type { ContentEntry, ProgressEvent } from '@pd/tar';
+import { globMatcher, sourceDateEpoch, type TarFilter } from '@pd/tar';
 import { describeFsError, SpecInputError } from './errors.js';
 import type { CondaSpec, ConfigSpec, LayerSpec, PdSpec } from './spec.js';
 
@@ -101,6 +96,25 @@ async function checkInputs(spec: PdSpec, baseDir: string): Promise<void> {
     } catch (e) {
       throw new SpecInputError(field, full, describeFsError(e), baseDir, e);
     }
+  }
+}
+
+/**
+ * @pd/conda (with its 7 MiB WASM solver) is an optional peer dependency, imported only for a
+ * pd.yaml that has a conda section: every other build neither installs nor loads it.
+ */
+async function loadConda(): Promise<typeof import('@pd/conda')> {
+  try {
+    return await import('@pd/conda');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(e).includes('@pd/conda'))
+      throw new PdError('pd.yaml has a conda section, and @pd/conda is not installed', {
+        code: 'PD_CONDA_MISSING',
+        hint: 'install it beside @pd/build: npm install @pd/conda',
+        cause: e,
+      });
+    throw e;
   }
 }
 
@@ -204,6 +218,7 @@ export async function buildImage(spec: PdSpec, options: BuildOptions = {}): Prom
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     };
+    const { buildCondaImage } = await loadConda();
     image = await buildCondaImage(image, condaInput(c, baseDir), condaOptions);
   }
 

@@ -1,3 +1,5 @@
+// Path globs live in @pd/tar (@pd/build's layer excludes use them without conda); kept here for compatibility.
+export { globMatcher, globToRegExp } from '@pd/tar';
 export { condaCacheDir, pdCacheDir } from './cache-dir.js';
 export {
   type Channel,
@@ -30,7 +32,6 @@ export {
   type ZipMember,
 } from './extract/index.js';
 export { DEFAULT_VIRTUAL_PACKAGES, type VirtualPackage } from './fetch-shim.js';
-export { globMatcher, globToRegExp } from './glob.js';
 export {
   buildCondaImage,
   type CondaBuildReport,

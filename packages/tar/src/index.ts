@@ -13,6 +13,7 @@ export {
   type LayerSource,
 } from './extract.js';
 export { flattenLayers } from './flatten.js';
+export { globMatcher, globToRegExp } from './glob.js';
 export type { EntryType, TarHeader } from './header.js';
 export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
 export { sourceDateEpoch } from './options.js';

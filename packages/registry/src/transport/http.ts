@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { Agent, request } from './undici.js';
+import { undiciCore } from './undici.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
 export interface ProxyOptions {
@@ -88,7 +88,7 @@ export class HttpTransport {
       keepAliveTimeout: 30_000,
     };
     const proxy = this.options.proxy;
-    if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(options);
+    if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return new (await undiciCore()).Agent(options);
     // The proxy agent relies on the API methods undici's index adds to every dispatcher, so it
     // comes from the whole package, loaded only when a proxy is set.
     const { EnvHttpProxyAgent } = await import('undici');
@@ -114,6 +114,7 @@ export class HttpTransport {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     const dispatcher = await this.dispatcher(req.insecureTls === true);
+    const { request } = await undiciCore();
     const started = Date.now();
     const headers = { 'user-agent': this.options.userAgent, ...req.headers };
     try {
