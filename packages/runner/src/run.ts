@@ -14,7 +14,7 @@ import {
   launchCommand,
   type OciRuntime,
   startFailure,
-  startWatchdog,
+  watchContainer,
 } from './runtimes/oci.js';
 import { exitCodeOfSignal, forwardSignals, signalOfExitCode } from './signals.js';
 import { resolveImage, resolveOptions } from './source.js';
@@ -93,7 +93,7 @@ export async function runBundle(
   });
 
   // If pd dies without finishing (SIGKILL, OOM), the watchdog removes the container (oci.ts).
-  const watchdog = startWatchdog(runtime, bundle.id, options.rm ? bundle.dir : undefined);
+  const watchdog = watchContainer(runtime, bundle.id, options.rm ? bundle.dir : undefined);
   // Its own session: a terminal's Ctrl-C reaches pd alone, which forwards it exactly once.
   const child = spawn(cmd.file, cmd.args, { stdio, detached: true, ...(cmd.env ? { env: cmd.env } : {}) });
   const outputs = pipeStdio(child, interactive ? stdin : undefined, options.stdout, options.stderr);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { appendLayers, type Layer } from '@pd/image';
 import type { Digest } from '@pd/oci-types';
-import { archive, type Fixtures, rawEntry } from '@pd/test-fixtures';
+import { archive, dockerHost, type Fixtures, rawEntry } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   ContainerRunningError,
@@ -186,6 +186,37 @@ describe.skipIf(skip)('containers and their pd run', () => {
     expect((await listContainers({ cacheDir })).find((c) => c.id === id)?.state).toBe('exited');
     expect((await pruneContainers({ cacheDir, kept: true })).removed).toContain(id);
     expect(existsSync(join(cacheDir, 'containers', id))).toBe(false);
+  });
+
+  test('kill -9 of pd run --runtime docker: the engine does not keep the container running', async () => {
+    const id = 'pd-test-kill9-docker';
+    const host = dockerHost()!;
+    const inspect = () => {
+      try {
+        return execFileSync('docker', ['-H', host, 'inspect', '--format', '{{.State.Status}}', id], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).trim();
+      } catch {
+        return undefined; // no such container
+      }
+    };
+    const child = spawn(
+      process.execPath,
+      await childArgs(small, {
+        cacheDir,
+        name: id,
+        rm: true,
+        runtime: 'docker',
+        dockerHost: host,
+        args: ['sleep', '300'],
+      }),
+      { stdio: 'ignore' },
+    );
+    children.push(child);
+    await until(`${id} to run`, () => inspect() === 'running', 60_000);
+    child.kill('SIGKILL');
+    await until('docker to remove it', () => inspect() === undefined, 15_000);
   });
 
   test('an orphan (pd run and its watchdog both killed) is listed as such; prune stops and removes it', async () => {

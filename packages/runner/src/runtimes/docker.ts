@@ -14,6 +14,7 @@ import { forwardSignals, signalOfExitCode } from '../signals.js';
 import { type TarEntry, writeTar } from '../tar-writer.js';
 import { which } from '../tools.js';
 import { parseVolume } from '../volumes.js';
+import { startWatchdog } from '../watchdog.js';
 
 // `runtime: 'docker'`: the same run, by the Docker engine. The image is loaded only when the
 // engine lacks it (its image ID is the config digest), and then without the layers the engine
@@ -208,6 +209,10 @@ export async function dockerRun(image: Image, options: RunOptions): Promise<RunR
     inherit(options.stdout) ? 'inherit' : 'pipe',
     inherit(options.stderr) ? 'inherit' : 'pipe',
   ];
+  // If pd dies without finishing, the engine would keep the container: see watchdog.ts.
+  // A kept container (no rm) is only stopped, as it would be had it exited.
+  const cleanup = options.rm ? ['rm', '--force', name] : ['kill', name];
+  const watchdog = startWatchdog([dockerBin(), ...cleanup], { env: dockerEnv(options) });
   const child: ChildProcess = spawn(dockerBin(), args, { stdio, env: dockerEnv(options), detached: true });
   if (options.interactive && !inherit(options.stdin) && child.stdin) {
     child.stdin.on('error', () => {});
@@ -249,6 +254,7 @@ export async function dockerRun(image: Image, options: RunOptions): Promise<RunR
     const sig = signalOfExitCode(exitCode);
     return { exitCode, id: name, ...(sig ? { signal: sig } : {}) };
   } finally {
+    watchdog.release();
     unforward();
     options.signal?.removeEventListener('abort', onAbort);
   }

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, statfsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -7,6 +7,7 @@ import type { PreparedBundle } from '../bundle.js';
 import { ContainerStartError, RuntimeNotFoundError, ToolNotFoundError } from '../errors.js';
 import { runtimeStateDir } from '../paths.js';
 import { which } from '../tools.js';
+import { startWatchdog } from '../watchdog.js';
 
 const execFileP = promisify(execFile);
 
@@ -137,41 +138,12 @@ export async function listRuntimeContainers(rt: OciRuntime): Promise<RuntimeCont
 /** Statuses in which a container still has processes (or is about to). */
 export const LIVE_STATUSES: ReadonlySet<string> = new Set(['running', 'created', 'paused', 'creating']);
 
-/**
- * The runtime outlives a `pd run` killed with SIGKILL, and so does the container (runc's foreground
- * `run` has no parent-death signal, and its init would survive runc anyway). So beside the runtime
- * runs a watchdog: a shell blocked reading a pipe whose only writer is pd. pd writes `done` when
- * it has finished with the container; if pd dies first, the kernel closes the pipe, the read sees
- * end-of-file, and the watchdog deletes the container by force (SIGKILL to all its processes,
- * state removed), and its bundle when the run was `--rm`. It is a session of its own, so the
- * terminal's signals and a kill of pd's process group do not take it down with pd. Cost: one
- * /bin/sh, about 1 ms of CPU, started while the runtime starts.
- */
-export function startWatchdog(rt: OciRuntime, id: string, removeDir?: string): { release(): void } {
-  const script = [
-    'IFS= read -r word',
-    '[ "$word" = done ] && exit 0',
-    '"$1" --root "$2" delete --force "$3" >/dev/null 2>&1',
-    '[ -n "$4" ] && rm -rf -- "$4"',
-    'exit 0',
-  ].join('\n');
-  const child = spawn('/bin/sh', ['-c', script, 'pd-watchdog', rt.path, rt.stateDir, id, removeDir ?? ''], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-  });
-  child.on('error', () => {}); // no /bin/sh: runs are not worse off than without a watchdog
-  child.stdin!.on('error', () => {});
-  // Neither the process nor the pipe keeps pd's event loop alive.
-  child.unref();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      child.stdin!.end('done\n');
-    },
-  };
+/** The watchdog of a container run by `rt` (see watchdog.ts): a forced delete when pd dies. */
+export function watchContainer(rt: OciRuntime, id: string, removeDir?: string): { release(): void } {
+  return startWatchdog(
+    [rt.path, '--root', rt.stateDir, 'delete', '--force', id],
+    removeDir ? { removeDir } : {},
+  );
 }
 
 /** Remove the runtime's state of a container that `run` did not clean up (it was killed). */
