@@ -60,6 +60,9 @@ describe('BlobCache', () => {
     await cache.ingest(digest, () => Readable.from([data]));
     expect(statSync(join(dir, 'blobs')).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, 'tmp')).mode & 0o777).toBe(0o700);
+    chmodSync(join(dir, 'blobs'), 0o755);
+    await new BlobCache(dir).list();
+    expect(statSync(join(dir, 'blobs')).mode & 0o777).toBe(0o700);
     const fresh = new BlobCache(join(dir, 'new', 'pd'));
     await fresh.ingest(digest, () => Readable.from([data]));
     expect(statSync(fresh.dir).mode & 0o777).toBe(0o700);

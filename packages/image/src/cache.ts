@@ -441,6 +441,9 @@ export class BlobCache {
 
   /** Every stored blob with its size and last use, most recently used first. */
   async list(): Promise<CacheEntry[]> {
+    // `pd cache ls` tightens a blob directory an older pd left open (it never creates one).
+    if ((await stat(join(this.dir, 'blobs')).catch(() => undefined))?.isDirectory())
+      await privateDir(join(this.dir, 'blobs'));
     const out: CacheEntry[] = [];
     for (const algorithm of ALGORITHMS) {
       const dir = join(this.dir, 'blobs', algorithm);
