@@ -92,10 +92,11 @@ export async function runBundle(
     argv: [cmd.file, ...cmd.args],
   });
 
-  // If pd dies without finishing (SIGKILL, OOM), the watchdog removes the container (oci.ts).
-  const watchdog = watchContainer(runtime, bundle.id, options.rm ? bundle.dir : undefined);
   // Its own session: a terminal's Ctrl-C reaches pd alone, which forwards it exactly once.
   const child = spawn(cmd.file, cmd.args, { stdio, detached: true, ...(cmd.env ? { env: cmd.env } : {}) });
+  // If pd dies without finishing (SIGKILL, OOM), the watchdog removes the container (watchdog.ts).
+  // Started after the runtime, so the container does not wait for it.
+  const watchdog = watchContainer(runtime, bundle.id, options.rm ? bundle.dir : undefined);
   const outputs = pipeStdio(child, interactive ? stdin : undefined, options.stdout, options.stderr);
   let killed = false;
   const forceKill = () => {

@@ -209,11 +209,11 @@ export async function dockerRun(image: Image, options: RunOptions): Promise<RunR
     inherit(options.stdout) ? 'inherit' : 'pipe',
     inherit(options.stderr) ? 'inherit' : 'pipe',
   ];
+  const child: ChildProcess = spawn(dockerBin(), args, { stdio, env: dockerEnv(options), detached: true });
   // If pd dies without finishing, the engine would keep the container: see watchdog.ts.
   // A kept container (no rm) is only stopped, as it would be had it exited.
   const cleanup = options.rm ? ['rm', '--force', name] : ['kill', name];
   const watchdog = startWatchdog([dockerBin(), ...cleanup], { env: dockerEnv(options) });
-  const child: ChildProcess = spawn(dockerBin(), args, { stdio, env: dockerEnv(options), detached: true });
   if (options.interactive && !inherit(options.stdin) && child.stdin) {
     child.stdin.on('error', () => {});
     (options.stdin as Readable).pipe(child.stdin);
