@@ -132,7 +132,7 @@ describe('bad references exit 1 with a hint', () => {
     [['inspect', 'Bad:1'], /^pd: invalid reference "Bad:1": .+ \(write it as docker does/],
     [
       ['append', 'x:', '--layer', '.', '-o', 'o.tar'],
-      /^pd: cannot open "x:" as an image: .+ \(give a docker-archive/,
+      /^pd: invalid reference "x:": .+ \(write it as docker does: .*; or give a file that exists: /,
     ],
   ])('%j', async (args, message) => {
     const r = await run(args);

@@ -110,7 +110,8 @@ describe.skipIf(missing)(
       const ref = `${registry.host}/select/b:two`;
       const pushed = await run(['push', 'x.tar:@1', ref]);
       expect(pushed.code, pushed.stderr).toBe(0);
-      expect((await inspect(`docker://${ref}`)).config.digest).toBe(b.id);
+      // The config may be rewritten on the way (OCI has no nulls); the layers are b's.
+      expect((await inspect(`docker://${ref}`)).layers.map((l) => l.diffId)).toEqual(b.layers);
     });
 
     it('"say which one" lists the images and the syntax; a missing path is "no such file or directory"', async () => {
@@ -135,10 +136,10 @@ describe.skipIf(missing)(
           /^pd: no such file or directory: \.?\/?no(such|layout)/,
         );
       }
-      // Not a file and not a reference: both said, with the syntax of each.
+      // Not a file and not a reference: the hint says how to write each.
       const bad = await run(['inspect', 'Bad:Ref']);
       expect(failureLine(bad)).toMatch(
-        /^pd: cannot open "Bad:Ref" as an image: no such file or directory, and not a valid reference \(repository name must be lowercase\) \(give a file that exists \(PATH\[:TAG\|:@N\], docker-archive:FILE/,
+        /^pd: invalid reference "Bad:Ref": repository name must be lowercase \(write it as docker does: .*; or give a file that exists: PATH\[:TAG\|:@N\], docker-archive:FILE/,
       );
       const badRemote = await run(['pull', 'docker://Bad', '-o', 'out']);
       expect(failureLine(badRemote)).toBe(
@@ -186,7 +187,7 @@ describe.skipIf(missing)(
       await run(['push', 'x.tar:@1', ref]);
       const pulled = await run(['pull', `docker://${ref}`, '-o', 'oci:layout:pulled']);
       expect(pulled.code, pulled.stderr).toBe(0);
-      expect((await inspect('oci:layout:pulled')).config.digest).toBe(b.id);
+      expect((await inspect('oci:layout:pulled')).layers.map((l) => l.diffId)).toEqual(b.layers);
       const seen = JSON.parse((await skopeo(['inspect', 'oci:layout:pulled'], { cwd: iso.dir })).stdout) as {
         Layers: string[];
       };

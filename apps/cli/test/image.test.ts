@@ -325,7 +325,7 @@ describe.skipIf(missing)('image commands against the real registry, checked with
         'a missing file',
         () => ['push', join(iso.dir, 'none.tar'), `${host}/x:1`],
         1,
-        /^pd: .*none\.tar: no such file or directory \(give a docker archive/,
+        /^pd: no such file or directory: .*none\.tar \(give a docker archive/,
       ],
       [
         'a missing layer source',

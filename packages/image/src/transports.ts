@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidReferenceError, parseReference, type Reference } from '@pd/oci-types';
-import { ImageSourceSyntaxError, NoSuchImageFileError, UnknownImageSourceError } from './errors.js';
+import { ImageSourceSyntaxError, NoSuchImageFileError } from './errors.js';
 
 // Where an image is, written as skopeo users write it:
 //   docker://REF                       a registry
@@ -119,11 +119,12 @@ export async function parseImageSource(
   try {
     return { transport: 'docker', ref: parseReference(input) };
   } catch (e) {
-    if (!(e instanceof InvalidReferenceError)) throw e;
-    throw new UnknownImageSourceError(
+    if (!(e instanceof InvalidReferenceError) || e.hint) throw e;
+    // Not a path either (else it would have been found): the hint says how to write each.
+    throw new InvalidReferenceError(
       input,
-      `no such file or directory, and not a valid reference (${problemOf(e)})`,
-      `give a file that exists (PATH[:TAG|:@N], docker-archive:FILE[:TAG|:@N], oci:DIR[:REF], oci-archive:FILE[:REF]) or a reference: ${REFERENCE_EXAMPLES}`,
+      problemOf(e),
+      `${REFERENCE_HINT}; or give a file that exists: PATH[:TAG|:@N], docker-archive:FILE[:TAG|:@N], oci:DIR[:REF], oci-archive:FILE[:REF]`,
     );
   }
 }

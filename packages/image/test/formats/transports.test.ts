@@ -11,7 +11,7 @@ import {
   skopeoMissing,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ImageSourceSyntaxError, NoSuchImageFileError, UnknownImageSourceError } from '../../src/errors.js';
+import { ImageSourceSyntaxError, NoSuchImageFileError } from '../../src/errors.js';
 import { AmbiguousImageError, ImageNotFoundError } from '../../src/formats/index.js';
 import type { Image, ImageIndex } from '../../src/model.js';
 import { openImage } from '../../src/open.js';
@@ -120,11 +120,12 @@ describe('image sources in skopeo syntax', () => {
     expect(() => parseImageDestination('docker://x')).toThrow(ImageSourceSyntaxError);
     // Neither a file nor a reference: the error says both, the hint the syntax of each.
     const bad = await parseImageSource('Bad:Ref', { cwd: dir }).catch((e: unknown) => e);
-    expect(bad).toBeInstanceOf(UnknownImageSourceError);
-    expect((bad as Error).message).toBe(
-      'cannot open "Bad:Ref" as an image: no such file or directory, and not a valid reference (repository name must be lowercase)',
+    expect(bad).toBeInstanceOf(InvalidReferenceError);
+    expect((bad as Error).message).toBe('invalid reference "Bad:Ref": repository name must be lowercase');
+    expect((bad as InvalidReferenceError).hint).toMatch(
+      /^write it as docker does: .*; or give a file that exists: /,
     );
-    expect((bad as UnknownImageSourceError).hint).toContain('oci:DIR[:REF]');
+    expect((bad as InvalidReferenceError).hint).toContain('oci:DIR[:REF]');
     const remote = await parseImageSource('docker://Bad').catch((e: unknown) => e);
     expect(remote).toBeInstanceOf(InvalidReferenceError);
     expect((remote as InvalidReferenceError).hint).toMatch(/^write it as docker does/);
