@@ -42,7 +42,8 @@ describe.skipIf(missing)('pd repairs what faults leave in its cache and outputs'
     const layer = fx.layered.layers[0]!.digest;
     const cached = join(iso.env.PD_CACHE_DIR!, 'blobs', 'sha256', layer.slice('sha256:'.length));
     const bytes = readFileSync(cached);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const at = bytes.length >> 1;
+    bytes[at] = bytes[at]! ^ 0xff;
     writeFileSync(cached, bytes);
 
     const again = await pd(['pull', fx.layered.ref, '-o', join(iso.dir, 'two.tar')], { env: iso.env });
