@@ -129,6 +129,8 @@ describe.skipIf(missing)(
         ['push', 'nosuch.tar', `${registry.host}/select/x:1`],
         ['flatten', 'docker-archive:nosuch.tar:@1', '-o', 'flat.tar'],
         ['inspect', 'oci:./nolayout:v1'],
+        ['run', '--rm', 'nosuch.tar:@1'],
+        ['digest', 'nosuch.tar'],
       ]) {
         const missing = await run(args);
         expect(missing.code, args.join(' ')).toBe(1);
