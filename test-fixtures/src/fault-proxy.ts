@@ -26,7 +26,13 @@ export type Fault =
   /** Forward, inverting the bits of one response body byte (default: the middle one). */
   | { kind: 'flip-byte'; offset?: number }
   /** Forward without the Range header, as a registry without range support would answer. */
-  | { kind: 'strip-range' };
+  | { kind: 'strip-range' }
+  /**
+   * Forward, sending these `WWW-Authenticate` header lines instead of the registry's own (only on
+   * responses that carry one). In a line, `{upstream}` stands for the registry's challenge, so
+   * `['Negotiate', '{upstream}']` sends two lines, `['Negotiate, {upstream}']` one joined line.
+   */
+  | { kind: 'www-authenticate'; lines: string[] };
 
 export interface FaultRule {
   fault: Fault;
@@ -236,7 +242,9 @@ function forward(
   entry: ProxiedRequest,
 ) {
   entry.status = upRes.statusCode ?? 0;
-  res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, upRes.rawHeaders);
+  const rawHeaders =
+    fault?.kind === 'www-authenticate' ? withChallenges(upRes, fault.lines) : upRes.rawHeaders;
+  res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, rawHeaders);
   const length = Number(upRes.headers['content-length'] ?? Number.NaN);
   const flipAt =
     fault?.kind === 'flip-byte'
@@ -277,6 +285,21 @@ function forward(
     res.end();
   };
   pump().catch(() => res.destroy());
+}
+
+/** The response's raw headers with its WWW-Authenticate lines replaced (see the fault). */
+function withChallenges(upRes: IncomingMessage, lines: string[]): string[] {
+  const raw = upRes.rawHeaders;
+  const own: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const [name, value] = [raw[i] as string, raw[i + 1] as string];
+    if (name.toLowerCase() === 'www-authenticate') own.push(value);
+    else rest.push(name, value);
+  }
+  if (own.length === 0) return raw;
+  for (const line of lines) rest.push('WWW-Authenticate', line.replaceAll('{upstream}', own.join(', ')));
+  return rest;
 }
 
 function drainOrClose(res: ServerResponse): Promise<void> {

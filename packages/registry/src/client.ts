@@ -156,10 +156,12 @@ export class RegistryClient {
     const r = normalizeRegistry(registry);
     const ep = await this.endpoints.resolve(r, opts.signal);
     const scheme = ep.challenge?.scheme;
+    // A 401 offering only schemes pd cannot answer (Negotiate...) is auth, not 'none'.
+    const other = ep.status === 401 && ep.challenges.length > 0;
     return {
       registry: r,
       url: ep.origin,
-      auth: scheme === undefined ? 'none' : scheme === 'basic' || scheme === 'bearer' ? scheme : 'other',
+      auth: scheme === 'basic' || scheme === 'bearer' ? scheme : other ? 'other' : 'none',
       apiVersion: ep.apiVersion,
     };
   }

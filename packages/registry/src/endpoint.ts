@@ -1,5 +1,5 @@
 import { DOCKER_HUB, isLoopbackRegistry } from '@pd/oci-types';
-import { type Challenge, parseChallenges, pickChallenge } from './auth/challenge.js';
+import { type Challenge, challengesOf, pickChallenge } from './auth/challenge.js';
 import {
   answeredInPlainHttp,
   connectionError,
@@ -34,6 +34,8 @@ export interface Endpoint {
   status: number;
   /** The challenge of `/v2/`, or a later 401; undefined while the registry asked for no auth. */
   challenge: Challenge | undefined;
+  /** Every challenge `/v2/` offered (all WWW-Authenticate lines), supported or not. */
+  challenges: Challenge[];
   apiVersion: string | undefined;
 }
 
@@ -136,10 +138,8 @@ export class Endpoints {
             origin,
             insecureTls: fallback,
             status: res.status,
-            challenge:
-              res.status === 401
-                ? pickChallenge(parseChallenges(header(res.headers, 'www-authenticate')))
-                : undefined,
+            challenge: res.status === 401 ? pickChallenge(challengesOf(res.headers)) : undefined,
+            challenges: res.status === 401 ? challengesOf(res.headers) : [],
             apiVersion: header(res.headers, 'docker-distribution-api-version'),
           };
         } catch (e) {

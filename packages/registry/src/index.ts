@@ -1,4 +1,9 @@
-export { type Challenge, parseChallenges } from './auth/challenge.js';
+export {
+  type Challenge,
+  challengesOf,
+  parseChallenges,
+  UnsupportedAuthSchemeError,
+} from './auth/challenge.js';
 export { parseScope, type Scope, ScopeSet } from './auth/scope.js';
 export type { BlobHead, GetBlobOptions } from './blobs.js';
 export { type PingResult, RegistryClient, type RegistryClientOptions } from './client.js';

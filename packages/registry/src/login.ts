@@ -1,4 +1,5 @@
 import { DOCKER_HUB } from '@pd/oci-types';
+import { UnsupportedAuthSchemeError } from './auth/challenge.js';
 import type { Authenticator } from './auth/session.js';
 import { fetchToken } from './auth/token.js';
 import {
@@ -67,6 +68,9 @@ export async function login(
   }
   ctx.endpoints.forget(registry);
   const ep = await ctx.endpoints.resolve(registry, opts.signal);
+  if (ep.status === 401 && !ep.challenge && ep.challenges.length > 0) {
+    throw new UnsupportedAuthSchemeError(`login to ${registry}`, registry, ep.challenges);
+  }
   let identityToken: string | undefined;
   const v2 = new URL('/v2/', ep.origin);
   let authorization: string | undefined;

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isLoopbackRegistry, PdError } from '@pd/oci-types';
-import { parseChallenges, pickChallenge } from './auth/challenge.js';
+import { challengesOf, pickChallenge, UnsupportedAuthSchemeError } from './auth/challenge.js';
 import { parseScopes, ScopeSet } from './auth/scope.js';
 import type { Authenticator, Authorization } from './auth/session.js';
 import type { Endpoint, Endpoints } from './endpoint.js';
@@ -112,8 +112,14 @@ export class Requester {
         throw connectionError(e, url.host, opts.registry, this.http.timeouts);
       }
 
+      const challenges = res.status === 401 ? challengesOf(res.headers) : [];
+      // Challenges, but none pd can answer: no credentials would help, so say so.
+      if (challenges.length > 0 && !pickChallenge(challenges)) {
+        await discard(res.body);
+        throw new UnsupportedAuthSchemeError(opts.subject.what, opts.registry, challenges);
+      }
       if (res.status === 401 && !reauthenticated) {
-        const challenge = pickChallenge(parseChallenges(header(res.headers, 'www-authenticate')));
+        const challenge = pickChallenge(challenges);
         // Basic credentials that were just refused will be refused again; anything else may
         // need a token with more scopes (the challenge names them) or a fresh one.
         if (challenge && !(challenge.scheme === 'basic' && authorization.header)) {

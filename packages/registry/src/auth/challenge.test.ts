@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { parseChallenges, pickChallenge } from './challenge.js';
+import { AuthError } from '../errors.js';
+import { challengesOf, parseChallenges, pickChallenge, UnsupportedAuthSchemeError } from './challenge.js';
 
 // Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
 // another): fast-check prints it with a failure, so the run can be repeated exactly.
@@ -32,6 +33,36 @@ describe('parseChallenges', () => {
       { scheme: 'negotiate', params: {} },
     ]);
     expect(pickChallenge(parseChallenges(h))?.scheme).toBe('bearer');
+  });
+
+  test('every header line counts, not only the first (HTTP clients hand repeated headers over as an array)', () => {
+    const lines = ['Negotiate', 'Bearer realm="https://r/t",service="reg"', 'Basic realm="x", NTLM'];
+    expect(parseChallenges(lines).map((c) => c.scheme)).toEqual(['negotiate', 'bearer', 'basic', 'ntlm']);
+    expect(pickChallenge(parseChallenges(lines))).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'https://r/t', service: 'reg' },
+    });
+    expect(challengesOf({ 'www-authenticate': lines, 'content-type': 'x' })).toEqual(parseChallenges(lines));
+    expect(challengesOf({ 'www-authenticate': 'Negotiate, Basic realm="x"' }).map((c) => c.scheme)).toEqual([
+      'negotiate',
+      'basic',
+    ]);
+    expect(challengesOf({})).toEqual([]);
+    expect(parseChallenges([])).toEqual([]);
+  });
+
+  test('UnsupportedAuthSchemeError names the offered schemes once each', () => {
+    const e = new UnsupportedAuthSchemeError(
+      'pull of r/x',
+      'reg.example',
+      parseChallenges(['Negotiate', 'NTLM, Negotiate abc==']),
+    );
+    expect(e).toBeInstanceOf(AuthError);
+    expect(e.schemes).toEqual(['negotiate', 'ntlm']);
+    expect(e.code).toBe('AUTH_SCHEME_UNSUPPORTED');
+    expect(e.message).toBe(
+      'pull of r/x: reg.example asks for authentication with negotiate, ntlm, which pd does not support',
+    );
   });
 
   test('absent or empty header', () => {

@@ -1,3 +1,5 @@
+import { AuthError } from '../errors.js';
+
 /** One `WWW-Authenticate` challenge: scheme (lowercased) and its parameters (names lowercased). */
 export interface Challenge {
   scheme: string;
@@ -5,11 +7,24 @@ export interface Challenge {
 }
 
 /**
- * Parse a `WWW-Authenticate` header (RFC 7235): one or more challenges separated by commas, each
- * a scheme followed by `name=value` or `name="quoted \"value\""` parameters. Token68 forms and
- * malformed pieces are skipped rather than failing the request.
+ * Parse `WWW-Authenticate` (RFC 7235): every header line (a server may send `Negotiate` and
+ * `Bearer realm=...` on separate lines; HTTP clients hand those over as an array), each holding
+ * one or more challenges separated by commas, each a scheme followed by `name=value` or
+ * `name="quoted \"value\""` parameters. Token68 forms and malformed pieces are skipped rather
+ * than failing the request.
  */
-export function parseChallenges(header: string | undefined): Challenge[] {
+export function parseChallenges(header: string | readonly string[] | undefined): Challenge[] {
+  if (header === undefined) return [];
+  if (typeof header !== 'string') return header.flatMap((line) => parseLine(line));
+  return parseLine(header);
+}
+
+/** Every challenge of a response's headers (all `WWW-Authenticate` lines). */
+export function challengesOf(headers: Readonly<Record<string, string | string[] | undefined>>): Challenge[] {
+  return parseChallenges(headers['www-authenticate']);
+}
+
+function parseLine(header: string): Challenge[] {
   if (!header) return [];
   const out: Challenge[] = [];
   let i = 0;
@@ -72,4 +87,26 @@ export function parseChallenges(header: string | undefined): Challenge[] {
 /** The challenge pd answers: Bearer preferred over Basic; other schemes are not supported. */
 export function pickChallenge(challenges: Challenge[]): Challenge | undefined {
   return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}
+
+/**
+ * A registry demands authentication (401) but offers only schemes pd cannot answer (Negotiate,
+ * NTLM, Digest...): not "no auth needed" and not "log in", since no credentials would help.
+ */
+export class UnsupportedAuthSchemeError extends AuthError {
+  /** The schemes the registry offered, lowercased, in order, without repeats. */
+  readonly schemes: string[];
+  constructor(what: string, registry: string, offered: readonly Challenge[], status = 401) {
+    const schemes = [...new Set(offered.map((c) => c.scheme))];
+    super(
+      `${what}: ${registry} asks for authentication with ${schemes.join(', ')}, which pd does not support`,
+      {
+        registry,
+        status,
+        code: 'AUTH_SCHEME_UNSUPPORTED',
+        hint: 'pd authenticates with Bearer tokens and Basic; have the registry (or a proxy in front of it) offer one of them',
+      },
+    );
+    this.schemes = schemes;
+  }
 }
