@@ -194,6 +194,11 @@ describe.skipIf(missing)(
         Layers: string[];
       };
       expect(seen.Layers).toHaveLength(b.layers.length);
+      const clash = await run(['pull', ref, '-o', 'oci:layout:x', '--format', 'docker']);
+      expect(clash.code).toBe(2);
+      expect(failureLine(clash)).toBe(
+        'pd: --format docker does not match oci: (the transport of -o says the format; drop --format)',
+      );
       const copied = await run(['copy', 'oci:layout:ref1', 'docker-archive:copied.tar:select/copied:1']);
       expect(copied.code, copied.stderr).toBe(0);
       const loaded = await docker(['load', '-i', join(iso.dir, 'copied.tar')]);
