@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InvalidReferenceError, parseReference, type Reference } from '@pd/oci-types';
 import { ImageSourceSyntaxError, NoSuchImageFileError } from './errors.js';
 
@@ -70,6 +70,16 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A file (any: the readers say what is wrong with it) or an OCI layout directory. */
+async function holdsImages(path: string): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return s.isFile() || (s.isDirectory() && (await stat(join(path, 'oci-layout'))).isFile());
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A string the user surely meant as a path, so that a missing one gets "no such file or directory"
  * and not a registry lookup: an explicit path (`/`, `./`, `../`, `~`) or an archive's file name.
@@ -87,8 +97,8 @@ export function looksLikePath(input: string): boolean {
 /**
  * Read where an image is (see the table above). Plain forms are checked against the filesystem:
  * a path that exists wins over a registry reference of the same spelling (write `docker://` to
- * force the registry), and `PATH:SELECTOR` is a selector only when PATH exists and the whole does
- * not. Relative paths are resolved against `cwd` when it is given.
+ * force the registry), and `PATH:SELECTOR` is a selector only when the whole does not exist and
+ * PATH is a file or an OCI layout directory. Relative paths are resolved against `cwd` when it is given.
  */
 export async function parseImageSource(
   input: string,
@@ -108,10 +118,11 @@ export async function parseImageSource(
   if (explicit) return { ...explicit, path: at(explicit.path) };
   if (input === '') throw new ImageSourceSyntaxError(input, 'empty');
   if (await exists(at(input))) return { transport: 'file', path: at(input) };
-  // The longest existing prefix before a colon is the path: `x.tar:app:1` is x.tar, image app:1.
+  // The longest prefix before a colon that can hold images is the path: `x.tar:app:1` is x.tar,
+  // image app:1. A plain directory does not count: `busybox:1.36` stays a reference beside ./busybox.
   for (let i = input.lastIndexOf(':'); i > 0; i = input.lastIndexOf(':', i - 1)) {
     const path = input.slice(0, i);
-    if (!(await exists(at(path)))) continue;
+    if (!(await holdsImages(at(path)))) continue;
     const select = parseSelector(input.slice(i + 1), input);
     return { transport: 'file', path: at(path), ...(select ? { select } : {}) };
   }

@@ -84,6 +84,17 @@ describe('image sources in skopeo syntax', () => {
     });
     const ref = await parseImageSource('localhost:5000/app:1', { cwd: dir });
     expect(formatImageSource(ref)).toBe('docker://localhost:5000/app:1');
+    // A plain directory of the same name does not turn a reference into a path; a layout does.
+    await mkdir(join(dir, 'busybox'));
+    expect(formatImageSource(await parseImageSource('busybox:1.36', { cwd: dir }))).toBe(
+      'docker://docker.io/library/busybox:1.36',
+    );
+    await writeFile(join(dir, 'busybox', 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    expect(await parseImageSource('busybox:1.36', { cwd: dir })).toEqual({
+      transport: 'file',
+      path: join(dir, 'busybox'),
+      select: { name: '1.36' },
+    });
   });
 
   test('a missing path says so, instead of asking a registry', async () => {
