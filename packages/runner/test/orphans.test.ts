@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -116,6 +116,8 @@ describe.skipIf(skip)('containers and their pd run', () => {
     expect(runcState(id)?.status).toBe('running');
     expect(processGone(pid)).toBe(false);
     expect(existsSync(join(cacheDir, 'containers', id, 'config.json'))).toBe(true);
+    // Bundles (root filesystems with the image's setuid files) are private, like the layers.
+    expect(statSync(join(cacheDir, 'containers')).mode & 0o777).toBe(0o700);
 
     // Once its pd run has ended, the kept container is exited, and goes with --containers only.
     child.kill('SIGTERM');
