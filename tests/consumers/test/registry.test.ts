@@ -1,0 +1,241 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, parse } from 'node:path';
+import { registryMissing, startRegistry } from '@pd/test-fixtures';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  installFresh,
+  type NpmRegistry,
+  publishWorkspace,
+  ROOT,
+  run,
+  startVerdaccio,
+} from '../lib/npm-registry.mjs';
+import { publishedPackages } from './workspace.js';
+
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const NODE_TYPES = join(ROOT, 'node_modules', '@types');
+
+/** Per library: one runtime export, what `typeof` says of it, and a line that uses the package for real. */
+const PROBES: Record<string, { name: string; type: string }> = {
+  '@pd/oci-types': { name: 'parseReference', type: 'function' },
+  '@pd/tar': { name: 'compressLayer', type: 'function' },
+  '@pd/registry': { name: 'RegistryClient', type: 'function' },
+  '@pd/image': { name: 'scratch', type: 'function' },
+  '@pd/runner': { name: 'prepareBundle', type: 'function' },
+  '@pd/conda': { name: 'buildCondaImage', type: 'function' },
+  '@pd/build': { name: 'buildImage', type: 'function' },
+};
+
+function noNodeModulesAbove(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'node_modules'))) return false;
+    if (d === parse(d).root) return true;
+  }
+}
+
+const node = (args: string[], cwd: string) =>
+  run(process.execPath, args, { cwd, maxBuffer: 16 << 20, timeout: 120_000 });
+
+describe('published to a real npm registry (verdaccio) and installed with plain npm', () => {
+  let registry: NpmRegistry;
+  let work: string;
+  const version = publishedPackages()[0]!.manifest.version;
+  /** Each library installed alone, in a directory of its own (npm init's CommonJS package.json). */
+  const dirs = new Map<string, string>();
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'pd-consumers-'));
+    registry = await startVerdaccio();
+    await publishWorkspace(registry);
+    await Promise.all(
+      Object.keys(PROBES).map(async (pkg) => {
+        dirs.set(pkg, await installFresh(registry, [`${pkg}@${version}`], { parent: work }));
+      }),
+    );
+  }, 400_000);
+  afterAll(async () => {
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('every package is served, at the one version of the release', async () => {
+    for (const p of publishedPackages()) {
+      const res = await fetch(`${registry.url}${p.manifest.name.replace('/', '%2f')}`);
+      const packument = (await res.json()) as { 'dist-tags': { latest: string } };
+      expect(packument['dist-tags'].latest, p.manifest.name).toBe(version);
+    }
+  });
+
+  describe.each(Object.entries(PROBES))('%s, installed alone', (pkg, probe) => {
+    let dir: string;
+    beforeAll(() => {
+      dir = dirs.get(pkg)!;
+    });
+
+    it('loads from ESM, from CommonJS (require), and bundled by esbuild', async () => {
+      await writeFile(
+        join(dir, 'esm.mjs'),
+        `import { ${probe.name} } from '${pkg}';\nconsole.log(typeof ${probe.name});\n`,
+      );
+      await writeFile(
+        join(dir, 'cjs.cjs'),
+        `const { ${probe.name} } = require('${pkg}');\nconsole.log(typeof ${probe.name});\n`,
+      );
+      expect((await node(['esm.mjs'], dir)).stdout).toBe(`${probe.type}\n`);
+      const cjs = await node(['cjs.cjs'], dir);
+      expect(cjs.stdout).toBe(`${probe.type}\n`);
+      expect(cjs.stderr).toBe(''); // no ExperimentalWarning for require(esm)
+
+      // A plain esbuild bundle (CommonJS output, esbuild's default for node), run with no node_modules.
+      const out = await mkdtemp(join(work, 'bundle-'));
+      await build({
+        entryPoints: [join(dir, 'esm.mjs')],
+        outfile: join(out, 'app.cjs'),
+        bundle: true,
+        platform: 'node',
+        logLevel: 'silent',
+        // The optional peer @pd/build imports only for conda sections, not installed here.
+        ...(pkg === '@pd/build' ? { external: ['@pd/conda'] } : {}),
+      });
+      expect(noNodeModulesAbove(out)).toBe(true);
+      expect((await node(['app.cjs'], out)).stdout).toBe(`${probe.type}\n`);
+    });
+
+    if (pkg === '@pd/tar') {
+      it('compresses zstd with the library it carries (no zstd package installed)', async () => {
+        expect(existsSync(join(dir, 'node_modules', '@bokuweb'))).toBe(false);
+        const code = `const { compressLayer, tarContents } = require('@pd/tar');
+const { stream, result } = compressLayer(tarContents({ '/a': 'pd' }), { compression: 'zstd' });
+stream.resume();
+result.then((i) => console.log(i.mediaType));`;
+        await writeFile(join(dir, 'zstd.cjs'), code);
+        expect((await node(['zstd.cjs'], dir)).stdout).toBe('application/vnd.oci.image.layer.v1.tar+zstd\n');
+      });
+    }
+
+    if (pkg === '@pd/registry') {
+      it('has no @pd/tar, and the newest undici of its range still has the modules the transport loads', async () => {
+        expect(existsSync(join(dir, 'node_modules', '@pd', 'tar'))).toBe(false);
+        const code = `const undici = require('undici');
+const Agent = require('undici/lib/dispatcher/agent.js');
+const request = require('undici/lib/api/api-request.js');
+console.log(Agent === undici.Agent && request === undici.Dispatcher.prototype.request);`;
+        await writeFile(join(dir, 'undici.cjs'), code);
+        expect((await node(['undici.cjs'], dir)).stdout).toBe('true\n');
+      });
+    }
+
+    if (pkg === '@pd/build') {
+      it('builds without @pd/conda installed; a conda section asks for it', async () => {
+        expect(existsSync(join(dir, 'node_modules', '@pd', 'conda'))).toBe(false);
+        const code = `import { buildImage, parseSpec } from '@pd/build';
+const plain = await buildImage(parseSpec('files:\\n  - { path: /a, content: x }\\n'), { baseDir: '.' });
+console.log((await plain.manifest()).layers.length);
+try {
+  await buildImage(parseSpec('conda:\\n  specs: [x]\\n'), { baseDir: '.' });
+} catch (e) {
+  console.log(e.code);
+}`;
+        await writeFile(join(dir, 'conda.mjs'), code);
+        expect((await node(['conda.mjs'], dir)).stdout).toBe('1\nPD_CONDA_MISSING\n');
+      });
+    }
+  });
+
+  // One tsc run per resolution mode over every package's directory: each file resolves the
+  // package from its own directory's node_modules, as in a project that has only that package.
+  it('every library type-checks strict from TypeScript: NodeNext (CommonJS and ESM output, run) and bundler', async () => {
+    const nodenext: string[] = [];
+    const bundler: string[] = [];
+    for (const [pkg, probe] of Object.entries(PROBES)) {
+      const dir = dirs.get(pkg)!;
+      const use = `import { ${probe.name} } from '${pkg}';\nconst probe: typeof ${probe.name} = ${probe.name};\nconsole.log(typeof probe);\n`;
+      await writeFile(join(dir, 'cjs.ts'), use);
+      await writeFile(join(dir, 'esm.mts'), use);
+      await writeFile(join(dir, 'bundler.ts'), use);
+      nodenext.push(join(dir, 'cjs.ts'), join(dir, 'esm.mts'));
+      bundler.push(join(dir, 'bundler.ts'));
+    }
+    const common = { strict: true, skipLibCheck: true, types: ['node'], typeRoots: [NODE_TYPES] };
+    await writeFile(
+      join(work, 'tsconfig.nodenext.json'),
+      JSON.stringify({
+        compilerOptions: { ...common, module: 'nodenext', moduleResolution: 'nodenext' },
+        files: nodenext,
+      }),
+    );
+    await writeFile(
+      join(work, 'tsconfig.bundler.json'),
+      JSON.stringify({
+        compilerOptions: { ...common, module: 'preserve', moduleResolution: 'bundler', noEmit: true },
+        files: bundler,
+      }),
+    );
+    for (const config of ['tsconfig.nodenext.json', 'tsconfig.bundler.json']) {
+      const r = await node([TSC, '-p', config], work).catch((e: { stdout: string }) => e);
+      expect(r.stdout, config).toBe('');
+    }
+    for (const [pkg, probe] of Object.entries(PROBES)) {
+      const dir = dirs.get(pkg)!;
+      // The package is "type": "commonjs" (npm init's default): cjs.ts became require().
+      expect(await readFile(join(dir, 'cjs.js'), 'utf8')).toContain(`require("${pkg}")`);
+      expect((await node(['cjs.js'], dir)).stdout, pkg).toBe(`${probe.type}\n`);
+      expect((await node(['esm.mjs'], dir)).stdout, pkg).toBe(`${probe.type}\n`);
+    }
+  }, 240_000);
+
+  describe('@pd/cli', () => {
+    let pd: string;
+    beforeAll(async () => {
+      const prefix = await mkdtemp(join(work, 'prefix-'));
+      await registry.npm(['install', '-g', '--prefix', prefix, `@pd/cli@${version}`]);
+      pd = join(prefix, 'bin', 'pd');
+    }, 240_000);
+
+    it('installs globally into a prefix; `pd --help` and `pd version` run', async () => {
+      const help = await run(pd, ['--help'], { cwd: work });
+      expect(help.stdout).toMatch(/pull/);
+      expect(help.stdout).toMatch(/push/);
+      expect((await run(pd, ['version'], { cwd: work })).stdout).toMatch(new RegExp(`^pd ${version}`));
+    }, 240_000);
+
+    it.skipIf(registryMissing())(
+      'the global pd builds, pushes to and pulls from the real registry',
+      async () => {
+        const prefix = await mkdtemp(join(work, 'prefix-pull-'));
+        await registry.npm(['install', '-g', '--prefix', prefix, `@pd/cli@${version}`]);
+        const pd = join(prefix, 'bin', 'pd');
+        const oci = await startRegistry();
+        try {
+          const dir = await mkdtemp(join(work, 'pull-'));
+          const env = { ...process.env, PD_CACHE_DIR: join(dir, 'cache') };
+          await writeFile(join(dir, 'pd.yaml'), 'files:\n  - { path: /hello, content: "hi\\n" }\n');
+          await run(pd, ['build', 'pd.yaml', '-o', 'img.tar'], { cwd: dir, env });
+          const ref = `${oci.host}/consumers/hello:1`;
+          await run(pd, ['push', 'img.tar', ref], { cwd: dir, env });
+          const pulled = await run(pd, ['pull', ref, '-o', 'pulled.tar', '--json'], { cwd: dir, env });
+          const pushed = (await run(pd, ['digest', ref], { cwd: dir, env })).stdout.trim();
+          expect(pushed).toMatch(/^sha256:[0-9a-f]{64}$/);
+          expect(JSON.parse(pulled.stdout).digest).toBe(pushed);
+          expect(existsSync(join(dir, 'pulled.tar'))).toBe(true);
+        } finally {
+          await oci.stop();
+        }
+      },
+      240_000,
+    );
+
+    it('`npx @pd/cli version` runs from an empty directory', async () => {
+      const dir = await mkdtemp(join(work, 'npx-'));
+      const { stdout } = await run('npx', ['--yes', `@pd/cli@${version}`, 'version'], {
+        cwd: dir,
+        env: registry.env,
+        timeout: 180_000,
+      });
+      expect(stdout).toMatch(new RegExp(`^pd ${version}`));
+    }, 240_000);
+  });
+});
