@@ -57,6 +57,8 @@ export function mainHelp(groups: ReadonlyArray<{ title: string; commands: readon
     '',
     'References are written as for docker: ubuntu, ghcr.io/org/app:1.2, localhost:5000/x@sha256:...',
     'Registries on loopback (localhost, 127.0.0.1, ::1) are reached over plain HTTP with no flag.',
+    'Images in files are written as for skopeo: docker-archive:FILE[:TAG|:@N], oci:DIR[:REF],',
+    'oci-archive:FILE[:REF], or PATH, PATH:TAG, PATH:@N (N counts from 0); docker://REF forces a registry.',
   ];
   for (const g of groups) {
     parts.push('', `${g.title}:`, table(g.commands.map((c): [string, string] => [c.name, c.summary])));
