@@ -41,7 +41,9 @@ export function isolatedEnv(): { env: NodeJS.ProcessEnv; dir: string; cleanup():
 /** Run `pd args...` as a subprocess; never rejects on a non-zero exit. */
 export function pd(args: readonly string[], options: PdOptions = {}): Promise<PdResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [options.script ?? PD_MAIN, ...args], {
+    // `node -- SCRIPT`, as the executables' launcher runs it: Node 20 would take a `--env-file`
+    // among pd's arguments for its own.
+    const child = spawn(process.execPath, ['--', options.script ?? PD_MAIN, ...args], {
       cwd: options.cwd,
       env: options.env ?? { PATH: process.env.PATH },
       stdio: ['pipe', 'pipe', 'pipe'],

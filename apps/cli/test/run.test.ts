@@ -195,9 +195,9 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
         /^pd: .*relative.* \(.+\)$/,
       ],
       [
-        'a missing command',
+        'a missing command (127, as docker)',
         () => ['run', '--rm', fx.small.ref, '/no/such/cmd'],
-        1,
+        127,
         /^pd: .*\/no\/such\/cmd.* \(.+\)$/,
       ],
       [
