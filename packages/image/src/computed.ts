@@ -5,12 +5,14 @@ import {
   digestOf,
   type ImageConfig,
   type ImageManifest,
+  layerCompression,
   MediaType,
   parseImageConfig,
   UnsupportedMediaTypeError,
 } from '@pd/oci-types';
 import { InconsistentImageError } from './errors.js';
 import type { Image, Layer } from './model.js';
+import { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
 
 export type Family = 'oci' | 'docker';
 
@@ -42,17 +44,29 @@ export function serializeConfig(config: ImageConfig): Uint8Array {
 }
 
 /**
+ * The family an image with these layer media types can be written in: Docker schema 2 has no zstd
+ * layer type (skopeo, podman and CRI-O refuse `…rootfs.diff.tar.zstd`), so a Docker image that
+ * gets a zstd layer becomes an OCI image, as docker itself and buildkit write them.
+ */
+export function writableFamily(family: Family, layerMediaTypes: readonly string[]): Family {
+  if (family === 'docker' && layerMediaTypes.some((mt) => layerCompression(mt) === 'zstd')) return 'oci';
+  return family;
+}
+
+/**
  * An image assembled in memory from layers and a config: the product of a mutation or a
  * builder. Its manifest is serialized deterministically (fixed key order, layer descriptors from
  * the layers' own metadata), so the same parts always give the same digest. Layer media types
- * are listed in the image's family. Nothing is fetched or built here: layers are the objects
- * given, so a sink can still skip or mount the ones that sit in a registry.
+ * are listed in the image's family (OCI when a Docker image holds a zstd layer, see
+ * {@link writableFamily}); an OCI config never carries Docker's `null` members. Nothing is
+ * fetched or built here: layers are the objects given, so a sink can still skip or mount the
+ * ones that sit in a registry.
  */
 export class ComputedImage implements Image {
   readonly kind = 'image' as const;
   readonly location = undefined;
   private readonly parts: ImageParts;
-  private configBytes: Uint8Array | undefined;
+  private resolved: Promise<{ family: Family; configBytes: Uint8Array }> | undefined;
   private manifestPromise:
     | Promise<{ bytes: Uint8Array; manifest: ImageManifest; digest: Digest }>
     | undefined;
@@ -71,13 +85,37 @@ export class ComputedImage implements Image {
     return { ...this.parts, layers: [...this.parts.layers] };
   }
 
+  /**
+   * The parts as this image writes them: the family it resolved to and the config bytes it
+   * serves (an OCI config without Docker's nulls), so that a further mutation starts from what
+   * the image is, not from what it was made of.
+   */
+  async writtenParts(): Promise<ImageParts> {
+    const { family, configBytes } = await this.resolve();
+    const config = configBytes === this.parts.rawConfig ? this.parts.config : parseImageConfig(configBytes);
+    return { ...this.parts, layers: [...this.parts.layers], family, config, rawConfig: configBytes };
+  }
+
   async mediaType(): Promise<string> {
-    return this.parts.family === 'docker' ? MediaType.DockerManifest : MediaType.OciManifest;
+    return (await this.resolve()).family === 'docker' ? MediaType.DockerManifest : MediaType.OciManifest;
+  }
+
+  /** The family written and the config bytes: kept as given unless an OCI config would hold nulls. */
+  private resolve(): Promise<{ family: Family; configBytes: Uint8Array }> {
+    this.resolved ??= (async () => {
+      const { layers, config, rawConfig } = this.parts;
+      const family = writableFamily(this.parts.family, await Promise.all(layers.map((l) => l.mediaType())));
+      const configBytes =
+        family === 'oci' && hasNullFields(config)
+          ? serializeConfig(withoutNullFields(config))
+          : (rawConfig ?? serializeConfig(config));
+      return { family, configBytes };
+    })();
+    return this.resolved;
   }
 
   async rawConfig(): Promise<Uint8Array> {
-    this.configBytes ??= this.parts.rawConfig ?? serializeConfig(this.parts.config);
-    return this.configBytes;
+    return (await this.resolve()).configBytes;
   }
 
   async config(): Promise<ImageConfig> {
@@ -99,8 +137,8 @@ export class ComputedImage implements Image {
   }
 
   private async buildManifest(): Promise<{ bytes: Uint8Array; manifest: ImageManifest; digest: Digest }> {
-    const { family, layers, config, annotations } = this.parts;
-    const configBytes = await this.rawConfig();
+    const { layers, config, annotations } = this.parts;
+    const { family, configBytes } = await this.resolve();
     const diffIds = config.rootfs.diff_ids;
     const descriptors = await Promise.all(
       layers.map(async (layer, i): Promise<Descriptor> => {
@@ -169,7 +207,7 @@ export class ComputedImage implements Image {
 
 /** Read what an image is made of (manifest, config and the layer objects; no layer bytes). */
 export async function loadParts(image: Image): Promise<ImageParts> {
-  if (image instanceof ComputedImage) return image.imageParts;
+  if (image instanceof ComputedImage) return image.writtenParts();
   const [mediaType, rawConfig, layers, manifest] = await Promise.all([
     image.mediaType(),
     image.rawConfig(),

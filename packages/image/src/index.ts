@@ -39,6 +39,7 @@ export {
   layerFromTarball,
 } from './layers/built.js';
 export { KnownLayer, type KnownLayerInit } from './layers/known.js';
+export { RecompressedLayer, type RecompressOptions } from './layers/recompressed.js';
 export { RemoteLayer, type RemoteLayerInit } from './layers/remote.js';
 export * from './model.js';
 export { type Addendum, type AppendOptions, appendLayers } from './mutate/append.js';
@@ -51,9 +52,18 @@ export {
   setEnvValue,
   unsetEnvValue,
 } from './mutate/config.js';
-export { convertMediaTypes } from './mutate/convert.js';
+export {
+  compressAll,
+  compressLayers,
+  convertMediaTypes,
+  mapIndexImages,
+  type RecodeOptions,
+  recodeLayers,
+  withoutZstdLayers,
+} from './mutate/convert.js';
 export { type FlattenOptions, flatten } from './mutate/flatten.js';
 export { historyAligned, historyIndexOfLayer } from './mutate/history.js';
+export { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
 export { mergeContainerConfig, type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';
 export { type CreatedOption, createdTimestamp } from './mutate/time.js';

@@ -10,8 +10,15 @@ import {
   type Reference,
 } from '@pd/oci-types';
 import type { Image, StreamOptions } from '../model.js';
+import { withoutZstdLayers } from '../mutate/convert.js';
 import { writeFileAtomically } from './atomic-file.js';
-import { type BlobToWrite, type ImageParts, imageParts, platformOf } from './image-blobs.js';
+import {
+  type BlobToWrite,
+  type ImageParts,
+  imageParts,
+  type ManifestPolicy,
+  platformOf,
+} from './image-blobs.js';
 import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.js';
 import { type BlobNaming, combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
@@ -31,6 +38,11 @@ export interface WriteDockerArchiveOptions extends StreamOptions {
    * before 25 (`<hex>.json` configs, `<hex>/layer.tar` layers), for tools that expect exactly that.
    */
   layout?: DockerArchiveLayout;
+  /**
+   * Manifests of the OCI view of a `combined` archive: `oci` (default) as Docker ≥ 25 writes them,
+   * `keep` byte for byte (Docker-format ones too), so that digests survive a round trip.
+   */
+  manifests?: ManifestPolicy;
 }
 
 interface ArchiveImage {
@@ -40,8 +52,10 @@ interface ArchiveImage {
 
 /**
  * Write images as a tar that `docker load` (and podman, skopeo `docker-archive:`) reads. Layers
- * are stored as they are (usually gzip): docker load, podman and skopeo decompress layer members
- * themselves, and streaming the compressed bytes through is what keeps this fast and small.
+ * are stored as they are when gzip or uncompressed: docker load, podman and skopeo decompress
+ * layer members themselves, and streaming the compressed bytes through is what keeps this fast
+ * and small. zstd layers are made gzip on the way (through the blob cache), since docker before 23
+ * cannot load them; the diffIDs, so the image ID docker shows, do not change.
  * Deterministic (same images and tags → same bytes); written to a temporary file and renamed.
  */
 export async function writeDockerArchive(
@@ -50,7 +64,7 @@ export async function writeDockerArchive(
   options: WriteDockerArchiveOptions = {},
 ): Promise<void> {
   const layout = options.layout ?? 'combined';
-  const images = await collect(entries, layout);
+  const images = await collect(entries, layout, options);
   const naming = layout === 'classic' ? classicNames : combinedNames;
 
   const manifest: DockerArchiveEntry[] = images.map(({ parts, refs }) => ({
@@ -134,13 +148,28 @@ function combinedIndex(images: ArchiveImage[]) {
 }
 
 /** Check tags, read each image's parts; the same image given twice becomes one entry with all its tags. */
-async function collect(entries: DockerArchiveInput[], layout: DockerArchiveLayout): Promise<ArchiveImage[]> {
+function signalOnly(options: StreamOptions): StreamOptions {
+  return options.signal ? { signal: options.signal } : {};
+}
+
+async function collect(
+  entries: DockerArchiveInput[],
+  layout: DockerArchiveLayout,
+  options: WriteDockerArchiveOptions,
+): Promise<ArchiveImage[]> {
   const byManifest = new Map<string, ArchiveImage>();
   const owner = new Map<string, string>();
-  for (const { image, tags } of entries) {
+  for (const { image: given, tags } of entries) {
+    const image = await withoutZstdLayers(given, signalOnly(options));
     // The OCI view of a combined archive needs OCI manifests (what Docker ≥ 25 writes too);
     // manifest.json, which docker load reads, does not depend on them.
-    const parts = await imageParts(image, layout === 'combined' ? 'oci' : 'keep');
+    // Config bytes as they are: docker load names the image by their digest (Docker ≥ 25 too
+    // writes Docker's nulls into the config its OCI view points at).
+    const parts = await imageParts(
+      image,
+      layout === 'combined' ? (options.manifests ?? 'oci') : 'keep',
+      true,
+    );
     const key = parts.original.digest;
     let entry = byManifest.get(key);
     if (!entry) {

@@ -12,6 +12,7 @@ import {
 } from '@pd/oci-types';
 import { InconsistentImageError } from '../errors.js';
 import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
+import { hasNullFields, withoutNullFields } from '../mutate/null-fields.js';
 import { verified, verifiesItself } from './verified-stream.js';
 
 function inconsistent(problem: string): InconsistentImageError {
@@ -51,9 +52,10 @@ export interface ImageParts {
 
 /**
  * What manifests a sink writes. `keep`: byte for byte as the source has them (digests preserved).
- * `oci`: Docker schema 2 manifests and manifest lists become their OCI equivalents (same config and
- * layer blobs, new manifest digests), because OCI-layout readers such as skopeo and umoci look only
- * for OCI media types in a layout.
+ * `oci`: Docker schema 2 manifests and manifest lists become their OCI equivalents (same layer
+ * blobs, new manifest digests), because OCI-layout readers such as skopeo and umoci look only
+ * for OCI media types in a layout; a config holding Docker's `null` members (`"Env": null`) is
+ * written without them, as the OCI config schema requires (a new config digest then).
  */
 export type ManifestPolicy = 'keep' | 'oci';
 
@@ -64,9 +66,15 @@ function metaDescriptor(data: Uint8Array, mediaType: string): Descriptor {
 /**
  * Manifest, config and layers of an image. The source's manifest is the truth: the config bytes
  * must hash to its config descriptor and every layer must report the digest and size its
- * descriptor says, or nothing is written. With policy `oci` the manifest is then converted.
+ * descriptor says, or nothing is written. With policy `oci` the manifest is then converted, and
+ * the config loses Docker's nulls unless `keepConfig` (a docker archive: `docker load` names the
+ * image by its config digest, which must not change on the way).
  */
-export async function imageParts(image: Image, policy: ManifestPolicy = 'keep'): Promise<ImageParts> {
+export async function imageParts(
+  image: Image,
+  policy: ManifestPolicy = 'keep',
+  keepConfig = false,
+): Promise<ImageParts> {
   const raw = await image.rawManifest();
   const manifest: ImageManifest = await image.manifest();
   const original = metaDescriptor(raw, await image.mediaType());
@@ -93,8 +101,18 @@ export async function imageParts(image: Image, policy: ManifestPolicy = 'keep'):
   let written = manifest;
   let data = raw;
   let descriptor = original;
+  let configData = rawConfig;
+  let parsedConfig = parseImageConfig(rawConfig);
   if (policy === 'oci' && original.mediaType === MediaType.DockerManifest) {
     written = toOciManifest(manifest);
+  }
+  const ociConfig = written.config.mediaType === MediaType.OciConfig;
+  if (policy === 'oci' && !keepConfig && ociConfig && hasNullFields(parsedConfig)) {
+    parsedConfig = withoutNullFields(parsedConfig);
+    configData = Buffer.from(JSON.stringify(parsedConfig));
+    written = { ...written, config: metaDescriptor(configData, MediaType.OciConfig) };
+  }
+  if (written !== manifest) {
     data = Buffer.from(JSON.stringify(written));
     descriptor = metaDescriptor(data, MediaType.OciManifest);
   }
@@ -102,8 +120,8 @@ export async function imageParts(image: Image, policy: ManifestPolicy = 'keep'):
     original,
     descriptor,
     manifest: { kind: 'manifest', descriptor, data },
-    config: { kind: 'config', descriptor: written.config, data: rawConfig },
-    parsedConfig: parseImageConfig(rawConfig),
+    config: { kind: 'config', descriptor: written.config, data: configData },
+    parsedConfig,
     layers: layers.map((layer, i) => ({ kind: 'layer', descriptor: written.layers[i]!, layer })),
   };
 }

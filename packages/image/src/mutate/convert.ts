@@ -1,10 +1,23 @@
+import {
+  type Compression,
+  type Descriptor,
+  type Digest,
+  digestOf,
+  type ImageIndex as ImageIndexDocument,
+  layerCompression,
+  MediaType,
+  toOciIndex,
+} from '@pd/oci-types';
 import { ComputedImage, type Family, loadParts } from '../computed.js';
-import type { Image } from '../model.js';
+import { InconsistentImageError } from '../errors.js';
+import { RecompressedLayer, type RecompressOptions } from '../layers/recompressed.js';
+import type { Image, ImageIndex, IndexChild, Layer } from '../model.js';
 
 /**
  * The image with manifest, config and layer media types of the other family (OCI ↔ Docker
- * schema 2). Layers and config bytes are untouched (same blobs, same config digest); only the
- * manifest changes. An image already in `family` is returned as it is.
+ * schema 2). Layers are untouched (same blobs); only the manifest changes, and the config when
+ * an OCI config would otherwise carry Docker's `null` members. An image already in `family` is
+ * returned as it is.
  */
 export async function convertMediaTypes(image: Image, family: Family): Promise<Image> {
   const parts = await loadParts(image);
@@ -14,4 +27,138 @@ export async function convertMediaTypes(image: Image, family: Family): Promise<I
     family,
     annotations: family === 'docker' ? undefined : parts.annotations,
   });
+}
+
+export interface RecodeOptions extends Omit<RecompressOptions, 'family'> {}
+
+/**
+ * The image with every layer whose blob is compressed as one of `from` re-encoded as `to`; other
+ * layers (and the config, so the diffIDs) are untouched. Returns `image` itself when no layer
+ * changes, so its digest is kept. Nothing is read here: a changed layer is encoded when a sink
+ * first asks for its digest (see {@link RecompressedLayer}). A Docker image given zstd layers
+ * becomes an OCI image (Docker schema 2 has no zstd layer type). The result is written by pd, so
+ * an OCI config loses Docker's `null` members (see {@link ComputedImage}).
+ */
+export async function recodeLayers(
+  image: Image,
+  from: readonly Compression[],
+  to: Compression,
+  opts: RecodeOptions = {},
+): Promise<Image> {
+  const parts = await loadParts(image);
+  let changed = false;
+  const layers: Layer[] = [];
+  for (const layer of parts.layers) {
+    const found = layerCompression(await layer.mediaType());
+    if (found !== undefined && found !== to && from.includes(found)) {
+      layers.push(new RecompressedLayer(layer, to, opts));
+      changed = true;
+    } else {
+      layers.push(layer);
+    }
+  }
+  return changed ? new ComputedImage({ ...parts, layers }) : image;
+}
+
+/**
+ * Uncompressed layers (what `docker save` writes) compressed as `compression`, as a push does by
+ * default; layers already compressed pass through untouched, so a registry that has them still
+ * skips or mounts them. `none` returns the image as it is.
+ */
+export function compressLayers(
+  image: Image,
+  compression: Compression,
+  opts: RecodeOptions = {},
+): Promise<Image> {
+  return recodeLayers(image, ['none'], compression, opts);
+}
+
+/**
+ * zstd layers made gzip, for readers that know no zstd (`docker load` before 23, Docker schema 2);
+ * gzip and uncompressed layers pass through.
+ */
+export function withoutZstdLayers(image: Image, opts: RecodeOptions = {}): Promise<Image> {
+  return recodeLayers(image, ['zstd'], 'gzip', opts);
+}
+
+/** An index whose children were replaced: its document names the new children. */
+class MappedIndex implements ImageIndex {
+  readonly kind = 'index' as const;
+  readonly location = undefined;
+  private readonly bytes: Uint8Array;
+  constructor(
+    private readonly document: ImageIndexDocument,
+    private readonly type: string,
+    private readonly kids: IndexChild[],
+  ) {
+    this.bytes = Buffer.from(JSON.stringify(document));
+  }
+  async mediaType(): Promise<string> {
+    return this.type;
+  }
+  async rawManifest(): Promise<Uint8Array> {
+    return this.bytes;
+  }
+  async manifest(): Promise<ImageIndexDocument> {
+    return structuredClone(this.document);
+  }
+  async digest(): Promise<Digest> {
+    return digestOf(this.bytes);
+  }
+  async size(): Promise<number> {
+    return this.bytes.byteLength;
+  }
+  async children(): Promise<IndexChild[]> {
+    return [...this.kids];
+  }
+}
+
+/**
+ * `fn` applied to every image of an index (nested indexes too). Returns `index` itself when no
+ * image changed, so its digest is kept; otherwise a new index listing the changed children by
+ * their new descriptors (other fields, platforms and annotations kept). A Docker manifest list
+ * that gets an OCI child becomes an OCI index, since a manifest list names Docker manifests only.
+ */
+export async function mapIndexImages(
+  index: ImageIndex,
+  fn: (image: Image) => Promise<Image>,
+  depth = 0,
+): Promise<ImageIndex> {
+  if (depth > 8) throw new InconsistentImageError('inconsistent image: indexes nested more than 8 deep');
+  const children = await index.children();
+  const mapped: IndexChild[] = [];
+  let changed = false;
+  for (const child of children) {
+    const node = await child.open();
+    const next = node.kind === 'image' ? await fn(node) : await mapIndexImages(node, fn, depth + 1);
+    if (next === node) {
+      mapped.push(child);
+      continue;
+    }
+    changed = true;
+    const [mediaType, digest, size] = await Promise.all([next.mediaType(), next.digest(), next.size()]);
+    const descriptor: Descriptor = { ...child.descriptor, mediaType, digest, size };
+    mapped.push({ descriptor, open: async () => next });
+  }
+  if (!changed) return index;
+  let document = await index.manifest();
+  let mediaType = await index.mediaType();
+  const docker = mediaType === MediaType.DockerManifestList;
+  if (docker && mapped.some((c) => !c.descriptor.mediaType.startsWith('application/vnd.docker.'))) {
+    document = toOciIndex(document);
+    mediaType = MediaType.OciIndex;
+  }
+  document.manifests = mapped.map((c) => c.descriptor);
+  return new MappedIndex(document, mediaType, mapped);
+}
+
+/** {@link compressLayers} for an image or every image of an index. */
+export function compressAll(
+  x: Image | ImageIndex,
+  compression: Compression,
+  opts: RecodeOptions = {},
+): Promise<Image | ImageIndex> {
+  if (compression === 'none') return Promise.resolve(x);
+  const fn = (image: Image) => compressLayers(image, compression, opts);
+  return x.kind === 'image' ? fn(x) : mapIndexImages(x, fn);
 }

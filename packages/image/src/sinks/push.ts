@@ -1,14 +1,29 @@
 import { Readable } from 'node:stream';
-import { type Descriptor, type Digest, DigestMismatchError, parseReference, Reference } from '@pd/oci-types';
+import {
+  type Compression,
+  type Descriptor,
+  type Digest,
+  DigestMismatchError,
+  parseReference,
+  Reference,
+} from '@pd/oci-types';
 import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike } from '@pd/registry';
 import { defaultClient } from '../client.js';
 import { mapLimit } from '../limit.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
+import { compressAll } from '../mutate/convert.js';
 
 export interface PushOptions extends StreamOptions {
   client?: RegistryClient;
   /** Blobs uploaded at once (default 4; the client also bounds transfers per registry). */
   concurrency?: number;
+  /**
+   * How uncompressed layers (`docker save` writes them so) are uploaded: `gzip` (default), `zstd`,
+   * or `none` to push them as they are. Compressed layers always go as they are. Compressing gives
+   * new layer digests, so a new manifest digest (the config and its diffIDs are unchanged); a
+   * Docker image with zstd layers becomes an OCI image. `none` keeps every digest.
+   */
+  compression?: Compression;
 }
 
 export interface PushResult {
@@ -19,6 +34,10 @@ export interface PushResult {
   mediaType: string;
   /** Where it was pushed, pinned by digest (and tagged when a tag was given). */
   ref: Reference;
+  /** Digest of the image given, when the one pushed differs (its uncompressed layers were compressed). */
+  sourceDigest?: Digest;
+  /** Layers compressed on the way (counted once per distinct blob). */
+  compressedLayers?: number;
 }
 
 type Phase = NonNullable<ProgressEvent['phase']>;
@@ -174,20 +193,42 @@ function pushAny(ctx: Ctx, x: Image | ImageIndex, at: Reference): Promise<PushRe
   return x.kind === 'index' ? pushIndex(ctx, x, at) : pushImage(ctx, x, at);
 }
 
+/** Distinct layers of an image or index that `compressAll` replaced. */
+async function countRecoded(before: Image | ImageIndex, after: Image | ImageIndex): Promise<number> {
+  if (before === after) return 0;
+  const digests = async (x: Image | ImageIndex, out: Set<string>) => {
+    if (x.kind === 'image') {
+      for (const d of (await x.manifest()).layers) out.add(d.digest);
+      return;
+    }
+    for (const c of await x.children()) await digests(await c.open(), out);
+  };
+  const [a, b] = [new Set<string>(), new Set<string>()];
+  await digests(before, a);
+  await digests(after, b);
+  return [...b].filter((d) => !a.has(d)).length;
+}
+
 /**
- * Push an image or an index to `ref`. Layers go concurrently (bounded), then the config, then
- * the manifest; an index pushes its children by digest first. Blobs already in the target
- * repository are skipped, blobs in another repository of the same registry are mounted, and
- * only the rest is uploaded, compressed as it is: a lazy remote image pushed to its own
- * registry moves no layer bytes. `ref` without a tag gets `latest`; with a digest, the image
- * must have that digest.
+ * Push an image or an index to `ref`. Uncompressed layers are first compressed (gzip unless
+ * `compression` says otherwise; into the blob cache, deterministically); compressed ones are
+ * untouched. Layers go concurrently (bounded), then the config, then the manifest; an index
+ * pushes its children by digest first. Blobs already in the target repository are skipped,
+ * blobs in another repository of the same registry are mounted, and only the rest is uploaded,
+ * compressed as it is: a lazy remote image pushed to its own registry moves no layer bytes.
+ * `ref` without a tag gets `latest`; with a digest, the image pushed must have that digest.
+ * `sourceDigest` in the result says when the digest pushed is not the one of `x`.
  */
 export async function push(
-  x: Image | ImageIndex,
+  source: Image | ImageIndex,
   ref: Reference | string,
   opts: PushOptions = {},
 ): Promise<PushResult> {
   const target = typeof ref === 'string' ? parseReference(ref) : ref;
+  const x = await compressAll(source, opts.compression ?? 'gzip', {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
   const digest = await x.digest();
   if (target.digest && target.digest !== digest) {
     throw new DigestMismatchError(`push to ${target}`, target.digest, digest);
@@ -197,5 +238,12 @@ export async function push(
     ? new Reference({ registry: target.registry, repository: target.repository, tag: target.tag })
     : target.repo().withDigest(digest);
   const ctx: Ctx = { client: opts.client ?? defaultClient(), target: target.repo(), opts };
-  return pushAny(ctx, x, at);
+  const result = await pushAny(ctx, x, at);
+  if (x === source) return result;
+  const sourceDigest = await source.digest();
+  return {
+    ...result,
+    ...(sourceDigest !== digest ? { sourceDigest } : {}),
+    compressedLayers: await countRecoded(source, x),
+  };
 }

@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+import { type Compression, type Digest, layerMediaType } from '@pd/oci-types';
+import { compressLayer } from '@pd/tar';
+import { BlobCache } from '../cache.js';
+import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
+import type { Layer, StreamOptions } from '../model.js';
+import { verifiedUncompressed } from './stream.js';
+
+export interface RecompressOptions extends StreamOptions {
+  /** Where the new blob is stored (default: the shared cache of `defaultCacheDir()`). */
+  cache?: BlobCache;
+  /** Media type family of the result (default oci). */
+  family?: 'oci' | 'docker';
+}
+
+interface Encoded {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * `source` with its tar encoded as `compression` (an uncompressed layer gzipped for a push, a zstd
+ * layer made gzip for `docker load`). Its diffID is the source's; nothing is read until the digest,
+ * the size or the bytes are asked for. Then the source's tar (verified against its diffID) is
+ * compressed once into the blob cache, deterministically, so the same tar always gives the same
+ * blob; the streams come from the cache.
+ */
+export class RecompressedLayer implements Layer {
+  readonly [VERIFIED_STREAMS] = true as const;
+  readonly location = undefined;
+  private encoded: Promise<Encoded> | undefined;
+  private readonly cache: BlobCache;
+
+  constructor(
+    readonly source: Layer,
+    readonly compression: Compression,
+    private readonly opts: RecompressOptions = {},
+  ) {
+    this.cache = opts.cache ?? BlobCache.default();
+  }
+
+  private encode(): Promise<Encoded> {
+    this.encoded ??= (async () => {
+      const { signal, onProgress } = this.opts;
+      const id = await this.source.diffId();
+      const tar = await verifiedUncompressed(this.source, signal ? { signal } : {});
+      const { stream, result } = compressLayer(tar, {
+        compression: this.compression,
+        ...(signal ? { signal } : {}),
+        ...(onProgress ? { onProgress: (e) => onProgress({ id, phase: 'build', done: e.done }) } : {}),
+      });
+      const digest = await this.cache.ingestComputed(
+        stream,
+        result.then((i) => i.digest),
+        signal ? { signal } : {},
+      );
+      return { digest, size: (await result).size };
+    })();
+    // A failed attempt may be retried by the next question.
+    this.encoded.catch(() => {
+      this.encoded = undefined;
+    });
+    return this.encoded;
+  }
+
+  async digest(): Promise<Digest> {
+    return (await this.encode()).digest;
+  }
+  diffId(): Promise<Digest> {
+    return this.source.diffId();
+  }
+  async size(): Promise<number> {
+    return (await this.encode()).size;
+  }
+  async mediaType(): Promise<string> {
+    return layerMediaType(this.compression, this.opts.family ?? 'oci');
+  }
+  /** None: the source's annotations describe its blob (a zstd:chunked table of contents, say), not this one. */
+  async annotations(): Promise<Record<string, string> | undefined> {
+    return undefined;
+  }
+  async localPath(): Promise<string | undefined> {
+    const { digest } = await this.encode();
+    return (await this.cache.has(digest)) ? this.cache.path(digest) : undefined;
+  }
+  async compressed(opts: StreamOptions = {}): Promise<Readable> {
+    const { digest, size } = await this.encode();
+    return this.cache.open(digest, { size, ...(opts.signal ? { signal: opts.signal } : {}) });
+  }
+  uncompressed(opts: StreamOptions = {}): Promise<Readable> {
+    return verifiedUncompressed(this, opts);
+  }
+}
