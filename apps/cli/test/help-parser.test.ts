@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { commandOptions, GLOBAL_OPTIONS, parseCommandArgs } from '../src/args.js';
-import type { Command } from '../src/command.js';
+import type { Command, OptionTable } from '../src/command.js';
 import { COMMANDS } from '../src/commands/index.js';
 import { commandHelp } from '../src/help.js';
 
@@ -44,7 +44,7 @@ const OTHERS: Record<string, string[]> = { 'cache ls': ['--rm'], 'cache prune': 
 const commands: Command[] = await Promise.all([...COMMANDS.values()].map((c) => c.load()));
 
 describe.each(commands.map((c) => [c.name, c] as const))('pd %s', (_name, cmd) => {
-  const table = { ...commandOptions(cmd), ...GLOBAL_OPTIONS };
+  const table: OptionTable = { ...commandOptions(cmd), ...GLOBAL_OPTIONS };
   const accepted = new Set<string>();
   for (const [n, spec] of Object.entries(table)) {
     accepted.add(`--${n}`);
