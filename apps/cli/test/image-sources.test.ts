@@ -58,6 +58,9 @@ describe.skipIf(missing)(
     };
     const a: Built = { tag: 'pd-fixtures/cli-select-a:one', id: '', layers: [], word: 'first' };
     const b: Built = { tag: 'pd-fixtures/cli-select-b:two', id: '', layers: [], word: 'second' };
+    /** The images in manifest.json order (what @0 and @1 name). */
+    let first: Built;
+    let second: Built;
 
     beforeAll(async () => {
       registry = await startRegistry();
@@ -66,8 +69,13 @@ describe.skipIf(missing)(
         const { stdout } = await docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', img.tag]);
         img.layers = JSON.parse(stdout) as string[];
       }
-      // `docker save a b`: one archive, two images.
+      // `docker save a b`: one archive, two images, in an order docker chooses.
       await docker(['save', '-o', join(iso.dir, 'x.tar'), a.tag, b.tag]);
+      const order = JSON.parse(
+        execFileSync('tar', ['-xOf', join(iso.dir, 'x.tar'), 'manifest.json'], { encoding: 'utf8' }),
+      ) as { RepoTags: string[] }[];
+      [first, second] = order[0]!.RepoTags[0] === a.tag ? [a, b] : [b, a];
+      expect(order.map((e) => e.RepoTags[0])).toEqual([first.tag, second.tag]);
     }, 600_000);
     afterAll(async () => {
       await registry?.stop();
@@ -78,8 +86,8 @@ describe.skipIf(missing)(
       for (const [source, want] of [
         [`docker-archive:x.tar:${a.tag}`, a],
         [`docker-archive:x.tar:${b.tag}`, b],
-        ['docker-archive:x.tar:@0', a],
-        ['x.tar:@1', b],
+        ['docker-archive:x.tar:@0', first],
+        ['x.tar:@1', second],
         [`x.tar:${a.tag}`, a],
       ] as const) {
         const got = await inspect(source);
@@ -91,7 +99,7 @@ describe.skipIf(missing)(
       }
       for (const [source, want] of [
         [`docker-archive:x.tar:${b.tag}`, b],
-        ['x.tar:@0', a],
+        ['x.tar:@0', first],
       ] as const) {
         const r = await run(['export', source, '-']);
         expect(r.code, r.stderr).toBe(0);
@@ -110,8 +118,8 @@ describe.skipIf(missing)(
       const ref = `${registry.host}/select/b:two`;
       const pushed = await run(['push', 'x.tar:@1', ref]);
       expect(pushed.code, pushed.stderr).toBe(0);
-      // The config may be rewritten on the way (OCI has no nulls); the layers are b's.
-      expect((await inspect(`docker://${ref}`)).layers.map((l) => l.diffId)).toEqual(b.layers);
+      // The config may be rewritten on the way (OCI has no nulls); the layers are the same.
+      expect((await inspect(`docker://${ref}`)).layers.map((l) => l.diffId)).toEqual(second.layers);
     });
 
     it('"say which one" lists the images and the syntax; a missing path is "no such file or directory"', async () => {
@@ -119,7 +127,7 @@ describe.skipIf(missing)(
       expect(r.code).toBe(1);
       expect(hasStackTrace(r.stderr)).toBe(false);
       expect(failureLine(r)).toBe(
-        `pd: x.tar: holds 2 images; say which one (name one as docker-archive:x.tar:TAG or docker-archive:x.tar:@N; available: @0 ${a.tag}, @1 ${b.tag})`,
+        `pd: x.tar: holds 2 images; say which one (name one as docker-archive:x.tar:TAG or docker-archive:x.tar:@N; available: @0 ${first.tag}, @1 ${second.tag})`,
       );
       const out = await run(['export', 'x.tar:@2', 'out.tar']);
       expect(failureLine(out)).toMatch(/^pd: x\.tar: no image @2 \(name one as docker-archive:x\.tar:TAG/);
@@ -151,7 +159,7 @@ describe.skipIf(missing)(
 
     it.skipIf(runcMissing())('run picks an image of the archive', async () => {
       for (const [source, want] of [
-        ['x.tar:@1', b],
+        ['x.tar:@1', second],
         [`docker-archive:x.tar:${a.tag}`, a],
       ] as const) {
         const r = await run(['run', '--rm', source, 'cat', '/which.txt']);
@@ -161,7 +169,7 @@ describe.skipIf(missing)(
     });
 
     it('skopeo fills one layout under two refs; pd selects each, and writes oci:DIR:REF and docker-archive:FILE:TAG', async () => {
-      await skopeo(['copy', '-q', 'docker-archive:x.tar:@0', 'oci:layout:ref1'], { cwd: iso.dir });
+      await skopeo(['copy', '-q', `docker-archive:x.tar:${a.tag}`, 'oci:layout:ref1'], { cwd: iso.dir });
       await skopeo(['copy', '-q', `docker-archive:x.tar:${b.tag}`, 'oci:layout:ref2'], { cwd: iso.dir });
       for (const [source, want] of [
         ['oci:layout:ref1', a],
@@ -186,7 +194,7 @@ describe.skipIf(missing)(
       );
       // Outputs in the same syntax: a third entry in skopeo's layout, and a docker archive with a tag.
       const ref = `${registry.host}/select/b:two`;
-      await run(['push', 'x.tar:@1', ref]);
+      await run(['push', `x.tar:${b.tag}`, ref]);
       const pulled = await run(['pull', `docker://${ref}`, '-o', 'oci:layout:pulled']);
       expect(pulled.code, pulled.stderr).toBe(0);
       expect((await inspect('oci:layout:pulled')).layers.map((l) => l.diffId)).toEqual(b.layers);
@@ -212,6 +220,32 @@ describe.skipIf(missing)(
       ]);
       expect(JSON.parse(stdout)).toEqual(a.layers);
       await docker(['rmi', 'select/copied:1']);
+    });
+
+    it('two pd pull -o DIR of images with the same tag keep both; each is picked by name or @N', async () => {
+      const refA = `${registry.host}/select/a:same`;
+      const refB = `${registry.host}/select/b:same`;
+      expect((await run(['push', `x.tar:${a.tag}`, refA])).code).toBe(0);
+      expect((await run(['push', `x.tar:${b.tag}`, refB])).code).toBe(0);
+      for (const ref of [refA, refB]) {
+        const r = await run(['pull', ref, '-o', 'pulled']);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      for (const [source, want] of [
+        [`oci:pulled:${refA}`, a],
+        [`pulled:${refB}`, b],
+        ['pulled:@0', a],
+        ['oci:pulled:@1', b],
+      ] as const) {
+        expect(
+          (await inspect(source)).layers.map((l) => l.diffId),
+          source,
+        ).toEqual(want.layers);
+      }
+      const same = await run(['inspect', 'oci:pulled:same']);
+      expect(failureLine(same)).toBe(
+        `pd: pulled: holds 2 images; say which one ("same" names more than one; use the full name (io.containerd.image.name), a digest or @N; available: @0 ${refA}, @1 ${refB})`,
+      );
     });
 
     it('inspect shows artifacts (a Helm chart, an artifactType with the empty config) from a registry and a layout', async () => {

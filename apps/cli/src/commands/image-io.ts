@@ -205,7 +205,7 @@ export async function emit(
       });
     }
     const d = await writeOciLayout(path, image, {
-      ...(ref?.tag ? { tag: ref.tag } : {}),
+      ...(ref?.tag ? { tag: ref.tag, name: ref.toString() } : {}),
       onProgress,
       signal,
     });
@@ -214,7 +214,7 @@ export async function emit(
   const format = (values.format ?? 'combined') as Format;
   if (format === 'oci') {
     const d = await writeOciArchive(path, image, {
-      ...(ref?.tag ? { tag: ref.tag } : {}),
+      ...(ref?.tag ? { tag: ref.tag, name: ref.toString() } : {}),
       onProgress,
       signal,
     });
@@ -262,7 +262,10 @@ async function emitTo(
     return { digest, size, mediaType, path, format: layout === 'classic' ? 'docker' : 'combined' };
   }
   const tag = named ?? ref?.tag;
-  const options = { ...(tag ? { tag } : {}), onProgress, signal };
+  // Named after the source, the entry also carries its full name, so that `app:1` and `db:1`
+  // written into one layout both stay (see WriteOciOptions.name); a REF the user gave is final.
+  const name = named === undefined && ref?.tag ? { name: ref.toString() } : {};
+  const options = { ...(tag ? { tag } : {}), ...name, onProgress, signal };
   if (dest.transport === 'oci-archive') {
     const d = await writeOciArchive(path, image, options);
     return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci' };

@@ -23,7 +23,7 @@ import {
   type ManifestPolicy,
   planBlobs,
 } from './image-blobs.js';
-import { REF_NAME_ANNOTATION } from './oci-layout-reader.js';
+import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.js';
 import { combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
 
@@ -33,6 +33,12 @@ export interface WriteOciOptions extends StreamOptions {
    * Appending to a layout replaces an entry of the same name and keeps the others.
    */
   tag?: string;
+  /**
+   * Full name of the image (`io.containerd.image.name`, e.g. `docker.io/library/busybox:1.36`),
+   * as containerd and Docker ≥ 25 write it. With it, an entry of the same `tag` but another name is
+   * kept: two images pulled as `app:1` and `db:1` into one layout both stay, told apart by name.
+   */
+  name?: string;
   /**
    * `oci` (default): Docker schema 2 manifests and manifest lists are written as their OCI
    * equivalents (same config and layer blobs, new manifest digests), since skopeo and umoci find
@@ -56,11 +62,24 @@ function checkTag(tag: string | undefined): void {
   }
 }
 
-function entryFor(root: Descriptor, tag: string | undefined): Descriptor {
+function entryFor(root: Descriptor, options: WriteOciOptions): Descriptor {
   const { mediaType, digest, size } = root;
-  return tag === undefined
-    ? { mediaType, digest, size }
-    : { mediaType, digest, size, annotations: { [REF_NAME_ANNOTATION]: tag } };
+  const annotations = {
+    ...(options.name !== undefined ? { [IMAGE_NAME_ANNOTATION]: options.name } : {}),
+    ...(options.tag !== undefined ? { [REF_NAME_ANNOTATION]: options.tag } : {}),
+  };
+  return Object.keys(annotations).length
+    ? { mediaType, digest, size, annotations }
+    : { mediaType, digest, size };
+}
+
+/** Whether an index.json entry stays beside the new `entry` (see {@link WriteOciOptions.tag}). */
+function keeps(d: Descriptor, entry: Descriptor, options: WriteOciOptions): boolean {
+  const name = d.annotations?.[REF_NAME_ANNOTATION];
+  if (options.tag === undefined) return !(name === undefined && d.digest === entry.digest);
+  if (name !== options.tag) return true;
+  const image = d.annotations?.[IMAGE_NAME_ANNOTATION];
+  return options.name !== undefined && image !== undefined && image !== options.name;
 }
 
 /**
@@ -100,7 +119,7 @@ export async function writeOciLayout(
     if (created !== undefined) await removeUnindexed(created, dir);
     throw e;
   }
-  const entry = entryFor(plan.descriptor, options.tag);
+  const entry = entryFor(plan.descriptor, options);
   const indexPath = join(dir, 'index.json');
   await withLockFile(indexPath, async () => {
     const index: OciImageIndex = (await prepareLayout(dir)) ?? {
@@ -108,12 +127,7 @@ export async function writeOciLayout(
       mediaType: MediaType.OciIndex,
       manifests: [],
     };
-    const keep = index.manifests.filter((d) => {
-      const name = d.annotations?.[REF_NAME_ANNOTATION];
-      return options.tag === undefined
-        ? !(name === undefined && d.digest === entry.digest)
-        : name !== options.tag;
-    });
+    const keep = index.manifests.filter((d) => keeps(d, entry, options));
     const updated = { ...index, manifests: [...keep, entry] };
     await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
   });
@@ -248,7 +262,7 @@ export async function writeOciArchive(
 ): Promise<Descriptor> {
   checkTag(options.tag);
   const plan = await planBlobs(root, options.manifests ?? 'oci');
-  const entry = entryFor(plan.descriptor, options.tag);
+  const entry = entryFor(plan.descriptor, options);
   const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry] };
   await writeFileAtomically(
     path,

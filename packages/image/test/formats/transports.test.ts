@@ -12,9 +12,17 @@ import {
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ImageSourceSyntaxError, NoSuchImageFileError } from '../../src/errors.js';
-import { AmbiguousImageError, ImageNotFoundError } from '../../src/formats/index.js';
+import {
+  AmbiguousImageError,
+  ImageNotFoundError,
+  readDockerArchiveAll,
+  writeOciLayout,
+} from '../../src/formats/index.js';
+import { layerFromContents } from '../../src/layers/built.js';
 import type { Image, ImageIndex } from '../../src/model.js';
+import { appendLayers } from '../../src/mutate/append.js';
 import { openImage } from '../../src/open.js';
+import { scratch } from '../../src/scratch.js';
 import { formatImageSource, parseImageDestination, parseImageSource } from '../../src/transports.js';
 import { cleanupTempDirs, tempDir } from './helpers.js';
 
@@ -143,6 +151,30 @@ describe('image sources in skopeo syntax', () => {
   });
 });
 
+describe('a layout filled by several writes', () => {
+  test('the same tag under another full name is kept; under the same name, replaced', async () => {
+    const layout = join(await tempDir('pd-two-pulls-'), 'layout');
+    const image = async (text: string) =>
+      appendLayers(scratch({ platform: 'linux/amd64' }), [await layerFromContents({ '/which.txt': text })]);
+    const [app, db, db2] = await Promise.all([image('app\n'), image('db\n'), image('db, later\n')]);
+    await writeOciLayout(layout, app, { tag: '1', name: 'docker.io/library/app:1' });
+    await writeOciLayout(layout, db, { tag: '1', name: 'docker.io/library/db:1' });
+    const both = await openImage(`oci:${layout}:1`).catch((e: unknown) => e);
+    expect(both).toBeInstanceOf(AmbiguousImageError);
+    expect((both as AmbiguousImageError).hint).toContain(
+      '@0 docker.io/library/app:1, @1 docker.io/library/db:1',
+    );
+    expect(await (await openImage(`oci:${layout}:app:1`)).digest()).toBe(await app.digest());
+    expect(await (await openImage(`oci:${layout}:db:1`)).digest()).toBe(await db.digest());
+    // db:1 again: its entry is replaced, app:1 stays.
+    await writeOciLayout(layout, db2, { tag: '1', name: 'docker.io/library/db:1' });
+    expect(await (await openImage(`oci:${layout}:db:1`)).digest()).toBe(await db2.digest());
+    expect(await (await openImage(`oci:${layout}:@0`)).digest()).toBe(await app.digest());
+    const err = await openImage(`oci:${layout}:@2`).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(`${layout}: no image @2`);
+  });
+});
+
 const PODMAN_TAG_A = 'localhost/pd-fixtures/select-a:other';
 
 /** Podman on private storage under `root`, so the machine's images are never touched. */
@@ -174,6 +206,9 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
     let saved: string;
     const a = { tag: 'pd-fixtures/select-a:one', id: '', layers: [] as string[] };
     const b = { tag: 'pd-fixtures/select-b:two', id: '', layers: [] as string[] };
+    /** The images in manifest.json order (what @0 and @1 name). */
+    let first: typeof a;
+    let second: typeof a;
 
     beforeAll(async () => {
       dir = await tempDir('pd-select-');
@@ -189,15 +224,19 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
       expect(a.layers).not.toEqual(b.layers);
       saved = join(dir, 'x.tar');
       await docker(['save', '-o', saved, a.tag, b.tag]);
+      // docker chooses the order of manifest.json; @N follows it.
+      const order = (await readDockerArchiveAll(saved)).map((e) => e.tags[0]);
+      [first, second] = order[0] === a.tag ? [a, b] : [b, a];
+      expect(order).toEqual([first.tag, second.tag]);
     }, 600_000);
 
     test('docker save a b: each image by TAG and by @N, plain and with docker-archive:', async () => {
       for (const [input, want] of [
         [`docker-archive:${saved}:${a.tag}`, a],
         [`docker-archive:${saved}:${b.tag}`, b],
-        [`docker-archive:${saved}:@0`, a],
-        [`docker-archive:${saved}:@1`, b],
-        [`${saved}:@1`, b],
+        [`docker-archive:${saved}:@0`, first],
+        [`docker-archive:${saved}:@1`, second],
+        [`${saved}:@1`, second],
         [`${saved}:${a.tag}`, a],
         [`${saved}:docker.io/${b.tag}`, b],
       ] as const) {
@@ -213,18 +252,18 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
       expect((err as AmbiguousImageError).message).toBe(`${saved}: holds 2 images; say which one`);
       const hint = (err as AmbiguousImageError).hint ?? '';
       expect(hint).toContain(`docker-archive:${saved}:TAG or docker-archive:${saved}:@N`);
-      expect(hint).toContain(`@0 ${a.tag}, @1 ${b.tag}`);
+      expect(hint).toContain(`@0 ${first.tag}, @1 ${second.tag}`);
       const missing = await openImage(`${saved}:@2`).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(ImageNotFoundError);
       expect((missing as Error).message).toBe(`${saved}: no image @2`);
-      expect((missing as ImageNotFoundError).hint).toContain(`@0 ${a.tag}, @1 ${b.tag}`);
+      expect((missing as ImageNotFoundError).hint).toContain(`@0 ${first.tag}, @1 ${second.tag}`);
     });
 
     test('skopeo copy into one layout under two refs (short and full): pd selects each', async () => {
       const layout = join(dir, 'layout');
       await skopeo(['copy', '-q', `docker-archive:${saved}:${a.tag}`, `oci:${layout}:ref1`]);
-      await skopeo(['copy', '-q', `docker-archive:${saved}:@1`, `oci:${layout}:ref2`]);
-      await skopeo(['copy', '-q', `docker-archive:${saved}:@1`, `oci:${layout}:docker.io/${b.tag}`]);
+      await skopeo(['copy', '-q', `docker-archive:${saved}:${b.tag}`, `oci:${layout}:ref2`]);
+      await skopeo(['copy', '-q', `docker-archive:${saved}:${b.tag}`, `oci:${layout}:docker.io/${b.tag}`]);
       for (const [input, want] of [
         [`oci:${layout}:ref1`, a],
         [`oci:${layout}:ref2`, b],
@@ -241,7 +280,7 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
       expect((err as AmbiguousImageError).hint).toContain(`oci:${layout}:REF or oci:${layout}:@N`);
       expect((err as AmbiguousImageError).hint).toContain(`@0 ref1, @1 ref2, @2 docker.io/${b.tag}`);
       const archive = join(dir, 'oci.tar');
-      await skopeo(['copy', '-q', `docker-archive:${saved}:@1`, `oci-archive:${archive}:${b.tag}`]);
+      await skopeo(['copy', '-q', `docker-archive:${saved}:${b.tag}`, `oci-archive:${archive}:${b.tag}`]);
       expect(await diffIds(await openImage(`oci-archive:${archive}:${b.tag}`))).toEqual(b.layers);
       expect(await diffIds(await openImage(`${archive}:two`))).toEqual(b.layers);
       const wrong = await openImage(`docker-archive:${archive}`).catch((e: unknown) => e);
