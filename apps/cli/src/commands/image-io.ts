@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises';
 import {
+  compressAll,
   type Image,
   type ImageDestination,
   type ImageIndex,
   type ImageSource,
   imageForPlatform,
+  type ManifestPolicy,
   NoSuchImageFileError,
   openImage,
   openSource,
@@ -16,7 +18,7 @@ import {
   writeOciArchive,
   writeOciLayout,
 } from '@pd/image';
-import { PdError, type Reference } from '@pd/oci-types';
+import { type Compression, MediaType, PdError, type Reference } from '@pd/oci-types';
 import type { OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
@@ -72,19 +74,18 @@ export const COMPRESSION_OPTION = {
   value: 'ALGO',
   choices: COMPRESSIONS,
   description:
-    'compress uncompressed layers (docker save writes them so) as gzip, zstd or none; compressed layers\n' +
-    'go as they are. Default gzip to a registry; OCI outputs keep layers as they are unless this is given.\n' +
-    'Compressing changes the layer and manifest digests (not the config or image ID); zstd makes a\n' +
-    'Docker-format image OCI',
+    "compress uncompressed layers (docker save's) as gzip (default to a registry), zstd or none; others go as they are",
 } as const satisfies OptionSpec;
 
-/** `--preserve-digests` (skopeo's name): write manifests byte for byte, or fail. */
+/**
+ * `--preserve-digests` (skopeo's name): manifests and configs byte for byte. Without it a layer
+ * may be compressed, a Docker manifest written as OCI into a layout, Docker's config nulls
+ * dropped: each changes the digest, and pd says so.
+ */
 export const PRESERVE_DIGESTS_OPTION = {
   type: 'boolean',
   description:
-    'keep every manifest and config as it is, so digests survive the round trip: no layer compression,\n' +
-    'and Docker-format manifests stay Docker-format inside an OCI layout (skopeo and umoci look for\n' +
-    'OCI types there; crane, containerd and pd read both). Without it pd says when a digest changes',
+    'keep every manifest and config as it is (Docker-format ones too, in an OCI layout): digests survive round trips',
 } as const satisfies OptionSpec;
 
 export interface OutputValues {
@@ -130,6 +131,26 @@ async function exists(path: string): Promise<'file' | 'directory' | undefined> {
     return (await stat(path)).isDirectory() ? 'directory' : 'file';
   } catch {
     return undefined;
+  }
+}
+
+/** --compression and --preserve-digests agree with each other and with the output format. */
+export function checkDigestOptions(values: OutputValues): void {
+  if (!values['preserve-digests']) return;
+  if (values.compression !== undefined && values.compression !== 'none') {
+    throw new UsageError(
+      `--preserve-digests cannot compress layers (--compression ${values.compression})`,
+      'compressing a layer changes its digest and the manifest digest; drop one of them',
+    );
+  }
+  const dest = values.output !== undefined ? parseImageDestination(values.output) : undefined;
+  const classic =
+    values.format === 'docker' || (dest?.transport === 'docker-archive' && values.format !== 'combined');
+  if (classic) {
+    throw new UsageError(
+      '--preserve-digests needs an output that stores manifests',
+      'a classic docker archive holds none; write --format oci, --format combined or an OCI layout',
+    );
   }
 }
 
@@ -180,12 +201,68 @@ export async function emit(
 ): Promise<OutputResult> {
   const onProgress = ctx.progress.listener;
   const signal = ctx.signal;
+  const preserve = values['preserve-digests'] === true;
+  const compression = values.compression as Compression | undefined;
   if (values.output === undefined) {
     const ref = parseRef(values.tag!);
-    const r = await push(image, ref, { client: await ctx.registry(), onProgress, signal });
-    return { digest: r.digest, size: r.size, mediaType: r.mediaType, reference: r.ref.toString() };
+    const algo = preserve ? 'none' : (compression ?? 'gzip');
+    const r = await push(image, ref, { client: await ctx.registry(), onProgress, signal, compression: algo });
+    const result: OutputResult = {
+      digest: r.digest,
+      size: r.size,
+      mediaType: r.mediaType,
+      reference: r.ref.toString(),
+    };
+    if (r.sourceDigest === undefined) return result;
+    return {
+      ...result,
+      sourceDigest: r.sourceDigest,
+      changed: `${r.compressedLayers} uncompressed layer(s) compressed as ${algo}`,
+    };
   }
-  const dest = parseImageDestination(values.output);
+  checkDigestOptions(values);
+  // Files keep layers as they are unless --compression says otherwise (see COMPRESSION_OPTION).
+  const toWrite =
+    compression !== undefined && !preserve ? await compressAll(image, compression, { signal }) : image;
+  const written = await emitFile(ctx, toWrite, values, preserve, name);
+  return withChange(written, image, toWrite);
+}
+
+/**
+ * `result` with the source's digest and the reason when what was written has another digest: a
+ * Docker manifest written as OCI, Docker's null config fields dropped, layers compressed.
+ */
+async function withChange(
+  result: OutputResult,
+  source: Image | ImageIndex,
+  compressed: Image | ImageIndex,
+): Promise<OutputResult> {
+  const sourceDigest = await source.digest();
+  if (result.format === 'docker' || result.format === 'combined' || sourceDigest === result.digest) {
+    return result;
+  }
+  const reasons: string[] = [];
+  if (compressed !== source) reasons.push('uncompressed layers compressed');
+  const type = await source.mediaType();
+  if (type === MediaType.DockerManifest || type === MediaType.DockerManifestList) {
+    reasons.push('Docker-format manifest written as OCI');
+  } else if (compressed === source) {
+    reasons.push("Docker's null config fields dropped (the OCI config schema forbids them)");
+  }
+  return { ...result, sourceDigest, changed: reasons.join(', ') };
+}
+
+async function emitFile(
+  ctx: Context,
+  image: Image | ImageIndex,
+  values: OutputValues,
+  preserve: boolean,
+  name?: Reference,
+): Promise<OutputResult> {
+  const onProgress = ctx.progress.listener;
+  const signal = ctx.signal;
+  const manifests = preserve ? 'keep' : 'oci';
+  const dest = parseImageDestination(values.output!);
   const path = dest.path;
   const ref = values.tag !== undefined ? parseRef(values.tag) : name;
   if (dest.transport !== undefined) {
@@ -195,6 +272,7 @@ export async function emit(
       { ...dest, transport: dest.transport },
       ref,
       values.format as Format | undefined,
+      manifests,
     );
   }
   if (!isArchivePath(path)) {
@@ -206,6 +284,7 @@ export async function emit(
     }
     const d = await writeOciLayout(path, image, {
       ...(ref?.tag ? { tag: ref.tag, name: ref.toString() } : {}),
+      manifests,
       onProgress,
       signal,
     });
@@ -215,6 +294,7 @@ export async function emit(
   if (format === 'oci') {
     const d = await writeOciArchive(path, image, {
       ...(ref?.tag ? { tag: ref.tag, name: ref.toString() } : {}),
+      manifests,
       onProgress,
       signal,
     });
@@ -228,6 +308,7 @@ export async function emit(
   }
   await writeDockerArchive(path, [{ image, tags: ref ? [ref.familiar()] : [] }], {
     layout: format === 'docker' ? 'classic' : 'combined',
+    manifests,
     onProgress,
     signal,
   });
@@ -242,6 +323,7 @@ async function emitTo(
   dest: ImageDestination & { transport: NonNullable<ImageDestination['transport']> },
   ref: Reference | undefined,
   format: Format | undefined,
+  manifests: ManifestPolicy,
 ): Promise<OutputResult> {
   const { path } = dest;
   const onProgress = ctx.progress.listener;
@@ -257,7 +339,12 @@ async function emitTo(
     }
     const tag = named ?? ref?.familiar();
     const layout = format === 'combined' ? 'combined' : 'classic';
-    await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], { layout, onProgress, signal });
+    await writeDockerArchive(path, [{ image, tags: tag ? [tag] : [] }], {
+      layout,
+      manifests,
+      onProgress,
+      signal,
+    });
     const [digest, size, mediaType] = await Promise.all([image.digest(), image.size(), image.mediaType()]);
     return { digest, size, mediaType, path, format: layout === 'classic' ? 'docker' : 'combined' };
   }
@@ -265,7 +352,7 @@ async function emitTo(
   // Named after the source, the entry also carries its full name, so that `app:1` and `db:1`
   // written into one layout both stay (see WriteOciOptions.name); a REF the user gave is final.
   const name = named === undefined && ref?.tag ? { name: ref.toString() } : {};
-  const options = { ...(tag ? { tag } : {}), ...name, onProgress, signal };
+  const options = { ...(tag ? { tag } : {}), ...name, manifests, onProgress, signal };
   if (dest.transport === 'oci-archive') {
     const d = await writeOciArchive(path, image, options);
     return { digest: d.digest, size: d.size, mediaType: d.mediaType, path, format: 'oci' };
@@ -288,6 +375,11 @@ export function report(ctx: Context, result: OutputResult): void {
   }
   if (result.reference) ctx.print(`pushed ${result.reference.replace(/@sha256:.*/, '')}@${result.digest}`);
   else ctx.print(`wrote ${result.path} (${result.format}, ${result.digest})`);
+  if (result.sourceDigest !== undefined) {
+    ctx.info(
+      `note: the digest is not the source's ${result.sourceDigest} (${result.changed}); --preserve-digests keeps it`,
+    );
+  }
 }
 
 export { PLATFORM_OPTION };

@@ -6,6 +6,7 @@ import {
   FORMATS,
   openRemote,
   PLATFORM_OPTION,
+  PRESERVE_DIGESTS_OPTION,
   registryRef,
   report,
   WRITE_JSON,
@@ -14,13 +15,16 @@ import {
 export const pull = defineCommand({
   name: 'pull',
   summary: 'download an image into a file or an OCI layout directory',
-  usage: 'REF -o PATH [--format combined|docker|oci] [--platform OS/ARCH]',
+  usage: 'REF -o PATH [--format combined|docker|oci] [--platform OS/ARCH] [--preserve-digests]',
   description:
     'PATH ending in .tar gets an archive: by default one that both `docker load` and OCI tools (skopeo,\n' +
     'umoci) read; --format docker writes the classic `docker save` layout, --format oci an OCI archive.\n' +
     'Any other PATH is an OCI image layout directory (created, or added to). Layers are downloaded once\n' +
     'into the cache ($PD_CACHE_DIR) and verified against their digests. REF may be written docker://REF,\n' +
-    'and PATH as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:TAG].',
+    'and PATH as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:TAG].\n' +
+    'A Docker-format image is written into an OCI layout or archive as OCI (new manifest digests; pd\n' +
+    "notes the source's); --preserve-digests stores its manifests as they are, so pd push gives the\n" +
+    'registry back the same digests.',
   args: [{ name: 'REF' }],
   options: {
     output: {
@@ -36,6 +40,7 @@ export const pull = defineCommand({
       type: 'boolean',
       description: 'keep every platform of an index (OCI layout or --format oci)',
     },
+    'preserve-digests': PRESERVE_DIGESTS_OPTION,
   },
   json: WRITE_JSON,
   examples: [
@@ -56,15 +61,8 @@ export const pull = defineCommand({
     checkOutput(values);
     const ref = await registryRef(args.REF!);
     const image = await openRemote(ctx, args.REF!, values['all-platforms'] ? 'all' : values.platform);
-    const result = await emit(ctx, image, values, ref);
-    report(ctx, result);
-    // The digest printed is the written image's; say so when the file's format changed it.
-    const source = await image.digest();
-    if (result.digest !== source) {
-      ctx.info(
-        `the written image's digest differs from the source's, ${source} (its manifest was rewritten for the format)`,
-      );
-    }
+    // The digest printed is the written image's; report notes the source's when the format changed it.
+    report(ctx, await emit(ctx, image, values, ref));
     return 0;
   },
 });

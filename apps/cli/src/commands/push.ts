@@ -1,17 +1,37 @@
 import { defineCommand } from '../command.js';
-import { emit, openLocal, PLATFORM_OPTION, PUSH_JSON, report } from './image-io.js';
+import {
+  COMPRESSION_OPTION,
+  checkDigestOptions,
+  emit,
+  openLocal,
+  PLATFORM_OPTION,
+  PRESERVE_DIGESTS_OPTION,
+  PUSH_JSON,
+  report,
+} from './image-io.js';
 import { parseRef } from './shared.js';
 
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'upload an image from a file or an OCI layout to a registry',
-  usage: 'PATH REF [--platform OS/ARCH]',
+  usage: 'PATH REF [--platform OS/ARCH] [--compression gzip|zstd|none | --preserve-digests]',
   description:
     'PATH is a docker archive (docker save, pd pull), an OCI archive or an OCI layout directory. A\n' +
     'multi-platform index is pushed whole unless --platform picks one image. Blobs the registry has\n' +
-    'already are skipped, and blobs of another repository on the same registry are mounted.',
+    'already are skipped, and blobs of another repository on the same registry are mounted.\n' +
+    'Uncompressed layers (docker save writes them so) are gzipped on the way, in parallel and\n' +
+    'deterministically (--compression picks zstd or none); then the pushed digest is not the\n' +
+    "archive's, and pd says so (--json: sourceDigest and changed). zstd makes a Docker-format image\n" +
+    "OCI (Docker schema 2 has no zstd type), and an OCI config never keeps Docker's null fields.\n" +
+    'Layers already compressed go as they are. --preserve-digests pushes every manifest byte for\n' +
+    'byte, so a pd pull --format oci --preserve-digests / pd push round trip keeps every digest.\n' +
+    'The pushed REF@DIGEST is printed on stdout.',
   args: [{ name: 'PATH', complete: 'file' }, { name: 'REF' }],
-  options: { platform: PLATFORM_OPTION },
+  options: {
+    platform: PLATFORM_OPTION,
+    compression: COMPRESSION_OPTION,
+    'preserve-digests': PRESERVE_DIGESTS_OPTION,
+  },
   json: PUSH_JSON,
   examples: [
     {
@@ -22,8 +42,10 @@ export const pushCommand = defineCommand({
   ],
   async run(ctx, { args, values }) {
     const ref = parseRef(args.REF!);
+    const digests = { compression: values.compression, 'preserve-digests': values['preserve-digests'] };
+    checkDigestOptions(digests);
     const image = await openLocal(ctx, args.PATH!, values.platform);
-    report(ctx, await emit(ctx, image, { tag: ref.toString() }));
+    report(ctx, await emit(ctx, image, { tag: ref.toString(), ...digests }));
     return 0;
   },
 });
