@@ -7,7 +7,7 @@ import { MediaType } from '@pd/oci-types';
 import { docker } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BlobCache } from '../src/cache.js';
-import { RunnerMissingError, UnknownImageSourceError } from '../src/errors.js';
+import { NoSuchImageFileError, RunnerMissingError, UnknownImageSourceError } from '../src/errors.js';
 import { verifiesItself } from '../src/formats/verified-stream.js';
 import { layerFromTarball } from '../src/layers/built.js';
 import { openImage } from '../src/open.js';
@@ -154,7 +154,8 @@ describe.skipIf(fixturesMissing())('the seed API', () => {
     expect(await fromRef.digest()).toBe(fx.digest);
     const all = await openImage(env.fixtures.multiArch.index.ref, { platform: 'all', client: env.client });
     expect(all.kind).toBe('index');
-    await expect(openImage('/no/such/Path:here')).rejects.toBeInstanceOf(UnknownImageSourceError);
+    // A path (here with a selector) that does not exist is said so, not looked up in a registry.
+    await expect(openImage('/no/such/Path:here')).rejects.toThrow(new NoSuchImageFileError('/no/such/Path'));
     await expect(openImage(join(work, 'app'))).rejects.toBeInstanceOf(UnknownImageSourceError);
     // A file that is no archive: the archive reader's own error says what is wrong with it.
     writeFileSync(join(work, 'small.tar.gz'), gzipSync(readFileSync(tar)));
