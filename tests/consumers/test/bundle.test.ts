@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
@@ -8,6 +7,7 @@ import { promisify } from 'node:util';
 import { readEntries } from '@pd/tar';
 import { build, type Format } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noNodeModulesAbove } from './workspace.js';
 
 const run = promisify(execFile);
 const PROGRAMS = join(dirname(fileURLToPath(import.meta.url)), '..', 'programs');
@@ -15,13 +15,6 @@ const PROGRAMS = join(dirname(fileURLToPath(import.meta.url)), '..', 'programs')
 /** The line the build README tells ES module bundles to start with (for undici, which is CommonJS). */
 const ESM_BANNER =
   "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
-
-function noNodeModulesAbove(dir: string): boolean {
-  for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(join(d, 'node_modules'))) return false;
-    if (d === parse(d).root) return true;
-  }
-}
 
 /**
  * Bundle a program the way a user would (esbuild, platform node, the packages' published

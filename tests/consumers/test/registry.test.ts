@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, parse } from 'node:path';
+import { join } from 'node:path';
 import { registryMissing, startRegistry } from '@pd/test-fixtures';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import {
   run,
   startVerdaccio,
 } from '../lib/npm-registry.mjs';
-import { publishedPackages } from './workspace.js';
+import { noNodeModulesAbove, publishedPackages } from './workspace.js';
 
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const NODE_TYPES = join(ROOT, 'node_modules', '@types');
@@ -28,13 +28,6 @@ const PROBES: Record<string, { name: string; type: string }> = {
   '@pd/conda': { name: 'buildCondaImage', type: 'function' },
   '@pd/build': { name: 'buildImage', type: 'function' },
 };
-
-function noNodeModulesAbove(dir: string): boolean {
-  for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(join(d, 'node_modules'))) return false;
-    if (d === parse(d).root) return true;
-  }
-}
 
 const node = (args: string[], cwd: string) =>
   run(process.execPath, args, { cwd, maxBuffer: 16 << 20, timeout: 120_000 });

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -65,4 +65,12 @@ export async function pack(pkg: WorkspacePackage, dest: string): Promise<string>
     .find((l) => l.endsWith('.tgz'));
   if (!tgz) throw new Error(`pnpm pack printed no tarball for ${pkg.manifest.name}:\n${stdout}`);
   return tgz.trim();
+}
+
+/** No node_modules in `dir` or any parent: a program there resolves nothing but Node's builtins. */
+export function noNodeModulesAbove(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'node_modules'))) return false;
+    if (d === parse(d).root) return true;
+  }
 }
