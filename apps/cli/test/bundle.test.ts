@@ -56,6 +56,7 @@ describe('the single-file bundle', () => {
         c,
         '-o',
         join(iso.dir, `l.${c}`),
+        '--json',
       ]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
