@@ -60,12 +60,17 @@ describe('ComputedImage', () => {
     );
     const wrong = new ComputedImage({ layers, config: configOf([digestOf('other')]), family: 'oci' });
     await expect(wrong.digest()).rejects.toBeInstanceOf(InconsistentImageError);
-    const nd = [layer(3, MediaType.OciLayerNondistributableZstd)];
+    const nd = [layer(3, MediaType.OciLayerNondistributable)];
     const docker = new ComputedImage({
       layers: nd,
       config: configOf([await nd[0]!.diffId()]),
       family: 'docker',
     });
     await expect(docker.manifest()).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    // A zstd layer has no Docker name either: the image is written as OCI instead.
+    const z = [layer(4, MediaType.OciLayerNondistributableZstd)];
+    const zstd = new ComputedImage({ layers: z, config: configOf([await z[0]!.diffId()]), family: 'docker' });
+    expect(await zstd.mediaType()).toBe(MediaType.OciManifest);
+    expect((await zstd.manifest()).layers[0]!.mediaType).toBe(MediaType.OciLayerNondistributableZstd);
   });
 });

@@ -16,6 +16,7 @@ import { BlobCache } from '../src/cache.js';
 import { ComputedImage } from '../src/computed.js';
 import { imageParts } from '../src/formats/image-blobs.js';
 import { layerFromContents } from '../src/layers/built.js';
+import { KnownLayer } from '../src/layers/known.js';
 import type { Image, ImageIndex, Layer } from '../src/model.js';
 import { appendLayers } from '../src/mutate/append.js';
 import { compressAll, compressLayers, convertMediaTypes, withoutZstdLayers } from '../src/mutate/convert.js';
@@ -141,6 +142,20 @@ describe('compressing and recoding layers', () => {
       family: 'oci',
     });
     expect(await compressLayers(gzOnly, 'zstd', { cache })).toBe(gzOnly);
+    // A non-distributable (foreign) layer is never re-encoded, even uncompressed.
+    const [p] = plain;
+    const foreign = new KnownLayer({
+      digest: await p!.digest(),
+      diffId: await p!.diffId(),
+      size: await p!.size(),
+      mediaType: MediaType.OciLayerNondistributable,
+      open: (o) => p!.compressed(o),
+    });
+    const withForeign = await readImage(
+      [foreign],
+      Buffer.from(JSON.stringify(dockerConfig([await p!.diffId()]))),
+    );
+    expect(await compressLayers(withForeign, 'gzip', { cache })).toBe(withForeign);
   });
 
   test('zstd makes an OCI image whose config holds no null', async () => {

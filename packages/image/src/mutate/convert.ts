@@ -4,6 +4,7 @@ import {
   type Digest,
   digestOf,
   type ImageIndex as ImageIndexDocument,
+  isDistributableLayer,
   layerCompression,
   MediaType,
   toOciIndex,
@@ -45,19 +46,22 @@ export async function recodeLayers(
   to: Compression,
   opts: RecodeOptions = {},
 ): Promise<Image> {
+  // Non-distributable (foreign) layers are not ours to re-encode: they keep their URLs' blobs.
+  const recode = async (layer: Layer) => {
+    const mt = await layer.mediaType();
+    const found = layerCompression(mt);
+    return found !== undefined && found !== to && from.includes(found) && isDistributableLayer(mt);
+  };
+  // Layer media types first: an image with nothing to recode is not even parsed.
+  const marks = await Promise.all((await image.layers()).map(recode));
+  if (!marks.includes(true)) return image;
   const parts = await loadParts(image);
-  let changed = false;
-  const layers: Layer[] = [];
-  for (const layer of parts.layers) {
-    const found = layerCompression(await layer.mediaType());
-    if (found !== undefined && found !== to && from.includes(found)) {
-      layers.push(new RecompressedLayer(layer, to, opts));
-      changed = true;
-    } else {
-      layers.push(layer);
-    }
-  }
-  return changed ? new ComputedImage({ ...parts, layers }) : image;
+  const layers = await Promise.all(
+    parts.layers.map(async (layer) =>
+      (await recode(layer)) ? new RecompressedLayer(layer, to, opts) : layer,
+    ),
+  );
+  return new ComputedImage({ ...parts, layers });
 }
 
 /**
