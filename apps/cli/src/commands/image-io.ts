@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import {
   compressAll,
+  hasNullFields,
   type Image,
   type ImageDestination,
   type ImageIndex,
@@ -214,11 +215,15 @@ export async function emit(
       reference: r.ref.toString(),
     };
     if (r.sourceDigest === undefined) return result;
-    return {
-      ...result,
-      sourceDigest: r.sourceDigest,
-      changed: `${r.compressedLayers} uncompressed layer(s) compressed as ${algo}`,
-    };
+    const reasons = [`${r.compressedLayers} uncompressed layer(s) compressed as ${algo}`];
+    if (
+      image.kind === 'image' &&
+      r.mediaType === MediaType.OciManifest &&
+      hasNullFields(await image.config())
+    ) {
+      reasons.push("Docker's null config fields dropped, as OCI requires");
+    }
+    return { ...result, sourceDigest: r.sourceDigest, changed: reasons.join(', ') };
   }
   checkDigestOptions(values);
   // Files keep layers as they are unless --compression says otherwise (see COMPRESSION_OPTION).
@@ -247,7 +252,7 @@ async function withChange(
   if (type === MediaType.DockerManifest || type === MediaType.DockerManifestList) {
     reasons.push('Docker-format manifest written as OCI');
   } else if (compressed === source) {
-    reasons.push("Docker's null config fields dropped (the OCI config schema forbids them)");
+    reasons.push("Docker's null config fields dropped, as OCI requires");
   }
   return { ...result, sourceDigest, changed: reasons.join(', ') };
 }
