@@ -134,6 +134,38 @@ describe('compressing and recoding layers', () => {
     expect(await (await compressLayers(saved, 'gzip', { cache })).digest()).toBe(await out.digest());
   });
 
+  test('a tar compressed once is not compressed again while its blob is cached (the registry skips it)', async () => {
+    const [p] = plain;
+    let opened = 0;
+    const counting = new KnownLayer({
+      digest: await p!.digest(),
+      diffId: await p!.diffId(),
+      size: await p!.size(),
+      mediaType: MediaType.OciLayer,
+      open: (o) => {
+        opened++;
+        return p!.compressed(o);
+      },
+    });
+    const config = Buffer.from(JSON.stringify(dockerConfig([await p!.diffId()])));
+    const first = await (
+      await compressLayers(await readImage([counting], config), 'gzip', { cache })
+    ).manifest();
+    const reads = opened;
+    const second = await (
+      await compressLayers(await readImage([counting], config), 'gzip', { cache })
+    ).manifest();
+    expect(second.layers).toEqual(first.layers);
+    expect(opened).toBe(reads);
+    // Once the blob is gone from the cache, it is made again (same bytes).
+    await cache.remove(first.layers[0]!.digest);
+    const third = await (
+      await compressLayers(await readImage([counting], config), 'gzip', { cache })
+    ).manifest();
+    expect(third.layers).toEqual(first.layers);
+    expect(opened).toBe(reads + 1);
+  });
+
   test('none, or nothing uncompressed: the image itself, every digest kept', async () => {
     expect(await compressLayers(saved, 'none', { cache })).toBe(saved);
     const gzOnly = new ComputedImage({

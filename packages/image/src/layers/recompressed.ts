@@ -1,5 +1,7 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Compression, type Digest, layerMediaType } from '@pd/oci-types';
+import { type Compression, type Digest, layerMediaType, parseDigest } from '@pd/oci-types';
 import { compressLayer } from '@pd/tar';
 import { BlobCache } from '../cache.js';
 import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
@@ -23,7 +25,9 @@ interface Encoded {
  * layer made gzip for `docker load`). Its diffID is the source's; nothing is read until the digest,
  * the size or the bytes are asked for. Then the source's tar (verified against its diffID) is
  * compressed once into the blob cache, deterministically, so the same tar always gives the same
- * blob; the streams come from the cache.
+ * blob; the streams come from the cache. What a tar became is remembered beside the cache
+ * (`recoded/`), so that pushing the same archive again compresses nothing while the blob is cached:
+ * the registry then skips it by digest.
  */
 export class RecompressedLayer implements Layer {
   readonly [VERIFIED_STREAMS] = true as const;
@@ -39,10 +43,37 @@ export class RecompressedLayer implements Layer {
     this.cache = opts.cache ?? BlobCache.default();
   }
 
+  /** Where the digest and size of this tar's encoding are remembered. */
+  private memoPath(diffId: Digest): string {
+    const { algorithm, hex } = parseDigest(diffId);
+    return join(this.cache.dir, 'recoded', `${algorithm}-${hex}.${this.compression}.json`);
+  }
+
+  /** A remembered encoding whose blob is still cached with its size; anything else is recomputed. */
+  private async remembered(diffId: Digest): Promise<Encoded | undefined> {
+    try {
+      const memo = JSON.parse(await readFile(this.memoPath(diffId), 'utf8')) as Partial<Encoded>;
+      if (typeof memo.digest !== 'string' || typeof memo.size !== 'number') return undefined;
+      parseDigest(memo.digest);
+      return (await this.cache.size(memo.digest)) === memo.size ? (memo as Encoded) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async remember(diffId: Digest, encoded: Encoded): Promise<void> {
+    const path = this.memoPath(diffId);
+    await mkdir(join(this.cache.dir, 'recoded'), { recursive: true, mode: 0o700 });
+    // Small and idempotent: a torn write reads as invalid JSON, which is recomputed.
+    await writeFile(path, JSON.stringify(encoded), { mode: 0o600 }).catch(() => undefined);
+  }
+
   private encode(): Promise<Encoded> {
     this.encoded ??= (async () => {
       const { signal, onProgress } = this.opts;
       const id = await this.source.diffId();
+      const known = await this.remembered(id);
+      if (known) return known;
       const tar = await verifiedUncompressed(this.source, signal ? { signal } : {});
       const { stream, result } = compressLayer(tar, {
         compression: this.compression,
@@ -54,7 +85,9 @@ export class RecompressedLayer implements Layer {
         result.then((i) => i.digest),
         signal ? { signal } : {},
       );
-      return { digest, size: (await result).size };
+      const encoded = { digest, size: (await result).size };
+      await this.remember(id, encoded);
+      return encoded;
     })();
     // A failed attempt may be retried by the next question.
     this.encoded.catch(() => {
