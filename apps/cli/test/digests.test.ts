@@ -137,6 +137,15 @@ describe.skipIf(missing)(
       const again = await ok(['push', 'layered.tar', `${host}/fidelity/saved:again`]);
       expect(PUSHED.exec(again.stdout)?.[2]).toBe(digest);
 
+      // pd copy to a registry compresses as skopeo does (same result); to a file it keeps layers as they are.
+      const copied = await ok(['copy', 'docker-archive:layered.tar', `${host}/fidelity/copied:1`]);
+      expect(PUSHED.exec(copied.stdout)?.[2]).toBe(digest);
+      await ok(['copy', 'docker-archive:layered.tar', `oci:${join(iso.dir, 'copied-layout')}:v1`]);
+      const kept = JSON.parse(
+        (await skopeo(['inspect', '--raw', `oci:${join(iso.dir, 'copied-layout')}:v1`])).stdout,
+      ) as Manifest;
+      expect(kept.layers.every((l) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar')).toBe(true);
+
       // --compression none (or --preserve-digests) pushes the archive's manifest as it is.
       for (const flag of ['--compression=none', '--preserve-digests']) {
         const same = await ok(['push', flag, 'layered.tar', `${host}/fidelity/saved:none`]);
