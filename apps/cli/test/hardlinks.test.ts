@@ -1,65 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, docker, dockerMissing } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
+import { describeEntries, unpack } from './tree.js';
 
 const missing = dockerMissing();
-
-/** What docker's init layer adds to every container (mount points, /etc/mtab), not the image's. */
-const DOCKER_ONLY = new Set([
-  '.dockerenv',
-  'etc/hosts',
-  'etc/hostname',
-  'etc/resolv.conf',
-  'etc/mtab',
-  'dev',
-  'proc',
-  'sys',
-]);
-
-/**
- * Each entry of a tree, as `docker export` users see it: type, mode, owner, size, content hash,
- * symlink target. Hardlinks are compared by what they hold (content), and by which paths share
- * an inode, not by which member of a group the tar names first.
- */
-function describeEntries(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const inodes = new Map<number, string[]>();
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const path = rel ? `${rel}/${name}` : name;
-      if (DOCKER_ONLY.has(path)) continue;
-      const full = join(root, path);
-      const st = lstatSync(full);
-      const head = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isDirectory()) {
-        out[path] = `dir ${head}`;
-        walk(path);
-      } else if (st.isSymbolicLink()) {
-        out[path] = `symlink ${head} -> ${readlinkSync(full)}`;
-      } else if (st.isFile()) {
-        const hash = createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16);
-        out[path] = `file ${head} ${st.size} ${hash}`;
-        if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), path]);
-      } else {
-        out[path] = `other ${head}`;
-      }
-    }
-  };
-  walk('');
-  for (const group of inodes.values()) for (const p of group) out[p] += ` linked with ${group.length - 1}`;
-  return out;
-}
-
-/** Unpack a tar with GNU tar as root (owners and modes kept) into a new directory. */
-function unpack(tar: string, dir: string): Record<string, string> {
-  mkdirSync(dir);
-  execFileSync('tar', ['-xpf', tar, '-C', dir, '--same-owner', '--numeric-owner']);
-  return describeEntries(dir);
-}
 
 describe.skipIf(missing)('hardlinks across layers, judged by docker export of the same image', () => {
   const iso = isolatedEnv();

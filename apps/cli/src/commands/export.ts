@@ -1,6 +1,6 @@
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { applyLayers, flattenLayers } from '@pd/tar';
+import { applyLayers, type ExtractOptions, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import { formatBytes } from '../output/format.js';
 import { openInput, PLATFORM_OPTION } from './image-io.js';
@@ -9,13 +9,23 @@ import { writeFileAtomic } from './shared.js';
 export const exportCommand = defineCommand({
   name: 'export',
   summary: 'write the root filesystem of an image, as a tar or into a directory',
-  usage: '(REF | PATH) OUT [--platform OS/ARCH]',
+  usage: '(REF | PATH) OUT [--platform OS/ARCH] [--portable]',
   description:
     'The layers are merged as a container would see them: whiteouts applied, hidden files dropped. OUT\n' +
     'ending in .tar (or - for stdout) gets one plain tar; any other OUT is a directory the files are\n' +
-    'extracted into (safely: nothing is written outside it).',
+    'extracted into (safely: nothing is written outside it). As root the directory is what a container\n' +
+    'sees and what umoci unpack writes: owners, setuid/setgid/sticky bits, device nodes and fifos;\n' +
+    '--portable writes files owned by you, without special bits or devices (as pd did before). Not as\n' +
+    'root, owners stay yours and device nodes are skipped (counted in a warning), as with GNU tar.\n' +
+    'Extended attributes (e.g. security.capability) are not written; a warning counts them.',
   args: [{ name: 'IMAGE' }, { name: 'OUT', complete: 'file' }],
-  options: { platform: PLATFORM_OPTION },
+  options: {
+    platform: PLATFORM_OPTION,
+    portable: {
+      type: 'boolean',
+      description: 'into a directory: no owners, special bits or device nodes, even as root',
+    },
+  },
   json: '{ "path": "rootfs.tar" }   or, for a directory, { "path": "rootfs", "entries": 42, "bytes": 123456, "skipped": 0 }',
   examples: [
     { note: 'a rootfs tarball', command: 'pd export busybox:1.36 rootfs.tar' },
@@ -48,16 +58,50 @@ export const exportCommand = defineCommand({
     }
     // A directory pd created is removed again on failure, so a failed export leaves nothing
     // behind; one that existed before is the user's and keeps what was written into it.
+    const skipped = { devices: 0 };
+    const xattrs = { entries: 0 };
     const existed = await stat(out).then(
       () => true,
       () => false,
     );
-    const stats = await applyLayers(out, sources, { signal: ctx.signal }).catch(async (e: unknown) => {
+    const stats = await applyLayers(out, sources, {
+      signal: ctx.signal,
+      ...treeOptions(values.portable === true, skipped, xattrs),
+    }).catch(async (e: unknown) => {
       if (!existed) await rm(out, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     });
+    if (skipped.devices > 0) {
+      ctx.warn(`${skipped.devices} device node(s) not created: that needs root (and no --portable)`);
+    }
+    if (xattrs.entries > 0) ctx.warn(`extended attributes of ${xattrs.entries} entries not written`);
     if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
     else ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return 0;
   },
 });
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * What a directory export keeps. As root, everything a container sees (umoci unpack's rootfs);
+ * otherwise, or with --portable, files owned by the user: fifos still, devices and setuid bits not.
+ */
+function treeOptions(
+  portable: boolean,
+  skipped: { devices: number },
+  xattrs: { entries: number },
+): Omit<ExtractOptions, 'whiteouts'> {
+  const full = isRoot && !portable;
+  return {
+    chown: full,
+    specialModes: full,
+    devices: !portable,
+    onSkip: (h) => {
+      if (h.type === 'character-device' || h.type === 'block-device') skipped.devices++;
+    },
+    onXattrs: () => {
+      xattrs.entries++;
+    },
+  };
+}
