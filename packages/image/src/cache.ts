@@ -21,6 +21,7 @@ import {
 } from '@pd/oci-types';
 import { BatchedFileWriter, writeStreamToFile } from '@pd/tar';
 import { CacheMissError } from './errors.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * `$PD_CACHE_DIR`, else `$XDG_CACHE_HOME/pd`, else `~/.cache/pd`: read at call time, so a process
@@ -120,15 +121,6 @@ function defaultWarn(message: string): void {
   const hook = (globalThis as Record<symbol, unknown>)[WARN_SLOT];
   if (typeof hook === 'function') (hook as (m: string) => void)(message);
   else process.emitWarning(message, 'PdWarning');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Whether a stored file still hashes to its digest (and has `size` bytes). */

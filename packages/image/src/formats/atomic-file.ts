@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { processAlive } from '../process-alive.js';
 
 /**
  * A hidden temporary name beside `path`, on the same filesystem so that rename is atomic:
@@ -16,15 +17,6 @@ const WITH_PID = /^\..+\.(\d+)\.[0-9a-f]{12}\.pd-tmp$/;
 const WITHOUT_PID = /^\..+\.[0-9a-f]{12}\.pd-tmp$/;
 /** A temp file without a pid is taken for abandoned once unmodified this long. */
 export const STALE_TEMP_MS = 6 * 3600_000;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 const swept = new Set<string>();
 
@@ -52,7 +44,7 @@ export async function sweepStaleTemps(dir: string): Promise<void> {
     let stale: boolean;
     if (m) {
       const pid = Number(m[1]);
-      stale = pid !== process.pid && !alive(pid);
+      stale = pid !== process.pid && !processAlive(pid);
     } else if (WITHOUT_PID.test(name)) {
       stale = await stat(join(dir, name)).then(
         (s) => s.mtimeMs < cutoff,
