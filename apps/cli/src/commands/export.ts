@@ -1,10 +1,10 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { applyLayers, type ExtractOptions, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import { formatBytes } from '../output/format.js';
 import { openInput, PLATFORM_OPTION } from './image-io.js';
-import { writeFileAtomic } from './shared.js';
+import { intoDirectory, writeFileAtomic } from './shared.js';
 
 export const exportCommand = defineCommand({
   name: 'export',
@@ -56,52 +56,38 @@ export const exportCommand = defineCommand({
       else ctx.print(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
       return 0;
     }
-    // A directory pd created is removed again on failure, so a failed export leaves nothing
-    // behind; one that existed before is the user's and keeps what was written into it.
-    const skipped = { devices: 0 };
-    const xattrs = { entries: 0 };
-    const existed = await stat(out).then(
-      () => true,
-      () => false,
+    const counts = { devices: 0, xattrs: 0 };
+    const stats = await intoDirectory(out, () =>
+      applyLayers(out, sources, { signal: ctx.signal, ...treeOptions(values.portable === true, counts) }),
     );
-    const stats = await applyLayers(out, sources, {
-      signal: ctx.signal,
-      ...treeOptions(values.portable === true, skipped, xattrs),
-    }).catch(async (e: unknown) => {
-      if (!existed) await rm(out, { recursive: true, force: true }).catch(() => undefined);
-      throw e;
-    });
-    if (skipped.devices > 0) {
-      ctx.warn(`${skipped.devices} device node(s) not created: that needs root (and no --portable)`);
+    if (counts.devices > 0) {
+      ctx.warn(`${counts.devices} device node(s) not created: that needs root (and no --portable)`);
     }
-    if (xattrs.entries > 0) ctx.warn(`extended attributes of ${xattrs.entries} entries not written`);
+    if (counts.xattrs > 0) ctx.warn(`extended attributes of ${counts.xattrs} entries not written`);
     if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
     else ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return 0;
   },
 });
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
 /**
- * What a directory export keeps. As root, everything a container sees (umoci unpack's rootfs);
- * otherwise, or with --portable, files owned by the user: fifos still, devices and setuid bits not.
+ * What a directory export keeps: everything a container sees (umoci unpack's rootfs), unless
+ * --portable. extract() applies owners, special bits and devices only as root, so not as root the
+ * files are the user's, fifos still made, devices skipped and counted.
  */
 function treeOptions(
   portable: boolean,
-  skipped: { devices: number },
-  xattrs: { entries: number },
+  counts: { devices: number; xattrs: number },
 ): Omit<ExtractOptions, 'whiteouts'> {
-  const full = isRoot && !portable;
   return {
-    chown: full,
-    specialModes: full,
+    chown: !portable,
+    specialModes: !portable,
     devices: !portable,
     onSkip: (h) => {
-      if (h.type === 'character-device' || h.type === 'block-device') skipped.devices++;
+      if (h.type === 'character-device' || h.type === 'block-device') counts.devices++;
     },
     onXattrs: () => {
-      xattrs.entries++;
+      counts.xattrs++;
     },
   };
 }

@@ -1,8 +1,8 @@
-import { rm, stat } from 'node:fs/promises';
 import { extract } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import { formatBytes } from '../output/format.js';
 import { readInput } from './input.js';
+import { intoDirectory } from './shared.js';
 
 export const layerExtract = defineCommand({
   name: 'layer extract',
@@ -39,22 +39,15 @@ export const layerExtract = defineCommand({
   ],
   async run(ctx, { args, values }) {
     const input = await readInput(ctx, args.FILE!, 'extract');
-    // A directory pd creates is removed again on failure (a corrupt or hostile layer leaves
-    // nothing behind); one that existed is the user's and keeps what was written into it.
-    const existed = await stat(args.DIR!).then(
-      () => true,
-      () => false,
+    const stats = await intoDirectory(args.DIR!, () =>
+      extract(input, args.DIR!, {
+        onUnsafe: values['skip-unsafe'] ? 'skip' : 'throw',
+        whiteouts: (values.whiteouts ?? 'apply') as 'apply' | 'keep' | 'skip',
+        chown: values['same-owner'] === true,
+        signal: ctx.signal,
+        onSkip: (header, reason) => ctx.warn(`skipped ${header.name}: ${reason}`),
+      }),
     );
-    const stats = await extract(input, args.DIR!, {
-      onUnsafe: values['skip-unsafe'] ? 'skip' : 'throw',
-      whiteouts: (values.whiteouts ?? 'apply') as 'apply' | 'keep' | 'skip',
-      chown: values['same-owner'] === true,
-      signal: ctx.signal,
-      onSkip: (header, reason) => ctx.warn(`skipped ${header.name}: ${reason}`),
-    }).catch(async (e: unknown) => {
-      if (!existed) await rm(args.DIR!, { recursive: true, force: true }).catch(() => undefined);
-      throw e;
-    });
     if (ctx.flags.json) ctx.printJson(stats);
     else {
       ctx.print(

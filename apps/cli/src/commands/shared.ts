@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -87,6 +87,24 @@ export async function writeFileAtomic(path: string, source: Readable, signal?: A
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Run `write` into directory `dir`. A directory pd created is removed again when `write` fails, so
+ * a failed export or a corrupt layer leaves nothing behind; one that existed is the user's and
+ * keeps what was written into it.
+ */
+export async function intoDirectory<T>(dir: string, write: () => Promise<T>): Promise<T> {
+  const existed = await stat(dir).then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await write();
+  } catch (e) {
+    if (!existed) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw e;
   }
 }
