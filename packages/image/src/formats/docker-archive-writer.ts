@@ -147,11 +147,11 @@ function combinedIndex(images: ArchiveImage[]) {
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
 }
 
-/** Check tags, read each image's parts; the same image given twice becomes one entry with all its tags. */
 function signalOnly(options: StreamOptions): StreamOptions {
   return options.signal ? { signal: options.signal } : {};
 }
 
+/** Check tags, read each image's parts; the same image given twice becomes one entry with all its tags. */
 async function collect(
   entries: DockerArchiveInput[],
   layout: DockerArchiveLayout,

@@ -10,6 +10,7 @@ import {
   toOciIndex,
   toOciManifest,
 } from '@pd/oci-types';
+import { serializeConfig } from '../computed.js';
 import { InconsistentImageError } from '../errors.js';
 import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
 import { hasNullFields, withoutNullFields } from '../mutate/null-fields.js';
@@ -109,7 +110,7 @@ export async function imageParts(
   const ociConfig = written.config.mediaType === MediaType.OciConfig;
   if (policy === 'oci' && !keepConfig && ociConfig && hasNullFields(parsedConfig)) {
     parsedConfig = withoutNullFields(parsedConfig);
-    configData = Buffer.from(JSON.stringify(parsedConfig));
+    configData = serializeConfig(parsedConfig);
     written = { ...written, config: metaDescriptor(configData, MediaType.OciConfig) };
   }
   if (written !== manifest) {
