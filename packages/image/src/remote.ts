@@ -174,6 +174,8 @@ export class RemoteIndex implements ImageIndex {
   private readonly fetched: Fetched;
   private readonly parsed: ImageIndexDocument;
   private readonly opts: RemoteOptions;
+  /** Children opened so far: a push or copy opens each child more than once (to convert, then to write). */
+  private readonly opened = new Map<Digest, Promise<Image | ImageIndex>>();
 
   constructor(ref: Reference, fetched: Fetched, parsed: ImageIndexDocument, opts: RemoteOptions) {
     this.ref = ref;
@@ -201,8 +203,19 @@ export class RemoteIndex implements ImageIndex {
   async children(): Promise<IndexChild[]> {
     return this.parsed.manifests.map((descriptor) => ({
       descriptor: structuredClone(descriptor),
-      open: () => get(this.ref.withDigest(descriptor.digest), this.opts),
+      open: () => this.open(descriptor.digest),
     }));
+  }
+
+  private open(digest: Digest): Promise<Image | ImageIndex> {
+    let child = this.opened.get(digest);
+    if (!child) {
+      child = get(this.ref.withDigest(digest), this.opts);
+      // A failed open is forgotten, so that asking again retries it.
+      child.catch(() => this.opened.delete(digest));
+      this.opened.set(digest, child);
+    }
+    return child;
   }
 
   /** The child image for a platform (default: the running machine's). */

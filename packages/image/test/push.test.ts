@@ -171,6 +171,24 @@ describe.skipIf(fixturesMissing())('push', () => {
     }
   });
 
+  test('an index read through the proxy: each child manifest and config is fetched once', async () => {
+    const { list, platforms } = env.fixtures.multiArch;
+    const cache = new BlobCache(join(env.cacheDir, 'index-once'));
+    const index = await remote.get(env.viaProxy(list.ref), { client: env.client, cache });
+    env.proxy.resetStats();
+    const pushed = await push(index, `${second.host}/copied/multi-once:latest`, { client: env.client });
+    expect(pushed.digest).toBe(list.digest);
+    const gets = (suffix: string) =>
+      env.proxy.requests({ method: 'GET' }).filter((r) => r.path.endsWith(suffix)).length;
+    for (const p of platforms) {
+      const child = await remote.image(`${second.host}/copied/multi-once@${p.digest}`, {
+        client: env.client,
+      });
+      expect(gets(`/manifests/${p.digest}`)).toBe(1);
+      expect(gets(`/blobs/${await child.configDigest()}`)).toBe(1);
+    }
+  });
+
   test('8 concurrent pushes of images sharing layers all succeed', async () => {
     const fx = env.fixtures.small;
     const shared = await layerFromContents({ '/shared.txt': 'one layer in every image\n' });
