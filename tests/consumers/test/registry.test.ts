@@ -2,8 +2,19 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registryMissing, startRegistry } from '@pd/test-fixtures';
-import { build } from 'esbuild';
+import { Image } from '@pd/image';
+import {
+  buildCondaChannel,
+  condaFixturePackages,
+  condaToolsMissing,
+  type RunningRegistry,
+  registryMissing,
+  runcMissing,
+  type ServedCondaChannel,
+  serveCondaChannel,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { build, transform } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   installFresh,
@@ -29,6 +40,28 @@ const PROBES: Record<string, { name: string; type: string }> = {
   '@pd/build': { name: 'buildImage', type: 'function' },
 };
 
+/**
+ * Per library: what its README example needs from this machine (undefined: nothing), and a line
+ * of what it prints that shows it did its work.
+ */
+const EXAMPLES: Record<string, { needs: () => string | undefined; prints: string }> = {
+  '@pd/oci-types': { needs: () => undefined, prints: 'docker.io/library/ubuntu:24.04' },
+  '@pd/tar': { needs: () => undefined, prints: 'port=9090' },
+  '@pd/registry': { needs: registryMissing, prints: 'config true' },
+  '@pd/image': { needs: registryMissing, prints: 'pushed true v1' },
+  '@pd/runner': { needs: runcMissing, prints: 'exit 7 unpacked 0' },
+  '@pd/conda': { needs: condaToolsMissing, prints: '3 layers' },
+  '@pd/build': { needs: () => undefined, prints: '2 layers' },
+};
+
+/** The README's example (the first ts block under "## Example"), as the JavaScript a user runs. */
+async function readmeExample(pkg: string): Promise<string> {
+  const readme = await readFile(join(ROOT, 'packages', pkg.slice('@pd/'.length), 'README.md'), 'utf8');
+  const code = /## Example\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!code) throw new Error(`${pkg}: README has no ts example under "## Example"`);
+  return (await transform(code, { loader: 'ts', format: 'esm' })).code;
+}
+
 const node = (args: string[], cwd: string) =>
   run(process.execPath, args, { cwd, maxBuffer: 16 << 20, timeout: 120_000 });
 
@@ -38,9 +71,22 @@ describe('published to a real npm registry (verdaccio) and installed with plain 
   const version = publishedPackages()[0]!.manifest.version;
   /** Each library installed alone, in a directory of its own (npm init's CommonJS package.json). */
   const dirs = new Map<string, string>();
+  /** What the README examples talk to: a CNCF registry with a base image, a conda channel. */
+  let oci: RunningRegistry | undefined;
+  let channel: ServedCondaChannel | undefined;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'pd-consumers-'));
+    if (!registryMissing()) {
+      oci = await startRegistry();
+      const base = await Image.scratch();
+      await base.addLayerContents({ '/etc/base': 'a base layer for the example to remove\n' });
+      await base.push(`${oci.host}/consumers/base:1`);
+    }
+    if (!condaToolsMissing()) {
+      const built = await buildCondaChannel(join(work, 'channel'), condaFixturePackages());
+      channel = await serveCondaChannel(built.dir, 'fixture');
+    }
     registry = await startVerdaccio();
     await publishWorkspace(registry);
     await Promise.all(
@@ -51,6 +97,8 @@ describe('published to a real npm registry (verdaccio) and installed with plain 
   }, 400_000);
   afterAll(async () => {
     await registry?.stop();
+    await oci?.stop();
+    await channel?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -96,6 +144,25 @@ describe('published to a real npm registry (verdaccio) and installed with plain 
       expect(noNodeModulesAbove(out)).toBe(true);
       expect((await node(['app.cjs'], out)).stdout).toBe(`${probe.type}\n`);
     });
+
+    it.skipIf(EXAMPLES[pkg]!.needs())(
+      'its README example runs here, with nothing from the repository',
+      async () => {
+        await writeFile(join(dir, 'readme.mjs'), await readmeExample(pkg));
+        const out = await mkdtemp(join(work, 'example-'));
+        const env = {
+          ...process.env,
+          PD_CACHE_DIR: join(out, 'cache'),
+          OUT: join(out, 'out.tar'),
+          ...(oci ? { REGISTRY: oci.host, BASE: `${oci.host}/consumers/base:1` } : {}),
+          ...(channel ? { CONDA_CHANNEL: channel.url } : {}),
+        };
+        if (pkg === '@pd/image') env.OUT = out; // a directory: the example names its file
+        const { stdout } = await run(process.execPath, ['readme.mjs'], { cwd: dir, env, timeout: 180_000 });
+        expect(stdout).toContain(EXAMPLES[pkg]!.prints);
+      },
+      240_000,
+    );
 
     if (pkg === '@pd/tar') {
       it('compresses zstd with the library it carries (no zstd package installed)', async () => {
