@@ -1,4 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { isRoot, missingTools, which } from './tools.js';
 
 /**
@@ -71,8 +72,21 @@ export const runc = (args: readonly string[], options?: PeerOptions) => runPeer(
 export const crun = (args: readonly string[], options?: PeerOptions) => runPeer('crun', args, options);
 export const gnuTar = (args: readonly string[], options?: PeerOptions) => runPeer('tar', args, options);
 
+/**
+ * Podman on private storage under `root` (vfs, no cgroups manager, no events), so tests never
+ * touch the machine's images and need no podman configuration.
+ */
+export function podmanIn(root: string) {
+  const global = [
+    ...['--root', join(root, 'storage'), '--runroot', join(root, 'run')],
+    ...['--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'],
+  ];
+  return (args: readonly string[], options?: PeerOptions) => runPeer('podman', [...global, ...args], options);
+}
+
 export const skopeoMissing = (): string | undefined => missingTools('skopeo');
 export const umociMissing = (): string | undefined => missingTools('umoci');
+export const podmanMissing = (): string | undefined => missingTools('podman');
 
 /** runc and crun create namespaces and cgroups: they need root as well as the binary. */
 export function runcMissing(): string | undefined {

@@ -1,0 +1,181 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  podmanIn,
+  podmanMissing,
+  type RunningRegistry,
+  registryMissing,
+  runcMissing,
+  skopeo,
+  skopeoMissing,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolatedEnv, pd } from './helpers.js';
+import { unpack } from './tree.js';
+
+const missing = podmanMissing() ?? registryMissing() ?? skopeoMissing();
+
+interface IndexDoc {
+  mediaType: string;
+  manifests: { mediaType: string; digest: string; platform: { architecture: string; variant?: string } }[];
+}
+
+/**
+ * A two-platform list made by podman (`podman import --arch`, `podman manifest create/add/push`),
+ * in the three forms podman writes: an OCI index and a Docker manifest list in the registry, and
+ * an OCI layout whose index.json points at the list. pd must read each as podman wrote it.
+ */
+describe.skipIf(missing)('a multi-platform manifest list made by podman', () => {
+  const iso = isolatedEnv();
+  let registry: RunningRegistry;
+  const rootfs: Record<string, string> = {};
+  let oci: string;
+  let docker: string;
+  let layout: string;
+
+  const raw = async (ref: string) =>
+    (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const podman = podmanIn(join(iso.dir, 'podman'));
+    // amd64 holds a static busybox (it runs here); arm64 only a file naming its platform.
+    for (const arch of ['amd64', 'arm64']) {
+      const dir = join(iso.dir, `rootfs-${arch}`);
+      mkdirSync(join(dir, 'etc'), { recursive: true });
+      writeFileSync(join(dir, 'etc', 'arch'), `${arch}\n`);
+      if (arch === 'amd64') {
+        mkdirSync(join(dir, 'bin'));
+        copyFileSync('/bin/busybox', join(dir, 'bin', 'busybox'));
+      }
+      rootfs[arch] = join(iso.dir, `rootfs-${arch}.tar`);
+      execFileSync('tar', [
+        '-C',
+        dir,
+        '--owner=0',
+        '--group=0',
+        '-cf',
+        rootfs[arch]!,
+        'etc',
+        ...(arch === 'amd64' ? ['bin'] : []),
+      ]);
+      const platform = arch === 'arm64' ? ['--arch', 'arm64', '--variant', 'v8'] : ['--arch', 'amd64'];
+      await podman([
+        'import',
+        '-q',
+        '--os',
+        'linux',
+        ...platform,
+        rootfs[arch]!,
+        `localhost/pd-list:${arch}`,
+      ]);
+    }
+    await podman(['manifest', 'create', 'localhost/pd-list:all']);
+    for (const arch of ['amd64', 'arm64']) {
+      await podman([
+        'manifest',
+        'add',
+        'localhost/pd-list:all',
+        `containers-storage:localhost/pd-list:${arch}`,
+      ]);
+    }
+    oci = `${registry.host}/podman/oci:1`;
+    docker = `${registry.host}/podman/docker:1`;
+    layout = join(iso.dir, 'layout');
+    const push = (dest: string, format: string[] = []) =>
+      podman(['manifest', 'push', '--all', '--tls-verify=false', ...format, 'localhost/pd-list:all', dest]);
+    await push(`docker://${oci}`);
+    await push(`docker://${docker}`, ['--format', 'v2s2']);
+    await push(`oci:${layout}:list`);
+  }, 300_000);
+  afterAll(async () => {
+    await registry?.stop();
+    iso.cleanup();
+  });
+
+  it('podman wrote what the cases below claim: an OCI index, a Docker list, a layout', async () => {
+    expect((JSON.parse(await raw(oci)) as IndexDoc).mediaType).toBe(
+      'application/vnd.oci.image.index.v1+json',
+    );
+    const list = JSON.parse(await raw(docker)) as IndexDoc;
+    expect(list.mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+    expect(list.manifests.map((m) => m.mediaType)).toEqual([
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+    ]);
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as IndexDoc;
+    expect(index.manifests.map((m) => m.mediaType)).toEqual(['application/vnd.oci.image.index.v1+json']);
+  });
+
+  it.each([
+    ['the OCI index', () => oci],
+    ['the Docker list', () => docker],
+  ])('pd inspect of %s shows each child as the registry holds it', async (_, ref) => {
+    const r = await pd(['inspect', ref(), '--json'], { env: iso.env });
+    expect(r.code, r.stderr).toBe(0);
+    const shown = JSON.parse(r.stdout) as {
+      mediaType: string;
+      manifests: { digest: string; platform: string }[];
+    };
+    const held = JSON.parse(await raw(ref())) as IndexDoc;
+    expect(shown.mediaType).toBe(held.mediaType);
+    expect(shown.manifests).toEqual(
+      held.manifests.map((m) => expect.objectContaining({ digest: m.digest, platform: expect.any(String) })),
+    );
+    expect(shown.manifests.map((m) => m.platform)).toEqual(['linux/amd64', 'linux/arm64/v8']);
+  });
+
+  it.each([
+    ['the OCI index', () => oci, 'oci'],
+    ['the Docker list', () => docker, 'docker'],
+  ])('pd copy --all-platforms of %s keeps the list and every child byte for byte', async (_, ref, name) => {
+    const to = `${registry.host}/copied/${name}:1`;
+    const r = await pd(['copy', '--all-platforms', ref(), to], { env: iso.env });
+    expect(r.code, r.stderr).toBe(0);
+    const list = await raw(ref());
+    expect(await raw(to)).toBe(list);
+    for (const m of (JSON.parse(list) as IndexDoc).manifests) {
+      const child = `${registry.host}/copied/${name}@${m.digest}`;
+      expect(await raw(child)).toBe(await raw(`${registry.host}/podman/${name}@${m.digest}`));
+    }
+  });
+
+  it.each([
+    ['registry, OCI index', () => oci],
+    ['registry, Docker list', () => docker],
+    ['layout podman wrote', () => `oci:${layout}:list`],
+  ])('pd export --platform gives each child its own files, entry for entry (%s)', async (label, src) => {
+    for (const [arch, platform] of [
+      ['amd64', 'linux/amd64'],
+      ['arm64', 'linux/arm64/v8'],
+    ] as const) {
+      const out = join(iso.dir, `export-${label.replace(/\W+/g, '-')}-${arch}`);
+      const r = await pd(['export', '--platform', platform, src(), `${out}.tar`], { env: iso.env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(unpack(`${out}.tar`, out)).toEqual(unpack(rootfs[arch]!, `${out}-expected`));
+    }
+  });
+
+  it('pd push of the layout podman wrote keeps the list digest, and skopeo reads the same bytes', async () => {
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as IndexDoc;
+    const to = `${registry.host}/from-layout/list:1`;
+    const r = await pd(['push', `oci:${layout}:list`, to], { env: iso.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(index.manifests[0]!.digest);
+    const blob = index.manifests[0]!.digest.replace(':', '/');
+    expect(await raw(to)).toBe(readFileSync(join(layout, 'blobs', blob), 'utf8'));
+  });
+
+  // The child that runs is amd64.
+  const noRun = runcMissing() ?? (process.arch === 'x64' ? undefined : 'needs an amd64 machine');
+  it.skipIf(noRun)('pd run picks this machine’s child from the list and runs it', async () => {
+    const r = await pd(['run', docker, '/bin/busybox', 'cat', '/etc/arch'], {
+      env: iso.env,
+      timeout: 120_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('amd64\n');
+  });
+});
