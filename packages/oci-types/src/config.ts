@@ -23,7 +23,10 @@ import {
   validateWith,
 } from './validate.js';
 
-/** Docker's HEALTHCHECK. Durations are nanoseconds. `Test` is `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", cmd]`. */
+/**
+ * Docker's HEALTHCHECK settings in an image config. Durations are nanoseconds. `Test` is `["NONE"]`,
+ * `["CMD", ...]` or `["CMD-SHELL", cmd]`.
+ */
 export interface HealthConfig {
   Test?: string[] | null;
   Interval?: number;
@@ -69,12 +72,20 @@ export interface ContainerConfig {
   StopTimeout?: number | null;
 }
 
+/**
+ * The image config's `rootfs` (image-spec config.md): digests of the uncompressed layers, in the
+ * manifest's order.
+ */
 export interface RootFs {
   type: 'layers';
   /** Digests of the uncompressed layer tars, base layer first. */
   diff_ids: Digest[];
 }
 
+/**
+ * One entry of the image config's `history` (image-spec config.md): a build step, and whether it
+ * made a layer.
+ */
 export interface History {
   created?: string;
   created_by?: string;
@@ -119,6 +130,10 @@ const envEntry: Check<string> = (value, path, what) => {
 };
 const PORT = /^(?:[1-9][0-9]{0,4})(?:\/(?:tcp|udp|sctp))?$/;
 
+/**
+ * Check of Docker's `Healthcheck` object: `Test` a string list, durations and `Retries` non-negative
+ * integers.
+ */
 export const checkHealthConfig: Check<HealthConfig> = object({
   Test: optional(nullable(stringArray)),
   Interval: optional(duration),
@@ -140,6 +155,10 @@ const exposedPorts: Check<Record<string, Record<string, unknown>>> = (value, pat
   return ports;
 };
 
+/**
+ * The check behind `validateContainerConfig`, for composing into other checks. `Env` entries must
+ * be `NAME=VALUE`, `ExposedPorts` keys ports up to 65535 with an optional `/tcp`, `/udp` or `/sctp`.
+ */
 export const checkContainerConfig: Check<ContainerConfig> = object({
   User: optional(string),
   ExposedPorts: optional(nullable(exposedPorts)),
@@ -168,11 +187,13 @@ export const checkContainerConfig: Check<ContainerConfig> = object({
   StopTimeout: optional(nullable(integer())),
 });
 
+/** Check of an image config's `rootfs`: type `layers` and a list of digests. */
 export const checkRootFs: Check<RootFs> = object({
   type: required(literal('layers')),
   diff_ids: required(arrayOf(digest)),
 });
 
+/** Check of one image config `history` entry; `created` must be an RFC 3339 timestamp. */
 export const checkHistory: Check<History> = object({
   created: optional(timestamp),
   created_by: optional(string),
@@ -181,6 +202,10 @@ export const checkHistory: Check<History> = object({
   empty_layer: optional(boolean),
 });
 
+/**
+ * The check behind `validateImageConfig`, for composing into other checks. `architecture` and `os`
+ * must be non-empty; `rootfs` is required.
+ */
 export const checkImageConfig: Check<ImageConfig> = object({
   created: optional(timestamp),
   author: optional(string),
@@ -200,10 +225,18 @@ export const checkImageConfig: Check<ImageConfig> = object({
   comment: optional(string),
 });
 
+/**
+ * Validate an image config (OCI, or Docker's with its extra fields); returns it typed or throws
+ * `ValidationError`.
+ */
 export function validateImageConfig(value: unknown): ImageConfig {
   return validateWith(checkImageConfig, value, 'image config');
 }
 
+/**
+ * Validate the `config` object of an image config on its own; returns it typed or throws
+ * `ValidationError`.
+ */
 export function validateContainerConfig(value: unknown): ContainerConfig {
   return validateWith(checkContainerConfig, value, 'container config');
 }

@@ -43,6 +43,10 @@ const descriptorShape = {
   data: optional(base64),
 };
 
+/**
+ * The check behind `validateDescriptor`, for composing into other checks. Embedded `data` must hold
+ * `size` bytes and, for a sha256 or sha512 digest, hash to it.
+ */
 export const checkDescriptor: Check<Descriptor> = objectWhere(descriptorShape, (d, path) => {
   if (d.data === undefined) return undefined;
   // Embedded data is content like any other: it must be what the digest and size say.
@@ -60,6 +64,7 @@ export const checkDescriptor: Check<Descriptor> = objectWhere(descriptorShape, (
   return undefined;
 });
 
+/** Validate a descriptor; returns it typed or throws `ValidationError`. */
 export function validateDescriptor(value: unknown): Descriptor {
   return validateWith(checkDescriptor, value, 'descriptor');
 }

@@ -21,29 +21,36 @@ const ENCODED_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 12
 // OCI image-spec descriptor grammar: algorithm-component ([+._-] algorithm-component)* ":" [a-zA-Z0-9=_-]+
 const GRAMMAR = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 
+/** A digest pd can compute, split into algorithm and hex encoding (what `parseDigest` returns). */
 export interface ParsedDigest {
   algorithm: DigestAlgorithm;
   hex: string;
 }
 
+/**
+ * A digest split by the image-spec grammar, whatever its algorithm (what `parseDigestSyntax`
+ * returns).
+ */
 export interface DigestSyntax {
   /** As written, e.g. `sha256` or `multihash+base58`. */
   algorithm: string;
+  /** The part after the colon: lowercase hex for sha256 and sha512, else whatever the grammar allows. */
   encoded: string;
   /** True for sha256 and sha512: the digest can be computed and content verified against it. */
   registered: boolean;
 }
 
+/** True for `sha256` and `sha512`, the algorithms the image-spec registers and pd can hash. */
 export function isRegisteredDigestAlgorithm(algorithm: string): algorithm is DigestAlgorithm {
   return algorithm === 'sha256' || algorithm === 'sha512';
 }
 
 /**
- * Check a digest the way documents are validated: the image-spec grammar, plus the encoding rules
+ * Parse a digest the way documents are validated: the image-spec grammar, plus the encoding rules
  * of a registered algorithm (sha256: 64 lowercase hex, sha512: 128). A digest with an unregistered
  * algorithm that follows the grammar passes (descriptor.md: implementations SHOULD allow it), so a
  * manifest mentioning one blob hashed with another algorithm stays readable; hashing or verifying
- * that blob is what fails ({@link parseDigest}).
+ * that blob is what fails ({@link parseDigest}). Throws {@link InvalidDigestError}.
  */
 export function parseDigestSyntax(input: string): DigestSyntax {
   if (typeof input !== 'string' || input.length === 0) throw new InvalidDigestError(String(input), 'empty');
@@ -61,7 +68,7 @@ export function parseDigestSyntax(input: string): DigestSyntax {
 }
 
 /**
- * Parse a digest pd can compute: {@link parseDigestSyntax}, and a registered algorithm (sha256,
+ * Parse a digest pd can compute: `parseDigestSyntax`, and a registered algorithm (sha256,
  * sha512). A well-formed digest of another algorithm throws {@link UnsupportedDigestAlgorithmError}
  * (an {@link InvalidDigestError}); anything else malformed throws {@link InvalidDigestError}.
  */
@@ -71,7 +78,7 @@ export function parseDigest(input: string): ParsedDigest {
   return { algorithm, hex: encoded };
 }
 
-/** True for a digest pd can compute ({@link parseDigest} succeeds). */
+/** True for a digest pd can compute (`parseDigest` succeeds); false for anything else, never throws. */
 export function isDigest(input: unknown): input is Digest {
   if (typeof input !== 'string') return false;
   try {
@@ -82,21 +89,30 @@ export function isDigest(input: unknown): input is Digest {
   }
 }
 
-/** Validate and brand. Throws {@link InvalidDigestError}. */
+/**
+ * The input typed as `Digest`, after checking it as `parseDigest` does. Throws
+ * {@link InvalidDigestError} (or {@link UnsupportedDigestAlgorithmError} for an algorithm other
+ * than sha256 and sha512).
+ */
 export function toDigest(input: string): Digest {
   parseDigest(input);
   return input as Digest;
 }
 
+/** True when two digests are the same string: no parsing or normalization (case matters). */
 export function digestEquals(a: string, b: string): boolean {
   return a === b;
 }
 
-/** The hex part of a digest (for blob file names: `blobs/sha256/<hex>`). */
+/** The hex part of a digest (for blob file names: `blobs/sha256/<hex>`). Throws like {@link parseDigest}. */
 export function digestHex(d: string): string {
   return parseDigest(d).hex;
 }
 
+/**
+ * The algorithm of a digest pd can compute (`sha256` or `sha512`). Throws like {@link parseDigest}:
+ * {@link UnsupportedDigestAlgorithmError} for another algorithm, {@link InvalidDigestError} when malformed.
+ */
 export function digestAlgorithm(d: string): DigestAlgorithm {
   return parseDigest(d).algorithm;
 }
@@ -130,6 +146,7 @@ export class DigestHasher {
   }
 }
 
+/** The digest of bytes held in memory, sha256 unless told otherwise; a string is hashed as UTF-8. */
 export function digestOf(data: Uint8Array | string, algorithm: DigestAlgorithm = 'sha256'): Digest {
   const h = createHash(algorithm);
   h.update(data);
@@ -146,6 +163,7 @@ export async function digestStream(
   return { digest: h.digest(), size: h.size };
 }
 
+/** Options of `createVerifier` and `verifyBytes`: the expected size, and what the bytes are for messages. */
 export interface VerifyOptions {
   /** Expected size in bytes; more bytes than this fail at once, fewer fail at the end. */
   size?: number | undefined;
@@ -154,9 +172,11 @@ export interface VerifyOptions {
 }
 
 /**
- * A pass-through stream that hashes what flows through and fails at the end (before signalling
- * completion) when the digest or size differs. Consumers must treat the data as untrusted until
- * the stream finishes without error: write to a temporary file and rename on success.
+ * A pass-through stream that hashes what flows through and fails when it does not match the
+ * expected digest and size. It fails with {@link SizeMismatchError} as soon as more than `size`
+ * bytes arrive, else at the end (before signalling completion) with {@link SizeMismatchError} or
+ * {@link DigestMismatchError}. Consumers must treat the data as untrusted until the stream
+ * finishes without error: write to a temporary file and rename on success.
  */
 export function createVerifier(expected: string, options: VerifyOptions = {}): Transform {
   const { algorithm } = parseDigest(expected);
@@ -187,7 +207,10 @@ export function createVerifier(expected: string, options: VerifyOptions = {}): T
   });
 }
 
-/** Verify bytes held in memory (manifests, configs). Throws on mismatch. */
+/**
+ * Verify bytes held in memory (manifests, configs) against a digest and optional size. Throws
+ * {@link SizeMismatchError} or {@link DigestMismatchError} on a mismatch.
+ */
 export function verifyBytes(data: Uint8Array, expected: string, options: VerifyOptions = {}): void {
   const subject = options.subject ?? `content ${expected}`;
   if (options.size !== undefined && data.byteLength !== options.size) {

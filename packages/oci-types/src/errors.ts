@@ -39,6 +39,10 @@ export class InvalidReferenceError extends PdError {
   }
 }
 
+/**
+ * A digest string is malformed: not `algorithm:encoded` by the image-spec grammar, or a sha256 or
+ * sha512 encoding of the wrong length or not lowercase hex. `input` holds the string.
+ */
 export class InvalidDigestError extends PdError {
   readonly input: string;
   constructor(
@@ -103,6 +107,10 @@ export class SizeMismatchError extends PdError {
   }
 }
 
+/**
+ * A media type pd does not read or cannot convert: Docker schema 1 manifests, unknown manifest
+ * types, artifacts or layers that have no Docker schema 2 equivalent. `mediaType` holds it.
+ */
 export class UnsupportedMediaTypeError extends PdError {
   readonly mediaType: string;
   constructor(mediaType: string, what: string, hint?: string) {
@@ -114,6 +122,7 @@ export class UnsupportedMediaTypeError extends PdError {
   }
 }
 
+/** A platform string does not parse as `os/arch[/variant]` (thrown by `parsePlatform`). */
 export class InvalidPlatformError extends PdError {
   constructor(input: string, problem: string) {
     super(`invalid platform "${truncate(input)}": ${problem}`, {
@@ -151,6 +160,10 @@ export class DocumentTooLargeError extends PdError {
   }
 }
 
+/**
+ * A string cut to `max` characters (default 200), with `…` appended when it was longer.
+ * Error messages quote untrusted input through it, so a huge value cannot flood a message.
+ */
 export function truncate(s: string, max = 200): string {
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -11,4 +11,4 @@ export * from './reference.js';
 export * from './runtime-spec.js';
 /** The validator combinators, for documents of your own: `v.object({ name: v.required(v.string) })`. */
 export * as v from './validate.js';
-export { type Check, type Field, type Infer, type Json, type Shape, validateWith } from './validate.js';
+export { type Check, type Field, type Infer, type Shape, validateWith } from './validate.js';

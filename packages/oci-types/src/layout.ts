@@ -15,22 +15,28 @@ import {
   validateWith,
 } from './validate.js';
 
-/** The `oci-layout` file at the root of an OCI image layout. */
+/** The `oci-layout` file at the root of an OCI image layout (image-spec image-layout.md). */
 export interface OciLayout {
   imageLayoutVersion: string;
 }
 
+/** The `imageLayoutVersion` pd writes in `oci-layout`. */
 export const OCI_LAYOUT_VERSION = '1.0.0';
 
+/** The check behind `validateOciLayout`: `imageLayoutVersion` must look like `1.0.0`. */
 export const checkOciLayout: Check<OciLayout> = object({
   imageLayoutVersion: required(pattern(/^\d+\.\d+\.\d+$/, 'a version like 1.0.0')),
 });
 
+/** Validate an `oci-layout` file; returns it typed or throws `ValidationError`. */
 export function validateOciLayout(value: unknown): OciLayout {
   return validateWith(checkOciLayout, value, 'oci-layout file');
 }
 
-/** `index.json` of an OCI image layout: always an OCI index (a Docker manifest list is refused). */
+/**
+ * Validate the `index.json` of an OCI image layout; returns it typed or throws `ValidationError`.
+ * It must be an OCI index: a Docker manifest list is refused.
+ */
 export function validateOciLayoutIndex(value: unknown): OciImageIndex {
   return validateWith(checkOciIndex, value, 'OCI layout index.json');
 }
@@ -61,8 +67,10 @@ export interface DockerArchiveEntry {
   Parent?: string;
 }
 
+/** The `manifest.json` of a docker-archive (`docker save`): one entry per saved image. */
 export type DockerArchiveManifest = DockerArchiveEntry[];
 
+/** The check behind `validateDockerArchiveManifest`. */
 export const checkDockerArchiveManifest: Check<DockerArchiveManifest> = arrayOf(
   object({
     Config: required(archivePath),
@@ -73,6 +81,10 @@ export const checkDockerArchiveManifest: Check<DockerArchiveManifest> = arrayOf(
   }),
 );
 
+/**
+ * Validate a docker-archive `manifest.json`; returns it typed or throws `ValidationError`. Paths
+ * must be relative and free of `..`, so that following them cannot leave the archive.
+ */
 export function validateDockerArchiveManifest(value: unknown): DockerArchiveManifest {
   return validateWith(checkDockerArchiveManifest, value, 'docker archive manifest.json');
 }
@@ -80,10 +92,12 @@ export function validateDockerArchiveManifest(value: unknown): DockerArchiveMani
 /** The legacy `repositories` file of a docker archive: repository → tag → top layer ID (64 hex). */
 export type DockerRepositories = Record<string, Record<string, string>>;
 
+/** The check behind `validateDockerRepositories`: every layer ID is 64 lowercase hex characters. */
 export const checkDockerRepositories: Check<DockerRepositories> = mapOf(
   mapOf(pattern(/^[a-f0-9]{64}$/, 'a layer ID of 64 lowercase hex characters')),
 );
 
+/** Validate a docker-archive `repositories` file; returns it typed or throws `ValidationError`. */
 export function validateDockerRepositories(value: unknown): DockerRepositories {
   return validateWith(checkDockerRepositories, value, 'docker archive repositories file');
 }

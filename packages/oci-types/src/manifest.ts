@@ -18,7 +18,10 @@ import {
   validateWith,
 } from './validate.js';
 
-/** OCI image manifest. `mediaType` is optional on the wire (it SHOULD be set); when set it is this type. */
+/**
+ * OCI image manifest (image-spec manifest.md). `mediaType` is optional on the wire (it SHOULD be
+ * set); when set it is this type.
+ */
 export interface OciImageManifest {
   schemaVersion: 2;
   mediaType?: typeof MediaType.OciManifest;
@@ -30,7 +33,7 @@ export interface OciImageManifest {
   annotations?: Record<string, string>;
 }
 
-/** Docker image manifest v2, schema 2. */
+/** Docker image manifest v2, schema 2 (distribution's manifest-v2-2.md). */
 export interface DockerManifest {
   schemaVersion: 2;
   mediaType: typeof MediaType.DockerManifest;
@@ -41,7 +44,7 @@ export interface DockerManifest {
 /** An image manifest of either family; `mediaType` tells them apart (absent means OCI). */
 export type ImageManifest = OciImageManifest | DockerManifest;
 
-/** OCI image index. */
+/** OCI image index (image-spec image-index.md): manifests for several platforms, or artifacts. */
 export interface OciImageIndex {
   schemaVersion: 2;
   mediaType?: typeof MediaType.OciIndex;
@@ -51,7 +54,7 @@ export interface OciImageIndex {
   annotations?: Record<string, string>;
 }
 
-/** Docker manifest list (the multi-platform "fat manifest"). */
+/** Docker manifest list, the multi-platform "fat manifest" (distribution's manifest-v2-2.md). */
 export interface DockerManifestList {
   schemaVersion: 2;
   mediaType: typeof MediaType.DockerManifestList;
@@ -64,10 +67,11 @@ export type ImageIndex = OciImageIndex | DockerManifestList;
 const descriptors = arrayOf(checkDescriptor);
 
 /**
- * An OCI manifest. An artifact whose config is the empty descriptor must say what it is:
- * manifest.md, "If the config.mediaType is set to the empty value, the artifactType MUST be
- * defined". Layers may be empty: the spec's "layers SHOULD have at least one entry" is a SHOULD
- * (the JSON schema's minItems is stricter than its prose), and layerless images exist.
+ * The check behind `validateOciManifest`, for composing into other checks. An artifact whose config
+ * is the empty descriptor must say what it is: manifest.md, "If the config.mediaType is set to the
+ * empty value, the artifactType MUST be defined". Layers may be empty: the spec's "layers SHOULD
+ * have at least one entry" is a SHOULD (the JSON schema's minItems is stricter than its prose), and
+ * layerless images exist.
  */
 export const checkOciManifest: Check<OciImageManifest> = objectWhere(
   {
@@ -88,6 +92,7 @@ export const checkOciManifest: Check<OciImageManifest> = objectWhere(
       : undefined,
 );
 
+/** The check behind `validateDockerManifest`; `mediaType` is required and must be the Docker one. */
 export const checkDockerManifest: Check<DockerManifest> = object({
   schemaVersion: required(literal(2)),
   mediaType: required(literal(MediaType.DockerManifest)),
@@ -95,6 +100,7 @@ export const checkDockerManifest: Check<DockerManifest> = object({
   layers: required(descriptors),
 });
 
+/** The check behind `validateOciIndex`; `mediaType`, when present, must be the OCI one. */
 export const checkOciIndex: Check<OciImageIndex> = object({
   schemaVersion: required(literal(2)),
   mediaType: optional(literal(MediaType.OciIndex)),
@@ -104,6 +110,7 @@ export const checkOciIndex: Check<OciImageIndex> = object({
   annotations: optional(stringMap),
 });
 
+/** The check behind `validateDockerManifestList`; `mediaType` is required and must be the Docker one. */
 export const checkDockerManifestList: Check<DockerManifestList> = object({
   schemaVersion: required(literal(2)),
   mediaType: required(literal(MediaType.DockerManifestList)),
@@ -126,6 +133,7 @@ function byMediaType<O, D>(
   };
 }
 
+/** The check behind `validateImageManifest`: the OCI or Docker manifest check, picked by `mediaType`. */
 export const checkImageManifest: Check<ImageManifest> = byMediaType(
   checkOciManifest,
   checkDockerManifest,
@@ -133,6 +141,10 @@ export const checkImageManifest: Check<ImageManifest> = byMediaType(
   MediaType.DockerManifest,
 );
 
+/**
+ * The check behind `validateImageIndex`: the OCI index or Docker manifest list check, picked by
+ * `mediaType`.
+ */
 export const checkImageIndex: Check<ImageIndex> = byMediaType(
   checkOciIndex,
   checkDockerManifestList,
@@ -140,36 +152,48 @@ export const checkImageIndex: Check<ImageIndex> = byMediaType(
   MediaType.DockerManifestList,
 );
 
+/** Validate an OCI image manifest; returns it typed or throws `ValidationError`. */
 export function validateOciManifest(value: unknown): OciImageManifest {
   return validateWith(checkOciManifest, value, 'OCI image manifest');
 }
 
+/** Validate a Docker schema 2 image manifest; returns it typed or throws `ValidationError`. */
 export function validateDockerManifest(value: unknown): DockerManifest {
   return validateWith(checkDockerManifest, value, 'Docker image manifest');
 }
 
-/** OCI or Docker schema 2 manifest, told apart by `mediaType`. */
+/**
+ * Validate an OCI or Docker schema 2 manifest, told apart by `mediaType` (absent means OCI);
+ * returns it typed or throws `ValidationError`.
+ */
 export function validateImageManifest(value: unknown): ImageManifest {
   return validateWith(checkImageManifest, value, 'image manifest');
 }
 
+/** Validate an OCI image index; returns it typed or throws `ValidationError`. */
 export function validateOciIndex(value: unknown): OciImageIndex {
   return validateWith(checkOciIndex, value, 'OCI image index');
 }
 
+/** Validate a Docker manifest list; returns it typed or throws `ValidationError`. */
 export function validateDockerManifestList(value: unknown): DockerManifestList {
   return validateWith(checkDockerManifestList, value, 'Docker manifest list');
 }
 
-/** OCI index or Docker manifest list, told apart by `mediaType`. */
+/**
+ * Validate an OCI index or Docker manifest list, told apart by `mediaType` (absent means OCI);
+ * returns it typed or throws `ValidationError`.
+ */
 export function validateImageIndex(value: unknown): ImageIndex {
   return validateWith(checkImageIndex, value, 'image index');
 }
 
+/** True for a Docker schema 2 manifest, false for an OCI one. */
 export function isDockerManifest(m: ImageManifest): m is DockerManifest {
   return m.mediaType === MediaType.DockerManifest;
 }
 
+/** True for a Docker manifest list, false for an OCI index. */
 export function isDockerManifestList(i: ImageIndex): i is DockerManifestList {
   return i.mediaType === MediaType.DockerManifestList;
 }
@@ -179,14 +203,17 @@ export function manifestMediaType(m: ImageManifest): string {
   return m.mediaType ?? MediaType.OciManifest;
 }
 
+/** The media type an index is served with: its field, or the OCI index type when the field is absent. */
 export function indexMediaType(i: ImageIndex): string {
   return i.mediaType ?? MediaType.OciIndex;
 }
 
+/** The config descriptor of a manifest of either family. */
 export function configOf(manifest: ImageManifest): Descriptor {
   return manifest.config;
 }
 
+/** The layer descriptors of a manifest of either family, base layer first. */
 export function layersOf(manifest: ImageManifest): readonly Descriptor[] {
   return manifest.layers;
 }

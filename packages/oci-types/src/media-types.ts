@@ -35,7 +35,9 @@ export const MediaType = {
   WasmContent: 'application/vnd.wasm.content.layer.v1+wasm',
 } as const;
 
+/** A key of `MediaType`, such as `OciManifest`. */
 export type MediaTypeName = keyof typeof MediaType;
+/** One of the media type strings listed in `MediaType`. */
 export type KnownMediaType = (typeof MediaType)[MediaTypeName];
 
 /** Media types sent in `Accept` when fetching a manifest by tag (any of the four image kinds). */
@@ -46,20 +48,25 @@ export const MANIFEST_ACCEPT: readonly string[] = [
   MediaType.DockerManifest,
 ];
 
+/** How a layer tar is compressed, as its media type says (`none`: a plain tar). */
 export type Compression = 'gzip' | 'zstd' | 'none';
 
+/** True for the OCI image index and Docker manifest list media types. */
 export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaType.OciIndex || mt === MediaType.DockerManifestList;
 }
 
+/** True for the OCI image manifest and Docker schema 2 manifest media types. */
 export function isImageManifestMediaType(mt: string | undefined): boolean {
   return mt === MediaType.OciManifest || mt === MediaType.DockerManifest;
 }
 
+/** True for the Docker schema 1 manifest media types (signed or not), which pd refuses to read. */
 export function isLegacyManifestMediaType(mt: string | undefined): boolean {
   return mt === MediaType.DockerManifestV1 || mt === MediaType.DockerManifestV1Signed;
 }
 
+/** True for the OCI and Docker image config media types (not artifact configs). */
 export function isConfigMediaType(mt: string | undefined): boolean {
   return mt === MediaType.OciConfig || mt === MediaType.DockerConfig;
 }
@@ -80,6 +87,10 @@ const LAYER_TYPES: ReadonlyMap<
   [MediaType.DockerForeignLayer, { compression: 'gzip', docker: true, distributable: false }],
 ]);
 
+/**
+ * True for the layer media types pd knows: OCI and Docker, uncompressed, gzip or zstd,
+ * distributable or not.
+ */
 export function isLayerMediaType(mt: string | undefined): boolean {
   return mt !== undefined && LAYER_TYPES.has(mt);
 }
@@ -89,6 +100,11 @@ export function layerCompression(mt: string): Compression | undefined {
   return LAYER_TYPES.get(mt)?.compression;
 }
 
+/**
+ * False for the non-distributable layer types (OCI `nondistributable`, Docker foreign layers),
+ * true for any other media type. Such layers are by convention not copied between registries;
+ * their descriptor may list `urls` to fetch them from.
+ */
 export function isDistributableLayer(mt: string): boolean {
   return LAYER_TYPES.get(mt)?.distributable ?? true;
 }

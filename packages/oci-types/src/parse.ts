@@ -16,14 +16,19 @@ import {
 } from './media-types.js';
 import { type Check, describeValue, isPlainObject, validateWith } from './validate.js';
 
-/** Manifests and configs are held in memory; this bounds what pd accepts (4 MiB, as registries do). */
+/**
+ * The default size limit of parsed documents: 4 MiB, as registries use for manifests. Manifests and
+ * configs are held in memory, so their size is bounded.
+ */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
+/** Options of the parse functions: the largest document accepted. */
 export interface ParseOptions {
   /** Largest document accepted, in bytes. Default {@link MAX_MANIFEST_SIZE}. */
   maxSize?: number;
 }
 
+/** What `parseManifest` returns: a manifest or an index, with the media type it was read as. */
 export type ParsedManifest =
   | { kind: 'manifest'; mediaType: string; manifest: ImageManifest }
   | { kind: 'index'; mediaType: string; index: ImageIndex };
@@ -57,7 +62,10 @@ export function parseJson(bytes: Uint8Array | string, what: string, options: Par
   }
 }
 
-/** Parse and validate a document in one step. */
+/**
+ * Parse and validate a document in one step: `parseJson`, then the check on the whole document.
+ * Throws {@link DocumentTooLargeError}, or {@link ValidationError} for bad JSON or a failed check.
+ */
 export function parseDocument<T>(
   bytes: Uint8Array | string,
   check: Check<T>,
@@ -67,6 +75,10 @@ export function parseDocument<T>(
   return validateWith(check, parseJson(bytes, what, options), what);
 }
 
+/**
+ * Parse and validate an image config from bytes or a string. Throws {@link ValidationError} or
+ * {@link DocumentTooLargeError}.
+ */
 export function parseImageConfig(bytes: Uint8Array | string, options: ParseOptions = {}): ImageConfig {
   return parseDocument(bytes, checkImageConfig, 'image config', options);
 }

@@ -24,6 +24,7 @@ export interface Platform {
   features?: string[];
 }
 
+/** The check behind `validatePlatform`: `os` and `architecture` must be non-empty. */
 export const checkPlatform: Check<Platform> = object({
   architecture: required(nonEmptyString),
   os: required(nonEmptyString),
@@ -33,6 +34,7 @@ export const checkPlatform: Check<Platform> = object({
   features: optional(arrayOf(string)),
 });
 
+/** Validate a platform object; returns it typed or throws `ValidationError`. It is not normalized. */
 export function validatePlatform(value: unknown): Platform {
   return validateWith(checkPlatform, value, 'platform');
 }
@@ -90,8 +92,8 @@ const OS_PART = /^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)
 
 /**
  * Parse `os/arch[/variant]` (`linux/amd64`, `linux/arm64/v8`, `windows(10.0.17763)/amd64`) into a
- * normalized {@link Platform}. A bare architecture (`arm64`) means Linux, the OS of container
- * images; a bare OS (`linux`) takes the host's architecture.
+ * normalized `Platform`. A bare architecture (`arm64`) means Linux, the OS of container images; a
+ * bare OS (`linux`) takes the host's architecture. Throws {@link InvalidPlatformError}.
  */
 export function parsePlatform(input: string): Platform {
   if (typeof input !== 'string' || input.length === 0) throw new InvalidPlatformError(String(input), 'empty');
@@ -147,7 +149,10 @@ function encodeOption(value: string): string {
   return value.replace(/[%+()/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
-/** `linux/arm64/v8`; an OS version or OS features are written as `windows(10.0.17763+win32k)/amd64`. */
+/**
+ * The string form of a platform, `linux/arm64/v8`, which `parsePlatform` reads back. An OS version
+ * or OS features are written as `windows(10.0.17763+win32k)/amd64`.
+ */
 export function formatPlatform(platform: Platform): string {
   const features = [...(platform['os.features'] ?? [])].sort();
   let os = platform.os;
@@ -197,9 +202,10 @@ function normalizeArchitecture(
 }
 
 /**
- * Canonical form for comparison: lowercase names, `x86_64`/`x86-64` → amd64, `aarch64` → arm64,
- * `i386` → 386, `armhf` → arm/v7, `armel` → arm/v6, `macos` → darwin, arm64 without variant →
- * arm64/v8, arm without variant → arm/v7, amd64/v1 → amd64, OS features sorted and unique.
+ * The canonical form of a platform, for comparison: containerd's aliases, default variants written
+ * out. In detail: lowercase names, `x86_64`/`x86-64` → amd64, `aarch64` → arm64, `i386` → 386,
+ * `armhf` → arm/v7, `armel` → arm/v6, `macos` → darwin, arm64 without variant → arm64/v8, arm
+ * without variant → arm/v7, amd64/v1 → amd64, OS features sorted and unique.
  * Returns a new object; other fields are kept.
  */
 export function normalizePlatform(platform: Platform): Platform {
@@ -232,7 +238,7 @@ const NODE_OS: Record<string, string> = { win32: 'windows', sunos: 'solaris', cy
 const NODE_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', mipsel: 'mipsle' };
 
 /**
- * Platforms a host of `want` runs, best first (containerd's `platforms.Only`): amd64/vN also runs
+ * Platforms a host of `want` runs, best first (containerd's `platforms.Only`). amd64/vN also runs
  * amd64/v(N-1)…v1 and 386; arm/vN runs arm/v(N-1)…v5; arm64/v8.x runs v8.(x-1)…v8 and then
  * arm/v8…v5; arm64/v9.x runs v9.(x-1)…v9, then v8.(x+5)…v8, then arm.
  */
@@ -292,9 +298,10 @@ function samePlatform(want: Platform, have: Platform): boolean {
 }
 
 /**
- * Whether an image built for `have` runs on a host of `want`: exact after normalization
- * (`arm64` = `arm64/v8`, `x86_64` = `amd64`), or one of the older variants the host also runs
- * (arm/v7 runs arm/v6; arm64 runs arm/v7; amd64 runs 386). Never the other way round.
+ * Whether an image built for `have` runs on a host of `want`. It does when the two are equal after
+ * normalization (`arm64` = `arm64/v8`, `x86_64` = `amd64`), or when `have` is one of the older
+ * variants the host also runs (arm/v7 runs arm/v6; arm64 runs arm/v7; amd64 runs 386). Never the
+ * other way round.
  */
 export function platformMatches(want: Platform, have: Platform): boolean {
   return platformRank(want, have) !== -1;
@@ -314,13 +321,13 @@ function isAttestation(d: Descriptor): boolean {
   );
 }
 
-/** What {@link selectPlatform} needs of an index: its entries. */
+/** What `selectPlatform` needs of an index: its entries. */
 export interface HasManifests {
   manifests: Descriptor[];
 }
 
 /**
- * The best entry of an index for `want` (default: the host): an exact match first, then the
+ * The best entry of an index for `want` (default: the host). An exact match comes first, then the
  * closest compatible variant; on a tie, the first in the index. Attestation entries are skipped.
  * Throws {@link PlatformNotFoundError} listing the platforms the index offers.
  */

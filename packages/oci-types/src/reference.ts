@@ -4,6 +4,7 @@ import { InvalidReferenceError } from './errors.js';
 /** Registry host Docker Hub images are named under (the API itself lives at registry-1.docker.io). */
 export const DOCKER_HUB = 'docker.io';
 const LEGACY_DOCKER_HUB = 'index.docker.io';
+/** The tag a reference gets when it names neither tag nor digest, as in docker. */
 export const DEFAULT_TAG = 'latest';
 const MAX_NAME_LENGTH = 255;
 const MAX_TAG_LENGTH = 128;
@@ -16,6 +17,7 @@ const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]*$/;
 const HEX64 = /^[a-f0-9]{64}$/;
 
+/** The parts of an image reference, as held by `Reference` and compared by `Reference.equals`. */
 export interface ReferenceParts {
   /** Registry host with optional port, normalized: `docker.io`, `ghcr.io`, `localhost:5000`, `[::1]:5000`. */
   registry: string;
@@ -72,6 +74,7 @@ export class Reference implements ReferenceParts {
     return new Reference({ registry: this.registry, repository: this.repository, tag, digest: undefined });
   }
 
+  /** Same repository and tag, pinned to a digest. Throws {@link InvalidReferenceError} for a bad digest. */
   withDigest(digest: string): Reference {
     const d = validateDigest(digest, `${this.name}@${digest}`);
     return new Reference({ registry: this.registry, repository: this.repository, tag: this.tag, digest: d });
@@ -93,6 +96,7 @@ export class Reference implements ReferenceParts {
     });
   }
 
+  /** True when registry, repository, tag and digest are all the same. */
   equals(other: ReferenceParts): boolean {
     return (
       this.registry === other.registry &&
@@ -107,6 +111,7 @@ export class Reference implements ReferenceParts {
   }
 }
 
+/** Options of `parseReference`. */
 export interface ParseReferenceOptions {
   /**
    * Tag to add when the input has neither tag nor digest. Default `latest`, as docker does;
@@ -116,9 +121,10 @@ export interface ParseReferenceOptions {
 }
 
 /**
- * Parse a reference the way docker does (`ParseNormalizedNamed` + `TagNameOnly`):
- * `ubuntu` → `docker.io/library/ubuntu:latest`, `localhost:5000/x`, `[::1]:5000/x:tag`,
- * `name@sha256:…`, `name:tag@sha256:…`. Throws {@link InvalidReferenceError} naming the problem.
+ * Parse and normalize an image reference the way docker does (`ParseNormalizedNamed` +
+ * `TagNameOnly`). Examples: `ubuntu` → `docker.io/library/ubuntu:latest`, `localhost:5000/x`,
+ * `[::1]:5000/x:tag`, `name@sha256:…`, `name:tag@sha256:…`. Throws {@link InvalidReferenceError}
+ * naming the problem.
  */
 export function parseReference(input: string, options: ParseReferenceOptions = {}): Reference {
   if (typeof input !== 'string' || input.length === 0)
@@ -165,7 +171,7 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
   return new Reference({ registry, repository, tag, digest });
 }
 
-/** Like {@link parseReference} but returns undefined instead of throwing. */
+/** Like `parseReference`, but returns undefined instead of throwing. */
 export function tryParseReference(input: string, options?: ParseReferenceOptions): Reference | undefined {
   try {
     return parseReference(input, options);

@@ -24,6 +24,7 @@ import {
 const uint32 = integer({ min: 0, max: 0xffff_ffff });
 const absolutePath = pattern(/^\//, 'an absolute path');
 
+/** The user a container process runs as: runtime-spec config.md `process.user`. */
 export interface User {
   uid?: number;
   gid?: number;
@@ -33,6 +34,7 @@ export interface User {
   username?: string;
 }
 
+/** The capability sets of a process (`CAP_*` names): runtime-spec config.md `process.capabilities`. */
 export interface LinuxCapabilities {
   bounding?: string[];
   effective?: string[];
@@ -41,6 +43,7 @@ export interface LinuxCapabilities {
   ambient?: string[];
 }
 
+/** A resource limit of a process: runtime-spec config.md `process.rlimits` entry. */
 export interface POSIXRlimit {
   /** e.g. `RLIMIT_NOFILE`. */
   type: string;
@@ -48,6 +51,7 @@ export interface POSIXRlimit {
   soft: number;
 }
 
+/** The container process: runtime-spec config.md `process` (command, environment, user, limits). */
 export interface Process {
   terminal?: boolean;
   consoleSize?: { height: number; width: number };
@@ -65,17 +69,20 @@ export interface Process {
   selinuxLabel?: string;
 }
 
+/** The container's root filesystem: runtime-spec config.md `root`. */
 export interface Root {
   path: string;
   readonly?: boolean;
 }
 
+/** A range of user or group IDs mapped from the container to the host (runtime-spec config-linux.md). */
 export interface IDMapping {
   containerID: number;
   hostID: number;
   size: number;
 }
 
+/** A mount of the container: runtime-spec config.md `mounts` entry. */
 export interface Mount {
   destination: string;
   source?: string;
@@ -85,13 +92,16 @@ export interface Mount {
   gidMappings?: IDMapping[];
 }
 
+/** The Linux namespace kinds of runtime-spec config-linux.md. */
 export type LinuxNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup' | 'time';
 
+/** A namespace to create, or to join when `path` is set: runtime-spec config-linux.md `namespaces` entry. */
 export interface LinuxNamespace {
   type: LinuxNamespaceType;
   path?: string;
 }
 
+/** A device node to create in the container: runtime-spec config-linux.md `devices` entry. */
 export interface LinuxDevice {
   path: string;
   type: string;
@@ -102,6 +112,7 @@ export interface LinuxDevice {
   gid?: number;
 }
 
+/** A device cgroup rule (allow or deny access): runtime-spec config-linux.md `resources.devices` entry. */
 export interface LinuxDeviceCgroup {
   allow: boolean;
   type?: string;
@@ -110,6 +121,7 @@ export interface LinuxDeviceCgroup {
   access?: string;
 }
 
+/** Memory limits: runtime-spec config-linux.md `resources.memory`. */
 export interface LinuxMemory {
   limit?: number;
   reservation?: number;
@@ -122,6 +134,7 @@ export interface LinuxMemory {
   checkBeforeUpdate?: boolean;
 }
 
+/** CPU shares, quotas and pinning: runtime-spec config-linux.md `resources.cpu`. */
 export interface LinuxCPU {
   shares?: number;
   quota?: number;
@@ -134,6 +147,10 @@ export interface LinuxCPU {
   idle?: number;
 }
 
+/**
+ * The cgroup settings of a container: runtime-spec config-linux.md `resources`. Block IO, hugepage,
+ * network and RDMA settings are only checked to be objects.
+ */
 export interface LinuxResources {
   devices?: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
@@ -147,6 +164,10 @@ export interface LinuxResources {
   rdma?: Record<string, unknown>;
 }
 
+/**
+ * The Linux-specific part of a bundle config: runtime-spec config-linux.md (namespaces, ID mappings,
+ * devices, cgroups, masked and read-only paths...). `seccomp` is only checked to be an object.
+ */
 export interface Linux {
   namespaces?: LinuxNamespace[];
   uidMappings?: IDMapping[];
@@ -163,6 +184,7 @@ export interface Linux {
   timeOffsets?: Record<string, { secs?: number; nanosecs?: number }>;
 }
 
+/** A program the runtime runs at a point of a container's lifecycle: runtime-spec config.md `hooks` entry. */
 export interface Hook {
   path: string;
   args?: string[];
@@ -170,6 +192,7 @@ export interface Hook {
   timeout?: number;
 }
 
+/** The hooks of a bundle config by lifecycle point: runtime-spec config.md `hooks`. */
 export interface Hooks {
   prestart?: Hook[];
   createRuntime?: Hook[];
@@ -179,6 +202,10 @@ export interface Hooks {
   poststop?: Hook[];
 }
 
+/**
+ * A bundle's `config.json` (OCI runtime-spec config.md), as runc and crun read it. Linux-centric:
+ * the Windows, Solaris, VM and z/OS sections are kept when present but not typed.
+ */
 export interface RuntimeSpec {
   /** Version of the runtime spec the bundle follows, e.g. `1.0.2-dev`. */
   ociVersion: string;
@@ -355,6 +382,7 @@ const checkLinux: Check<Linux> = object({
   timeOffsets: optional(mapOf(object({ secs: optional(integer()), nanosecs: optional(uint32) }))),
 });
 
+/** The check behind `validateRuntimeSpec`, for composing into other checks. */
 export const checkRuntimeSpec: Check<RuntimeSpec> = object({
   ociVersion: required(pattern(/^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?$/, 'a version like 1.0.2')),
   process: optional(checkProcess),
@@ -376,6 +404,10 @@ export const checkRuntimeSpec: Check<RuntimeSpec> = object({
   linux: optional(checkLinux),
 });
 
+/**
+ * Validate a runtime-spec `config.json`; returns it typed or throws `ValidationError`. Paths such as
+ * `process.cwd` and hook paths must be absolute; IDs are 32-bit unsigned.
+ */
 export function validateRuntimeSpec(value: unknown): RuntimeSpec {
   return validateWith(checkRuntimeSpec, value, 'runtime spec');
 }

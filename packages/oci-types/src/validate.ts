@@ -2,15 +2,19 @@ import { type Digest, parseDigestSyntax } from './digest.js';
 import { ValidationError } from './errors.js';
 
 /**
- * A check returns its input, typed, or throws {@link ValidationError} naming the JSON path.
+ * A check returns its input, typed, or throws `ValidationError` naming the JSON path.
  * Checks never copy: objects keep the fields they do not know, so a document re-serialized
  * after validation loses nothing. `what` names the document for the message ("image manifest").
  */
 export type Check<T> = (value: unknown, path: string, what: string) => T;
 
+/** A JSON value, as `JSON.parse` returns it. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Run a check on a whole document (path `$`). */
+/**
+ * Run a check on a whole document (path `$`): returns the document typed, or throws
+ * `ValidationError` whose message starts with `invalid <what>: $`.
+ */
 export function validateWith<T>(check: Check<T>, value: unknown, what: string): T {
   return check(value, '$', what);
 }
@@ -185,6 +189,7 @@ export function mapOf<T>(item: Check<T>, key?: Check<string>): Check<Record<stri
   };
 }
 
+/** A field of a `v.object` shape: its check, and whether it must be present (`v.required`, `v.optional`). */
 export interface Field<T, Required extends boolean> {
   readonly check: Check<T>;
   readonly required: Required;
@@ -198,6 +203,7 @@ export function optional<T>(check: Check<T>): Field<T, false> {
   return { check, required: false };
 }
 
+/** The fields of a `v.object` check, by name. */
 export type Shape = Record<string, Field<unknown, boolean>>;
 
 type FieldType<F> = F extends Field<infer T, boolean> ? T : never;
@@ -207,7 +213,7 @@ type RequiredKeys<S extends Shape> = {
 type OptionalKeys<S extends Shape> = Exclude<keyof S, RequiredKeys<S>>;
 type Flatten<T> = { [K in keyof T]: T[K] };
 
-/** The type an {@link object} check with shape `S` returns. */
+/** The type a `v.object` check with shape `S` returns. */
 export type Infer<S extends Shape> = Flatten<
   { [K in RequiredKeys<S>]: FieldType<S[K]> } & { [K in OptionalKeys<S>]?: FieldType<S[K]> }
 >;
