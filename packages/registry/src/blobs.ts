@@ -13,13 +13,17 @@ import {
   type TransferOptions,
 } from './types.js';
 
+/** Options of `getBlob` and `downloadBlob`. */
 export interface GetBlobOptions extends TransferOptions {
   /** Size from the descriptor: checked against Content-Length and the bytes. */
   size?: number | undefined;
 }
 
+/** What `headBlob` tells of a blob the repository holds. */
 export interface BlobHead {
+  /** The digest asked for. */
   digest: Digest;
+  /** `Content-Length` in bytes; -1 when the registry sent none. */
   size: number;
 }
 

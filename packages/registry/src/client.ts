@@ -40,6 +40,7 @@ import {
 } from './types.js';
 import { mountBlob, type OpenSource, type UploadOptions, type UploadResult, uploadBlob } from './uploads.js';
 
+/** Options of `new RegistryClient()`; every one is optional. */
 export interface RegistryClientOptions {
   /** Credentials by registry (or a function), consulted before docker's config. */
   credentials?: CredentialsOption;
@@ -50,10 +51,13 @@ export interface RegistryClientOptions {
    * still tried first. Loopback registries (localhost, 127.0.0.0/8, ::1) are always allowed.
    */
   insecure?: boolean | readonly string[];
+  /** `User-Agent` of every request (default `pd/<version> (node <version>)`). */
   userAgent?: string;
   /** Concurrent blob downloads, and separately uploads, per registry (default 6). */
   concurrency?: number;
+  /** Retries of failed requests and interrupted transfers (defaults in {@link RetryOptions}). */
   retry?: RetryOptions;
+  /** Connect, header and body timeouts (defaults in {@link TimeoutOptions}). */
   timeout?: TimeoutOptions;
   /** Progress of every transfer this client makes (besides per-call listeners). */
   onProgress?: ProgressListener;
@@ -68,11 +72,18 @@ export interface RegistryClientOptions {
   proxy?: 'env' | ProxyOptions | false;
 }
 
+/** What `ping` found: where the registry's API answers and how it wants to be authenticated. */
 export interface PingResult {
+  /** The registry, normalized (`docker.io` for Docker Hub's names). */
   registry: string;
   /** API origin used (`https://registry-1.docker.io`, `http://127.0.0.1:5000`). */
   url: string;
+  /**
+   * The scheme pd answers (`basic`, `bearer`), `other` when a 401 offered only schemes pd cannot
+   * answer, `none` when `/v2/` asked for no credentials.
+   */
   auth: 'none' | 'basic' | 'bearer' | 'other';
+  /** The `Docker-Distribution-API-Version` header of `/v2/` (`registry/2.0`), when sent. */
   apiVersion: string | undefined;
 }
 

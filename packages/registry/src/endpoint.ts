@@ -20,6 +20,7 @@ import {
 /** Where Docker Hub's API lives: images are named `docker.io/...`, the API answers elsewhere. */
 export const DOCKER_HUB_API = 'registry-1.docker.io';
 
+/** The host that serves the API of `registry`: `registry-1.docker.io` for Docker Hub, else `registry`. */
 export function apiHost(registry: string): string {
   return registry === DOCKER_HUB || registry === 'index.docker.io' ? DOCKER_HUB_API : registry;
 }

@@ -1,21 +1,8 @@
-export {
-  type Challenge,
-  challengesOf,
-  parseChallenges,
-  UnsupportedAuthSchemeError,
-} from './auth/challenge.js';
-export { parseScope, type Scope, ScopeSet } from './auth/scope.js';
+export { type Challenge, challengesOf, UnsupportedAuthSchemeError } from './auth/challenge.js';
 export type { BlobHead, GetBlobOptions } from './blobs.js';
 export { type PingResult, RegistryClient, type RegistryClientOptions } from './client.js';
-export {
-  DOCKER_HUB_CONFIG_KEY,
-  type DockerAuthEntry,
-  type DockerConfigFile,
-  dockerConfigPath,
-} from './credentials/docker-config.js';
 export { CredentialHelperError } from './credentials/helpers.js';
 export type { Credential, CredentialsOption } from './credentials/store.js';
-export { apiHost, DOCKER_HUB_API } from './endpoint.js';
 export {
   AuthError,
   NotFoundError,
@@ -35,7 +22,7 @@ export {
 export { type Referrers, type ReferrersOptions, referrersTag } from './referrers.js';
 export type { ListOptions } from './tags.js';
 export { type Logger, type ProxyOptions, proxyFromEnv, type TimeoutOptions } from './transport/http.js';
-export { parseRetryAfter, type RetryOptions } from './transport/retry.js';
+export type { RetryOptions } from './transport/retry.js';
 export type {
   CallOptions,
   ProgressEvent,

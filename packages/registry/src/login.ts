@@ -31,15 +31,21 @@ export interface LoginContext {
   configPath: string | undefined;
 }
 
+/** What `login` did: where it stored the credentials, and in which form. */
 export interface LoginResult {
+  /** The registry, normalized as by {@link normalizeRegistry}. */
   registry: string;
-  /** Where the credentials went: a credential helper's name, or the config file. */
+  /** Where the credentials went: `docker-credential-<helper>`, or the path of `config.json`. */
   storedIn: string;
   /** The registry issued a refresh token, stored instead of the password. */
   identityToken: boolean;
 }
 
-/** Accept what users type after `docker login`: `ghcr.io`, `https://ghcr.io/`, `index.docker.io`, `docker.io`. */
+/**
+ * The registry named by what users type after `docker login`: `https://ghcr.io/` → `ghcr.io`,
+ * `index.docker.io` → `docker.io`. The host is lowercased, scheme and path dropped; every name of
+ * Docker Hub gives `docker.io`.
+ */
 export function normalizeRegistry(input: string): string {
   const host = keyHostname(input);
   if (keyMatches(host, DOCKER_HUB)) return DOCKER_HUB;

@@ -17,16 +17,22 @@ import type { RegistryResponse } from './requester.js';
 import { abandon, discard, header } from './transport/http.js';
 import { type CallOptions, identifier, type ReferenceLike, refName } from './types.js';
 
-/** Default cap on manifest size: what distribution itself accepts. */
+/** Default cap on manifest size, 4 MiB: what distribution itself accepts. */
 export const DEFAULT_MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 
+/** A manifest or index as `getManifest` returns it: bytes checked against their digest. */
 export interface Manifest {
+  /** The document exactly as the registry sent it (what the digest covers). */
   bytes: Buffer;
+  /** `Content-Type`, else the document's own `mediaType`, else what its shape says. */
   mediaType: string;
+  /** Digest of `bytes`. */
   digest: Digest;
+  /** Length of `bytes`. */
   size: number;
 }
 
+/** Options of `getManifest`. */
 export interface GetManifestOptions extends CallOptions {
   /** Media types to accept (default: OCI index + manifest, Docker manifest list + schema 2). */
   accept?: readonly string[] | undefined;
@@ -36,6 +42,10 @@ export interface GetManifestOptions extends CallOptions {
   maxSize?: number | undefined;
 }
 
+/**
+ * What `headManifest` tells of a manifest. When the registry's HEAD answer lacks any of it, the
+ * manifest is fetched to compute it.
+ */
 export interface ManifestHead {
   digest: Digest;
   mediaType: string;

@@ -5,12 +5,15 @@ import { getManifest } from './manifests.js';
 import { abandon, header, readText } from './transport/http.js';
 import { type CallOptions, type RepositoryLike, repoName, shortDigest } from './types.js';
 
+/** Options of `referrers`. */
 export interface ReferrersOptions extends CallOptions {
   /** Only artifacts of this type (filtered by the registry when it can, else here). */
   artifactType?: string | undefined;
 }
 
+/** The manifests whose `subject` is a given digest, as `referrers` returns them. */
 export interface Referrers {
+  /** Their descriptors, only those of the asked `artifactType` when one was given. */
   manifests: Descriptor[];
   /** `api`: the registry's referrers endpoint; `tag`: the `<alg>-<hex>` tag-schema fallback. */
   source: 'api' | 'tag';

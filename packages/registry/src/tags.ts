@@ -4,6 +4,7 @@ import { RegistryError, type Subject } from './errors.js';
 import { header, readText } from './transport/http.js';
 import { type CallOptions, type RepositoryLike, repoName } from './types.js';
 
+/** Options of `listTags` and `catalog`. */
 export interface ListOptions extends CallOptions {
   /** Entries per page asked for with `n` (default 1000; registries may cap it). */
   pageSize?: number | undefined;

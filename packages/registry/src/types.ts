@@ -1,14 +1,22 @@
 import { DOCKER_HUB, parseReference, type Reference } from '@pd/oci-types';
 
-/** Progress of one transfer. `id` is the blob digest (or a manifest reference). */
+/**
+ * Progress of one blob transfer. `id` is the blob's digest (an upload whose digest is not known
+ * yet uses its `label`, else a description).
+ */
 export interface ProgressEvent {
   id: string;
+  /** The call's `label`, if it had one. */
   label?: string | undefined;
+  /** Bytes moved so far. */
   done: number;
+  /** Bytes expected, when known. */
   total?: number | undefined;
+  /** `download`, `upload`, `exists` (already there), `mounted` or `done`. */
   phase?: string | undefined;
 }
 
+/** A callback that receives each `ProgressEvent` of a transfer. */
 export type ProgressListener = (event: ProgressEvent) => void;
 
 /** Any `{ registry, repository }`; a `Reference` fits. */
@@ -23,11 +31,15 @@ export interface ReferenceLike extends RepositoryLike {
   digest?: string | undefined;
 }
 
+/** Options every `RegistryClient` method takes. */
 export interface CallOptions {
+  /** Cancels the call (and any retry or transfer it has in flight). */
   signal?: AbortSignal | undefined;
 }
 
+/** Options of the calls that move blob bytes: cancellation and progress. */
 export interface TransferOptions extends CallOptions {
+  /** Progress of this transfer (the client's own `onProgress` hears it too). */
   onProgress?: ProgressListener | undefined;
   /** Shown in progress events instead of the digest (e.g. `layer 2/5`). */
   label?: string | undefined;

@@ -24,6 +24,7 @@ import { type OpenSource, UploadSource } from './upload-source.js';
 
 export type { OpenSource } from './upload-source.js';
 
+/** Options of `uploadBlob`. */
 export interface UploadOptions extends TransferOptions {
   /** The blob's digest, when known: enables the existence check, mounts and a monolithic PUT. */
   digest?: string | undefined;
@@ -40,8 +41,10 @@ export interface UploadOptions extends TransferOptions {
   skipExisting?: boolean | undefined;
 }
 
+/** What `uploadBlob` did: the blob's digest and size, and how it got there. */
 export interface UploadResult {
   digest: Digest;
+  /** Size in bytes; -1 for a mounted blob whose size was neither given nor reported. */
   size: number;
   /** `existed`: already there; `mounted`: linked from another repository; `uploaded`: bytes were sent. */
   how: 'uploaded' | 'mounted' | 'existed';

@@ -10,7 +10,7 @@ const BATCH = 1 << 20;
 
 /**
  * Appends to a file (open, or still opening) at its current position, gathering chunks into
- * writes of about {@link BATCH} bytes. Writes run one after the other, in order.
+ * writes of about 1 MiB. Writes run one after the other, in order.
  */
 export class BatchedFileWriter {
   private chunks: Uint8Array[] = [];
@@ -39,11 +39,11 @@ export class BatchedFileWriter {
 }
 
 /**
- * Feed a stream into `out` in flowing mode, pausing while a full batch is written (an async
- * iterator would read() the stream's buffer, which concatenates, i.e. copies, the chunks waiting
- * in it). `onChunk` sees each chunk first and may throw to fail the copy. Resolves at the input's
- * end, rejects on its error, its premature close, or a failed write; the tail may still be queued
- * in `out` (flush it).
+ * Feed a stream into a `BatchedFileWriter`, pausing the stream while a full batch is written.
+ * Flowing mode, because an async iterator would read() the stream's buffer, which concatenates
+ * (copies) the chunks waiting in it. `onChunk` sees each chunk first and may throw to fail the
+ * copy. Resolves at the input's end, rejects on its error, its premature close, or a failed
+ * write; the tail may still be queued in `out` (flush it).
  */
 export function pipeInto(
   out: BatchedFileWriter,

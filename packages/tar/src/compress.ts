@@ -7,6 +7,7 @@ import { gzipParallel } from './gzip-parallel.js';
 import type { ProgressEvent } from './options.js';
 import { zstdParallel } from './zstd.js';
 
+/** What compressing a layer yields: blob digest and size, diffID, media type. */
 export interface LayerInfo {
   /** Digest of the compressed bytes (the blob digest in a manifest). */
   digest: Digest;
@@ -14,19 +15,24 @@ export interface LayerInfo {
   size: number;
   /** Digest of the uncompressed tar (the diffID in an image config). */
   diffId: Digest;
+  /** Size of the uncompressed tar. */
   uncompressedSize: number;
   compression: Compression;
+  /** The layer media type for a manifest, e.g. `application/vnd.oci.image.layer.v1.tar+gzip`. */
   mediaType: string;
 }
 
+/** Options of `compressLayer` and `writeLayerFile`. */
 export interface CompressOptions {
-  /** Default gzip. */
+  /** Default gzip; `'none'` passes the tar through (its digest is then its diffID). */
   compression?: Compression;
   /** gzip 1–9 (default 6), zstd 1–19 (default 3). */
   level?: number;
   /** Media type family for {@link LayerInfo.mediaType}; default 'oci'. */
   family?: 'oci' | 'docker';
+  /** Aborts the compression: the stream fails with the signal's reason. */
   signal?: AbortSignal;
+  /** Told the uncompressed bytes read so far (`phase: 'compress'`). */
   onProgress?: (e: ProgressEvent) => void;
 }
 
@@ -105,8 +111,9 @@ export function compressLayer(
 }
 
 /**
- * Compress a tar into a file: written to a temporary file beside `path` and renamed into place
- * only when complete; on failure the temporary file is removed and `path` is untouched.
+ * Compress a tar into the file `path`, as `compressLayer` does. Written to a temporary file beside
+ * `path` and renamed into place only when complete; on failure the temporary file is removed and
+ * `path` is untouched.
  */
 export async function writeLayerFile(
   tar: Readable | AsyncIterable<Uint8Array | string>,

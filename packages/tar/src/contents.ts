@@ -20,6 +20,7 @@ export interface ContentEntry {
   linkname?: string;
 }
 
+/** The content of one path in `Contents`: a file's text (UTF-8) or bytes, or a `ContentEntry`. */
 export type ContentValue = string | Uint8Array | ContentEntry;
 
 /** `{ '/etc/app.conf': 'text' }`: layer path → content. */

@@ -6,6 +6,7 @@ import { finalizePlan, type PlannedEntry } from './plan.js';
 import { walk } from './walk.js';
 import { writeTar } from './writer.js';
 
+/** A host path and where it lands in the layer, for `tarPaths`. */
 export interface PathPair {
   /** Host file or directory. */
   src: string;

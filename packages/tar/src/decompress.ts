@@ -4,7 +4,10 @@ import type { Compression } from '@pd/oci-types';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { TarFormatError } from './errors.js';
 
-/** Compression named by the first bytes of a stream (needs at least 4 bytes to see zstd). */
+/**
+ * Compression named by the first bytes of a stream (needs at least 4 bytes to see zstd). Throws
+ * `TarFormatError` for xz and bzip2, which layers may not use.
+ */
 export function detectCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd)

@@ -35,6 +35,7 @@ const execFileP = promisify(execFile);
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const MAX_SYMLINK_HOPS = 40;
 
+/** Options of `extract` and `applyLayers`. */
 export interface ExtractOptions {
   /** `'throw'` (default) fails on the first unsafe entry; `'skip'` leaves it out and goes on. */
   onUnsafe?: 'throw' | 'skip';
@@ -57,13 +58,19 @@ export interface ExtractOptions {
   filter?: (header: TarHeader) => boolean;
   /** Told about every entry left out (unsafe with `onUnsafe: 'skip'`, devices, unknown types). */
   onSkip?: (header: TarHeader, reason: string) => void;
+  /** Aborts between entries: the call rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Told the file bytes written so far, after each entry (`phase: 'extract'`). */
   onProgress?: (e: ProgressEvent) => void;
 }
 
+/** What `extract` and `applyLayers` did. */
 export interface ExtractStats {
+  /** Archive entries read (from every layer), skipped ones included. */
   entries: number;
+  /** Bytes of regular files written. */
   bytes: number;
+  /** Entries left out, each reported to `onSkip`. */
   skipped: number;
 }
 
@@ -425,9 +432,9 @@ export async function extract(
 export type LayerSource = LayerInput | (() => LayerInput | Promise<LayerInput>);
 
 /**
- * Apply a stack of layers, lowest first, to `dir` with overlay semantics: later layers replace
- * earlier content, `.wh.` markers delete it, opaque markers hide a directory's lower content
- * but not what the same layer adds.
+ * Apply a stack of layers, lowest first, to `dir` with overlay semantics. Later layers replace
+ * earlier content, `.wh.` markers delete it, opaque markers hide a directory's lower content but
+ * not what the same layer adds. Extraction is as safe as {@link extract}'s.
  */
 export async function applyLayers(
   dir: string,

@@ -12,9 +12,9 @@ import { parseTar } from './reader.js';
 import { whiteoutTarget } from './whiteout.js';
 
 /**
- * Merge a stack of layers (lowest first) into one tar without whiteouts, top layer first: a path
- * emitted by an upper layer shadows the same path below, a whiteout hides the path and its
- * subtree below, an opaque marker hides everything below in its directory, and an upper
+ * Merge a stack of layers (lowest first) into one tar without whiteouts. The top layer is read
+ * first: a path emitted by an upper layer shadows the same path below, a whiteout hides the path
+ * and its subtree below, an opaque marker hides everything below in its directory, and an upper
  * non-directory hides a lower directory's subtree. What a layer marks takes effect only for the
  * layers under it, so an opaque directory keeps its own layer's content.
  *

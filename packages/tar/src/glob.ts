@@ -1,7 +1,8 @@
 /**
- * Path globs as .gitignore-style filters use them: `*` and `?` stay within a path segment, `**`
- * spans segments, and a pattern without `/` matches the base name anywhere (`*.a` drops every
- * static library). Paths are relative, `/`-separated.
+ * A regular expression for a path glob as .gitignore-style filters use them. `*` and `?` stay
+ * within a path segment, `**` spans segments, and a pattern without `/` matches the base name
+ * anywhere (`*.a` drops every static library); a match also covers everything below it. Paths
+ * are relative, `/`-separated.
  */
 export function globToRegExp(glob: string): RegExp {
   let g = glob.replace(/^\.?\/+/, '');

@@ -3,6 +3,7 @@ import { decodePax, encodePax, type PaxRecord } from './pax.js';
 
 export const BLOCK = 512;
 
+/** What a tar entry is; `link` is a hardlink, `unknown` a typeflag pd does not handle. */
 export type EntryType =
   | 'file'
   | 'link'

@@ -4,21 +4,14 @@ export type { ContentEntry, Contents, ContentValue } from './contents.js';
 export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js';
 export { decompress, detectCompression, type LayerInput } from './decompress.js';
 export { TarFormatError, UnsafePathError } from './errors.js';
-export {
-  applyLayers,
-  type ExtractOptions,
-  Extractor,
-  type ExtractStats,
-  extract,
-  type LayerSource,
-} from './extract.js';
+export { applyLayers, type ExtractOptions, type ExtractStats, extract, type LayerSource } from './extract.js';
 export { flattenLayers } from './flatten.js';
 export { globMatcher, globToRegExp } from './glob.js';
 export type { EntryType, TarHeader } from './header.js';
 export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
 export { sourceDateEpoch } from './options.js';
 export type { Owner } from './plan.js';
-export { type RawEntry, readEntries, type TarEntry } from './reader.js';
+export { readEntries, type TarEntry } from './reader.js';
 export {
   isOpaqueWhiteout,
   isWhiteout,

@@ -11,15 +11,17 @@ export interface ProgressEvent {
 }
 
 /**
- * Decide about one entry before it is written: `false` drops it (a dropped directory drops its
- * whole subtree), a header replaces it (rename, chmod, chown...), `true`/`undefined` keeps it.
- * `source` is the host path the entry comes from, when there is one.
+ * Decides about one entry before it is written: keep, drop or rewrite it. `false` drops it (a
+ * dropped directory drops its whole subtree), a header replaces it (rename, chmod, chown...),
+ * `true`/`undefined` keeps it. `source` is the host path the entry comes from, when there is one.
  */
 export type TarFilter = (header: TarHeader, source: string | undefined) => TarHeader | boolean | undefined;
 
+/** Options of `tarDirectory`, `tarPaths` and `tarContents`. */
 export interface TarOptions {
   /** Destination directory inside the layer that everything is placed under, e.g. `/app`. */
   prefix?: string;
+  /** Drops or rewrites entries before they are written. */
   filter?: TarFilter;
   /**
    * Modification time written for every entry, in seconds. Default: `SOURCE_DATE_EPOCH` when
@@ -28,7 +30,9 @@ export interface TarOptions {
   mtime?: number | 'keep';
   /** Owner written for every entry. Default root (0/0) with empty names; `'keep'` keeps numeric ids. */
   owner?: 'keep' | Partial<Owner>;
+  /** Aborts the tar: the stream fails with the signal's reason. */
   signal?: AbortSignal;
+  /** Told the tar bytes produced so far (`phase: 'archive'`). */
   onProgress?: (e: ProgressEvent) => void;
 }
 
@@ -43,7 +47,7 @@ export interface ResolvedTarOptions {
   signal: AbortSignal | undefined;
 }
 
-/** SOURCE_DATE_EPOCH as reproducible-builds.org defines it, or undefined when unset or invalid. */
+/** `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it, or undefined when unset or invalid. */
 export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || !/^[0-9]+$/.test(raw.trim())) return undefined;

@@ -14,6 +14,7 @@ export interface PlannedEntry {
   inode?: string;
 }
 
+/** The owner written into tar headers: numeric ids and user and group names. */
 export interface Owner {
   uid: number;
   gid: number;

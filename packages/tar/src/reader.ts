@@ -13,6 +13,7 @@ export interface RawEntry {
   body: AsyncIterable<Buffer>;
 }
 
+/** One entry of `readEntries`: its header and a stream of its data. */
 export interface TarEntry {
   header: TarHeader;
   /** The entry's data. Read it before asking for the next entry, or it is skipped. */

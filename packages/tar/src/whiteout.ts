@@ -15,6 +15,7 @@ export function isWhiteout(name: string): boolean {
   return basename(name).startsWith(WHITEOUT_PREFIX);
 }
 
+/** Whether an archive name is the opaque marker `.wh..wh..opq`, which hides its directory's lower content. */
 export function isOpaqueWhiteout(name: string): boolean {
   return basename(name) === OPAQUE_WHITEOUT;
 }

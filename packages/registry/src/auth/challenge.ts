@@ -91,7 +91,7 @@ export function pickChallenge(challenges: Challenge[]): Challenge | undefined {
 
 /**
  * A registry demands authentication (401) but offers only schemes pd cannot answer (Negotiate,
- * NTLM, Digest...): not "no auth needed" and not "log in", since no credentials would help.
+ * NTLM, Digest...). Neither "no auth needed" nor "log in": no credentials would help.
  */
 export class UnsupportedAuthSchemeError extends AuthError {
   /** The schemes the registry offered, lowercased, in order, without repeats. */

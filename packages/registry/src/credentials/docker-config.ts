@@ -12,6 +12,7 @@ export interface DockerConfigFile {
   [key: string]: unknown;
 }
 
+/** One registry's entry in the `auths` of docker's `config.json`. */
 export interface DockerAuthEntry {
   /** base64 of `user:password`. */
   auth?: string;
@@ -36,6 +37,7 @@ export function dockerConfigDir(explicit?: string): string {
   return explicit ?? process.env.DOCKER_CONFIG ?? join(homedir(), '.docker');
 }
 
+/** Path of docker's `config.json`: in `dir`, else `$DOCKER_CONFIG`, else `~/.docker`. */
 export function dockerConfigPath(dir?: string): string {
   return join(dockerConfigDir(dir), 'config.json');
 }

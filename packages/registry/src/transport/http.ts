@@ -5,7 +5,9 @@ import { undiciCore } from './undici.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
 export interface ProxyOptions {
+  /** Proxy URL for plain-HTTP registries. */
   httpProxy?: string | undefined;
+  /** Proxy URL for HTTPS registries. */
   httpsProxy?: string | undefined;
   /** Comma-separated hosts (`.example.com`, `host:port`, `*`) reached directly. */
   noProxy?: string | undefined;
@@ -25,6 +27,7 @@ export function proxyFromEnv(env: NodeJS.ProcessEnv = process.env): ProxyOptions
   return { httpProxy, httpsProxy, noProxy: env.no_proxy || env.NO_PROXY || undefined };
 }
 
+/** HTTP timeouts, in milliseconds. */
 export interface TimeoutOptions {
   /** ms to establish a connection (TCP + TLS), default 30 000. */
   connect?: number;
@@ -34,8 +37,11 @@ export interface TimeoutOptions {
   body?: number;
 }
 
+/** Receives the client's log messages (`console` fits); both methods are optional. */
 export interface Logger {
+  /** Requests with status and time, retries, redirects, token fetches. */
   debug?(message: string): void;
+  /** What the user should hear about (e.g. a login to a registry that needs none). */
   warn?(message: string): void;
 }
 

@@ -1,5 +1,6 @@
 import { networkErrorCode } from '../errors.js';
 
+/** How failed requests and interrupted transfers are retried: attempts, backoff and deadline. */
 export interface RetryOptions {
   /** Tries per request, the first included (default 5). */
   attempts?: number;
