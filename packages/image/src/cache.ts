@@ -24,8 +24,8 @@ import { CacheMissError } from './errors.js';
 import { processAlive } from './process-alive.js';
 
 /**
- * `$PD_CACHE_DIR`, else `$XDG_CACHE_HOME/pd`, else `~/.cache/pd`: read at call time, so a process
- * (or a test) that sets the variable later still gets it.
+ * The blob cache's directory: `$PD_CACHE_DIR`, else `$XDG_CACHE_HOME/pd`, else `~/.cache/pd`.
+ * Read at call time, so a process (or a test) that sets the variable later still gets it.
  */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.PD_CACHE_DIR) return env.PD_CACHE_DIR;
@@ -33,15 +33,18 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.cache', 'pd');
 }
 
+/** A blob stored in a `BlobCache`, as `BlobCache.list` reports it. */
 export interface CacheEntry {
   digest: Digest;
   /** Bytes on disk (the blob's size). */
   size: number;
   /** Last time pd stored or read the blob (its mtime: reads touch it). */
   lastUsed: Date;
+  /** The blob's file (`<dir>/blobs/<alg>/<hex>`). */
   path: string;
 }
 
+/** Options of `BlobCache.prune`; with none set, only stale temp files are removed. */
 export interface PruneOptions {
   /** Remove blobs unused for longer than this: milliseconds of age, or a cut-off date. */
   olderThan?: number | Date;
@@ -51,7 +54,9 @@ export interface PruneOptions {
   dryRun?: boolean;
 }
 
+/** What `BlobCache.prune` removed (or, with `dryRun`, would remove) and what it left. */
 export interface PruneResult {
+  /** The blobs removed, most recently used first. */
   removed: CacheEntry[];
   /** Bytes freed (or that would be, with `dryRun`). */
   freed: number;
@@ -59,6 +64,7 @@ export interface PruneResult {
   kept: number;
 }
 
+/** Options of `BlobCache.open`. */
 export interface OpenOptions {
   /**
    * Hash the bytes while they stream and fail at the end on a mismatch. Default: true, except for
@@ -70,6 +76,7 @@ export interface OpenOptions {
    * matches its digest, so the descriptor lies, and the OCI spec says not to trust it).
    */
   size?: number;
+  /** Aborts the read. */
   signal?: AbortSignal;
 }
 
@@ -94,7 +101,7 @@ function expectStoredSize(digest: string, expected: number | undefined, stored: 
 
 /**
  * A cached blob failed its digest check (its bytes changed at rest) and could not be fetched
- * again: the copy is removed; the next command with a reachable source fetches it.
+ * again. The copy is removed; the next command with a reachable source fetches it.
  */
 export class CorruptBlobError extends PdError {
   readonly digest: string;

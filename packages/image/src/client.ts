@@ -9,8 +9,8 @@ let shared: RegistryClient | undefined;
 export const CLOSE_DEFAULT_CLIENT = Symbol.for('@pd/image/close-default-client');
 
 /**
- * The client used when a caller passes none: one per process, so connections, tokens and the
- * per-registry transfer limits are shared by every image, layer and push.
+ * The registry client used when a caller passes none, one per process. Connections, tokens and
+ * the per-registry transfer limits are so shared by every image, layer and push.
  */
 export function defaultClient(): RegistryClient {
   if (!shared) {

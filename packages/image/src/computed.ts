@@ -14,6 +14,7 @@ import { InconsistentImageError } from './errors.js';
 import type { Image, Layer } from './model.js';
 import { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
 
+/** A media type family: OCI, or Docker schema 2. */
 export type Family = 'oci' | 'docker';
 
 /** What an image is made of, as mutations see it. */
@@ -32,6 +33,7 @@ export interface ImageParts {
   annotations?: Record<string, string> | undefined;
 }
 
+/** The family of a manifest media type: `docker` for a Docker schema 2 manifest, else `oci`. */
 export function familyOf(manifestMediaType: string): Family {
   return manifestMediaType === MediaType.DockerManifest ? 'docker' : 'oci';
 }

@@ -8,14 +8,7 @@ export {
   type PruneResult,
 } from './cache.js';
 export { closeDefaultClient, defaultClient } from './client.js';
-export {
-  ComputedImage,
-  type Family,
-  familyOf,
-  type ImageParts,
-  loadParts,
-  serializeConfig,
-} from './computed.js';
+export { ComputedImage, type Family, type ImageParts, loadParts } from './computed.js';
 export {
   CacheMissError,
   ImageSourceSyntaxError,
@@ -28,7 +21,38 @@ export {
   RunnerMissingError,
   UnknownImageSourceError,
 } from './errors.js';
-export * from './formats/index.js';
+export {
+  AmbiguousImageError,
+  ArchiveFormatError,
+  CompressedArchiveError,
+  type DockerArchiveEntryImage,
+  DockerArchiveImage,
+  type DockerArchiveInput,
+  type DockerArchiveLayout,
+  IMAGE_NAME_ANNOTATION,
+  type ImageFileFormat,
+  ImageNotFoundError,
+  LayoutError,
+  type ManifestPolicy,
+  MissingMemberError,
+  REF_NAME_ANNOTATION,
+  type ReadDockerArchiveOptions,
+  type ReadLayoutOptions,
+  readDockerArchive,
+  readDockerArchiveAll,
+  readOciArchive,
+  readOciLayout,
+  type SelfVerifying,
+  sniffFormat,
+  TruncatedArchiveError,
+  UnsafeMemberError,
+  VERIFIED_STREAMS,
+  type WriteDockerArchiveOptions,
+  type WriteOciOptions,
+  writeDockerArchive,
+  writeOciArchive,
+  writeOciLayout,
+} from './formats/index.js';
 export {
   buildLayer,
   type LayerBuildOptions,
@@ -43,15 +67,7 @@ export { RecompressedLayer, type RecompressOptions } from './layers/recompressed
 export { RemoteLayer, type RemoteLayerInit } from './layers/remote.js';
 export * from './model.js';
 export { type Addendum, type AppendOptions, appendLayers } from './mutate/append.js';
-export {
-  type ConfigEdits,
-  type ConfigMapper,
-  editConfig,
-  type KeySet,
-  mapConfig,
-  setEnvValue,
-  unsetEnvValue,
-} from './mutate/config.js';
+export { type ConfigEdits, type ConfigMapper, editConfig, type KeySet, mapConfig } from './mutate/config.js';
 export {
   compressAll,
   compressLayers,
@@ -62,13 +78,17 @@ export {
   withoutZstdLayers,
 } from './mutate/convert.js';
 export { type FlattenOptions, flatten } from './mutate/flatten.js';
-export { historyAligned, historyIndexOfLayer } from './mutate/history.js';
 export { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
-export { mergeContainerConfig, type RebaseOptions, rebase } from './mutate/rebase.js';
+export { type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';
-export { type CreatedOption, createdTimestamp } from './mutate/time.js';
+export type { CreatedOption } from './mutate/time.js';
 export { type OpenImageOptions, openFile, openImage, openSource } from './open.js';
 export { imageForPlatform } from './platform.js';
+/**
+ * Images and indexes in a registry, read lazily (manifest and config, no layer bytes).
+ * `remote.image(ref, opts)` gives one image (from an index, the entry for a platform),
+ * `remote.get(ref, opts)` whatever `ref` names, `remote.index(ref, opts)` an index.
+ */
 export * as remote from './remote.js';
 export { RemoteImage, type RemoteImageOptions, RemoteIndex, type RemoteOptions } from './remote.js';
 export {
@@ -96,9 +116,7 @@ export {
   type ImageSource,
   type ImageTransport,
   type LocalImageSource,
-  looksLikePath,
   type ParseSourceOptions,
   parseImageDestination,
   parseImageSource,
-  selectorText,
 } from './transports.js';

@@ -17,8 +17,11 @@ export interface ProgressEvent {
   total?: number;
 }
 
+/** Options of every operation that moves bytes. */
 export interface StreamOptions {
+  /** Aborts the transfer. */
   signal?: AbortSignal;
+  /** Called as bytes move. */
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -32,7 +35,7 @@ export interface BlobLocation {
 }
 
 /**
- * A filesystem layer, in the spirit of go-containerregistry's v1.Layer: the cheap questions are
+ * A filesystem layer, in the spirit of go-containerregistry's v1.Layer. The cheap questions are
  * answered from metadata whenever it is known (a remote layer knows its digest from the manifest and
  * its diffID from the config), and bytes flow only when a stream is opened.
  */
@@ -101,12 +104,15 @@ export interface ImageIndex {
   readonly location?: BlobLocation | undefined;
 }
 
+/** A single-platform image or a multi-platform index, told apart by `kind`. */
 export type ImageOrIndex = Image | ImageIndex;
 
+/** Whether `x` is a single-platform `Image`. */
 export function isImage(x: ImageOrIndex): x is Image {
   return x.kind === 'image';
 }
 
+/** Whether `x` is a multi-platform `ImageIndex`. */
 export function isIndex(x: ImageOrIndex): x is ImageIndex {
   return x.kind === 'index';
 }

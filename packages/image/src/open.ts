@@ -19,10 +19,14 @@ import {
   parseImageSource,
 } from './transports.js';
 
+/**
+ * Options of `openImage` and `openFile`: those of the registry sources and of
+ * `parseImageSource`, and which image to pick.
+ */
 export interface OpenImageOptions extends RemoteOptions, ParseSourceOptions {
   /**
    * Platform to pick from an index (default: the running machine's); 'all' keeps an index as
-   * it is (the result may then be an {@link ImageIndex}).
+   * it is (the result may then be an `ImageIndex`).
    */
   platform?: Platform | string | 'all';
   /** Which image of a file: a RepoTag of a docker archive, a ref.name of an OCI layout. */
@@ -107,7 +111,7 @@ export async function openFile(path: string, opts: OpenImageOptions = {}): Promi
 }
 
 /**
- * Open an image from wherever `input` says, in the transport syntax of {@link parseImageSource}
+ * Open an image from wherever `input` says, in the transport syntax of `parseImageSource`
  * (`docker://REF`, `oci:DIR:REF`, `oci-archive:FILE:REF`, `docker-archive:FILE:TAG|@N`, a path,
  * `PATH:SELECTOR`, or a reference). Files are read in place; a reference is remote and lazy
  * (manifest and config only).

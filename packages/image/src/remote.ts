@@ -25,13 +25,17 @@ import { InconsistentImageError } from './errors.js';
 import { RemoteLayer } from './layers/remote.js';
 import type { BlobLocation, Image, ImageIndex, IndexChild, Layer, StreamOptions } from './model.js';
 
+/** Options of the registry sources (`remote.get`, `remote.image`, `remote.index`). */
 export interface RemoteOptions {
+  /** The registry client (default: the shared `defaultClient`). */
   client?: RegistryClient;
   /** Blob cache for layers and configs (default: the shared one); false to keep nothing. */
   cache?: BlobCache | false;
+  /** Aborts the manifest and config fetches. */
   signal?: AbortSignal;
 }
 
+/** Options of `remote.image`: those of every registry source, and the platform to pick. */
 export interface RemoteImageOptions extends RemoteOptions {
   /** Platform to pick from an index (default: the running machine's). */
   platform?: Platform | string;
@@ -87,8 +91,8 @@ async function fetchConfig(
 }
 
 /**
- * An image in a registry, lazy: it holds the raw manifest bytes (its digest is that of what the
- * registry served, never of a re-serialization) and the config; layers are {@link RemoteLayer}s
+ * An image in a registry, read lazily. It holds the raw manifest bytes (its digest is that of what
+ * the registry served, never of a re-serialization) and the config; layers are `RemoteLayer`s
  * that download nothing until a stream is opened.
  */
 export class RemoteImage implements Image {

@@ -5,11 +5,14 @@ import type { Image } from './model.js';
 export interface ImageRunOptions {
   /** Arguments replacing the image's Cmd (its Entrypoint still applies, as with `docker run`). */
   cmd?: string[];
+  /** Aborts the run. */
   signal?: AbortSignal;
   [option: string]: unknown;
 }
 
+/** What a runner returns; runner-specific fields pass through. */
 export interface ImageRunResult {
+  /** The container process's exit code. */
   exitCode: number;
   [field: string]: unknown;
 }
@@ -27,11 +30,12 @@ export function setImageRunner(runner: ImageRunner | undefined): void {
   (globalThis as Holder)[KEY] = runner;
 }
 
+/** The registered runner, or undefined when none is (no `@pd/runner` imported). */
 export function getImageRunner(): ImageRunner | undefined {
   return (globalThis as Holder)[KEY];
 }
 
-/** Run through the registered runner; throws {@link RunnerMissingError} when there is none. */
+/** Run through the registered runner; throws `RunnerMissingError` when there is none. */
 export async function runImage(image: Image, options: ImageRunOptions): Promise<ImageRunResult> {
   const runner = getImageRunner();
   if (!runner) throw new RunnerMissingError();

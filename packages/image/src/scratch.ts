@@ -1,6 +1,7 @@
 import { hostPlatform, type ImageConfig, type Platform, parsePlatform } from '@pd/oci-types';
 import { ComputedImage, type Family } from './computed.js';
 
+/** Options of `scratch`. */
 export interface ScratchOptions {
   /** Default: linux on the running machine's architecture. */
   platform?: Platform | string;

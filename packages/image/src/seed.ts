@@ -21,22 +21,29 @@ import { type ImageRunOptions, type ImageRunResult, runImage } from './runner.js
 import { type ScratchOptions, scratch } from './scratch.js';
 import { type PushOptions, type PushResult, push } from './sinks/push.js';
 
+/** Options of `Image.pull`: those of `remote.image`, and whether to download the layers now. */
 export interface PullOptions extends RemoteImageOptions, StreamOptions {
   /** Fetch only manifest and config, layers when read (default true); false downloads every layer now. */
   lazy?: boolean;
 }
 
+/** Options of the `EditableImage.addLayer*` methods: how the layer is built, and its history entry. */
 export interface AddLayerOptions extends LayerFromPathOptions {
   /** Fields of the history entry for the new layer. */
   history?: History;
 }
 
+/** A format `EditableImage.write` writes: a `docker save` tar, an OCI layout directory, or its tar. */
 export type WriteFormat = 'docker-archive' | 'oci-layout' | 'oci-archive';
 
+/** Options of `EditableImage.write`. */
 export interface WriteOptions extends StreamOptions {
   /** Default docker-archive (what `docker load` reads). */
   format?: WriteFormat;
-  /** Tags to record (default: the image's name, when it has one). */
+  /**
+   * Tags to record (default: the image's name, when it has one). An OCI layout or archive records
+   * the first as the entry's ref name (default: the tag of the image's name).
+   */
   tags?: string[];
   /**
    * OCI layout / archive only: `oci` (default) writes Docker manifests as their OCI equivalents
@@ -305,7 +312,7 @@ async function fromScratch(opts: ScratchOptions = {}): Promise<EditableImage> {
 
 /**
  * The seed API: `Image.pull(ref)`, `Image.fromFile(path)`, `Image.scratch()`, `Image.from(image)`
- * give an {@link EditableImage}. `Image` is also the type of any image (the model interface).
+ * give an `EditableImage`. `Image` is also the type of any image (the model interface).
  */
 export const Image = {
   pull,

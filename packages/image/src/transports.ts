@@ -18,6 +18,10 @@ export type ImageTransport = 'docker' | 'oci' | 'oci-archive' | 'docker-archive'
 /** Which image of a file: a name (RepoTag, ref.name) or a position (`@N`). */
 export type ImageSelector = { name: string } | { index: number };
 
+/**
+ * Where an image is, as `parseImageSource` reads it: a registry reference, a file or layout
+ * of a given transport, or a plain path whose format is sniffed.
+ */
 export type ImageSource =
   | { transport: 'docker'; ref: Reference }
   | { transport: 'oci' | 'oci-archive' | 'docker-archive'; path: string; select?: ImageSelector }
@@ -25,8 +29,10 @@ export type ImageSource =
   /** A plain path: the format is found by looking inside the file. */
   | { transport: 'file'; path: string; select?: ImageSelector };
 
+/** An `ImageSource` on the local filesystem (every transport but `docker`). */
 export type LocalImageSource = Exclude<ImageSource, { transport: 'docker' }>;
 
+/** Options of `parseImageSource`. */
 export interface ParseSourceOptions {
   /** Directory relative paths are taken from (default: the process's working directory). */
   cwd?: string;
@@ -95,7 +101,9 @@ export function looksLikePath(input: string): boolean {
 }
 
 /**
- * Read where an image is (see the table above). Plain forms are checked against the filesystem:
+ * Read where an image is, written in transport syntax (`docker://REF`, `oci:DIR[:REF]`,
+ * `oci-archive:FILE[:REF]`, `docker-archive:FILE[:TAG|:@N]`, a path, `PATH:SELECTOR`, or a
+ * reference), into an `ImageSource`. Plain forms are checked against the filesystem:
  * a path that exists wins over a registry reference of the same spelling (write `docker://` to
  * force the registry), and `PATH:SELECTOR` is a selector only when the whole does not exist and
  * PATH is a file or an OCI layout directory. Relative paths are resolved against `cwd` when it is given.
@@ -158,6 +166,7 @@ export function formatImageSource(source: ImageSource): string {
     : `${source.transport}:${source.path}${select}`;
 }
 
+/** A selector as written after the path: `@N` or the name. */
 export function selectorText(select: ImageSelector): string {
   return 'index' in select ? `@${select.index}` : select.name;
 }

@@ -28,6 +28,7 @@ export function blobPath(digest: string): string {
   return `blobs/${algorithm}/${hex}`;
 }
 
+/** The blobs of an OCI layout directory. */
 export class DirBlobStore implements BlobStore {
   readonly where: string;
   constructor(readonly dir: string) {
@@ -64,6 +65,7 @@ export class DirBlobStore implements BlobStore {
   }
 }
 
+/** The blobs of an OCI layout stored as a tar (an OCI archive), read in place through its `TarIndex`. */
 export class TarBlobStore implements BlobStore {
   readonly where: string;
   constructor(readonly archive: TarIndex) {

@@ -31,15 +31,19 @@ import { lazy } from './lazy.js';
 import { readLayoutIndex } from './oci-layout-reader.js';
 import { TarIndex } from './tar-index.js';
 
+/** Options of `readDockerArchive`: which image of the archive to read. */
 export interface ReadDockerArchiveOptions {
   /** Pick the image by one of its RepoTags (`busybox`, `busybox:latest`, `docker.io/library/busybox:latest`). */
   tag?: string;
   /** Pick the image by its position in manifest.json (0-based). */
   index?: number;
+  /** Aborts the scan of the archive's tar headers. */
   signal?: AbortSignal;
 }
 
+/** One image of a docker archive with its RepoTags, as `readDockerArchiveAll` lists them. */
 export interface DockerArchiveEntryImage {
+  /** The image (lazy: nothing of it is read yet). */
   image: DockerArchiveImage;
   /** RepoTags of the entry as written (familiar form, e.g. `busybox:latest`). */
   tags: string[];

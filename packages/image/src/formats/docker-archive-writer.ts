@@ -23,14 +23,18 @@ import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.
 import { type BlobNaming, combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
 
+/** An image to write into a docker archive, and the tags to load it as. */
 export interface DockerArchiveInput {
+  /** The image to write. */
   image: Image;
   /** Tags to load the image as (`busybox`, `busybox:1.36`, `localhost:5000/app:v1`); may be empty. */
   tags: string[];
 }
 
+/** The member layout of a docker archive: Docker ≥ 25's (`combined`), or the one before (`classic`). */
 export type DockerArchiveLayout = 'classic' | 'combined';
 
+/** Options of `writeDockerArchive`. */
 export interface WriteDockerArchiveOptions extends StreamOptions {
   /**
    * `combined` (default): a docker archive that is also an OCI image layout; `manifest.json` points

@@ -84,7 +84,7 @@ export class ImageNotFoundError extends PdError {
   }
 }
 
-/** Several images and nothing to choose between them. */
+/** An archive or layout holds several images and nothing says which one to read. */
 export class AmbiguousImageError extends PdError {
   readonly available: string[];
   constructor(where: string, count: number, available: string[], how: string) {

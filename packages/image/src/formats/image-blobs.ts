@@ -52,7 +52,8 @@ export interface ImageParts {
 }
 
 /**
- * What manifests a sink writes. `keep`: byte for byte as the source has them (digests preserved).
+ * What manifests a file sink writes: the source's as they are (`keep`), or OCI ones (`oci`).
+ * `keep`: byte for byte as the source has them (digests preserved).
  * `oci`: Docker schema 2 manifests and manifest lists become their OCI equivalents (same layer
  * blobs, new manifest digests), because OCI-layout readers such as skopeo and umoci look only
  * for OCI media types in a layout; a config holding Docker's `null` members (`"Env": null`) is

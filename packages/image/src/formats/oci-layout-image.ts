@@ -72,6 +72,10 @@ export class LayoutLayer implements Layer, SelfVerifying {
   }
 }
 
+/**
+ * An image of a layout, named by its manifest descriptor. Lazy: the manifest and config are read
+ * when asked for.
+ */
 export class LayoutImage implements Image {
   readonly kind = 'image' as const;
 
@@ -127,6 +131,7 @@ export class LayoutImage implements Image {
   });
 }
 
+/** An index of a layout, named by its descriptor. Lazy: children are opened when asked for. */
 export class LayoutIndex implements ImageIndex {
   readonly kind = 'index' as const;
 

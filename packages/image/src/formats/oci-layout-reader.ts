@@ -14,13 +14,17 @@ import { AmbiguousImageError, ArchiveFormatError, ImageNotFoundError, LayoutErro
 import { openDescriptor } from './oci-layout-image.js';
 import { TarIndex } from './tar-index.js';
 
-/** Annotation naming an index.json entry (OCI image-layout spec). */
+/** `org.opencontainers.image.ref.name`: the annotation naming an index.json entry (OCI layout spec). */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-/** Full image name containerd and Docker ≥ 25 put beside the ref name. */
+/**
+ * `io.containerd.image.name`: the annotation holding the full image name, which containerd and
+ * Docker ≥ 25 put beside the ref name.
+ */
 export const IMAGE_NAME_ANNOTATION = 'io.containerd.image.name';
 
 const INDEX_LIMIT = 4 * 1024 * 1024;
 
+/** Options of `readOciLayout` and `readOciArchive`: which entry of index.json to read. */
 export interface ReadLayoutOptions {
   /**
    * Which entry of index.json: its `org.opencontainers.image.ref.name` (e.g. `latest`), its
@@ -30,6 +34,7 @@ export interface ReadLayoutOptions {
   ref?: string;
   /** Which entry of index.json by position (0-based), as `oci:DIR:@N` says. */
   index?: number;
+  /** Aborts the scan of an OCI archive's tar headers. */
   signal?: AbortSignal;
 }
 

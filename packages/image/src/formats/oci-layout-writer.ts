@@ -27,6 +27,7 @@ import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.
 import { combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
 
+/** Options of `writeOciLayout` and `writeOciArchive`. */
 export interface WriteOciOptions extends StreamOptions {
   /**
    * Name of the entry in index.json (`org.opencontainers.image.ref.name`), e.g. `latest` or `v1.2`.
@@ -84,7 +85,7 @@ function keeps(d: Descriptor, entry: Descriptor, options: WriteOciOptions): bool
 
 /**
  * Write an image (or an index and all its children) into an OCI image layout directory, creating it
- * or adding to it: blobs already present with the right size are kept, new ones are verified on the
+ * or adding to it. Blobs already present with the right size are kept, new ones are verified on the
  * way and renamed into place, and index.json is replaced atomically at the end. Returns the
  * descriptor added to index.json.
  */

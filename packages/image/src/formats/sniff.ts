@@ -3,13 +3,17 @@ import { join } from 'node:path';
 import { PdError } from '@pd/oci-types';
 import { TarIndex } from './tar-index.js';
 
+/**
+ * What `sniffFormat` finds: a docker archive, an OCI archive or layout, or an archive that is both
+ * (`combined`).
+ */
 export type ImageFileFormat = 'docker-archive' | 'oci-archive' | 'oci-layout' | 'combined';
 
 /**
- * What kind of image file `path` is, by looking inside (never by its name): a directory with an
- * `oci-layout` file is an OCI layout; a tar with `manifest.json` a docker archive, with `oci-layout`
- * and `index.json` an OCI archive, with both `combined`. Undefined for anything else, including
- * missing paths and compressed archives (the readers explain those).
+ * What kind of image file `path` is, found by looking inside (never by its name). A directory with
+ * an `oci-layout` file is an OCI layout; a tar with `manifest.json` a docker archive, with
+ * `oci-layout` and `index.json` an OCI archive, with both `combined`. Undefined for anything else,
+ * including missing paths and compressed archives (the readers explain those).
  */
 export async function sniffFormat(path: string): Promise<ImageFileFormat | undefined> {
   let s: Awaited<ReturnType<typeof stat>>;

@@ -18,6 +18,7 @@ const MAX_LINK_HOPS = 16;
 /** Links, devices, directories and fifos. */
 const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
 
+/** The kind of a tar member (`other`: devices, fifos and the like). */
 export type MemberType = 'file' | 'directory' | 'symlink' | 'link' | 'other';
 
 /** One member of a tar file: where its data starts and how long it is. */

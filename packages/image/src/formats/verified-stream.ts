@@ -9,10 +9,12 @@ import { decompress } from '@pd/tar';
  */
 export const VERIFIED_STREAMS: unique symbol = Symbol.for('@pd/image.verified-streams');
 
+/** A layer marked with `VERIFIED_STREAMS`: its `compressed()` stream verifies itself. */
 export interface SelfVerifying {
   readonly [VERIFIED_STREAMS]: true;
 }
 
+/** Whether `x` carries the `VERIFIED_STREAMS` mark. */
 export function verifiesItself(x: object): x is SelfVerifying {
   return (x as Partial<SelfVerifying>)[VERIFIED_STREAMS] === true;
 }

@@ -17,8 +17,9 @@ import { BlobCache } from '../cache.js';
 import type { Layer, StreamOptions } from '../model.js';
 import { KnownLayer } from './known.js';
 
+/** Options of the layer builders: compression, tar metadata and where the blob is stored. */
 export interface LayerBuildOptions extends StreamOptions {
-  /** Default gzip. */
+  /** Default gzip; 'none' stores the tar as it is. */
   compression?: Compression;
   /** gzip 1–9 (default 6), zstd 1–19 (default 3). */
   level?: number;
@@ -32,8 +33,9 @@ export interface LayerBuildOptions extends StreamOptions {
   owner?: TarOptions['owner'];
 }
 
+/** Options of `layerFromDir`, `layerFromPaths` and `layerFromContents`. */
 export interface LayerFromPathOptions extends LayerBuildOptions {
-  /** Where the content lands in the image (default `/`). */
+  /** Where the content lands in the image (default `/`; `layerFromPaths` takes each pair's). */
   dest?: string;
   /** Drop (false) or rewrite (a header) entries before they are written. */
   filter?: TarFilter;

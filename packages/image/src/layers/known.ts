@@ -4,14 +4,20 @@ import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
+/** What a `KnownLayer` answers: its metadata, and how to open its blob. */
 export interface KnownLayerInit {
+  /** Digest of the compressed blob. */
   digest: Digest;
+  /** Digest of the uncompressed tar. */
   diffId: Digest;
+  /** Size of the compressed blob in bytes. */
   size: number;
   mediaType: string;
   /** Opens the blob; the stream must be verified against `digest` (or come from a verified store). */
   open: (opts: StreamOptions) => Promise<Readable>;
+  /** Annotations for the layer's manifest descriptor. */
   annotations?: Record<string, string>;
+  /** The registry repository that holds the blob already, if one does. */
   location?: BlobLocation;
   /** A local file holding exactly the blob, if any (see `Layer.localPath`). */
   localPath?: () => Promise<string | undefined>;

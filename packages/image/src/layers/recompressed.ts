@@ -8,6 +8,7 @@ import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
+/** Options of a `RecompressedLayer`; `signal` and `onProgress` apply to its one encoding pass. */
 export interface RecompressOptions extends StreamOptions {
   /** Where the new blob is stored (default: the shared cache of `defaultCacheDir()`). */
   cache?: BlobCache;
@@ -21,13 +22,13 @@ interface Encoded {
 }
 
 /**
- * `source` with its tar encoded as `compression` (an uncompressed layer gzipped for a push, a zstd
- * layer made gzip for `docker load`). Its diffID is the source's; nothing is read until the digest,
- * the size or the bytes are asked for. Then the source's tar (verified against its diffID) is
- * compressed once into the blob cache, deterministically, so the same tar always gives the same
- * blob; the streams come from the cache. What a tar became is remembered beside the cache
- * (`recoded/`), so that pushing the same archive again compresses nothing while the blob is cached:
- * the registry then skips it by digest.
+ * A layer re-encoded: the tar of `source`, compressed as `compression` (an uncompressed layer
+ * gzipped for a push, a zstd layer made gzip for `docker load`). Its diffID is the source's;
+ * nothing is read until the digest, the size or the bytes are asked for. Then the source's tar
+ * (verified against its diffID) is compressed once into the blob cache, deterministically, so the
+ * same tar always gives the same blob; the streams come from the cache. What a tar became is
+ * remembered beside the cache (`recoded/`), so that pushing the same archive again compresses
+ * nothing while the blob is cached: the registry then skips it by digest.
  */
 export class RecompressedLayer implements Layer {
   readonly [VERIFIED_STREAMS] = true as const;

@@ -6,8 +6,11 @@ import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
+/** Where a `RemoteLayer` lives and what its manifest and config say about it. */
 export interface RemoteLayerInit {
+  /** The client that fetches the blob. */
   client: RegistryClient;
+  /** The registry repository that holds the blob. */
   location: BlobLocation;
   /** The layer's descriptor from the manifest: digest, size, media type, annotations. */
   descriptor: Descriptor;

@@ -9,6 +9,7 @@ export interface Addendum {
   history?: History;
 }
 
+/** Options of `appendLayers`. */
 export interface AppendOptions {
   /** Fields for the history entry of every appended layer (an addendum's own entry wins). */
   history?: History;

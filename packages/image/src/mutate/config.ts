@@ -57,6 +57,7 @@ export function setEnvValue(env: readonly string[], key: string, value: string):
   return out;
 }
 
+/** Env without any entry for `key` (other entries in their order). */
 export function unsetEnvValue(env: readonly string[], key: string): string[] {
   return env.filter((e) => envKey(e) !== key);
 }
@@ -171,7 +172,10 @@ export async function editConfig(image: Image, edits: ConfigEdits): Promise<Imag
   return new ComputedImage(editConfigParts(await loadParts(image), edits));
 }
 
-/** `fn` edits a copy of the config (in place, or returns a new one); layers must not change. */
+/**
+ * The function `mapConfig` and `EditableImage.updateConfig` call: it edits a copy of the config in
+ * place, or returns a new one. `rootfs.diff_ids` must not change (they follow the layers).
+ */
 // biome-ignore lint/suspicious/noConfusingVoidType: lets an arrow that edits in place and returns nothing fit
 export type ConfigMapper = (config: ImageConfig) => ImageConfig | undefined | void;
 

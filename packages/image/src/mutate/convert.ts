@@ -30,6 +30,10 @@ export async function convertMediaTypes(image: Image, family: Family): Promise<I
   });
 }
 
+/**
+ * Options of `recodeLayers`, `compressLayers`, `withoutZstdLayers` and
+ * `compressAll`: where re-encoded blobs go, and the signal and progress of each encoding.
+ */
 export interface RecodeOptions extends Omit<RecompressOptions, 'family'> {}
 
 /**
@@ -65,9 +69,9 @@ export async function recodeLayers(
 }
 
 /**
- * Uncompressed layers (what `docker save` writes) compressed as `compression`, as a push does by
- * default; layers already compressed pass through untouched, so a registry that has them still
- * skips or mounts them. `none` returns the image as it is.
+ * The image with its uncompressed layers (what `docker save` writes) compressed as `compression`,
+ * as a push does by default. Layers already compressed pass through untouched, so a registry that
+ * has them still skips or mounts them. `none` returns the image as it is.
  */
 export function compressLayers(
   image: Image,
@@ -78,8 +82,8 @@ export function compressLayers(
 }
 
 /**
- * zstd layers made gzip, for readers that know no zstd (`docker load` before 23, Docker schema 2);
- * gzip and uncompressed layers pass through.
+ * The image with its zstd layers made gzip, for readers that know no zstd (`docker load` before
+ * 23, Docker schema 2); gzip and uncompressed layers pass through.
  */
 export function withoutZstdLayers(image: Image, opts: RecodeOptions = {}): Promise<Image> {
   return recodeLayers(image, ['zstd'], 'gzip', opts);
@@ -118,7 +122,7 @@ class MappedIndex implements ImageIndex {
 }
 
 /**
- * `fn` applied to every image of an index (nested indexes too). Returns `index` itself when no
+ * An index with `fn` applied to every image (of nested indexes too). Returns `index` itself when no
  * image changed, so its digest is kept; otherwise a new index listing the changed children by
  * their new descriptors (other fields, platforms and annotations kept). A Docker manifest list
  * that gets an OCI child becomes an OCI index, since a manifest list names Docker manifests only.
@@ -156,7 +160,7 @@ export async function mapIndexImages(
   return new MappedIndex(document, mediaType, mapped);
 }
 
-/** {@link compressLayers} for an image or every image of an index. */
+/** `compressLayers` for an image or every image of an index. */
 export function compressAll(
   x: Image | ImageIndex,
   compression: Compression,

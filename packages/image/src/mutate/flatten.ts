@@ -5,7 +5,9 @@ import { buildLayer, type LayerBuildOptions } from '../layers/built.js';
 import type { Image } from '../model.js';
 import { type CreatedOption, createdTimestamp } from './time.js';
 
+/** Options of `flatten`: how the one layer is built, and its history entry. */
 export interface FlattenOptions extends LayerBuildOptions {
+  /** Time of the config and the history entry (default SOURCE_DATE_EPOCH, else now). */
   created?: CreatedOption;
   /** Fields of the single history entry. */
   history?: History;

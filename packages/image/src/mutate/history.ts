@@ -1,4 +1,4 @@
-import type { History, ImageConfig } from '@pd/oci-types';
+import type { History } from '@pd/oci-types';
 
 /**
  * Index in `history` of the entry that made layer `layerIndex`: entries with `empty_layer`
@@ -13,10 +13,4 @@ export function historyIndexOfLayer(history: readonly History[], layerIndex: num
     if (seen === layerIndex) return i;
   }
   return -1;
-}
-
-/** Whether every layer has its history entry and every non-empty entry its layer. */
-export function historyAligned(config: ImageConfig): boolean {
-  const entries = (config.history ?? []).filter((h) => h.empty_layer !== true).length;
-  return entries === config.rootfs.diff_ids.length;
 }

@@ -1,9 +1,9 @@
 import type { ImageConfig } from '@pd/oci-types';
 
 /**
- * Docker writes empty lists and maps as `null` (`"Env": null`, `"Cmd": null`, `"Volumes": null`...);
- * the OCI config schema wants arrays and objects there, or the key absent. True when `config` holds
- * such a null anywhere.
+ * Whether a config (any JSON value) holds a `null` anywhere, as Docker writes empty lists and maps
+ * (`"Env": null`, `"Cmd": null`, `"Volumes": null`...). The OCI config schema wants arrays and
+ * objects there, or the key absent.
  */
 export function hasNullFields(value: unknown): boolean {
   if (value === null) return true;

@@ -5,6 +5,7 @@ import type { Image } from '../model.js';
 import { setEnvValue, unsetEnvValue } from './config.js';
 import { historyIndexOfLayer } from './history.js';
 
+/** Options of `rebase`: the base to take out and the one to put in. */
 export interface RebaseOptions {
   /** The base the image was built on: its layers must be the bottom of the image. */
   oldBase: Image;

@@ -13,7 +13,9 @@ import { mapLimit } from '../limit.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
 
+/** Options of `push`. */
 export interface PushOptions extends StreamOptions {
+  /** The registry client (default: the shared `defaultClient`). */
   client?: RegistryClient;
   /** Blobs uploaded at once (default 4; the client also bounds transfers per registry). */
   concurrency?: number;
@@ -26,11 +28,13 @@ export interface PushOptions extends StreamOptions {
   compression?: Compression;
 }
 
+/** What `push` pushed, and where. */
 export interface PushResult {
   /** Digest of the manifest (or index) pushed. */
   digest: Digest;
   /** Its size in bytes. */
   size: number;
+  /** Its media type. */
   mediaType: string;
   /** Where it was pushed, pinned by digest (and tagged when a tag was given). */
   ref: Reference;
