@@ -5,8 +5,8 @@ import {
   buildImage,
   docker,
   dockerMissing,
-  missingTools,
-  runPeer,
+  podmanIn,
+  podmanMissing,
   skopeo,
   skopeoMissing,
 } from '@pd/test-fixtures';
@@ -177,23 +177,6 @@ describe('a layout filled by several writes', () => {
 
 const PODMAN_TAG_A = 'localhost/pd-fixtures/select-a:other';
 
-/** Podman on private storage under `root`, so the machine's images are never touched. */
-function podman(root: string, args: string[]) {
-  return runPeer('podman', [
-    '--root',
-    join(root, 'storage'),
-    '--runroot',
-    join(root, 'run'),
-    '--storage-driver',
-    'vfs',
-    '--cgroup-manager',
-    'cgroupfs',
-    '--events-backend',
-    'none',
-    ...args,
-  ]);
-}
-
 async function diffIds(image: Image | ImageIndex): Promise<string[]> {
   if (image.kind !== 'image') throw new Error('expected an image');
   return (await image.config()).rootfs.diff_ids;
@@ -287,13 +270,13 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
       expect((wrong as { hint?: string }).hint).toBe(`read it as oci-archive:${archive}`);
     });
 
-    describe.skipIf(missingTools('podman'))('podman save', () => {
+    describe.skipIf(podmanMissing())('podman save', () => {
       test('docker-archive with several images and tags, oci-archive with a full ref.name', async () => {
         const root = await tempDir('pd-podman-');
-        await podman(root, ['load', '-q', '-i', saved]);
-        await podman(root, ['tag', `localhost/${a.tag}`, PODMAN_TAG_A]);
+        await podmanIn(root)(['load', '-q', '-i', saved]);
+        await podmanIn(root)(['tag', `localhost/${a.tag}`, PODMAN_TAG_A]);
         const multi = join(dir, 'podman-docker.tar');
-        await podman(root, [
+        await podmanIn(root)([
           'save',
           '--format',
           'docker-archive',
@@ -317,7 +300,7 @@ describe.skipIf(dockerMissing() ?? skopeoMissing())(
           `@0 localhost/${a.tag} ${PODMAN_TAG_A}, @1 localhost/${b.tag}`,
         );
         const oci = join(dir, 'podman-oci.tar');
-        await podman(root, ['save', '--format', 'oci-archive', '-o', oci, `localhost/${b.tag}`]);
+        await podmanIn(root)(['save', '--format', 'oci-archive', '-o', oci, `localhost/${b.tag}`]);
         for (const input of [
           `oci-archive:${oci}:localhost/${b.tag}`,
           `oci-archive:${oci}:two`,
