@@ -20,17 +20,19 @@ import { globMatcher, sourceDateEpoch, type TarFilter } from '@pd/tar';
 import { describeFsError, SpecInputError } from './errors.js';
 import type { CondaSpec, ConfigSpec, LayerSpec, PdSpec } from './spec.js';
 
+/** Options of {@link buildImage}. */
 export interface BuildOptions {
   /** Directory that relative paths in the spec are resolved against (the pd.yaml's directory). Default cwd. */
   baseDir?: string;
-  /** Layer compression. Default gzip. */
+  /** Compression of every layer built (conda layers too). Default gzip. */
   compression?: Compression;
-  /** Blob cache for built layers (default @pd/image's shared cache). */
+  /** Blob cache for built layers, conda layers too (default @pd/image's shared cache). */
   cache?: BlobCache;
   /** Registry client for a `base:` given by reference (default @pd/image's shared one). */
   client?: OpenImageOptions['client'];
   /** Conda cache root (default `<pd cache>/conda`). */
   condaCacheDir?: string;
+  /** Progress of the layers being built (and of conda downloads). */
   onProgress?: (e: ProgressEvent) => void;
   /** Warnings (conda package scripts not run...). */
   onLog?: (message: string) => void;

@@ -110,9 +110,13 @@ const specShape = {
   config: v.optional(strict(configShape)),
 };
 
+/** An entry of pd.yaml's `layers`: a file or directory (`src`) packed as one layer at `dest`. */
 export type LayerSpec = Infer<typeof layerShape>;
+/** An entry of pd.yaml's `files`: a file given inline (`path`, `content`, `mode`). */
 export type FileSpec = Infer<typeof fileShape>;
+/** pd.yaml's `conda` section: the environment (specs, environment.yml or lockfile) and how it is laid out. */
 export type CondaSpec = Infer<typeof condaShape>;
+/** pd.yaml's `config` section: the edits made to the image config. */
 export type ConfigSpec = Infer<typeof configShape>;
 /** A validated pd.yaml. */
 export type PdSpec = Infer<typeof specShape>;

@@ -11,6 +11,10 @@ export function pdCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.cache', 'pd');
 }
 
+/**
+ * The conda cache, `<pdCacheDir()>/conda` (repodata, pkgs, layers): the default `cacheDir` of
+ * {@link solve} and {@link condaLayers}.
+ */
 export function condaCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(pdCacheDir(env), 'conda');
 }

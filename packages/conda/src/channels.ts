@@ -7,6 +7,7 @@ export const DEFAULT_CHANNEL_ALIAS = 'https://conda.anaconda.org/';
 /** What conda's `defaults` stands for. */
 export const DEFAULT_CHANNELS = ['https://repo.anaconda.com/pkgs/main', 'https://repo.anaconda.com/pkgs/r'];
 
+/** How channel names become URLs (see {@link resolveChannels}). */
 export interface ChannelOptions {
   /** Base URL that channel names are appended to. Default {@link DEFAULT_CHANNEL_ALIAS}. */
   channelAlias?: string;
@@ -70,8 +71,9 @@ export function specName(spec: string): string {
 }
 
 /**
- * Split `channel::spec`. pd handles the channel itself: rattler's wasm build aborts the process
- * when it parses a channel inside a spec (it asks for a working directory wasm has not got).
+ * Split `channel::spec` into channel, spec and package name. pd handles the channel itself:
+ * rattler's wasm build aborts the process when it parses a channel inside a spec (it asks for a
+ * working directory wasm has not got).
  */
 export function parseSpec(input: string): ParsedSpec {
   const trimmed = input.trim();

@@ -52,7 +52,6 @@ export class EnvironmentFileError extends PdError {
   }
 }
 
-/** A channel or package could not be downloaded. */
 const NETWORK_CAUSES: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ENOTFOUND: 'the host name does not resolve (DNS)',
@@ -78,6 +77,10 @@ export function describeNetworkError(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * A channel index or a package could not be fetched: network error, HTTP status, missing file, or
+ * not in the repodata cache with `offline`.
+ */
 export class ChannelError extends PdError {
   readonly url: string;
   readonly status: number | undefined;

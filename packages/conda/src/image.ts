@@ -19,6 +19,10 @@ export type CondaEnvironmentInput =
   | { lockfile: string }
   | CondaEnvironment;
 
+/**
+ * Options of {@link buildCondaImage}: those of {@link condaLayers} and of {@link solve} (channels come
+ * from the environment input), and the config's time.
+ */
 export interface CondaImageOptions extends CondaLayerOptions, Omit<SolveOptions, 'channels'> {
   /** Config `created` and history times, in seconds (default SOURCE_DATE_EPOCH, else 0). */
   created?: number;
@@ -34,7 +38,10 @@ export interface CondaBuildReport extends Omit<CondaLayersResult, 'layers'> {
 /** An image built by {@link buildCondaImage}, with the report of the build. */
 export type CondaImage = Image & { readonly conda: CondaBuildReport };
 
-/** Solve / read the environment an input names. */
+/**
+ * The environment an input names: specs solved, an environment.yml read and solved, a lockfile
+ * read, or a solution taken as it is.
+ */
 export async function resolveEnvironment(
   input: CondaEnvironmentInput,
   options: CondaImageOptions = {},

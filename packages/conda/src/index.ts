@@ -50,17 +50,10 @@ export {
 } from './layers.js';
 export {
   condaHistory,
-  condaMetaRecord,
-  entryPointScript,
   type IndexJson,
   type LinkedPackage,
   type LinkOptions,
   linkPackage,
-  type PathData,
-  parseEntryPoint,
-  parseHasPrefix,
-  replaceBinaryPrefix,
-  replaceTextPrefix,
 } from './link/index.js';
 export { dependencyOrder } from './order.js';
 export {

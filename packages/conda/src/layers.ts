@@ -30,6 +30,7 @@ export interface CondaEnvironment {
   ordered?: boolean;
 }
 
+/** Options of {@link condaLayers}. */
 export interface CondaLayerOptions {
   /** `layered` (default): one layer per package, dependencies first, then a small meta layer. `single`: one layer. */
   layering?: 'layered' | 'single';
@@ -43,24 +44,31 @@ export interface CondaLayerOptions {
   cacheDir?: string;
   /** Where layer blobs go (default @pd/image's shared cache). */
   blobCache?: BlobCache;
+  /** Where package archives are fetched to (default one over `<cacheDir>/pkgs`). */
   packageCache?: PackageCache;
   /** Packages fetched and linked at once. Default 4. */
   concurrency?: number;
   /** File times in the layers (default SOURCE_DATE_EPOCH, else 0). */
   mtime?: number;
+  /** Download and compression progress, by package. */
   onProgress?: (e: ProgressEvent) => void;
+  /** Receives each warning (package scripts not run, packages without a checksum). */
   onLog?: (message: string) => void;
   signal?: AbortSignal;
 }
 
+/** One layer of a conda environment, with its history entry and what it holds. */
 export interface CondaLayer {
   layer: Layer;
+  /** The image history entry for the layer (`created_by: pd conda: ...`). */
   history: History;
   /** `name-version-build` of the packages it holds (none for the meta layer). */
   packages: string[];
+  /** One package (`layered`), the whole environment (`single`), or the conda-meta/history layer. */
   kind: 'package' | 'environment' | 'meta';
 }
 
+/** What {@link condaLayers} returns: the layers, base first, and what went into them. */
 export interface CondaLayersResult {
   layers: CondaLayer[];
   /** Packages in the order they were layered. */

@@ -11,9 +11,12 @@ import { ChannelError, PackageChecksumError } from './errors.js';
 import type { ProgressEvent } from './progress.js';
 import type { CondaPackageRecord } from './record.js';
 
+/** Options of {@link PackageCache.fetch}. */
 export interface FetchOptions {
   signal?: AbortSignal;
+  /** `download` progress, or `cached` when the archive is already there. */
   onProgress?: (e: ProgressEvent) => void;
+  /** Receives a warning for a package the channel gives no checksum for. */
   onLog?: (message: string) => void;
 }
 
@@ -125,7 +128,9 @@ async function openSource(url: string, signal: AbortSignal | undefined): Promise
   return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
 }
 
+/** Options of {@link fetchPackages}. */
 export interface FetchPackagesOptions extends FetchOptions {
+  /** Default: a cache in `<conda cache>/pkgs`. */
   cache?: PackageCache;
   /** Downloads at once. Default 4. */
   concurrency?: number;

@@ -17,6 +17,7 @@ interface CacheMeta {
   checkedAt: number;
 }
 
+/** Options of the {@link RepodataCache} constructor. */
 export interface RepodataCacheOptions {
   /** Default `<pd cache>/conda/repodata`. */
   dir?: string;
@@ -27,9 +28,11 @@ export interface RepodataCacheOptions {
    * not offer) is believed before asking again. Default one hour.
    */
   negativeTtlMs?: number;
+  /** Receives a note when a cached body is used because the channel did not answer. */
   onLog?: (message: string) => void;
 }
 
+/** How the requests of a {@link RepodataCache} were answered, counted since it was made. */
 export interface RepodataCacheStats {
   /** Full downloads (200). */
   downloaded: number;

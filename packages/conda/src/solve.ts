@@ -14,6 +14,7 @@ import { dependencyOrder } from './order.js';
 import type { CondaPackageRecord } from './record.js';
 import { RepodataCache, type RepodataCacheStats } from './repodata-cache.js';
 
+/** Options of {@link solve}. */
 export interface SolveOptions extends ChannelOptions {
   /** Channel names or URLs, highest priority first. Default `['conda-forge']`. */
   channels?: string[];
@@ -25,17 +26,22 @@ export interface SolveOptions extends ChannelOptions {
   offline?: boolean;
   /** Virtual packages the target offers; `[]` for none. Default {@link DEFAULT_VIRTUAL_PACKAGES}. */
   virtualPackages?: VirtualPackage[];
+  /** Receives notes of the repodata cache (a cached index used because the channel did not answer). */
   onLog?: (message: string) => void;
   signal?: AbortSignal;
 }
 
+/** What {@link solve} found: the packages of the environment, and where they come from. */
 export interface Solution {
   /** The specs as given. */
   specs: string[];
+  /** The channels searched, highest priority first (channels of `channel::` specs last). */
   channels: Channel[];
+  /** The conda subdir solved for. */
   platform: string;
   /** Packages in dependency order (dependencies first). */
   packages: CondaPackageRecord[];
+  /** How the channel index requests were answered (downloads, 304s, cache hits). */
   repodata: RepodataCacheStats;
 }
 

@@ -37,7 +37,9 @@ export interface PreparedBundle {
   id: string;
   /** The bundle directory: `<cache>/containers/<id>`. */
   dir: string;
+  /** The contents of `config.json`. */
   spec: RuntimeSpec;
+  /** How the root filesystem is assembled (overlay or copy), and why. */
   rootfs: RootfsPlan;
   /** Whether the overlay is mounted on the host at `dir/rootfs` (`mountRootfs`); removeContainer unmounts it. */
   mounted: boolean;
@@ -47,10 +49,16 @@ export interface PreparedBundle {
    * Undefined for copied root filesystems.
    */
   overlayBy?: 'host' | 'runtime' | 'caller';
+  /** The image's layers in the store, base first. */
   layers: CachedLayer[];
+  /** The container user, resolved through the image's /etc/passwd and /etc/group. */
   user: ResolvedUser;
 }
 
+/**
+ * Options of {@link prepareBundle}: those of {@link run}, plus how an overlay root is mounted and
+ * which layer store to use.
+ */
 export interface PrepareOptions extends RunOptions {
   /**
    * For overlay bundles: `true` (default) mounts the overlay at `<bundle>/rootfs` on the host, so
@@ -71,7 +79,7 @@ export const HOLD_CLAIM: unique symbol = Symbol('pd.runner.holdClaim');
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
-/** Directory holding container bundles. */
+/** The directory of container bundles: `<cacheDir>/containers` (default cache: {@link defaultCacheDir}). */
 export function containersDir(cacheDir?: string): string {
   return join(cacheDir ?? defaultCacheDir(), 'containers');
 }

@@ -17,6 +17,8 @@ import {
 } from './runtimes/oci.js';
 
 /**
+ * Where a container on disk stands.
+ *
  * - `running`: its `pd run` is alive (preparing, running or cleaning up), or the runtime runs it;
  * - `exited`: nothing runs it any more; a kept container (run without `rm`) stays so until removed;
  * - `orphaned`: its `pd run` died (SIGKILL, OOM) and its watchdog did not stop it: the runtime still
@@ -121,6 +123,10 @@ async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
   return out;
 }
 
+/**
+ * The containers on disk (kept by runs without `rm`, or running now), each with its state.
+ * Bundles still being written are left out.
+ */
 export async function listContainers(options: { cacheDir?: string } = {}): Promise<ContainerInfo[]> {
   const out: ContainerInfo[] = [];
   for (const b of await bundles(options.cacheDir)) {
@@ -162,6 +168,7 @@ export async function removeContainer(
   await removeBundle(b);
 }
 
+/** What {@link pruneContainers} did (or, with `dryRun`, would do). */
 export interface PruneContainersResult {
   /** Ids of the containers removed. */
   removed: string[];

@@ -88,6 +88,7 @@ export class ContainerExistsError extends PdError {
   }
 }
 
+/** `removeContainer` of an id that names no container on disk. */
 export class ContainerNotFoundError extends PdError {
   readonly container: string;
   constructor(name: string) {

@@ -39,8 +39,7 @@ export type {
 export { defaultCacheDir } from './paths.js';
 export { run } from './run.js';
 export { loadIntoDocker, runtimes } from './runtimes/index.js';
-export { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from './spec.js';
-export { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from './user.js';
+export { type ResolvedUser, resolveUser } from './user.js';
 export { parseVolume } from './volumes.js';
 
 registerImageRunner();

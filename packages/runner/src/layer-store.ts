@@ -34,15 +34,19 @@ export interface LayerMeta {
   unpackedAt: string;
 }
 
+/** A layer unpacked in the store: where its files are, and its {@link LayerMeta}. */
 export interface CachedLayer {
+  /** The layer's diffID (digest of its uncompressed tar). */
   diffId: Digest;
   /** `<cache>/layers/sha256/<hex>`: holds `fs/` and `meta.json`. */
   dir: string;
   /** The layer's files. */
   fs: string;
+  /** The contents of `meta.json`. */
   meta: LayerMeta;
 }
 
+/** Options of the {@link LayerStore} constructor. */
 export interface LayerStoreOptions {
   /** pd's cache directory (default {@link defaultCacheDir}); layers live in `<cacheDir>/layers`. */
   cacheDir?: string;
@@ -53,14 +57,19 @@ export interface LayerStoreOptions {
    * it for Layer implementations of your own that do not: the store trusts a diffID forever.
    */
   verify?: boolean;
+  /** Receives an `unpack` or `cached` event for each layer, and `warning`s. */
   onLog?: (event: RunnerEvent) => void;
 }
 
+/** Options of {@link LayerStore.ensure} and {@link LayerStore.ensureAll}. */
 export interface EnsureOptions {
+  /** Aborts the unpacking (the half-unpacked layer is discarded). */
   signal?: AbortSignal;
+  /** Unpacking progress (`phase: 'unpack'`) of each layer. */
   onProgress?: (event: ProgressEvent) => void;
 }
 
+/** Options of {@link LayerStore.prune} and {@link pruneLayers}. */
 export interface PruneOptions {
   /** diffIDs never to remove. */
   keep?: Iterable<string>;

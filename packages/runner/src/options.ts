@@ -39,6 +39,7 @@ export interface VolumeSpec {
   readOnly?: boolean;
 }
 
+/** The runtimes pd knows by name (`RunOptions.runtime` also takes the path of an OCI runtime). */
 export type RuntimeName = 'runc' | 'crun' | 'docker';
 
 /**

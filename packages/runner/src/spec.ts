@@ -8,6 +8,7 @@ import type { ResolvedUser } from './user.js';
 // read-only paths, the devices cgroup, the netns sysctls. Not copied from docker: the seccomp
 // profile and AppArmor (see README, "Differences from docker run").
 
+/** The capabilities docker gives a container by default. */
 export const DEFAULT_CAPABILITIES: readonly string[] = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
@@ -25,6 +26,7 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   'CAP_AUDIT_WRITE',
 ];
 
+/** Paths hidden from the container (docker's defaults). */
 export const MASKED_PATHS: readonly string[] = [
   '/proc/asound',
   '/proc/acpi',
@@ -38,6 +40,7 @@ export const MASKED_PATHS: readonly string[] = [
   '/sys/firmware',
 ];
 
+/** Paths mounted read-only in the container (docker's defaults). */
 export const READONLY_PATHS: readonly string[] = [
   '/proc/bus',
   '/proc/fs',

@@ -22,18 +22,23 @@ export interface GroupEntry {
   members: string[];
 }
 
+/** A `--user` value resolved to ids (the result of {@link resolveUser}). */
 export interface ResolvedUser {
+  /** The user's uid from /etc/passwd, or the number given. */
   uid: number;
+  /** The primary gid: the group given after `:`, else the user's from /etc/passwd, else 0. */
   gid: number;
   /** What the container process gets from setgroups(): the primary gid first, then the others. */
   additionalGids: number[];
   /** Home directory from /etc/passwd ('/' when unknown). The runtime sets HOME from it. */
   home: string;
+  /** The user's name, when /etc/passwd has an entry for it. */
   name?: string;
 }
 
 const MAX_ID = 2 ** 31 - 1;
 
+/** The entries of an /etc/passwd file; malformed lines are skipped. */
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
   for (const line of text.split('\n')) {
@@ -48,6 +53,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
   return out;
 }
 
+/** The entries of an /etc/group file; malformed lines are skipped. */
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
   for (const line of text.split('\n')) {

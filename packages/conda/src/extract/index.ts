@@ -9,7 +9,9 @@ import { openTarBz2 } from './tar-bz2.js';
 export { openZipMember, readZipDirectory, type ZipMember } from './conda-zip.js';
 export { openTarBz2 } from './tar-bz2.js';
 
+/** Options of {@link extractPackage}. */
 export interface ExtractPackageOptions {
+  /** Aborts the extraction (the temporary directory is removed). */
   signal?: AbortSignal;
   /** File name for messages (default the archive's base name; decides the format). */
   filename?: string;

@@ -18,6 +18,7 @@ export { condaHistory, condaMetaPath, condaMetaRecord, type IndexJson, type Path
 export * from './noarch-python.js';
 export * from './prefix.js';
 
+/** Options of {@link linkPackage}. */
 export interface LinkOptions {
   /** Install prefix inside the image. Default `/opt/conda`. */
   prefix?: string;
@@ -27,8 +28,10 @@ export interface LinkOptions {
   exclude?: (path: string) => boolean;
 }
 
+/** What {@link linkPackage} wrote for one package. */
 export interface LinkedPackage {
   record: CondaPackageRecord;
+  /** The package's `info/index.json`. */
   index: IndexJson;
   /** Prefix-relative paths written (conda-meta record included). */
   files: string[];
