@@ -1,6 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildImage, docker, dockerMissing, skopeo, skopeoMissing, umociMissing } from '@pd/test-fixtures';
+import {
+  buildImage,
+  busyboxRootfsTar,
+  docker,
+  dockerMissing,
+  missingTools,
+  skopeo,
+  skopeoMissing,
+  umociMissing,
+} from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, PD_MAIN, pd } from './helpers.js';
 import { describeEntries } from './tree.js';
@@ -101,3 +111,69 @@ describe.skipIf(missing)('pd export DIR as root writes what umoci unpack writes'
     expect(tree['x/null']).toBeUndefined();
   });
 });
+
+/** Every extended attribute under `root`, as getfattr dumps them (paths relative to root). */
+function xattrDump(root: string): string {
+  return execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '.'], { cwd: root, encoding: 'utf8' });
+}
+
+describe.skipIf(missing ?? missingTools('getfattr', 'setfattr'))(
+  'pd export DIR writes extended attributes as umoci unpack does',
+  () => {
+    const iso = isolatedEnv();
+    let archive: string;
+    let umociDump: string;
+
+    beforeAll(async () => {
+      // A base made by GNU tar --xattrs and docker import (docker keeps an imported tar's headers),
+      // then a RUN step that recreates one tagged file: the new file has no attributes (and a
+      // layer docker builds records only security.capability anyway).
+      const tree = join(iso.dir, 'tree');
+      mkdirSync(tree);
+      await busyboxRootfsTar(join(iso.dir, 'busybox.tar'));
+      execFileSync('tar', ['-xf', join(iso.dir, 'busybox.tar'), '-C', tree]);
+      for (const [name, attr] of [
+        ['tagged', 'user.pd.note=hello'],
+        ['replaced', 'user.pd.old=gone-later'],
+        ['with space \u00e9', 'user.pd.name=odd'],
+      ] as const) {
+        writeFileSync(join(tree, 'etc', name), `${name}\n`);
+        const [key, value] = attr.split('=');
+        execFileSync('setfattr', ['-n', key!, '-v', value!, join(tree, 'etc', name)]);
+      }
+      const base = join(iso.dir, 'base.tar');
+      execFileSync('tar', ['--xattrs', '--xattrs-include=user.*', '-C', tree, '-cf', base, '.']);
+      await docker(['import', base, 'pd-fixtures/xattrs-base:1']);
+      await buildImage({
+        tag: 'pd-fixtures/xattrs:1',
+        base: 'pd-fixtures/xattrs-base:1',
+        steps: ['RUN rm /etc/replaced && echo new > /etc/replaced'],
+      });
+      archive = join(iso.dir, 'image.tar');
+      await docker(['save', '-o', archive, 'pd-fixtures/xattrs:1']);
+      const layout = join(iso.dir, 'layout');
+      await skopeo(['copy', '-q', `docker-archive:${archive}`, `oci:${layout}:t`]);
+      execFileSync('umoci', ['unpack', '--image', `${layout}:t`, join(iso.dir, 'bundle')], { stdio: 'pipe' });
+      umociDump = xattrDump(join(iso.dir, 'bundle', 'rootfs'));
+    }, 600_000);
+    afterAll(() => iso.cleanup());
+
+    it('the same attributes on the same files; none on the recreated one', async () => {
+      expect(umociDump).toContain('user.pd.note="hello"');
+      expect(umociDump).toContain('user.pd.name="odd"');
+      expect(umociDump).not.toContain('user.pd.old');
+      const out = join(iso.dir, 'rootfs');
+      const r = await pd(['export', archive, out], { env: iso.env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(xattrDump(out)).toBe(umociDump);
+    });
+
+    it('--portable writes none', async () => {
+      const out = join(iso.dir, 'portable');
+      const r = await pd(['export', '--portable', archive, out], { env: iso.env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(xattrDump(out)).toBe('');
+    });
+  },
+);

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archive, rawEntry } from '@pd/test-fixtures';
+import { archive, missingTools, paxEntry, rawEntry } from '@pd/test-fixtures';
 import { afterAll, describe, expect, test } from 'vitest';
 import { collect } from '../test/helpers.js';
-import { extract, tarContents } from './index.js';
+import { applyLayers, extract, tarContents } from './index.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pd-extract-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -82,5 +83,87 @@ describe('extract', () => {
       expect(suid.mode & 0o7777).toBe(0o4755);
       expect([suid.uid, suid.gid]).toEqual([1234, 5678]);
     });
+  });
+
+  describe.skipIf(missingTools('setfattr', 'getfattr'))('extended attributes', () => {
+    /** A file entry preceded by a PAX header carrying its attributes, as GNU tar --xattrs writes. */
+    const tagged = (name: string, attrs: Record<string, string>, data: string) => [
+      paxEntry(Object.fromEntries(Object.entries(attrs).map(([k, v]) => [`SCHILY.xattr.${k}`, v]))),
+      rawEntry({ name }, data),
+    ];
+    const attr = (path: string, name: string) =>
+      execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: 'pipe' }).toString(
+        'latin1',
+      );
+    const dump = (dir: string) =>
+      execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '.'], { cwd: dir, encoding: 'utf8' });
+
+    test('written per layer: odd names too, and a file a later layer replaces keeps none of the old ones', async () => {
+      const odd = 'odd\nname \\ = \u00e9';
+      const lower = archive(
+        ...tagged('a', { 'user.one': '1', 'user.two': 'zwei' }, 'a'),
+        ...tagged(odd, { 'user.odd': 'yes' }, 'b'),
+        ...tagged('replaced', { 'user.old': 'x' }, 'c'),
+      );
+      const upper = archive(rawEntry({ name: 'replaced' }, 'new'));
+      const dir = join(base, 'xattrs');
+      const stats = await applyLayers(dir, [lower, upper], { xattrs: true });
+      expect(stats.xattrsSkipped).toBe(0);
+      expect(attr(join(dir, 'a'), 'user.one')).toBe('1');
+      expect(attr(join(dir, 'a'), 'user.two')).toBe('zwei');
+      expect(attr(join(dir, odd), 'user.odd')).toBe('yes');
+      expect(dump(dir)).not.toContain('user.old');
+    });
+
+    test('not asked: nothing written, onXattrs still told', async () => {
+      const dir = join(base, 'xattrs-off');
+      const told: string[] = [];
+      await extract(archive(...tagged('a', { 'user.one': '1' }, 'a')), dir, {
+        onXattrs: (_, xattrs) => {
+          told.push(...Object.keys(xattrs));
+        },
+      });
+      expect(told).toEqual(['user.one']);
+      expect(dump(dir)).toBe('');
+    });
+
+    test('without setfattr every entry is counted and told why, and the files are still written', async () => {
+      const dir = join(base, 'xattrs-no-tool');
+      const reasons: string[] = [];
+      const path = process.env.PATH;
+      process.env.PATH = '/nonexistent';
+      try {
+        const stats = await extract(archive(...tagged('a', { 'user.one': '1' }, 'a')), dir, {
+          xattrs: true,
+          onSkip: (h, reason) => reasons.push(`${h.name}: ${reason}`),
+        });
+        expect(stats.xattrsSkipped).toBe(1);
+      } finally {
+        process.env.PATH = path;
+      }
+      expect(reasons).toEqual([
+        'a: extended attributes not written: setfattr not found (apt-get install attr)',
+      ]);
+      expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('a');
+    });
+
+    test.skipIf(!isRoot || missingTools('getcap'))(
+      'as root: security.capability survives the chown that would clear it',
+      async () => {
+        // vfs_cap_data revision 2 with cap_net_raw permitted and effective (what setcap cap_net_raw+ep writes).
+        const cap = Buffer.from('AQAAAgAgAAAAAAAAAAAAAAAAAAA=', 'base64').toString('latin1');
+        const dir = join(base, 'xattrs-root');
+        const tar = archive(
+          paxEntry({ 'SCHILY.xattr.security.capability': cap }),
+          rawEntry({ name: 'ping', mode: 0o755, uid: 1234, gid: 5678 }, '#!/bin/sh\n'),
+        );
+        const stats = await extract(tar, dir, { xattrs: true, chown: true });
+        expect(stats.xattrsSkipped).toBe(0);
+        expect(lstatSync(join(dir, 'ping')).uid).toBe(1234);
+        expect(execFileSync('getcap', [join(dir, 'ping')], { encoding: 'utf8' })).toMatch(
+          /cap_net_raw[=+]ep/,
+        );
+      },
+    );
   });
 });

@@ -52,7 +52,14 @@ export interface ExtractOptions {
   chown?: boolean;
   /** Set modification times from the archive. Default true. */
   mtime?: boolean;
-  /** Called with each entry's extended attributes (Node cannot set xattrs itself). */
+  /**
+   * Write the entries' extended attributes (e.g. `security.capability`), as umoci and docker do.
+   * Node has no xattr calls, so each layer's attributes are written in one `setfattr --restore`
+   * run (package `attr`) after the layer. Not as root only `user.*` ones are tried; what cannot
+   * be written is counted in `stats.xattrsSkipped` and told to `onSkip`. Default false.
+   */
+  xattrs?: boolean;
+  /** Called with each entry's extended attributes, whether or not `xattrs` writes them. */
   onXattrs?: (path: string, xattrs: Record<string, Buffer>, header: TarHeader) => void | Promise<void>;
   /** Return false to leave an entry out. */
   filter?: (header: TarHeader) => boolean;
@@ -72,6 +79,14 @@ export interface ExtractStats {
   bytes: number;
   /** Entries left out, each reported to `onSkip`. */
   skipped: number;
+  /** Entries written whose extended attributes (with `xattrs: true`) could not be, each told to `onSkip`. */
+  xattrsSkipped: number;
+}
+
+/** Extended attributes to write once their layer is extracted. */
+interface PendingXattrs {
+  header: TarHeader;
+  attrs: [string, Buffer][];
 }
 
 interface DeferredDir {
@@ -119,7 +134,9 @@ export class Extractor {
   private readonly deferred = new Map<string, DeferredDir>();
   /** Real paths written by the layer being extracted (opaque whiteouts spare them). */
   private layerPaths = new Set<string>();
-  readonly stats: ExtractStats = { entries: 0, bytes: 0, skipped: 0 };
+  readonly stats: ExtractStats = { entries: 0, bytes: 0, skipped: 0, xattrsSkipped: 0 };
+  /** This layer's extended attributes, by real relative path; a path replaced or removed drops out. */
+  private readonly xattrs = new Map<string, PendingXattrs>();
 
   private constructor(
     readonly root: string,
@@ -141,6 +158,7 @@ export class Extractor {
     for (const d of this.dirs) if (d === rel || d.startsWith(below)) this.dirs.delete(d);
     this.dirs.add('');
     for (const d of this.deferred.keys()) if (d === rel || d.startsWith(below)) this.deferred.delete(d);
+    for (const d of this.xattrs.keys()) if (d === rel || d.startsWith(below)) this.xattrs.delete(d);
   }
 
   /**
@@ -211,6 +229,7 @@ export class Extractor {
       this.forget(rel);
     } else {
       rmSync(this.abs(rel), { force: true });
+      this.xattrs.delete(rel);
     }
   }
 
@@ -241,6 +260,8 @@ export class Extractor {
       }
       onProgress?.({ id: 'extract', phase: 'extract', done: this.stats.bytes });
     }
+    // Per layer: a later layer that replaces a file must not get this layer's attributes.
+    await this.writeXattrs();
   }
 
   private skip(header: TarHeader, reason: string): void {
@@ -325,7 +346,60 @@ export class Extractor {
         return;
     }
     this.layerPaths.add(rel);
-    if (header.xattrs && this.opts.onXattrs) await this.opts.onXattrs(path, header.xattrs, header);
+    // The entry replaced whatever was at rel (with a hardlink: shares its inode and attributes).
+    if (header.type !== 'link') this.xattrs.delete(rel);
+    if (!header.xattrs) return;
+    if (this.opts.xattrs) {
+      // Not as root, trusted.* and security.* need capabilities the process lacks.
+      const attrs = Object.entries(header.xattrs).filter(([name]) => isRoot || name.startsWith('user.'));
+      if (attrs.length > 0) this.xattrs.set(rel, { header, attrs });
+      if (attrs.length < Object.keys(header.xattrs).length) {
+        this.skipXattrs(header, 'trusted.* and security.* ones need root');
+      }
+    }
+    if (this.opts.onXattrs) await this.opts.onXattrs(path, header.xattrs, header);
+  }
+
+  private skipXattrs(header: TarHeader, reason: string): void {
+    this.stats.xattrsSkipped++;
+    this.opts.onSkip?.(header, `extended attributes not written: ${reason}`);
+  }
+
+  /**
+   * Write the layer's pending attributes: one `setfattr --restore` for all (no symlinks followed;
+   * every path was resolved inside the root and dropped if later replaced); when that run reports
+   * a failure, entry by entry to tell which ones the filesystem refused.
+   */
+  private async writeXattrs(): Promise<void> {
+    if (this.xattrs.size === 0) return;
+    const pending = [...this.xattrs.entries()];
+    this.xattrs.clear();
+    const dump = (items: typeof pending) =>
+      items
+        .map(([rel, p]) => {
+          const lines = p.attrs.map(
+            ([name, value]) => `${escapeAttrText(name)}=0s${value.toString('base64')}`,
+          );
+          return `# file: ${escapeAttrText(this.abs(rel))}\n${lines.join('\n')}\n`;
+        })
+        .join('\n');
+    try {
+      await setfattr(dump(pending));
+      return;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') {
+        for (const [, p] of pending) this.skipXattrs(p.header, 'setfattr not found (apt-get install attr)');
+        return;
+      }
+    }
+    for (const item of pending) {
+      try {
+        await setfattr(dump([item]));
+      } catch (e) {
+        const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
+        this.skipXattrs(item[1].header, stderr.split('\n')[0]?.replace(/^setfattr: /, '') || String(e));
+      }
+    }
   }
 
   private deferDir(rel: string, header: TarHeader): void {
@@ -411,6 +485,29 @@ export class Extractor {
     this.deferred.clear();
     return this.stats;
   }
+}
+
+/** Run `setfattr -h --restore=-` on a getfattr-style dump. */
+function setfattr(dump: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('setfattr', ['-h', '--restore=-'], { timeout: 600_000 }, (err, _out, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }));
+      else resolve();
+    });
+    child.stdin?.end(dump);
+  });
+}
+
+/** getfattr's quoting: bytes other than printable ASCII (and `\\`, `=`, space) as `\\ooo`. */
+function escapeAttrText(text: string): string {
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) {
+    out +=
+      b > 0x20 && b < 0x7f && b !== 0x5c && b !== 0x3d
+        ? String.fromCharCode(b)
+        : `\\${b.toString(8).padStart(3, '0')}`;
+  }
+  return out;
 }
 
 /**

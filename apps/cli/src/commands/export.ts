@@ -17,7 +17,8 @@ export const exportCommand = defineCommand({
     'sees and what umoci unpack writes: owners, setuid/setgid/sticky bits, device nodes and fifos;\n' +
     '--portable writes files owned by you, without special bits or devices (as pd did before). Not as\n' +
     'root, owners stay yours and device nodes are skipped (counted in a warning), as with GNU tar.\n' +
-    'Extended attributes (e.g. security.capability) are not written; a warning counts them.',
+    'Extended attributes (e.g. security.capability) are written with setfattr (package attr), as root\n' +
+    'all of them, else user.* ones; those the filesystem refuses are counted in a warning.',
   args: [{ name: 'IMAGE' }, { name: 'OUT', complete: 'file' }],
   options: {
     platform: PLATFORM_OPTION,
@@ -26,7 +27,7 @@ export const exportCommand = defineCommand({
       description: 'into a directory: no owners, special bits or device nodes, even as root',
     },
   },
-  json: '{ "path": "rootfs.tar" }   or, for a directory, { "path": "rootfs", "entries": 42, "bytes": 123456, "skipped": 0 }',
+  json: '{ "path": "rootfs.tar" }   or, for a directory, { "path": "rootfs", "entries": 42, "bytes": 123456, "skipped": 0, "xattrsSkipped": 0 }',
   examples: [
     { note: 'a rootfs tarball', command: 'pd export busybox:1.36 rootfs.tar' },
     { note: 'a directory to chroot into', command: 'pd export localhost:5000/app:1 ./rootfs' },
@@ -56,14 +57,19 @@ export const exportCommand = defineCommand({
       else ctx.print(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
       return 0;
     }
-    const counts = { devices: 0, xattrs: 0 };
+    const counts = { devices: 0 };
     const stats = await intoDirectory(out, () =>
-      applyLayers(out, sources, { signal: ctx.signal, ...treeOptions(values.portable === true, counts) }),
+      applyLayers(out, sources, {
+        signal: ctx.signal,
+        ...treeOptions(values.portable === true, counts, (line) => ctx.log(line)),
+      }),
     );
     if (counts.devices > 0) {
       ctx.warn(`${counts.devices} device node(s) not created: that needs root (and no --portable)`);
     }
-    if (counts.xattrs > 0) ctx.warn(`extended attributes of ${counts.xattrs} entries not written`);
+    if (stats.xattrsSkipped > 0) {
+      ctx.warn(`extended attributes of ${stats.xattrsSkipped} entries not written (pd --verbose says why)`);
+    }
     if (ctx.flags.json) ctx.printJson({ path: out, ...stats });
     else ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return 0;
@@ -77,17 +83,17 @@ export const exportCommand = defineCommand({
  */
 function treeOptions(
   portable: boolean,
-  counts: { devices: number; xattrs: number },
+  counts: { devices: number },
+  log: (line: string) => void,
 ): Omit<ExtractOptions, 'whiteouts'> {
   return {
     chown: !portable,
     specialModes: !portable,
     devices: !portable,
-    onSkip: (h) => {
+    xattrs: !portable,
+    onSkip: (h, reason) => {
       if (h.type === 'character-device' || h.type === 'block-device') counts.devices++;
-    },
-    onXattrs: () => {
-      counts.xattrs++;
+      log(`${h.name}: ${reason}`);
     },
   };
 }

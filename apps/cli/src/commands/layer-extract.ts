@@ -7,7 +7,7 @@ import { intoDirectory } from './shared.js';
 export const layerExtract = defineCommand({
   name: 'layer extract',
   summary: 'unpack a layer into a directory, safely',
-  usage: 'FILE DIR [--skip-unsafe] [--whiteouts apply|keep|skip]',
+  usage: 'FILE DIR [--skip-unsafe] [--whiteouts apply|keep|skip] [--same-owner] [--xattrs]',
   description:
     'FILE may be gzip, zstd or plain tar (detected), or - for stdin. Nothing is ever written outside DIR:\n' +
     'entries that try (../ names, symlinks leading out, hardlinks to outside files) stop the extraction,\n' +
@@ -28,8 +28,12 @@ export const layerExtract = defineCommand({
       description: 'apply whiteouts (default), keep them as files, or skip them',
     },
     'same-owner': { type: 'boolean', description: 'apply the owners in the archive (root only)' },
+    xattrs: {
+      type: 'boolean',
+      description: 'write extended attributes, with setfattr (as root all, else user.* ones)',
+    },
   },
-  json: '{ "entries": 42, "bytes": 123456, "skipped": 0 }',
+  json: '{ "entries": 42, "bytes": 123456, "skipped": 0, "xattrsSkipped": 0 }',
   examples: [
     { note: 'unpack a layer', command: 'pd layer extract layer.tar.gz ./rootfs' },
     {
@@ -44,6 +48,7 @@ export const layerExtract = defineCommand({
         onUnsafe: values['skip-unsafe'] ? 'skip' : 'throw',
         whiteouts: (values.whiteouts ?? 'apply') as 'apply' | 'keep' | 'skip',
         chown: values['same-owner'] === true,
+        xattrs: values.xattrs === true,
         signal: ctx.signal,
         onSkip: (header, reason) => ctx.warn(`skipped ${header.name}: ${reason}`),
       }),
