@@ -14,7 +14,6 @@ import {
   parsePlatform,
   parseReference,
   type Reference,
-  selectPlatform,
   UnsupportedMediaTypeError,
   verifyBytes,
 } from '@pd/oci-types';
@@ -24,6 +23,7 @@ import { defaultClient } from './client.js';
 import { InconsistentImageError } from './errors.js';
 import { RemoteLayer } from './layers/remote.js';
 import type { BlobLocation, Image, ImageIndex, IndexChild, Layer, StreamOptions } from './model.js';
+import { platformEntry } from './platform.js';
 
 /** Options of the registry sources (`remote.get`, `remote.image`, `remote.index`). */
 export interface RemoteOptions {
@@ -224,8 +224,10 @@ export class RemoteIndex implements ImageIndex {
 
   /** The child image for a platform (default: the running machine's). */
   async image(platform?: Platform | string): Promise<Image> {
-    const d = selectPlatform(this.parsed, wantedPlatform(platform));
-    return image(this.ref.withDigest(d.digest), { ...this.opts });
+    const want = wantedPlatform(platform);
+    const d = platformEntry(this.parsed, want);
+    // A nested index is searched for the same platform.
+    return image(this.ref.withDigest(d.digest), { ...this.opts, ...(want ? { platform: want } : {}) });
   }
 }
 
@@ -275,28 +277,34 @@ export async function get(ref: Reference | string, opts: RemoteOptions = {}): Pr
 
 /**
  * One image: when `ref` names an index, the entry for `platform` (default: the running
- * machine's) is picked. Lazy: the manifest(s) and the config are fetched, no layer bytes.
+ * machine's) is picked, through nested indexes too. Lazy: the manifest(s) and the config are fetched, no layer bytes.
  */
 export async function image(ref: Reference | string, opts: RemoteImageOptions = {}): Promise<RemoteImage> {
   const r = toRef(ref);
   const client = opts.client ?? defaultClient();
   const o = { ...opts, client };
-  const fetched = await fetchManifest(client, r, opts.signal);
-  const parsed = parseManifest(fetched.bytes, fetched.mediaType);
-  if (parsed.kind === 'manifest') return imageFrom(r, fetched, parsed.manifest, o);
-  const d = selectPlatform(parsed.index, wantedPlatform(opts.platform));
-  const child = r.withDigest(d.digest);
-  const childFetched = await fetchManifest(client, child, opts.signal);
-  const childParsed = parseManifest(childFetched.bytes, childFetched.mediaType);
-  if (childParsed.kind !== 'manifest') {
-    throw new UnsupportedMediaTypeError(
-      childFetched.mediaType,
-      'platform entry',
-      'nested indexes are not followed',
-    );
+  let at = r;
+  let fetched = await fetchManifest(client, r, opts.signal);
+  let parsed = parseManifest(fetched.bytes, fetched.mediaType);
+  // An index may name another index for a platform (podman and buildx write such layouts):
+  // follow it, as imageForPlatform does. Children are fetched by digest and verified, so a
+  // registry cannot make this loop; the bound only stops a chain that no tool writes.
+  for (let depth = 0; parsed.kind === 'index'; depth++) {
+    if (depth === MAX_INDEX_DEPTH) {
+      throw new UnsupportedMediaTypeError(
+        fetched.mediaType,
+        'platform entry',
+        `more than ${MAX_INDEX_DEPTH} indexes nested in ${r}`,
+      );
+    }
+    at = r.withDigest(platformEntry(parsed.index, wantedPlatform(opts.platform)).digest);
+    fetched = await fetchManifest(client, at, opts.signal);
+    parsed = parseManifest(fetched.bytes, fetched.mediaType);
   }
-  return imageFrom(child, childFetched, childParsed.manifest, o);
+  return imageFrom(at, fetched, parsed.manifest, o);
 }
+
+const MAX_INDEX_DEPTH = 16;
 
 /** An index or manifest list; throws when `ref` names a single image (its config is not fetched). */
 export async function index(ref: Reference | string, opts: RemoteOptions = {}): Promise<RemoteIndex> {

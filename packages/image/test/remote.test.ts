@@ -84,6 +84,23 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     expect(children.map((c) => c.descriptor.digest).sort()).toEqual(platforms.map((p) => p.digest).sort());
     const child = await children.find((c) => c.descriptor.digest === arm64.digest)!.open();
     expect(await child.digest()).toBe(arm64.digest);
+
+    // An index whose entry is the list (as podman and buildx nest them): followed to the image.
+    const listBytes = Buffer.from(await all.rawManifest());
+    const outer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [{ mediaType: MediaType.DockerManifestList, digest: list.digest, size: listBytes.length }],
+      }),
+    );
+    const nested = `${list.ref.replace(/:[^:/]+$/, '')}:nested`;
+    await env.client.putManifest(nested, outer, MediaType.OciIndex);
+    const fromNested = await remote.image(nested, { ...opts, platform: 'linux/arm64' });
+    expect(await fromNested.digest()).toBe(arm64.digest);
+    expect(fromNested.ref.digest).toBe(arm64.digest);
+    const viaIndex = await (await remote.index(nested, opts)).image('linux/arm64');
+    expect(await viaIndex.digest()).toBe(arm64.digest);
     await expect(remote.index(env.fixtures.small.ref, opts)).rejects.toMatchObject({
       code: 'UNSUPPORTED_MEDIA_TYPE',
       hint: expect.stringContaining('single image'),
