@@ -59,6 +59,7 @@ describe.skipIf(missing)(
       (await docker(['run', '--rm', '--network', 'none', ref, ...cmd])).stdout;
     const removeImages: string[] = [];
     let diffIds: string[];
+    let savedId: string;
 
     beforeAll(async () => {
       registry = await startRegistry();
@@ -72,6 +73,7 @@ describe.skipIf(missing)(
           'RUN mkdir /data && echo new > /data/new',
         ],
       });
+      savedId = saved.id;
       await docker(['save', '-o', join(iso.dir, 'layered.tar'), saved.tag]);
       const { stdout } = await docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', saved.tag]);
       diffIds = JSON.parse(stdout) as string[];
@@ -132,6 +134,11 @@ describe.skipIf(missing)(
       removeImages.push(ref);
       await docker(['pull', ref]);
       expect(await dockerRun(ref, 'sh', '-c', 'cat /data/new; wc -c < /big.txt')).toBe('new\n8000000\n');
+      // As with docker push and skopeo: the image pulled back has the ID of the image saved (its
+      // config, Docker's nulls included, went as it was, in a Docker schema 2 manifest).
+      expect(m.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+      const pulledId = (await docker(['image', 'inspect', '--format', '{{.Id}}', ref])).stdout.trim();
+      expect(pulledId).toBe(savedId);
 
       // Pushing again is deterministic: the same digest, every blob skipped.
       const again = await ok(['push', 'layered.tar', `${host}/fidelity/saved:again`]);

@@ -18,6 +18,8 @@ export interface KnownLayerFacts {
   digest?: Digest | undefined;
   /** From an OCI manifest stored in the archive. */
   mediaType?: string | undefined;
+  /** Without a stored manifest: the family of the manifest the image makes up (default OCI). */
+  family?: (() => Promise<'oci' | 'docker'>) | undefined;
 }
 
 /**
@@ -58,7 +60,8 @@ export class DockerArchiveLayer implements Layer, SelfVerifying {
   }
 
   async mediaType(): Promise<string> {
-    return this.known.mediaType ?? layerMediaType(await this.compression(), 'oci');
+    if (this.known.mediaType) return this.known.mediaType;
+    return layerMediaType(await this.compression(), (await this.known.family?.()) ?? 'oci');
   }
 
   async compressed(options: StreamOptions = {}): Promise<Readable> {

@@ -17,6 +17,7 @@ import {
   validateDockerArchiveManifest,
   verifyBytes,
 } from '@pd/oci-types';
+import { detectCompression } from '@pd/tar';
 import type { Image, Layer } from '../model.js';
 import { DockerArchiveLayer } from './archive-layer.js';
 import { readVerified, TarBlobStore } from './blob-store.js';
@@ -209,13 +210,29 @@ export class DockerArchiveImage implements Image {
         new DockerArchiveLayer(this.archive, this.archive.require(name), diffIds[i]!, {
           digest: digestFromName(name),
           mediaType: stored?.manifest.layers[i]?.mediaType,
+          family: this.family,
         }),
     );
   });
 
   /**
-   * The stored manifest when the archive has one for this image, else one made up from the config
-   * and layers: OCI media types (what Docker ≥ 25 writes too), layer types from their magic bytes.
+   * The family of the manifest made up for an archive without one (docker save before Docker 25):
+   * Docker schema 2, as docker push and skopeo write for such an image, so that the config (with
+   * Docker's nulls) and so the image ID stay as docker made them. A zstd layer, which schema 2
+   * cannot name, makes it OCI.
+   */
+  private readonly family = lazy(async (): Promise<'oci' | 'docker'> => {
+    for (const name of this.entry.Layers) {
+      const head = await this.archive.head(this.archive.require(name), 6);
+      if (detectCompression(head) === 'zstd') return 'oci';
+    }
+    return 'docker';
+  });
+
+  /**
+   * The stored manifest when the archive has one for this image (Docker ≥ 25), else one made up
+   * from the config and layers: Docker schema 2 (OCI if a layer is zstd), layer types from their
+   * magic bytes.
    */
   readonly rawManifest = lazy(async (): Promise<Uint8Array> => {
     const stored = await this.stored();
@@ -225,10 +242,15 @@ export class DockerArchiveImage implements Image {
     for (const l of await this.layers()) {
       layers.push({ mediaType: await l.mediaType(), digest: await l.digest(), size: await l.size() });
     }
+    const docker = (await this.family()) === 'docker';
     const manifest = {
       schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: digestOf(raw), size: raw.byteLength },
+      mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
+      config: {
+        mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig,
+        digest: digestOf(raw),
+        size: raw.byteLength,
+      },
       layers,
     };
     return Buffer.from(JSON.stringify(manifest));

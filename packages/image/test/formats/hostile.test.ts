@@ -202,7 +202,7 @@ describe.skipIf(gnuTarMissing())('hostile and corrupt docker archives', () => {
     const image = await readDockerArchive(await h.pack());
     const [layer] = await image.layers();
     expect(await layer!.digest()).toBe(h.layer.digest);
-    expect(await layer!.mediaType()).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    expect(await layer!.mediaType()).toBe('application/vnd.docker.image.rootfs.diff.tar.gzip');
     expect(sha256(await streamToBuffer(await layer!.compressed()))).toBe(h.layer.digest);
   });
 
