@@ -31,7 +31,7 @@ const PACKAGES = [
   'packages/image',
   'packages/runner',
   'packages/conda',
-  'packages/build',
+  'packages/builder',
   'apps/cli',
 ].map((dir) => JSON.parse(readFileSync(join(ROOT, dir, 'package.json'), 'utf8')));
 

@@ -56,7 +56,8 @@ const EXAMPLES: Record<string, { needs: () => string | undefined; prints: string
 
 /** The README's example (the first ts block under "## Example"), as the JavaScript a user runs. */
 async function readmeExample(pkg: string): Promise<string> {
-  const readme = await readFile(join(ROOT, 'packages', pkg.slice('@pd/'.length), 'README.md'), 'utf8');
+  const dir = publishedPackages().find((p) => p.manifest.name === pkg)!.dir;
+  const readme = await readFile(join(ROOT, dir, 'README.md'), 'utf8');
   const code = /## Example\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
   if (!code) throw new Error(`${pkg}: README has no ts example under "## Example"`);
   return (await transform(code, { loader: 'ts', format: 'esm' })).code;

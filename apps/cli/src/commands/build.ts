@@ -14,7 +14,7 @@ export const build = defineCommand({
     'it are relative to its directory. The build is reproducible: every time in the image is\n' +
     'SOURCE_DATE_EPOCH (else 0) and every layer is deterministic, so the same inputs give the same\n' +
     'digest. With -o, the image is named after the name and tag in the file (or -t). See\n' +
-    'packages/build/README.md for every field.',
+    "@pd/build's README (packages/builder in the repository) for every field.",
   args: [{ name: 'FILE', required: false, complete: 'file' }],
   options: {
     ...OUTPUT_OPTIONS,
