@@ -121,7 +121,12 @@ describe('pd layer create | ls | extract', () => {
     const dest = join(iso.dir, 'x1');
     const r = await run(['layer', 'extract', '--json', join(iso.dir, 'l.tgz'), dest]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ entries: 7, bytes: expect.any(Number), skipped: 0 });
+    expect(JSON.parse(r.stdout)).toEqual({
+      entries: 7,
+      bytes: expect.any(Number),
+      skipped: 0,
+      xattrsSkipped: 0,
+    });
     expect(readFileSync(join(dest, 'data.bin'))).toEqual(readFileSync(join(src, 'data.bin')));
     expect(readFileSync(join(dest, 'etc', 'tool'), 'utf8')).toBe('#!/bin/sh\necho tool\n');
     const piped = join(iso.dir, 'x2');
