@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type FaultProxy,
   podmanIn,
   podmanMissing,
   type RunningRegistry,
@@ -9,6 +10,7 @@ import {
   runcMissing,
   skopeo,
   skopeoMissing,
+  startFaultProxy,
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +21,12 @@ const missing = podmanMissing() ?? registryMissing() ?? skopeoMissing();
 
 interface IndexDoc {
   mediaType: string;
-  manifests: { mediaType: string; digest: string; platform: { architecture: string; variant?: string } }[];
+  manifests: {
+    mediaType: string;
+    digest: string;
+    platform: { architecture: string; variant?: string };
+    annotations?: Record<string, string>;
+  }[];
 }
 
 /**
@@ -30,6 +37,7 @@ interface IndexDoc {
 describe.skipIf(missing)('a multi-platform manifest list made by podman', () => {
   const iso = isolatedEnv();
   let registry: RunningRegistry;
+  let proxy: FaultProxy;
   const rootfs: Record<string, string> = {};
   let oci: string;
   let docker: string;
@@ -40,6 +48,7 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
 
   beforeAll(async () => {
     registry = await startRegistry();
+    proxy = await startFaultProxy(registry.url);
     const podman = podmanIn(join(iso.dir, 'podman'));
     // amd64 holds a static busybox (it runs here); arm64 only a file naming its platform.
     for (const arch of ['amd64', 'arm64']) {
@@ -91,6 +100,7 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
     await push(`oci:${layout}:list`);
   }, 300_000);
   afterAll(async () => {
+    await proxy?.stop();
     await registry?.stop();
     iso.cleanup();
   });
@@ -177,5 +187,125 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('amd64\n');
+  });
+
+  describe('pd index authors lists from the images podman pushed', () => {
+    /** podman's Docker list, its children by digest, through the counting proxy. */
+    const children = async () =>
+      (JSON.parse(await raw(docker)) as IndexDoc).manifests.map((m) => ({
+        ref: `${proxy.host}/podman/docker@${m.digest}`,
+        digest: m.digest,
+        platform: m.platform,
+      }));
+    const entries = async (ref: string) =>
+      (JSON.parse(await raw(ref)) as IndexDoc).manifests.map((m) => ({
+        digest: m.digest,
+        platform: m.platform,
+        ...(m.annotations ? { annotations: m.annotations } : {}),
+      }));
+    let created: string;
+
+    it('index create: a manifest list of the two images, children mounted, not one layer byte read', async () => {
+      const kids = await children();
+      created = `${proxy.host}/made/list:1`;
+      proxy.resetStats();
+      const r = await pd(['index', 'create', created, ...kids.flatMap((k) => ['--manifest', k.ref])], {
+        env: iso.env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const list = JSON.parse(await raw(created)) as IndexDoc;
+      expect(list.mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+      expect(await entries(created)).toEqual(kids.map(({ digest, platform }) => ({ digest, platform })));
+      // Layers were mounted from podman/docker, never downloaded.
+      const layerGets = proxy.requests({ method: 'GET', path: '/blobs/' });
+      const configs = await Promise.all(
+        kids.map(
+          async (k) =>
+            (
+              JSON.parse(await raw(k.ref.replace(proxy.host, registry.host))) as {
+                config: { digest: string };
+              }
+            ).config.digest,
+        ),
+      );
+      expect(layerGets.filter((g) => !configs.some((c) => g.path.endsWith(c)))).toEqual([]);
+      expect(
+        proxy.requests({ method: 'POST' }).filter((p) => p.url.includes('mount=')).length,
+      ).toBeGreaterThan(0);
+      // skopeo copies every platform of it (each blob there, each digest right).
+      await skopeo([
+        'copy',
+        '-q',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://${created}`,
+        `oci:${join(iso.dir, 'made')}:x`,
+      ]);
+    });
+
+    it('index remove, add (at the end; an image already listed changes nothing), annotate (an OCI index skopeo reads)', async () => {
+      const [amd64, arm64] = await children();
+      const arm = `${registry.host}/made/list:arm`;
+      let r = await pd(['index', 'remove', created, '--platform', 'linux/amd64', '--to', arm], {
+        env: iso.env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect((await entries(arm)).map((e) => e.digest)).toEqual([arm64!.digest]);
+      r = await pd(['index', 'add', arm, amd64!.ref, '--to', `${registry.host}/made/list:again`], {
+        env: iso.env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      // Added at the end: arm64 first now, so a different list of the same two images.
+      expect((await entries(`${registry.host}/made/list:again`)).map((e) => e.digest)).toEqual([
+        arm64!.digest,
+        amd64!.digest,
+      ]);
+      r = await pd(['index', 'add', created, arm64!.ref, '--to', `${registry.host}/made/list:same`], {
+        env: iso.env,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(await raw(`${registry.host}/made/list:same`)).toBe(await raw(created)); // already listed: unchanged
+
+      const source = 'org.opencontainers.image.source=https://example.com/app';
+      r = await pd(
+        [
+          'index',
+          'annotate',
+          created,
+          '--platform',
+          'linux/arm64',
+          '--annotation',
+          source,
+          '--to',
+          `${registry.host}/made/list:annotated`,
+        ],
+        { env: iso.env },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const annotated = JSON.parse(await raw(`${registry.host}/made/list:annotated`)) as IndexDoc;
+      expect(annotated.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+      expect((await entries(`${registry.host}/made/list:annotated`)).map((e) => e.annotations)).toEqual([
+        undefined,
+        { 'org.opencontainers.image.source': 'https://example.com/app' },
+      ]);
+      await skopeo([
+        'copy',
+        '-q',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://${registry.host}/made/list:annotated`,
+        `oci:${join(iso.dir, 'annotated')}:x`,
+      ]);
+    });
+
+    it('refuses what it cannot do, in one line', async () => {
+      const [amd64] = await children();
+      const single = await pd(['index', 'add', amd64!.ref, amd64!.ref], { env: iso.env });
+      expect(single.code).toBe(2);
+      expect(single.stderr).toMatch(/is a single image, not an index/);
+      const none = await pd(['index', 'remove', created, '--platform', 'linux/s390x'], { env: iso.env });
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/no entry of the index is for linux\/s390x/);
+    });
   });
 });

@@ -78,6 +78,16 @@ export {
   withoutZstdLayers,
 } from './mutate/convert.js';
 export { type FlattenOptions, flatten } from './mutate/flatten.js';
+export {
+  addToIndex,
+  annotateIndex,
+  type IndexAnnotations,
+  type IndexEntry,
+  type IndexSelector,
+  type NewIndexOptions,
+  newIndex,
+  removeFromIndex,
+} from './mutate/index-edit.js';
 export { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
 export { type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';

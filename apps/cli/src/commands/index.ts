@@ -34,6 +34,15 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     ],
   },
   {
+    title: 'Multi-platform indexes',
+    commands: [
+      entry('index create', async () => (await import('./index-edit.js')).indexCreate),
+      entry('index add', async () => (await import('./index-edit.js')).indexAdd),
+      entry('index remove', async () => (await import('./index-edit.js')).indexRemove),
+      entry('index annotate', async () => (await import('./index-edit.js')).indexAnnotate),
+    ],
+  },
+  {
     title: 'Registry',
     commands: [
       entry('digest', async () => (await import('./digest.js')).digest),
@@ -92,7 +101,7 @@ export async function loadAll(): Promise<Array<{ title: string; commands: Comman
   );
 }
 
-/** First words of two-word commands: `layer`, `cache`, `conda`. */
+/** First words of two-word commands: `layer`, `cache`, `conda`, `index`. */
 export function commandFamilies(): Set<string> {
   return new Set([...COMMANDS.keys()].filter((n) => n.includes(' ')).map((n) => n.split(' ')[0]!));
 }

@@ -115,7 +115,9 @@ async function describeIndex(index: ImageIndex): Promise<Record<string, unknown>
       size: m.size,
       platform: m.platform ? formatPlatform(m.platform) : null,
       ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+      ...(m.annotations ? { annotations: m.annotations } : {}),
     })),
+    ...('annotations' in doc && doc.annotations ? { annotations: doc.annotations } : {}),
   };
 }
 
@@ -161,7 +163,8 @@ export const inspect = defineCommand({
     '                     "exposedPorts": [], "volumes": [], "stopSignal" },\n' +
     '         "layers": [{ "digest", "diffId", "size", "mediaType" }],\n' +
     '         "history": [{ "created", "createdBy", "emptyLayer" }] }\n' +
-    'index: { "digest", "mediaType", "size", "manifests": [{ "digest", "mediaType", "size", "platform", "artifactType"? }] }\n' +
+    'index: { "digest", "mediaType", "size", "manifests": [{ "digest", "mediaType", "size", "platform",\n' +
+    '                                                      "artifactType"?, "annotations"? }], "annotations"? }\n' +
     'artifact: { "digest", "mediaType", "size", "artifactType", "config": { "mediaType", "digest", "size" },\n' +
     '            "layers": [{ "digest", "size", "mediaType", "annotations"? }], "subject"?, "annotations": {} }',
   examples: [

@@ -1,9 +1,6 @@
 import {
   type Compression,
   type Descriptor,
-  type Digest,
-  digestOf,
-  type ImageIndex as ImageIndexDocument,
   isDistributableLayer,
   layerCompression,
   MediaType,
@@ -13,6 +10,7 @@ import { ComputedImage, type Family, loadParts } from '../computed.js';
 import { InconsistentImageError } from '../errors.js';
 import { RecompressedLayer, type RecompressOptions } from '../layers/recompressed.js';
 import type { Image, ImageIndex, IndexChild, Layer } from '../model.js';
+import { BuiltIndex } from './built-index.js';
 
 /**
  * The image with manifest, config and layer media types of the other family (OCI ↔ Docker
@@ -89,38 +87,6 @@ export function withoutZstdLayers(image: Image, opts: RecodeOptions = {}): Promi
   return recodeLayers(image, ['zstd'], 'gzip', opts);
 }
 
-/** An index whose children were replaced: its document names the new children. */
-class MappedIndex implements ImageIndex {
-  readonly kind = 'index' as const;
-  readonly location = undefined;
-  private readonly bytes: Uint8Array;
-  constructor(
-    private readonly document: ImageIndexDocument,
-    private readonly type: string,
-    private readonly kids: IndexChild[],
-  ) {
-    this.bytes = Buffer.from(JSON.stringify(document));
-  }
-  async mediaType(): Promise<string> {
-    return this.type;
-  }
-  async rawManifest(): Promise<Uint8Array> {
-    return this.bytes;
-  }
-  async manifest(): Promise<ImageIndexDocument> {
-    return structuredClone(this.document);
-  }
-  async digest(): Promise<Digest> {
-    return digestOf(this.bytes);
-  }
-  async size(): Promise<number> {
-    return this.bytes.byteLength;
-  }
-  async children(): Promise<IndexChild[]> {
-    return [...this.kids];
-  }
-}
-
 /**
  * An index with `fn` applied to every image (of nested indexes too). Returns `index` itself when no
  * image changed, so its digest is kept; otherwise a new index listing the changed children by
@@ -157,7 +123,7 @@ export async function mapIndexImages(
     mediaType = MediaType.OciIndex;
   }
   document.manifests = mapped.map((c) => c.descriptor);
-  return new MappedIndex(document, mediaType, mapped);
+  return new BuiltIndex(document, mediaType, mapped);
 }
 
 /** `compressLayers` for an image or every image of an index. */
