@@ -17,7 +17,6 @@ import {
   validateDockerArchiveManifest,
   verifyBytes,
 } from '@pd/oci-types';
-import { detectCompression } from '@pd/tar';
 import type { Image, Layer } from '../model.js';
 import { DockerArchiveLayer } from './archive-layer.js';
 import { readVerified, TarBlobStore } from './blob-store.js';
@@ -196,7 +195,8 @@ export class DockerArchiveImage implements Image {
     findStoredManifest(this.archive, await this.configDigest(), this.entry),
   );
 
-  readonly layers = lazy(async (): Promise<Layer[]> => {
+  /** The layers as this class made them (their compression is read for the manifest's family). */
+  private readonly archiveLayers = lazy(async (): Promise<DockerArchiveLayer[]> => {
     const diffIds = (await this.config()).rootfs.diff_ids;
     if (diffIds.length !== this.entry.Layers.length) {
       throw new ArchiveFormatError(
@@ -215,6 +215,8 @@ export class DockerArchiveImage implements Image {
     );
   });
 
+  readonly layers = lazy(async (): Promise<Layer[]> => this.archiveLayers());
+
   /**
    * The family of the manifest made up for an archive without one (docker save before Docker 25):
    * Docker schema 2, as docker push and skopeo write for such an image, so that the config (with
@@ -222,10 +224,8 @@ export class DockerArchiveImage implements Image {
    * cannot name, makes it OCI.
    */
   private readonly family = lazy(async (): Promise<'oci' | 'docker'> => {
-    for (const name of this.entry.Layers) {
-      const head = await this.archive.head(this.archive.require(name), 6);
-      if (detectCompression(head) === 'zstd') return 'oci';
-    }
+    // Each layer's compression is read once (its magic bytes), for its media type too.
+    for (const layer of await this.archiveLayers()) if ((await layer.compression()) === 'zstd') return 'oci';
     return 'docker';
   });
 
