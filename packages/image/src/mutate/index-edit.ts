@@ -144,24 +144,27 @@ function dockerWanted(
   family: 'oci' | 'docker' | undefined,
   annotations: Record<string, string> | undefined,
 ): boolean {
-  const allDocker = children.every((c) => c.descriptor.mediaType === MediaType.DockerManifest);
-  const annotated = !!annotations || children.some((c) => c.descriptor.annotations);
   if (family === 'docker') {
-    if (!allDocker) throw new InvalidMutationError('a manifest list can list Docker schema 2 manifests only');
-    if (annotated) throw new InvalidMutationError('a manifest list has no annotations', 'write an OCI index');
+    if (!children.every((c) => c.descriptor.mediaType === MediaType.DockerManifest)) {
+      throw new InvalidMutationError('a manifest list can list Docker schema 2 manifests only');
+    }
+    if (annotations || !children.every(listable)) {
+      throw new InvalidMutationError('a manifest list has no annotations', 'write an OCI index');
+    }
     return true;
   }
-  return family === undefined && allDocker && !annotated && children.length > 0;
+  return family === undefined && !annotations && children.length > 0 && children.every(listable);
+}
+
+/** A child a Docker manifest list can name: a Docker manifest, without annotations. */
+function listable(c: IndexChild): boolean {
+  return c.descriptor.mediaType === MediaType.DockerManifest && !c.descriptor.annotations;
 }
 
 /** The index document naming `children`; a manifest list given an OCI child or annotations becomes OCI. */
 function build(document: ImageIndexDocument, children: IndexChild[]): ImageIndex {
   let doc = document;
-  const docker = doc.mediaType === MediaType.DockerManifestList;
-  const foreign = children.some(
-    (c) => c.descriptor.mediaType !== MediaType.DockerManifest || c.descriptor.annotations,
-  );
-  if (docker && foreign) doc = toOciIndex(doc);
+  if (doc.mediaType === MediaType.DockerManifestList && !children.every(listable)) doc = toOciIndex(doc);
   doc.manifests = children.map((c) => c.descriptor);
   return new BuiltIndex(doc, doc.mediaType ?? MediaType.OciIndex, children);
 }
