@@ -6,6 +6,7 @@ export * from './hostile-tars.js';
 export * from './image-spec.js';
 export * from './images.js';
 export * from './peers.js';
+export * from './podman-list.js';
 export * from './ports.js';
 export * from './redirect-server.js';
 export * from './registry.js';

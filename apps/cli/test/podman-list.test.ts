@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type FaultProxy,
-  podmanIn,
+  type PodmanList,
   podmanMissing,
+  pushPodmanList,
   type RunningRegistry,
   registryMissing,
   runcMissing,
@@ -38,7 +38,7 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
   const iso = isolatedEnv();
   let registry: RunningRegistry;
   let proxy: FaultProxy;
-  const rootfs: Record<string, string> = {};
+  let rootfs: PodmanList['rootfs'];
   let oci: string;
   let docker: string;
   let layout: string;
@@ -49,55 +49,7 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
   beforeAll(async () => {
     registry = await startRegistry();
     proxy = await startFaultProxy(registry.url);
-    const podman = podmanIn(join(iso.dir, 'podman'));
-    // amd64 holds a static busybox (it runs here); arm64 only a file naming its platform.
-    for (const arch of ['amd64', 'arm64']) {
-      const dir = join(iso.dir, `rootfs-${arch}`);
-      mkdirSync(join(dir, 'etc'), { recursive: true });
-      writeFileSync(join(dir, 'etc', 'arch'), `${arch}\n`);
-      if (arch === 'amd64') {
-        mkdirSync(join(dir, 'bin'));
-        copyFileSync('/bin/busybox', join(dir, 'bin', 'busybox'));
-      }
-      rootfs[arch] = join(iso.dir, `rootfs-${arch}.tar`);
-      execFileSync('tar', [
-        '-C',
-        dir,
-        '--owner=0',
-        '--group=0',
-        '-cf',
-        rootfs[arch]!,
-        'etc',
-        ...(arch === 'amd64' ? ['bin'] : []),
-      ]);
-      const platform = arch === 'arm64' ? ['--arch', 'arm64', '--variant', 'v8'] : ['--arch', 'amd64'];
-      await podman([
-        'import',
-        '-q',
-        '--os',
-        'linux',
-        ...platform,
-        rootfs[arch]!,
-        `localhost/pd-list:${arch}`,
-      ]);
-    }
-    await podman(['manifest', 'create', 'localhost/pd-list:all']);
-    for (const arch of ['amd64', 'arm64']) {
-      await podman([
-        'manifest',
-        'add',
-        'localhost/pd-list:all',
-        `containers-storage:localhost/pd-list:${arch}`,
-      ]);
-    }
-    oci = `${registry.host}/podman/oci:1`;
-    docker = `${registry.host}/podman/docker:1`;
-    layout = join(iso.dir, 'layout');
-    const push = (dest: string, format: string[] = []) =>
-      podman(['manifest', 'push', '--all', '--tls-verify=false', ...format, 'localhost/pd-list:all', dest]);
-    await push(`docker://${oci}`);
-    await push(`docker://${docker}`, ['--format', 'v2s2']);
-    await push(`oci:${layout}:list`);
+    ({ rootfs, oci, docker, layout } = await pushPodmanList(iso.dir, registry.host));
   }, 300_000);
   afterAll(async () => {
     await proxy?.stop();
