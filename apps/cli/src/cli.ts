@@ -2,7 +2,7 @@ import { PdError } from '@pd/oci-types';
 import { commandOptions, flagName, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
 import type { Command, OptionTable } from './command.js';
 import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
-import { checkPlatformValue } from './commands/platform.js';
+import { checkPlatformValue, PLATFORMS_OPTION } from './commands/platform.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, isAbort, UsageError } from './output/errors.js';
@@ -246,7 +246,7 @@ function checkPlatformOptions(command: Command, values: Record<string, unknown>)
     return;
   }
   try {
-    checkPlatformValue(values.platform, command.name);
+    checkPlatformValue(values.platform, command.name, command.options.platform === PLATFORMS_OPTION);
   } catch (e) {
     // A wrong option value is a usage error (exit 2, usage line), whatever parser found it.
     if (e instanceof PdError && !(e instanceof UsageError)) throw new UsageError(e.message, e.hint);

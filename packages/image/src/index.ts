@@ -72,7 +72,6 @@ export {
   compressAll,
   compressLayers,
   convertMediaTypes,
-  mapIndexImages,
   type RecodeOptions,
   recodeLayers,
   withoutZstdLayers,
@@ -88,6 +87,7 @@ export {
   newIndex,
   removeFromIndex,
 } from './mutate/index-edit.js';
+export { type ChildMapper, type MapIndexOptions, mapIndex, mapIndexImages } from './mutate/index-map.js';
 export { hasNullFields, withoutNullFields } from './mutate/null-fields.js';
 export { type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';

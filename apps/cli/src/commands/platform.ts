@@ -31,10 +31,49 @@ export class PlatformMismatchError extends PdError {
 }
 
 /**
- * Check a --platform value before any work is done: its syntax (the parser's typed error), and
- * `all` or a list, which no command that picks one image can honour.
+ * --platform of a command that can work on several platforms at once: one platform, a
+ * comma-separated list, or `all` (every platform of an index).
  */
-export function checkPlatformValue(value: string, command: string): Platform {
+export const PLATFORMS_OPTION = {
+  type: 'string',
+  value: 'PLATFORM[,PLATFORM...]|all',
+  description:
+    'the platform to work on (default: this machine\'s, from a multi-platform index); a list or `all`\n' +
+    'works on each of them and writes an index',
+} as const satisfies OptionSpec;
+
+/** Goes with a list --platform: children of the index it does not name stay in the result, unchanged. */
+export const KEEP_OTHER_PLATFORMS_OPTION = {
+  type: 'boolean',
+  description: 'with a list --platform, keep the platforms it does not name as they are (default: drop them)',
+} as const satisfies OptionSpec;
+
+/** What a --platform value asks for: one platform, or several (a list, or every one of an index). */
+export type PlatformChoice = { one: Platform } | { many: Platform[] | 'all' };
+
+/** Parse a --platform value of a command that takes PLATFORMS_OPTION. */
+export function parsePlatformChoice(value: string): PlatformChoice {
+  if (value === 'all') return { many: 'all' };
+  if (!value.includes(',')) return { one: parsePlatform(value) };
+  const many = value.split(',').map((p) => parsePlatform(p.trim()));
+  const seen = new Set<string>();
+  for (const p of many) {
+    const text = formatPlatform(p);
+    if (seen.has(text)) throw new UsageError(`--platform ${value}: ${text} is named twice`);
+    seen.add(text);
+  }
+  return { many };
+}
+
+/**
+ * Check a --platform value before any work is done: its syntax (the parser's typed error), and
+ * `all` or a list, which only a command taking PLATFORMS_OPTION can honour.
+ */
+export function checkPlatformValue(value: string, command: string, many = false): Platform | undefined {
+  if (many) {
+    const choice = parsePlatformChoice(value);
+    return 'one' in choice ? choice.one : undefined;
+  }
   if (value === 'all' || value.includes(',')) {
     const pulls = command === 'pull' || command === 'copy';
     throw new UsageError(

@@ -1,16 +1,8 @@
-import {
-  type Compression,
-  type Descriptor,
-  isDistributableLayer,
-  layerCompression,
-  MediaType,
-  toOciIndex,
-} from '@pd/oci-types';
+import { type Compression, isDistributableLayer, layerCompression } from '@pd/oci-types';
 import { ComputedImage, type Family, loadParts } from '../computed.js';
-import { InconsistentImageError } from '../errors.js';
 import { RecompressedLayer, type RecompressOptions } from '../layers/recompressed.js';
-import type { Image, ImageIndex, IndexChild, Layer } from '../model.js';
-import { BuiltIndex } from './built-index.js';
+import type { Image, ImageIndex, Layer } from '../model.js';
+import { mapIndexImages } from './index-map.js';
 
 /**
  * The image with manifest, config and layer media types of the other family (OCI ↔ Docker
@@ -85,45 +77,6 @@ export function compressLayers(
  */
 export function withoutZstdLayers(image: Image, opts: RecodeOptions = {}): Promise<Image> {
   return recodeLayers(image, ['zstd'], 'gzip', opts);
-}
-
-/**
- * An index with `fn` applied to every image (of nested indexes too). Returns `index` itself when no
- * image changed, so its digest is kept; otherwise a new index listing the changed children by
- * their new descriptors (other fields, platforms and annotations kept). A Docker manifest list
- * that gets an OCI child becomes an OCI index, since a manifest list names Docker manifests only.
- */
-export async function mapIndexImages(
-  index: ImageIndex,
-  fn: (image: Image) => Promise<Image>,
-  depth = 0,
-): Promise<ImageIndex> {
-  if (depth > 8) throw new InconsistentImageError('inconsistent image: indexes nested more than 8 deep');
-  const children = await index.children();
-  const mapped: IndexChild[] = [];
-  let changed = false;
-  for (const child of children) {
-    const node = await child.open();
-    const next = node.kind === 'image' ? await fn(node) : await mapIndexImages(node, fn, depth + 1);
-    if (next === node) {
-      mapped.push(child);
-      continue;
-    }
-    changed = true;
-    const [mediaType, digest, size] = await Promise.all([next.mediaType(), next.digest(), next.size()]);
-    const descriptor: Descriptor = { ...child.descriptor, mediaType, digest, size };
-    mapped.push({ descriptor, open: async () => next });
-  }
-  if (!changed) return index;
-  let document = await index.manifest();
-  let mediaType = await index.mediaType();
-  const docker = mediaType === MediaType.DockerManifestList;
-  if (docker && mapped.some((c) => !c.descriptor.mediaType.startsWith('application/vnd.docker.'))) {
-    document = toOciIndex(document);
-    mediaType = MediaType.OciIndex;
-  }
-  document.manifests = mapped.map((c) => c.descriptor);
-  return new BuiltIndex(document, mediaType, mapped);
 }
 
 /** `compressLayers` for an image or every image of an index. */

@@ -11,7 +11,7 @@ import {
 import { InvalidMutationError } from '../errors.js';
 import { platformOf } from '../formats/image-blobs.js';
 import type { Image, ImageIndex, IndexChild } from '../model.js';
-import { BuiltIndex } from './built-index.js';
+import { buildIndex as build, listable } from './built-index.js';
 
 // Index authoring, as `crane index` and `docker manifest` do it: the children are named by
 // descriptor and pushed before the index (blobs mounted where they already are), never unpacked.
@@ -156,26 +156,14 @@ function dockerWanted(
   return family === undefined && !annotations && children.length > 0 && children.every(listable);
 }
 
-/** A child a Docker manifest list can name: a Docker manifest, without annotations. */
-function listable(c: IndexChild): boolean {
-  return c.descriptor.mediaType === MediaType.DockerManifest && !c.descriptor.annotations;
-}
-
-/** The index document naming `children`; a manifest list given an OCI child or annotations becomes OCI. */
-function build(document: ImageIndexDocument, children: IndexChild[]): ImageIndex {
-  let doc = document;
-  if (doc.mediaType === MediaType.DockerManifestList && !children.every(listable)) doc = toOciIndex(doc);
-  doc.manifests = children.map((c) => c.descriptor);
-  return new BuiltIndex(doc, doc.mediaType ?? MediaType.OciIndex, children);
-}
-
 function selects(d: Descriptor, s: IndexSelector): boolean {
   if (s.digest && d.digest !== s.digest) return false;
   if (s.platform && !(d.platform && samePlatform(s.platform, d.platform))) return false;
   return !!(s.digest || s.platform);
 }
 
-function samePlatform(want: Platform, have: Platform): boolean {
+/** Whether `have` is `want`: same os and architecture, and same variant when `want` names one. */
+export function samePlatform(want: Platform, have: Platform): boolean {
   const [w, h] = [normalizePlatform(want), normalizePlatform(have)];
   return w.os === h.os && w.architecture === h.architecture && (!want.variant || w.variant === h.variant);
 }
