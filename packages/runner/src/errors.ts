@@ -175,3 +175,16 @@ export class ImageNotLocalError extends PdError {
     this.ref = ref;
   }
 }
+
+/** The image is for another platform than this machine's, and no emulator is registered for it. */
+export class PlatformNotRunnableError extends PdError {
+  constructor(
+    readonly image: string,
+    readonly host: string,
+  ) {
+    super(`a ${image} image cannot run on this ${host} machine`, {
+      code: 'PLATFORM_NOT_RUNNABLE',
+      hint: `register an emulator for it (apt-get install qemu-user-static binfmt-support), or run the ${host} image of the index (--platform ${host})`,
+    });
+  }
+}

@@ -17,6 +17,7 @@ export type RunnerEvent =
   | { kind: 'signal'; message: string; signal: NodeJS.Signals }
   | { kind: 'docker'; message: string; loaded: boolean }
   | { kind: 'resolve'; message: string; ref: string; source: 'local' | 'registry' }
+  | { kind: 'emulated'; message: string; platform: string }
   | { kind: 'warning'; message: string };
 
 /**

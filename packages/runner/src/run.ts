@@ -6,6 +6,7 @@ import type { Image } from '@pd/image';
 import { HOLD_CLAIM, type PreparedBundle, prepareBundle } from './bundle.js';
 import type { RunOptions, RunResult } from './options.js';
 import { releaseBundle } from './owner.js';
+import { checkRunnable } from './platform-check.js';
 import { unmountRootfs } from './rootfs.js';
 import {
   deleteContainer,
@@ -31,8 +32,19 @@ export async function run(input: Image | string, options: RunOptions = {}): Prom
   const runtime = options.runtime === 'docker' ? undefined : findOciRuntime(options.runtime);
   const image = await resolveImage(input, resolveOptions(options));
   if (!runtime) {
+    // docker says itself what it cannot run (and may have its own emulation).
     const { dockerRun } = await import('./runtimes/docker.js');
     return dockerRun(image, options);
+  }
+  // Before any unpacking: runc would only say "exec format error" once the container started.
+  const { os, architecture, variant } = await image.config();
+  if ((await checkRunnable({ os, architecture, ...(variant ? { variant } : {}) })) === 'emulated') {
+    const platform = [os, architecture, variant].filter(Boolean).join('/');
+    options.onLog?.({
+      kind: 'emulated',
+      message: `${platform} runs under an emulator (binfmt_misc)`,
+      platform,
+    });
   }
   // runc mounts an overlay root itself (saves the unshare/sh/mount processes); crun cannot.
   const bundle = await prepareBundle(image, {
