@@ -6,12 +6,12 @@ import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import { CONFIG_OPTIONS, configEdits } from './config-flags.js';
 import {
+  changeInput,
   checkOutput,
   emit,
+  MANY_PLATFORMS_OPTIONS,
   OUTPUT_JSON,
   OUTPUT_OPTIONS,
-  openInput,
-  PLATFORM_OPTION,
   report,
 } from './image-io.js';
 
@@ -38,7 +38,9 @@ export const append = defineCommand({
     'BASE is a reference or a file (docker archive, OCI archive or layout). Each --layer makes one\n' +
     'reproducible layer of host files: a directory’s content lands at DEST (default /), a file at DEST\n' +
     '(default /NAME). --tarball adds an existing layer tar as it is. Only the new layers and the new\n' +
-    'manifest and config move: pushing to the registry of BASE mounts its layers instead of copying.',
+    'manifest and config move: pushing to the registry of BASE mounts its layers instead of copying.\n' +
+    'A multi-platform BASE gives the image of this machine’s platform; --platform all (or a list)\n' +
+    'appends the same layers to each platform’s image and writes an index.',
   args: [{ name: 'BASE' }],
   options: {
     layer: {
@@ -63,7 +65,7 @@ export const append = defineCommand({
     },
     ...CONFIG_OPTIONS,
     ...OUTPUT_OPTIONS,
-    platform: PLATFORM_OPTION,
+    ...MANY_PLATFORMS_OPTIONS,
   },
   json: OUTPUT_JSON,
   examples: [
@@ -88,7 +90,6 @@ export const append = defineCommand({
     }
     const edits = configEdits(values);
     const layerArgs = values.layer.map(parseLayerArg);
-    const base = await openInput(ctx, args.BASE!, values.platform);
     const build = {
       compression: (values.compression ?? 'gzip') as Compression,
       signal: ctx.signal,
@@ -100,9 +101,12 @@ export const append = defineCommand({
       layers.push(await layerFromPaths([{ src, dest: dest ?? (isDir ? '/' : `/${basename(src)}`) }], build));
     }
     for (const file of values.tarball) layers.push(await layerFromTarball(file, build));
-    let image = await appendLayers(base, layers);
-    if (edits) image = await editConfig(image, edits);
-    report(ctx, await emit(ctx, image, values));
+    // Built once, whatever the number of platforms: every child gets the same layer blobs.
+    const result = await changeInput(ctx, args.BASE!, values, async (base) => {
+      const image = await appendLayers(base, layers);
+      return edits ? editConfig(image, edits) : image;
+    });
+    report(ctx, await emit(ctx, result, values));
     return 0;
   },
 });

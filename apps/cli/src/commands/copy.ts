@@ -1,13 +1,13 @@
 import { parseImageDestination } from '@pd/image';
 import { defineCommand } from '../command.js';
-import { UsageError } from '../output/errors.js';
 import {
   COMPRESSION_OPTION,
   checkDigestOptions,
   emit,
+  MANY_PLATFORMS_OPTIONS,
   openAny,
-  PLATFORM_OPTION,
   PRESERVE_DIGESTS_OPTION,
+  platformChoice,
   registryRef,
   report,
 } from './image-io.js';
@@ -29,8 +29,11 @@ export const copy = defineCommand({
     '--preserve-digests. pd notes the source digest whenever the written one differs.',
   args: [{ name: 'SRC_REF' }, { name: 'DST_REF' }],
   options: {
-    'all-platforms': { type: 'boolean', description: 'copy every platform of an index, keeping its digest' },
-    platform: PLATFORM_OPTION,
+    'all-platforms': {
+      type: 'boolean',
+      description: 'copy every platform of an index, keeping its digest: --platform all',
+    },
+    ...MANY_PLATFORMS_OPTIONS,
     compression: COMPRESSION_OPTION,
     'preserve-digests': PRESERVE_DIGESTS_OPTION,
   },
@@ -48,15 +51,14 @@ export const copy = defineCommand({
     },
   ],
   async run(ctx, { args, values }) {
-    if (values['all-platforms'] && values.platform !== undefined) {
-      throw new UsageError('give --platform or --all-platforms, not both');
-    }
+    platformChoice(values);
     // A file transport as DST_REF writes there (skopeo's `copy ... oci:DIR:REF`); else it is a reference.
     const file = parseImageDestination(args.DST_REF!).transport !== undefined;
     const dst = file ? undefined : await registryRef(args.DST_REF!);
     const digests = { compression: values.compression, 'preserve-digests': values['preserve-digests'] };
     checkDigestOptions(file ? { ...digests, output: args.DST_REF! } : digests);
-    const image = await openAny(ctx, args.SRC_REF!, values['all-platforms'] ? 'all' : values.platform);
+    const platform = values['all-platforms'] ? 'all' : values.platform;
+    const image = await openAny(ctx, args.SRC_REF!, platform, values['keep-other-platforms']);
     const to = dst ? { tag: dst.toString() } : { output: args.DST_REF! };
     report(ctx, await emit(ctx, image, { ...to, ...digests }));
     return 0;

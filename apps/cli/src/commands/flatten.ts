@@ -2,12 +2,12 @@ import { flatten } from '@pd/image';
 import type { Compression } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import {
+  changeInput,
   checkOutput,
   emit,
+  MANY_PLATFORMS_OPTIONS,
   OUTPUT_JSON,
   OUTPUT_OPTIONS,
-  openInput,
-  PLATFORM_OPTION,
   report,
 } from './image-io.js';
 
@@ -27,7 +27,7 @@ export const flattenCommand = defineCommand({
       choices: ['gzip', 'zstd'],
       description: 'compression of the layer (default gzip)',
     },
-    platform: PLATFORM_OPTION,
+    ...MANY_PLATFORMS_OPTIONS,
   },
   json: OUTPUT_JSON,
   examples: [
@@ -38,12 +38,12 @@ export const flattenCommand = defineCommand({
   ],
   async run(ctx, { args, values }) {
     checkOutput(values);
-    const image = await openInput(ctx, args.IMAGE!, values.platform);
-    const flat = await flatten(image, {
+    const options = {
       compression: (values.compression ?? 'gzip') as Compression,
       signal: ctx.signal,
       onProgress: ctx.progress.listener,
-    });
+    };
+    const flat = await changeInput(ctx, args.IMAGE!, values, (image) => flatten(image, options));
     report(ctx, await emit(ctx, flat, values));
     return 0;
   },

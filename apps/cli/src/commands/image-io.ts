@@ -8,6 +8,8 @@ import {
   type ImageSource,
   imageForPlatform,
   type ManifestPolicy,
+  type MapIndexOptions,
+  mapIndex,
   NoSuchImageFileError,
   openImage,
   openSource,
@@ -19,11 +21,24 @@ import {
   writeOciArchive,
   writeOciLayout,
 } from '@pd/image';
-import { type Compression, MediaType, PdError, type Reference } from '@pd/oci-types';
+import {
+  type Compression,
+  formatPlatform,
+  MediaType,
+  PdError,
+  type Platform,
+  type Reference,
+} from '@pd/oci-types';
 import type { OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
-import { ensurePlatform } from './platform.js';
+import {
+  ensurePlatform,
+  KEEP_OTHER_PLATFORMS_OPTION,
+  PLATFORMS_OPTION,
+  type PlatformChoice,
+  parsePlatformChoice,
+} from './platform.js';
 import { PLATFORM_OPTION, parseRef, refuseUrl } from './shared.js';
 
 export const FORMATS = ['combined', 'docker', 'oci'] as const;
@@ -391,12 +406,113 @@ export { PLATFORM_OPTION };
 
 /** An image from a file (docker archive, OCI archive or layout) or a reference, for one platform. */
 export async function openInput(ctx: Context, input: string, platform?: string): Promise<Image> {
+  const got = await openWhole(ctx, input);
+  if (got.kind === 'index') return imageForPlatform(got, platform);
+  return ensurePlatform(ctx, got, platform);
+}
+
+/** The platform an image's config names (undefined when it names none). */
+export async function configPlatform(image: Image): Promise<Platform | undefined> {
+  const { os, architecture, variant } = await image.config();
+  if (!os || !architecture) return undefined;
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+/** A file or a reference as it is: an index stays whole. */
+export async function openWhole(ctx: Context, input: string): Promise<Image | ImageIndex> {
   refuseUrl(input);
   // Opened whole first: a platform picked from an index matches by construction, while a
   // single-platform image must be checked against --platform.
-  const got = await openImage(input, { client: await ctx.registry(), signal: ctx.signal, platform: 'all' });
+  return openImage(input, { client: await ctx.registry(), signal: ctx.signal, platform: 'all' });
+}
+
+/** --platform and --keep-other-platforms of a command that changes one image or each image of an index. */
+export const MANY_PLATFORMS_OPTIONS = {
+  platform: PLATFORMS_OPTION,
+  'keep-other-platforms': KEEP_OTHER_PLATFORMS_OPTION,
+} as const;
+
+/** The values of MANY_PLATFORMS_OPTIONS (and pull's and copy's --all-platforms, which is `--platform all`). */
+export interface PlatformValues {
+  platform?: string | undefined;
+  'keep-other-platforms'?: boolean | undefined;
+  'all-platforms'?: boolean | undefined;
+}
+
+/** What the platform options ask for, checked against each other. */
+export function platformChoice(values: PlatformValues): PlatformChoice | undefined {
+  if (values['all-platforms'] && values.platform !== undefined) {
+    throw new UsageError('give --platform or --all-platforms, not both');
+  }
+  const choice = values['all-platforms']
+    ? { many: 'all' as const }
+    : values.platform !== undefined
+      ? parsePlatformChoice(values.platform)
+      : undefined;
+  if (values['keep-other-platforms'] && !(choice && 'many' in choice && choice.many !== 'all')) {
+    throw new UsageError(
+      '--keep-other-platforms goes with a list --platform',
+      'e.g. --platform linux/arm64,linux/arm/v7 --keep-other-platforms',
+    );
+  }
+  return choice;
+}
+
+/** The children of an index a command works on: `mapIndex`'s selection. */
+function selection(choice: { many: Platform[] | 'all' }, values: PlatformValues): MapIndexOptions {
+  return { platforms: choice.many, keepOthers: values['keep-other-platforms'] === true };
+}
+
+/**
+ * Open INPUT and apply `change` as the platform options say: to the one image --platform names
+ * (this machine's of an index when none is given, and a note says so), or, for a list or `all`,
+ * to each chosen child of an index, which gives an index (`mapIndex`). `change` gets the
+ * platform the index lists the child under.
+ */
+export async function changeInput(
+  ctx: Context,
+  input: string,
+  values: PlatformValues,
+  change: (image: Image, platform: Platform | undefined) => Promise<Image>,
+): Promise<Image | ImageIndex> {
+  const choice = platformChoice(values);
+  const got = await openWhole(ctx, input);
+  if (got.kind === 'image') {
+    if (choice && 'many' in choice && choice.many !== 'all') {
+      throw new UsageError(
+        `${input} is a single-platform image: --platform ${values.platform} needs a multi-platform index`,
+        'drop --platform, or give the one platform the image has',
+      );
+    }
+    const one = choice && 'one' in choice ? values.platform : undefined;
+    return change(await ensurePlatform(ctx, got, one), undefined);
+  }
+  if (choice && 'many' in choice) {
+    return mapIndex(got, (image, d) => change(image, d.platform), selection(choice, values));
+  }
+  const image = await imageForPlatform(got, choice?.one);
+  if (!choice) {
+    const config = await image.config();
+    const picked = [config.os, config.architecture, config.variant].filter(Boolean).join('/');
+    ctx.info(
+      `note: ${input} is a multi-platform index; using its ${picked} image (--platform all changes every platform)`,
+    );
+  }
+  return change(image, undefined);
+}
+
+/**
+ * The image of `got` (an index or one image) for `platform`: the index's child, or the image
+ * itself checked against it. For the second input of a change (rebase's bases), per child.
+ */
+export async function imageFor(
+  ctx: Context,
+  got: Image | ImageIndex,
+  platform: Platform | undefined,
+): Promise<Image> {
+  const text = platform && formatPlatform(platform);
   if (got.kind === 'index') return imageForPlatform(got, platform);
-  return ensurePlatform(ctx, got, platform);
+  return ensurePlatform(ctx, got, text);
 }
 
 /**
@@ -414,47 +530,68 @@ export async function openRemote(
   ctx: Context,
   input: string,
   platform: string | 'all' | undefined,
+  keepOthers = false,
 ): Promise<Image | ImageIndex> {
   const ref = await registryRef(input);
   const opts = { client: await ctx.registry(), signal: ctx.signal };
   const got = await remote.get(ref, opts);
-  return forPlatform(ctx, got, platform);
+  return forPlatform(ctx, got, platform, keepOthers);
 }
 
-/** An index stays whole for 'all'; otherwise one image, checked against --platform. */
+/**
+ * An index stays whole for `all`, keeps the children a list names (and with keepOthers the rest
+ * too); otherwise one image, checked against --platform.
+ */
 async function forPlatform(
   ctx: Context,
   got: Image | ImageIndex,
   platform: string | 'all' | undefined,
+  keepOthers = false,
 ): Promise<Image | ImageIndex> {
   if (platform === 'all') return got;
+  const choice = platform === undefined ? undefined : parsePlatformChoice(platform);
+  if (choice && 'many' in choice) {
+    if (got.kind === 'image') {
+      throw new UsageError(
+        `a single-platform image: --platform ${platform} needs a multi-platform index`,
+        'drop --platform, or give the one platform the image has',
+      );
+    }
+    return mapIndex(got, async (image) => image, selection(choice, { 'keep-other-platforms': keepOthers }));
+  }
   if (got.kind === 'index') return imageForPlatform(got, platform);
   return ensurePlatform(ctx, got, platform);
 }
 
 /**
  * Any image source in transport syntax (a file, `oci:DIR:REF`, `docker-archive:FILE:@N`,
- * `docker://REF`, a reference): 'all' keeps an index whole, otherwise one image is picked (this
- * machine's platform when none is given).
+ * `docker://REF`, a reference): 'all' keeps an index whole, a list the children it names,
+ * otherwise one image is picked (this machine's platform when none is given).
  */
 export async function openAny(
   ctx: Context,
   input: string | ImageSource,
   platform: string | 'all' | undefined,
+  keepOthers = false,
 ): Promise<Image | ImageIndex> {
   const source = typeof input === 'string' ? await parseImageSource(input) : input;
   const got =
     source.transport === 'docker'
       ? await remote.get(source.ref, { client: await ctx.registry(), signal: ctx.signal })
       : await openSource(source, { signal: ctx.signal });
-  return forPlatform(ctx, got, platform);
+  return forPlatform(ctx, got, platform, keepOthers);
 }
 
 /**
  * A file (docker archive, OCI archive or layout, with a selector as `x.tar:@1` or
  * `oci:DIR:REF` say) as it is: an index stays an index unless a platform is asked.
  */
-export async function openLocal(ctx: Context, path: string, platform?: string): Promise<Image | ImageIndex> {
+export async function openLocal(
+  ctx: Context,
+  path: string,
+  platform?: string,
+  keepOthers = false,
+): Promise<Image | ImageIndex> {
   const source = await parseImageSource(path);
   if (source.transport === 'docker') {
     if (path.startsWith('docker://')) {
@@ -463,5 +600,5 @@ export async function openLocal(ctx: Context, path: string, platform?: string): 
     throw new NoSuchImageFileError(path);
   }
   const got = await openSource(source, { signal: ctx.signal });
-  return got.kind === 'index' && platform === undefined ? got : forPlatform(ctx, got, platform);
+  return got.kind === 'index' && platform === undefined ? got : forPlatform(ctx, got, platform, keepOthers);
 }

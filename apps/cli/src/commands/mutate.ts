@@ -3,12 +3,12 @@ import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import { CONFIG_OPTIONS, configEdits } from './config-flags.js';
 import {
+  changeInput,
   checkOutput,
   emit,
+  MANY_PLATFORMS_OPTIONS,
   OUTPUT_JSON,
   OUTPUT_OPTIONS,
-  openInput,
-  PLATFORM_OPTION,
   report,
 } from './image-io.js';
 
@@ -21,7 +21,7 @@ export const mutate = defineCommand({
     'Writes a new config and manifest; the layers are the same blobs (pushing to the same registry moves\n' +
     'no layer bytes). Env and labels merge into what the image has; "" clears entrypoint, cmd, workdir, user.',
   args: [{ name: 'IMAGE' }],
-  options: { ...CONFIG_OPTIONS, ...OUTPUT_OPTIONS, platform: PLATFORM_OPTION },
+  options: { ...CONFIG_OPTIONS, ...OUTPUT_OPTIONS, ...MANY_PLATFORMS_OPTIONS },
   json: OUTPUT_JSON,
   examples: [
     {
@@ -39,8 +39,8 @@ export const mutate = defineCommand({
     const edits = configEdits(values);
     if (!edits)
       throw new UsageError('nothing to change: give at least one config option (--env, --cmd, --label...)');
-    const image = await openInput(ctx, args.IMAGE!, values.platform);
-    report(ctx, await emit(ctx, await editConfig(image, edits), values));
+    const changed = await changeInput(ctx, args.IMAGE!, values, (image) => editConfig(image, edits));
+    report(ctx, await emit(ctx, changed, values));
     return 0;
   },
 });

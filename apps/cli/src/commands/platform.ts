@@ -38,7 +38,7 @@ export const PLATFORMS_OPTION = {
   type: 'string',
   value: 'PLATFORM[,PLATFORM...]|all',
   description:
-    'the platform to work on (default: this machine\'s, from a multi-platform index); a list or `all`\n' +
+    "the platform to work on (default: this machine's, from a multi-platform index); a list or `all`\n" +
     'works on each of them and writes an index',
 } as const satisfies OptionSpec;
 
@@ -75,12 +75,9 @@ export function checkPlatformValue(value: string, command: string, many = false)
     return 'one' in choice ? choice.one : undefined;
   }
   if (value === 'all' || value.includes(',')) {
-    const pulls = command === 'pull' || command === 'copy';
     throw new UsageError(
       `--platform ${value}: pd ${command} works on one platform at a time`,
-      pulls
-        ? 'use --all-platforms to keep every platform of an index'
-        : 'give one platform, e.g. --platform linux/amd64, and run once per platform',
+      'give one platform, e.g. --platform linux/amd64, and run once per platform',
     );
   }
   return parsePlatform(value);

@@ -4,9 +4,10 @@ import {
   checkOutput,
   emit,
   FORMATS,
+  MANY_PLATFORMS_OPTIONS,
   openRemote,
-  PLATFORM_OPTION,
   PRESERVE_DIGESTS_OPTION,
+  platformChoice,
   registryRef,
   report,
   WRITE_JSON,
@@ -35,10 +36,10 @@ export const pull = defineCommand({
       description: 'where to write the image',
     },
     format: { type: 'string', value: 'FORMAT', choices: FORMATS, description: 'archive format of NAME.tar' },
-    platform: PLATFORM_OPTION,
+    ...MANY_PLATFORMS_OPTIONS,
     'all-platforms': {
       type: 'boolean',
-      description: 'keep every platform of an index (OCI layout or --format oci)',
+      description: 'keep every platform of an index (OCI layout or --format oci): --platform all',
     },
     'preserve-digests': PRESERVE_DIGESTS_OPTION,
   },
@@ -55,12 +56,11 @@ export const pull = defineCommand({
   ],
   async run(ctx, { args, values }) {
     if (values.output === undefined) throw new UsageError('missing --output (-o) PATH');
-    if (values['all-platforms'] && values.platform !== undefined) {
-      throw new UsageError('give --platform or --all-platforms, not both');
-    }
+    platformChoice(values);
     checkOutput(values);
     const ref = await registryRef(args.REF!);
-    const image = await openRemote(ctx, args.REF!, values['all-platforms'] ? 'all' : values.platform);
+    const platform = values['all-platforms'] ? 'all' : values.platform;
+    const image = await openRemote(ctx, args.REF!, platform, values['keep-other-platforms']);
     // The digest printed is the written image's; report notes the source's when the format changed it.
     report(ctx, await emit(ctx, image, values, ref));
     return 0;

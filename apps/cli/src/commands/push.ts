@@ -3,10 +3,11 @@ import {
   COMPRESSION_OPTION,
   checkDigestOptions,
   emit,
+  MANY_PLATFORMS_OPTIONS,
   openLocal,
-  PLATFORM_OPTION,
   PRESERVE_DIGESTS_OPTION,
   PUSH_JSON,
+  platformChoice,
   report,
 } from './image-io.js';
 import { parseRef } from './shared.js';
@@ -28,7 +29,7 @@ export const pushCommand = defineCommand({
     'The pushed REF@DIGEST is printed on stdout.',
   args: [{ name: 'PATH', complete: 'file' }, { name: 'REF' }],
   options: {
-    platform: PLATFORM_OPTION,
+    ...MANY_PLATFORMS_OPTIONS,
     compression: COMPRESSION_OPTION,
     'preserve-digests': PRESERVE_DIGESTS_OPTION,
   },
@@ -44,7 +45,9 @@ export const pushCommand = defineCommand({
     const ref = parseRef(args.REF!);
     const digests = { compression: values.compression, 'preserve-digests': values['preserve-digests'] };
     checkDigestOptions(digests);
-    const image = await openLocal(ctx, args.PATH!, values.platform);
+    platformChoice(values);
+    const platform = values.platform === 'all' ? undefined : values.platform;
+    const image = await openLocal(ctx, args.PATH!, platform, values['keep-other-platforms']);
     report(ctx, await emit(ctx, image, { tag: ref.toString(), ...digests }));
     return 0;
   },

@@ -2,12 +2,15 @@ import { rebase } from '@pd/image';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import {
+  changeInput,
   checkOutput,
+  configPlatform,
   emit,
+  imageFor,
+  MANY_PLATFORMS_OPTIONS,
   OUTPUT_JSON,
   OUTPUT_OPTIONS,
-  openInput,
-  PLATFORM_OPTION,
+  openWhole,
   report,
 } from './image-io.js';
 
@@ -32,7 +35,7 @@ export const rebaseCommand = defineCommand({
       description: 'the base to put underneath instead (reference or file)',
     },
     ...OUTPUT_OPTIONS,
-    platform: PLATFORM_OPTION,
+    ...MANY_PLATFORMS_OPTIONS,
   },
   json: OUTPUT_JSON,
   examples: [
@@ -48,12 +51,15 @@ export const rebaseCommand = defineCommand({
     if (oldBase === undefined) throw new UsageError('missing --old-base OLD');
     if (newBase === undefined) throw new UsageError('missing --new-base NEW');
     checkOutput(values);
-    const [image, o, n] = await Promise.all([
-      openInput(ctx, args.IMAGE!, values.platform),
-      openInput(ctx, oldBase, values.platform),
-      openInput(ctx, newBase, values.platform),
-    ]);
-    report(ctx, await emit(ctx, await rebase(image, { oldBase: o, newBase: n }), values));
+    // The bases are opened whole: each image (or each child of an index) is rebased onto the
+    // bases' images of its own platform.
+    const [o, n] = await Promise.all([openWhole(ctx, oldBase), openWhole(ctx, newBase)]);
+    const rebased = await changeInput(ctx, args.IMAGE!, values, async (image, platform) => {
+      const want = platform ?? (await configPlatform(image));
+      const [oldImage, newImage] = await Promise.all([imageFor(ctx, o, want), imageFor(ctx, n, want)]);
+      return rebase(image, { oldBase: oldImage, newBase: newImage });
+    });
+    report(ctx, await emit(ctx, rebased, values));
     return 0;
   },
 });
