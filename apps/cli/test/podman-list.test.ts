@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -14,7 +15,7 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolatedEnv, pd } from './helpers.js';
+import { isolatedEnv, PD_MAIN, pd } from './helpers.js';
 import { unpack } from './tree.js';
 
 const missing = podmanMissing() ?? registryMissing() ?? skopeoMissing();
@@ -69,6 +70,28 @@ describe.skipIf(missing)('a multi-platform manifest list made by podman', () => 
     ]);
     const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as IndexDoc;
     expect(index.manifests.map((m) => m.mediaType)).toEqual(['application/vnd.oci.image.index.v1+json']);
+  });
+
+  it('pd inspect of an index on a terminal is a table of platform, digest and size; a pipe still gets JSON', async () => {
+    const held = JSON.parse(await raw(oci)) as IndexDoc & { manifests: { size: number }[] };
+    // `script` gives pd a pseudo-terminal as stdout, as a person's shell would.
+    const shown = execFileSync(
+      'script',
+      ['-qec', `${process.execPath} -- ${PD_MAIN} inspect ${oci}`, '/dev/null'],
+      { env: iso.env, encoding: 'utf8' },
+    ).replace(/\r/g, '');
+    const lines = shown.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^sha256:[0-9a-f]{64} {2}OCI image index, 2 entries, /);
+    expect(lines[1]).toMatch(/^PLATFORM +DIGEST +SIZE +TYPE$/);
+    expect(lines.slice(2).map((l) => l.split(/ {2,}/).slice(0, 2))).toEqual([
+      ['linux/amd64', held.manifests[0]!.digest],
+      ['linux/arm64/v8', held.manifests[1]!.digest],
+    ]);
+    expect(lines[2]).toMatch(/OCI manifest$/);
+    const piped = await pd(['inspect', oci], { env: iso.env });
+    expect(JSON.parse(piped.stdout)).toMatchObject({
+      manifests: [{ platform: 'linux/amd64' }, { platform: 'linux/arm64/v8' }],
+    });
   });
 
   it.each([

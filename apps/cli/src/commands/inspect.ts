@@ -5,6 +5,7 @@ import {
   isConfigMediaType,
   isImageManifestMediaType,
   isIndexMediaType,
+  MediaType,
   type OciImageManifest,
   type Platform,
   parseManifest,
@@ -12,6 +13,7 @@ import {
 } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
+import { formatBytes, shortDigest } from '../output/format.js';
 import { openAny, PLATFORM_OPTION } from './image-io.js';
 
 interface Described {
@@ -98,7 +100,44 @@ async function describeImage(image: Image): Promise<Record<string, unknown>> {
   };
 }
 
-async function describeIndex(index: ImageIndex): Promise<Record<string, unknown>> {
+/** What describeIndex gives, as the table reads it. */
+interface IndexDescription extends Described {
+  manifests: (Described & {
+    platform: string | null;
+    artifactType?: string;
+    annotations?: Record<string, string>;
+  })[];
+  annotations?: Record<string, string>;
+}
+
+/** An index for a person: what it is, then a row per entry (full digests, to copy into a command). */
+export function indexTable(index: IndexDescription): string[] {
+  const kind = MEDIA_NAMES[index.mediaType] ?? index.mediaType;
+  const lines = [`${index.digest}  ${kind}, ${index.manifests.length} entries, ${formatBytes(index.size)}`];
+  for (const [k, v] of Object.entries(index.annotations ?? {})) lines.push(`  ${k}=${v}`);
+  const rows = index.manifests.map((m) => {
+    const attests = m.annotations?.['vnd.docker.reference.digest'];
+    const what = attests
+      ? `attestation of ${shortDigest(attests)}`
+      : (MEDIA_NAMES[m.mediaType] ?? m.artifactType ?? m.mediaType);
+    return [m.platform ?? '-', m.digest, formatBytes(m.size), what];
+  });
+  const header = ['PLATFORM', 'DIGEST', 'SIZE', 'TYPE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  lines.push(line(header), ...rows.map(line));
+  return lines;
+}
+
+const MEDIA_NAMES: Record<string, string> = {
+  [MediaType.OciIndex]: 'OCI image index',
+  [MediaType.DockerManifestList]: 'Docker manifest list',
+  [MediaType.OciManifest]: 'OCI manifest',
+  [MediaType.DockerManifest]: 'Docker manifest',
+};
+
+async function describeIndex(index: ImageIndex): Promise<IndexDescription> {
   const [digest, mediaType, size, doc] = await Promise.all([
     index.digest(),
     index.mediaType(),
@@ -154,7 +193,8 @@ export const inspect = defineCommand({
     'config (no layer is downloaded). A multi-platform index is listed with its platforms unless\n' +
     '--platform picks one image. An artifact (a manifest whose config is not an image config, e.g. a Helm\n' +
     'chart) is shown as its artifact type, config descriptor and layers. The output is JSON, with or\n' +
-    'without --json.',
+    'without --json; only an index shown on a terminal is a table (platform, digest, size of each entry),\n' +
+    'and --json (or a pipe) gives its JSON.',
   args: [{ name: 'IMAGE' }],
   options: { platform: PLATFORM_OPTION },
   json:
@@ -180,7 +220,13 @@ export const inspect = defineCommand({
   async run(ctx, { args, values }) {
     const target = await open(ctx, await parseImageSource(args.IMAGE!), values.platform);
     if ('artifact' in target) ctx.printJson(target.artifact);
-    else ctx.printJson(target.kind === 'index' ? await describeIndex(target) : await describeImage(target));
+    else if (target.kind === 'image') ctx.printJson(await describeImage(target));
+    else {
+      const described = await describeIndex(target);
+      // A person at a terminal reads a table; a pipe or --json gets the JSON it always got.
+      if (ctx.flags.json || ctx.io.stdout.isTTY !== true) ctx.printJson(described);
+      else for (const line of indexTable(described)) ctx.print(line);
+    }
     return 0;
   },
 });
