@@ -246,7 +246,11 @@ function checkPlatformOptions(command: Command, values: Record<string, unknown>)
     return;
   }
   try {
-    checkPlatformValue(values.platform, command.name, command.options.platform === PLATFORMS_OPTION);
+    checkPlatformValue(
+      values.platform,
+      command.name,
+      command.options.platform?.value === PLATFORMS_OPTION.value,
+    );
   } catch (e) {
     // A wrong option value is a usage error (exit 2, usage line), whatever parser found it.
     if (e instanceof PdError && !(e instanceof UsageError)) throw new UsageError(e.message, e.hint);

@@ -120,6 +120,17 @@ export {
 } from './seed.js';
 export { type PushOptions, type PushResult, push } from './sinks/push.js';
 export {
+  type SyncedImage,
+  type SyncOptions,
+  type SyncReport,
+  type SyncSource,
+  SyncSourceError,
+  type SyncTarget,
+  type SyncTask,
+  sync,
+} from './sync/sync.js';
+export type { TagFilter } from './sync/tags.js';
+export {
   formatImageSource,
   type ImageDestination,
   type ImageSelector,

@@ -29,6 +29,14 @@ describe('combinators', () => {
     expect(v.validateWith(check, doc, 'thing')).toBe(doc);
   });
 
+  test('strictObject names a field the shape does not know', () => {
+    const strict = v.strictObject({ name: v.required(v.string), tags: v.optional(v.stringArray) });
+    expect(v.validateWith(strict, { name: 'x' }, 'thing')).toEqual({ name: 'x' });
+    expect(messageOf(() => v.validateWith(strict, { name: 'x', tagz: [] }, 'thing'))).toBe(
+      'invalid thing: $.tagz: unknown field (expected one of name, tags)',
+    );
+  });
+
   test('only own properties count: inherited or __proto__ keys are data', () => {
     const inherited = Object.create({ name: 'from the prototype' }) as object;
     expect(messageOf(() => v.validateWith(check, inherited, 'thing'))).toBe(

@@ -238,6 +238,20 @@ export function object<S extends Shape>(shape: S): Check<Infer<S>> {
   };
 }
 
+/**
+ * Like {@link object}, but a field the shape does not know is an error naming it: for files
+ * people write (pd.yaml, sync.yaml), where an unknown field is a typo.
+ */
+export function strictObject<S extends Shape>(shape: S): Check<Infer<S>> {
+  const known = Object.keys(shape);
+  return objectWhere(shape, (value, path) => {
+    const unknown = Object.keys(value).find((k) => !known.includes(k));
+    return unknown === undefined
+      ? undefined
+      : { path: childPath(path, unknown), problem: `unknown field (expected one of ${known.join(', ')})` };
+  });
+}
+
 /** Like {@link object}, then a whole-object condition (fields that depend on each other). */
 export function objectWhere<S extends Shape>(
   shape: S,

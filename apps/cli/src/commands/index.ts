@@ -25,6 +25,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
       entry('pull', async () => (await import('./pull.js')).pull),
       entry('push', async () => (await import('./push.js')).pushCommand),
       entry('copy', async () => (await import('./copy.js')).copy),
+      entry('sync', async () => (await import('./sync.js')).syncCommand),
       entry('append', async () => (await import('./append.js')).append),
       entry('mutate', async () => (await import('./mutate.js')).mutate),
       entry('inspect', async () => (await import('./inspect.js')).inspect),
