@@ -19,7 +19,7 @@ function join(prefix: string, rel: string): string {
 }
 
 /** Build the tar lazily: the tree is scanned when the stream is first read. */
-function lazyTar(plan: () => Promise<PlannedEntry[]>, opts: TarOptions): Readable {
+export function lazyTar(plan: () => Promise<PlannedEntry[]>, opts: TarOptions): Readable {
   const { signal, onProgress } = opts;
   async function* gen() {
     const entries = await plan();

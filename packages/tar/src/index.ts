@@ -10,6 +10,7 @@ export { globMatcher, globToRegExp } from './glob.js';
 export type { EntryType, TarHeader } from './header.js';
 export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
 export { sourceDateEpoch } from './options.js';
+export { type OverlayTarOptions, tarOverlayUpper, XattrToolMissingError } from './overlay-diff.js';
 export type { Owner } from './plan.js';
 export { readEntries, type TarEntry } from './reader.js';
 export {
