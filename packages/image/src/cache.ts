@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import {
   parseDigest,
   SizeMismatchError,
 } from '@pd/oci-types';
-import { BatchedFileWriter, writeStreamToFile } from '@pd/tar';
+import { BatchedFileWriter, readFileStream, writeStreamToFile } from '@pd/tar';
 import { CacheMissError } from './errors.js';
 import { processAlive } from './process-alive.js';
 
@@ -139,7 +138,7 @@ async function matchesDigest(
 ): Promise<boolean> {
   try {
     await pipeline(
-      createReadStream(file),
+      readFileStream(file),
       createVerifier(digest, { size }),
       new Writable({ write: (_chunk, _enc, cb) => cb() }),
       ...(signal ? [{ signal }] : []),
@@ -257,7 +256,7 @@ export class BlobCache {
     expectStoredSize(digest, opts.size, size);
     const now = new Date();
     await utimes(file, now, now).catch(() => undefined); // last use, for prune
-    const input = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
+    const input = readFileStream(file, { signal: opts.signal });
     if (opts.verify === false || (opts.verify === undefined && this.storedHere.has(digest))) return input;
     const verifier = createVerifier(digest, { size, subject: `cached blob ${digest} (${file})` });
     return pipelineCb(input, verifier, (err) => {

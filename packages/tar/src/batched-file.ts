@@ -1,3 +1,4 @@
+import { createReadStream, type ReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -119,4 +120,16 @@ export async function writeAll(fh: FileHandle, buffers: Uint8Array[]): Promise<v
     skip = 0;
     while (off < b.byteLength) off += (await fh.write(b, off, b.byteLength - off)).bytesWritten;
   }
+}
+
+/** Read size of `readFileStream`: the default 64 KiB made 16 times the chunks, each a pool trip and a hash update. */
+export const READ_CHUNK = 1 << 20;
+
+/** A file (or the byte range `start`..`end`, inclusive) as a stream of 1 MiB chunks. */
+export function readFileStream(
+  path: string,
+  options: { start?: number; end?: number; signal?: AbortSignal | undefined } = {},
+): ReadStream {
+  const { signal, ...range } = options;
+  return createReadStream(path, { highWaterMark: READ_CHUNK, ...range, ...(signal ? { signal } : {}) });
 }

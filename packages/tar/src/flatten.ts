@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { writeStreamToFile } from './batched-file.js';
+import { readFileStream, writeStreamToFile } from './batched-file.js';
 import { decompress, type LayerInput } from './decompress.js';
 import type { LayerSource } from './extract.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './header.js';
@@ -52,7 +51,7 @@ async function reopenable(
   if (layer instanceof Uint8Array) return () => layer;
   const file = join(await spoolDir(), `layer-${index}`);
   await writeStreamToFile(file, Readable.from(layer), signal);
-  return () => createReadStream(file);
+  return () => readFileStream(file);
 }
 
 /** Links of one layer whose target that layer holds but an upper layer replaced or deleted. */

@@ -1,4 +1,11 @@
-export { BatchedFileWriter, pipeInto, writeAll, writeStreamToFile } from './batched-file.js';
+export {
+  BatchedFileWriter,
+  pipeInto,
+  READ_CHUNK,
+  readFileStream,
+  writeAll,
+  writeStreamToFile,
+} from './batched-file.js';
 export { type CompressOptions, compressLayer, type LayerInfo, writeLayerFile } from './compress.js';
 export type { ContentEntry, Contents, ContentValue } from './contents.js';
 export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js';

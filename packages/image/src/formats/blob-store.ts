@@ -1,8 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Descriptor, type Digest, MAX_MANIFEST_SIZE, parseDigest, verifyBytes } from '@pd/oci-types';
+import { readFileStream } from '@pd/tar';
 import { ArchiveFormatError, MissingMemberError } from './errors.js';
 import type { ReadMemberOptions, TarIndex } from './tar-index.js';
 
@@ -51,7 +51,7 @@ export class DirBlobStore implements BlobStore {
 
   async openBlob(digest: Digest, options: ReadMemberOptions = {}): Promise<Readable> {
     if ((await this.blobSize(digest)) === undefined) throw missingBlob(this.where, digest);
-    return createReadStream(this.file(digest), options.signal ? { signal: options.signal } : {});
+    return readFileStream(this.file(digest), { signal: options.signal });
   }
 
   async readFile(name: string, limit: number): Promise<Buffer | undefined> {

@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { readFileStream } from '@pd/tar';
 import {
   ArchiveFormatError,
   CompressedArchiveError,
@@ -117,11 +117,7 @@ export class TarIndex {
 
   openMember(m: TarMember, options: ReadMemberOptions = {}): Readable {
     if (m.size === 0) return Readable.from([]);
-    return createReadStream(this.path, {
-      start: m.offset,
-      end: m.offset + m.size - 1,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    return readFileStream(this.path, { start: m.offset, end: m.offset + m.size - 1, signal: options.signal });
   }
 
   /** Read a small member whole (manifests, configs); refuses members above `limit` bytes. */

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { type Compression, type Digest, DigestHasher, digestStream, layerMediaType } from '@pd/oci-types';
@@ -8,6 +7,7 @@ import {
   decompress,
   detectCompression,
   type PathPair,
+  readFileStream,
   type TarFilter,
   type TarOptions,
   tarContents,
@@ -127,10 +127,10 @@ export async function layerFromTarball(file: string, opts: LayerBuildOptions = {
   const found = detectCompression(head.subarray(0, n));
   const wanted = opts.compression ?? 'gzip';
   if (found === 'none' && wanted !== 'none') {
-    return buildLayer(createReadStream(file), opts, file);
+    return buildLayer(readFileStream(file), opts, file);
   }
   const cache = opts.cache ?? BlobCache.default();
-  const raw = createReadStream(file, opts.signal ? { signal: opts.signal } : {});
+  const raw = readFileStream(file, { signal: opts.signal });
   const blob = new DigestHasher();
   const forTar = new PassThrough();
   const diff = digestStream(found === 'none' ? forTar : decompress(forTar));
