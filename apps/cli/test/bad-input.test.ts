@@ -145,6 +145,7 @@ describe('every command, every class of bad input', () => {
       'conda build --file',
       'conda build --lockfile',
       'run --env-file',
+      'sync --config',
     ]);
     const places: string[] = [];
     for (const cmd of await Promise.all([...COMMANDS.values()].map((c) => c.load()))) {
@@ -218,6 +219,7 @@ describe('every command, every class of bad input', () => {
       ],
       ['run IMAGE', () => ['run', '--rm', './nope.tar', 'true'], 1, /nope\.tar/],
       ['run --env-file', () => ['run', '--rm', '--env-file', 'nope.env', 'good.tar', 'true'], 1, /nope\.env/],
+      ['sync --config', () => ['sync', '--config', 'nope.yaml'], 1, /nope\.yaml/],
     ];
     for (const c of cases) await check(c);
   });

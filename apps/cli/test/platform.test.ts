@@ -108,7 +108,16 @@ describe('--platform', () => {
       }
     }
     // A list is checked before any work: a typo in one of its platforms is a usage error.
-    const typo = await run(['mutate', '--platform', 'linux/amd64,linux/', 'multi', '--env', 'A=1', '-o', 'o.tar']);
+    const typo = await run([
+      'mutate',
+      '--platform',
+      'linux/amd64,linux/',
+      'multi',
+      '--env',
+      'A=1',
+      '-o',
+      'o.tar',
+    ]);
     expect(typo.code).toBe(2);
     expect(existsSync(join(iso.dir, 'o.tar'))).toBe(false);
   });

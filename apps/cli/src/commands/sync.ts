@@ -47,12 +47,8 @@ const configCheck = v.strictObject({
 
 /** A sync.yaml: `sync:` entries (from, to, tags, tagRegex, semver, platforms, scoped), and `concurrency`. */
 export async function readSyncConfig(path: string): Promise<{ tasks: SyncTask[]; concurrency?: number }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new PdError(`cannot read ${path}: ${(e as Error).message}`, { code: 'SYNC_CONFIG' });
-  }
+  // A file error goes as it is: the CLI names the path and the cause in one line.
+  const text = await readFile(path, 'utf8');
   let doc: unknown;
   try {
     doc = parse(text);
@@ -79,9 +75,7 @@ export async function readSyncConfig(path: string): Promise<{ tasks: SyncTask[];
 export const syncCommand = defineCommand({
   name: 'sync',
   summary: 'mirror repositories: registry to registry, into a directory of layouts, and back',
-  usage:
-    'SOURCE DEST [--tag T]... [--tag-regex RE] [--semver RANGE] [--platform LIST|all] [--scoped]\n' +
-    '       --config sync.yaml',
+  usage: '(SOURCE DEST [--tag T]... [--tag-regex RE] [--semver RANGE] [--platform LIST|all] | --config FILE)',
   description:
     'SOURCE is a repository (every tag; REPO:TAG for one) or a directory of OCI layouts; DEST a\n' +
     'registry with an optional path (host/mirror) or a directory. A directory is written dir:PATH or\n' +

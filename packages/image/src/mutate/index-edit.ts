@@ -1,7 +1,6 @@
 import {
   type Descriptor,
   formatPlatform,
-  type ImageIndex as ImageIndexDocument,
   MediaType,
   normalizePlatform,
   type OciImageIndex,
