@@ -146,6 +146,7 @@ describe('every command, every class of bad input', () => {
       'conda build --lockfile',
       'run --env-file',
       'sync --config',
+      'sbom --output',
     ]);
     const places: string[] = [];
     for (const cmd of await Promise.all([...COMMANDS.values()].map((c) => c.load()))) {
@@ -168,6 +169,7 @@ describe('every command, every class of bad input', () => {
       ],
       ['mutate IMAGE', () => ['mutate', 'nope.tar', '--env', 'A=1', '-o', 'out/m.tar'], 1, /nope\.tar/],
       ['inspect IMAGE', () => ['inspect', 'nope.tar'], 1, /nope\.tar/],
+      ['sbom IMAGE', () => ['sbom', 'nope.tar'], 1, /nope\.tar/],
       ['export IMAGE', () => ['export', 'nope.tar', 'out/e.tar'], 1, /nope\.tar/],
       ['flatten IMAGE', () => ['flatten', 'nope.tar', '-o', 'out/f.tar'], 1, /nope\.tar/],
       [
@@ -229,6 +231,7 @@ describe('every command, every class of bad input', () => {
       ['append -o', () => ['append', 'good.tar', '--layer', 'app:/app', '-o', 'out/nodir/a.tar'], 1],
       ['mutate -o', () => ['mutate', 'good.tar', '--env', 'A=1', '-o', 'out/nodir/m.tar'], 1],
       ['flatten -o', () => ['flatten', 'good.tar', '-o', 'out/nodir/f.tar'], 1],
+      ['sbom -o', () => ['sbom', 'good.tar', '-o', 'out/nodir/s.json'], 1],
       ['export OUT', () => ['export', 'good.tar', 'out/nodir/e.tar'], 1],
       ['build -o', () => ['build', '-o', 'out/nodir/b.tar'], 1],
       ['layer create -o', () => ['layer', 'create', 'app', '-o', 'out/nodir/l.tgz'], 1],

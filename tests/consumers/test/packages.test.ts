@@ -24,7 +24,7 @@ describe('what `pnpm pack` puts in each tarball', () => {
   }, 180_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
 
-  it('finds the eight published packages', () => {
+  it('finds the nine published packages', () => {
     expect(packages.map((p) => p.manifest.name).sort()).toEqual([
       '@pd/build',
       '@pd/cli',
@@ -33,6 +33,7 @@ describe('what `pnpm pack` puts in each tarball', () => {
       '@pd/oci-types',
       '@pd/registry',
       '@pd/runner',
+      '@pd/sbom',
       '@pd/tar',
     ]);
   });

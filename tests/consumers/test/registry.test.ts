@@ -38,6 +38,7 @@ const PROBES: Record<string, { name: string; type: string }> = {
   '@pd/runner': { name: 'prepareBundle', type: 'function' },
   '@pd/conda': { name: 'buildCondaImage', type: 'function' },
   '@pd/build': { name: 'buildImage', type: 'function' },
+  '@pd/sbom': { name: 'sbomOf', type: 'function' },
 };
 
 /**
@@ -52,6 +53,7 @@ const EXAMPLES: Record<string, { needs: () => string | undefined; prints: string
   '@pd/runner': { needs: runcMissing, prints: 'exit 7 unpacked 0' },
   '@pd/conda': { needs: condaToolsMissing, prints: '3 layers' },
   '@pd/build': { needs: () => undefined, prints: '2 layers' },
+  '@pd/sbom': { needs: () => undefined, prints: 'pkg:pypi/six@1.16.0 MIT' },
 };
 
 /** The README's example (the first ts block under "## Example"), as the JavaScript a user runs. */

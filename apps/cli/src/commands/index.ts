@@ -29,6 +29,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
       entry('append', async () => (await import('./append.js')).append),
       entry('mutate', async () => (await import('./mutate.js')).mutate),
       entry('inspect', async () => (await import('./inspect.js')).inspect),
+      entry('sbom', async () => (await import('./sbom.js')).sbomCommand),
       entry('export', async () => (await import('./export.js')).exportCommand),
       entry('flatten', async () => (await import('./flatten.js')).flattenCommand),
       entry('rebase', async () => (await import('./rebase.js')).rebaseCommand),
