@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { hostsFile, resolvConf } from './etc-files.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
+import { capabilities, checkLimits, noNewPrivileges, resourceLimits, tmpfsMount } from './limits.js';
 import { lookupPath } from './lookup.js';
 import type { RunOptions } from './options.js';
 import { claimBundle, currentOwner, OWNER_FILE, releaseBundle } from './owner.js';
@@ -70,6 +71,8 @@ export interface PrepareOptions extends RunOptions {
   mountRootfs?: boolean | 'runtime';
   /** A store to share between calls (default: one over `cacheDir`). */
   store?: LayerStore;
+  /** The image as the user named it, for `pd ps` (default: `input` when it is a string). */
+  imageName?: string;
   /** `run` keeps the bundle claimed (in use by this process) after it is prepared; see owner.ts. */
   [HOLD_CLAIM]?: true;
 }
@@ -138,6 +141,12 @@ export async function prepareBundle(
   if (options.workdir !== undefined && !options.workdir.startsWith('/')) {
     throw new InvalidOptionError('-w', `"${options.workdir}" is not an absolute path`);
   }
+  // docker's resource and privilege flags (limits.ts), checked before anything is unpacked.
+  const limits = resourceLimits(options);
+  checkLimits(limits, !isRoot);
+  const caps = capabilities(options.capAdd, options.capDrop);
+  const nnp = noNewPrivileges(options.securityOpt);
+  const tmpfs = (options.tmpfs ?? []).map(tmpfsMount);
   const network = options.network ?? 'none';
   if (network !== 'none' && network !== 'host')
     throw new InvalidOptionError('--network', `"${String(network)}"`, 'pd knows none and host');
@@ -237,6 +246,10 @@ export async function prepareBundle(
       },
       volumes,
       ...(rootless ? { rootless } : { cgroupsPath: `/pd/${id}` }),
+      capabilities: caps,
+      noNewPrivileges: nnp,
+      extraMounts: tmpfs,
+      ...(limits ? { limits } : {}),
     });
     await Promise.all([
       writeFile(join(dir, 'config.json'), JSON.stringify(spec)),
@@ -261,7 +274,20 @@ export async function prepareBundle(
     }
     await writeFile(
       join(dir, 'pd-container.json'),
-      JSON.stringify({ id, mounted, rootfs: rootfs.mode, created: new Date().toISOString() }),
+      JSON.stringify({
+        id,
+        mounted,
+        rootfs: rootfs.mode,
+        created: new Date().toISOString(),
+        // What `pd ps` shows: the name given, the image as given, the command.
+        ...(options.name !== undefined ? { name: options.name } : {}),
+        ...(options.imageName !== undefined
+          ? { image: options.imageName }
+          : typeof input === 'string'
+            ? { image: input }
+            : {}),
+        command: argv,
+      }),
     );
     options.onLog?.({ kind: 'bundle', message: `bundle ${dir}`, dir, id });
     if (!options[HOLD_CLAIM]) releaseBundle(dir);

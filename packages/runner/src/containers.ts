@@ -1,7 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleLayers, containersDir } from './bundle.js';
-import { ContainerNotFoundError, ContainerRunningError } from './errors.js';
 import { LayerStore, type PruneOptions } from './layer-store.js';
 import type { RootfsMode } from './options.js';
 import { claimedHere, OWNER_FILE, type Owner, ownedHere, ownerAlive } from './owner.js';
@@ -15,6 +14,7 @@ import {
   type OciRuntime,
   type RuntimeContainer,
 } from './runtimes/oci.js';
+import { EXIT_FILE, TOMBSTONE } from './supervisor.js';
 
 /**
  * Where a container on disk stands.
@@ -38,18 +38,46 @@ export interface ContainerInfo {
   owner?: Owner;
   /** Whether it ran with `rm` (it is a leftover of a run that was killed). */
   rm?: boolean;
+  /** `--name`, when it was given (the id is then the name). */
+  name?: string;
+  /** The image as it was given to run (a reference or a file), when it was given as text. */
+  image?: string;
+  /** The command it runs (entrypoint and arguments). */
+  command?: string[];
+  /** Started detached (`startContainer`, `pd run -d`): its output is in a log ({@link containerLogs}). */
+  detached?: boolean;
+  /** How it ended, once it has and its exit was seen (not when its supervisor or pd run was killed). */
+  exitCode?: number;
+  /** When it ended (ISO 8601), with `exitCode`. */
+  finishedAt?: string;
 }
 
-interface OwnerRecord extends Owner {
+/** @internal pd-owner.json. */
+export interface OwnerRecord extends Owner {
   rm?: boolean;
+  /** The owner is the supervisor of a detached container (supervisor.ts). */
+  detached?: boolean;
 }
 
-interface Bundle {
+/** @internal pd-container.json. */
+export interface BundleInfo {
+  rootfs: RootfsMode;
+  created: string;
+  mounted?: boolean;
+  name?: string;
+  image?: string;
+  command?: string[];
+}
+
+/** @internal A bundle directory and what is known of it. */
+export interface Bundle {
   id: string;
   dir: string;
   /** pd-container.json: absent while the bundle is being written. */
-  info?: { rootfs: RootfsMode; created: string; mounted?: boolean };
+  info?: BundleInfo;
   owner?: OwnerRecord;
+  /** pd-exit.json: how the container ended, written when it did. */
+  exit?: { exitCode: number; finishedAt: string };
   /** The runtime's state of it, where a runtime has some. */
   runtime?: { rt: OciRuntime; state: RuntimeContainer };
   state: ContainerState;
@@ -88,14 +116,16 @@ async function runtimeStates(): Promise<Map<string, { rt: OciRuntime; state: Run
 
 function stateOf(b: Omit<Bundle, 'state'>): ContainerState {
   const live = b.runtime !== undefined && LIVE_STATUSES.has(b.runtime.state.status);
+  // Its end was recorded (supervisor.ts, run.ts): the owner may still be finishing, it runs nothing.
+  if (b.exit && !live) return 'exited';
   if (b.owner && ownedHere(b.owner)) return claimedHere(b.dir) || live ? 'running' : 'exited';
   if (b.owner) return ownerAlive(b.owner) ? 'running' : live ? 'orphaned' : 'exited';
   // Bundles of pd 0.1 record no owner: only the runtime can tell whether one runs.
   return live ? 'running' : 'exited';
 }
 
-/** Every bundle directory with its owner and runtime state; incomplete ones of older pds are left out. */
-async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
+/** @internal Every bundle directory with its owner and runtime state; incomplete ones of older pds are left out. */
+export async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
   const dir = containersDir(cacheDir);
   let names: string[];
   try {
@@ -107,13 +137,16 @@ async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
   const runtimes = await runtimeStates();
   const out: Bundle[] = [];
   for (const id of names) {
+    if (id.endsWith(TOMBSTONE)) continue;
     const b: Omit<Bundle, 'state'> = { id, dir: join(dir, id) };
-    const [info, owner] = await Promise.all([
-      readJson<Bundle['info']>(join(b.dir, 'pd-container.json')),
+    const [info, owner, exit] = await Promise.all([
+      readJson<BundleInfo>(join(b.dir, 'pd-container.json')),
       readJson<OwnerRecord>(join(b.dir, OWNER_FILE)),
+      readJson<Bundle['exit']>(join(b.dir, EXIT_FILE)),
     ]);
     if (info) b.info = info;
     if (owner) b.owner = owner;
+    if (exit) b.exit = exit;
     const runtime = runtimes.get(b.dir);
     if (runtime) b.runtime = runtime;
     // Being written by a pd that records no owner: nothing can be said of it yet.
@@ -130,42 +163,37 @@ async function bundles(cacheDir: string | undefined): Promise<Bundle[]> {
 export async function listContainers(options: { cacheDir?: string } = {}): Promise<ContainerInfo[]> {
   const out: ContainerInfo[] = [];
   for (const b of await bundles(options.cacheDir)) {
-    if (!b.info) continue; // still being written, or its writer died before the end
-    out.push({
-      id: b.id,
-      dir: b.dir,
-      rootfs: b.info.rootfs,
-      created: b.info.created,
-      state: b.state,
-      ...(b.owner
-        ? { owner: { pid: b.owner.pid, ...(b.owner.start !== undefined ? { start: b.owner.start } : {}) } }
-        : {}),
-      ...(b.owner?.rm !== undefined ? { rm: b.owner.rm } : {}),
-    });
+    // still being written, or its writer died before the end
+    if (b.info) out.push(infoOf({ ...b, info: b.info }));
   }
   return out;
 }
 
-/** Stop what the runtime still holds of it, unmount a host-mounted rootfs, delete the bundle. */
-async function removeBundle(b: Bundle | Omit<Bundle, 'state'>): Promise<void> {
+/** @internal The public view of a bundle that has its pd-container.json. */
+export function infoOf(b: Bundle & { info: BundleInfo }): ContainerInfo {
+  return {
+    id: b.id,
+    dir: b.dir,
+    rootfs: b.info.rootfs,
+    created: b.info.created,
+    state: b.state,
+    ...(b.owner
+      ? { owner: { pid: b.owner.pid, ...(b.owner.start !== undefined ? { start: b.owner.start } : {}) } }
+      : {}),
+    ...(b.owner?.rm !== undefined ? { rm: b.owner.rm } : {}),
+    ...(b.info.name !== undefined ? { name: b.info.name } : {}),
+    ...(b.info.image !== undefined ? { image: b.info.image } : {}),
+    ...(b.info.command !== undefined ? { command: b.info.command } : {}),
+    ...(b.owner?.detached ? { detached: true } : {}),
+    ...(b.exit && b.state === 'exited' ? { exitCode: b.exit.exitCode, finishedAt: b.exit.finishedAt } : {}),
+  };
+}
+
+/** @internal Stop what the runtime still holds of it, unmount a host-mounted rootfs, delete the bundle. */
+export async function removeBundle(b: Bundle | Omit<Bundle, 'state'>): Promise<void> {
   if (b.runtime) await deleteContainer(b.runtime.rt, b.id);
   if (b.info?.mounted) await unmountRootfs(join(b.dir, 'rootfs'));
   await rm(b.dir, { recursive: true, force: true });
-}
-
-/**
- * Remove a kept container: its runtime state, a host-mounted rootfs (prepareBundle), the bundle
- * with its writable layer. A running one is refused (ContainerRunningError) unless `force`,
- * which kills it first.
- */
-export async function removeContainer(
-  id: string,
-  options: { cacheDir?: string; force?: boolean } = {},
-): Promise<void> {
-  const b = (await bundles(options.cacheDir)).find((x) => x.id === id);
-  if (!b?.info) throw new ContainerNotFoundError(id);
-  if (b.state === 'running' && !options.force) throw new ContainerRunningError(id);
-  await removeBundle(b);
 }
 
 /** What {@link pruneContainers} did (or, with `dryRun`, would do). */
@@ -188,6 +216,11 @@ export async function pruneContainers(
   options: { cacheDir?: string; kept?: boolean; dryRun?: boolean } = {},
 ): Promise<PruneContainersResult> {
   const result: PruneContainersResult = { removed: [], orphans: [], running: [] };
+  // Exit records of --rm containers (supervisor.ts): only a `waitContainer` running then needs one.
+  const dir = containersDir(options.cacheDir);
+  if (!options.dryRun)
+    for (const name of await readdir(dir).catch(() => [] as string[]))
+      if (name.endsWith(TOMBSTONE)) await rm(join(dir, name), { force: true });
   for (const b of await bundles(options.cacheDir)) {
     if (b.state === 'running') {
       result.running.push(b.id);

@@ -88,11 +88,14 @@ export class ContainerExistsError extends PdError {
   }
 }
 
-/** `removeContainer` of an id that names no container on disk. */
+/** A container name or id (prefix) that names no container on disk. */
 export class ContainerNotFoundError extends PdError {
   readonly container: string;
   constructor(name: string) {
-    super(`no container named "${name}"`, { code: 'CONTAINER_NOT_FOUND' });
+    super(`no container named "${name}"`, {
+      code: 'CONTAINER_NOT_FOUND',
+      hint: 'pd ps -a lists the containers (a unique prefix of an id is enough)',
+    });
     this.container = name;
   }
 }
@@ -103,7 +106,45 @@ export class ContainerRunningError extends PdError {
   constructor(name: string) {
     super(`container "${name}" is running`, {
       code: 'CONTAINER_RUNNING',
-      hint: 'stop it first (end its pd run), or remove it with force',
+      hint: 'stop it first (pd stop), or remove it with force (pd rm -f)',
+    });
+    this.container = name;
+  }
+}
+
+/** A name or id prefix that fits more than one container. */
+export class AmbiguousContainerError extends PdError {
+  readonly container: string;
+  readonly matches: string[];
+  constructor(prefix: string, matches: string[]) {
+    super(`"${prefix}" names ${matches.length} containers`, {
+      code: 'CONTAINER_AMBIGUOUS',
+      hint: 'give more characters of the id, or the full name',
+    });
+    this.container = prefix;
+    this.matches = matches;
+  }
+}
+
+/** `exec`, `kill` of a container that does not run. */
+export class ContainerNotRunningError extends PdError {
+  readonly container: string;
+  constructor(name: string) {
+    super(`container "${name}" is not running`, {
+      code: 'CONTAINER_NOT_RUNNING',
+      hint: 'pd ps -a lists every container with its state; start a new one with pd run -d',
+    });
+    this.container = name;
+  }
+}
+
+/** `containerLogs` of a container run in the foreground: its output went to the terminal. */
+export class NoLogError extends PdError {
+  readonly container: string;
+  constructor(name: string) {
+    super(`container "${name}" has no log: it ran in the foreground, its output went to pd run's stdout`, {
+      code: 'NO_LOG',
+      hint: 'run it detached (pd run -d) to keep its output in a log',
     });
     this.container = name;
   }
@@ -117,14 +158,19 @@ export class ContainerStartError extends PdError {
   readonly runtime: string;
   readonly exitCode: 125 | 126 | 127;
   readonly detail: string;
-  constructor(runtime: string, detail: string, exitCode: 125 | 126 | 127) {
+  /** `reason` says which of the three it was when `exitCode` does not (docker exec gives 126 to all). */
+  constructor(
+    runtime: string,
+    detail: string,
+    exitCode: 125 | 126 | 127,
+    reason: 125 | 126 | 127 = exitCode,
+  ) {
     super(`${runtime} could not start the container: ${detail}`, {
-      code:
-        exitCode === 127 ? 'COMMAND_NOT_FOUND' : exitCode === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'START_FAILED',
+      code: reason === 127 ? 'COMMAND_NOT_FOUND' : reason === 126 ? 'COMMAND_NOT_EXECUTABLE' : 'START_FAILED',
       hint:
-        exitCode === 127
+        reason === 127
           ? 'the command is not in the image (check the path, PATH and the entrypoint)'
-          : exitCode === 126
+          : reason === 126
             ? 'the command exists but cannot be executed (mode, interpreter line, architecture)'
             : 'see the runtime message above; --verbose shows the bundle and the command line',
     });
@@ -141,6 +187,20 @@ export class RootlessUnavailableError extends PdError {
       code: 'ROOTLESS_UNAVAILABLE',
       hint: 'run as root, or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0)',
     });
+  }
+}
+
+/** A resource limit needs a cgroup controller this machine does not have (or pd cannot reach). */
+export class CgroupUnavailableError extends PdError {
+  readonly option: string;
+  readonly controller: string;
+  constructor(option: string, controller: string, why: string) {
+    super(`${option} cannot be enforced: ${why}`, {
+      code: 'CGROUP_UNAVAILABLE',
+      hint: `enable the ${controller} controller (cgroup v2: cgroup.subtree_control; v1: mount its hierarchy), or run without ${option}`,
+    });
+    this.option = option;
+    this.controller = controller;
   }
 }
 

@@ -14,10 +14,10 @@ export {
   type PruneContainersResult,
   pruneContainers,
   pruneLayers,
-  removeContainer,
 } from './containers.js';
 export { containerEnv, DEFAULT_PATH, parseEnvFile } from './env.js';
 export * from './errors.js';
+export { type ExecOptions, execInContainer } from './exec.js';
 export {
   type CachedLayer,
   type EnsureOptions,
@@ -26,6 +26,17 @@ export {
   type LayerStoreOptions,
   type PruneOptions,
 } from './layer-store.js';
+export {
+  type ContainerOptions,
+  inspectContainer,
+  killContainer,
+  normalizeSignal,
+  removeContainer,
+  startContainer,
+  stopContainer,
+  waitContainer,
+} from './lifecycle.js';
+export { containerLogs, type LogsOptions } from './logs.js';
 export type {
   ProgressEvent,
   PullPolicy,

@@ -86,6 +86,20 @@ export interface RunOptions {
   interactive?: boolean;
   /** `-t`: give the container a terminal (see README: how the pty is obtained). */
   tty?: boolean;
+  /** `--memory`: memory limit, in bytes or with a binary unit as docker takes it (`512m`, `1g`). */
+  memory?: number | string;
+  /** `--cpus`: CPU time, in CPUs (`0.5`: half of one), as a CFS quota over a 100 ms period. */
+  cpus?: number | string;
+  /** `--pids-limit`: most processes (and threads) at once; -1 for no limit. */
+  pidsLimit?: number;
+  /** `--cap-add`: capabilities added to docker's default set (`NET_ADMIN`, `CAP_SYS_PTRACE`, `ALL`). */
+  capAdd?: string[];
+  /** `--cap-drop`: capabilities removed from it (`ALL` for all but those added). */
+  capDrop?: string[];
+  /** `--security-opt`: pd knows `no-new-privileges` (setuid files then give no privileges). */
+  securityOpt?: string[];
+  /** `--tmpfs PATH[:OPTIONS]`: a tmpfs at PATH (nosuid, nodev, noexec, then OPTIONS such as `size=64m`). */
+  tmpfs?: string[];
   /** `--rm`: remove the container (its writable layer, bundle and runtime state) when it exits. */
   rm?: boolean;
   /** `--runtime`: `runc`, `crun`, `docker`, or a path to an OCI runtime. Default: runc, else crun on PATH. */

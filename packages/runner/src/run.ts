@@ -1,5 +1,5 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Image } from '@pd/image';
@@ -19,6 +19,7 @@ import {
 } from './runtimes/oci.js';
 import { exitCodeOfSignal, forwardSignals, signalOfExitCode } from './signals.js';
 import { resolveImage, resolveOptions } from './source.js';
+import { EXIT_FILE } from './supervisor.js';
 import { needsPty, withPty } from './tty.js';
 
 /**
@@ -49,6 +50,7 @@ export async function run(input: Image | string, options: RunOptions = {}): Prom
   // runc mounts an overlay root itself (saves the unshare/sh/mount processes); crun cannot.
   const bundle = await prepareBundle(image, {
     ...options,
+    ...(typeof input === 'string' ? { imageName: input } : {}),
     mountRootfs: runtime.kind === 'runc' ? 'runtime' : false,
     [HOLD_CLAIM]: true,
   });
@@ -139,6 +141,8 @@ export async function runBundle(
     // The runtime removes its state when it exits; not when it was itself killed.
     if (signal !== null) await deleteContainer(runtime, bundle.id);
     const exitCode = code ?? exitCodeOfSignal(signal ?? 'SIGKILL');
+    // A kept container remembers how it ended, for `pd ps -a` and `pd wait` (supervisor.ts).
+    if (!options.rm) writeExit(bundle.dir, exitCode);
     if (exitCode !== 0 && !killed) {
       const failure = await startFailure(runtime, logFile);
       if (failure) throw failure;
@@ -150,6 +154,16 @@ export async function runBundle(
     unforward();
     if (abortTimer) clearTimeout(abortTimer);
     options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function writeExit(dir: string, exitCode: number): void {
+  try {
+    const file = join(dir, EXIT_FILE);
+    writeFileSync(`${file}.tmp`, JSON.stringify({ exitCode, finishedAt: new Date().toISOString() }));
+    renameSync(`${file}.tmp`, file);
+  } catch {
+    // the bundle is gone (removed meanwhile): nothing to remember
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Mount, RuntimeSpec } from '@pd/oci-types';
+import type { LinuxResources, Mount, RuntimeSpec } from '@pd/oci-types';
 import { validateRuntimeSpec } from '@pd/oci-types';
 import type { VolumeSpec } from './options.js';
 import type { ResolvedUser } from './user.js';
@@ -70,6 +70,13 @@ export interface SpecInput {
   volumes: VolumeSpec[];
   /** Set for a rootless container: this host uid/gid become root inside. */
   rootless?: { uid: number; gid: number };
+  /** The capability set (default docker's, {@link DEFAULT_CAPABILITIES}). */
+  capabilities?: readonly string[];
+  noNewPrivileges?: boolean;
+  /** Mounts after all the others (`--tmpfs`). */
+  extraMounts?: Mount[];
+  /** cgroup limits (memory, cpu, pids) beside the device rules; root containers only. */
+  limits?: LinuxResources;
 }
 
 function bind(source: string, destination: string, readOnly: boolean): Mount {
@@ -79,7 +86,7 @@ function bind(source: string, destination: string, readOnly: boolean): Mount {
 /** The bundle's config.json, validated with @pd/oci-types. */
 export function buildSpec(input: SpecInput): RuntimeSpec {
   const rootless = input.rootless;
-  const caps = [...DEFAULT_CAPABILITIES];
+  const caps = [...(input.capabilities ?? DEFAULT_CAPABILITIES)];
   const mounts: Mount[] = [
     ...(input.rootMount ? [input.rootMount] : []),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -135,6 +142,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     bind(input.etc.hostname, '/etc/hostname', input.readOnly),
     bind(input.etc.hosts, '/etc/hosts', input.readOnly),
     ...input.volumes.map((v) => bind(v.source, v.target, v.readOnly === true)),
+    ...(input.extraMounts ?? []),
   ];
 
   const namespaces: Array<{ type: 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' }> = [
@@ -160,7 +168,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       env: input.env,
       cwd: input.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      noNewPrivileges: false,
+      noNewPrivileges: input.noNewPrivileges === true,
     },
     root: { path: input.rootPath, readonly: input.readOnly },
     hostname: input.hostname,
@@ -186,6 +194,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
         : {
             ...(input.cgroupsPath ? { cgroupsPath: input.cgroupsPath } : {}),
             resources: {
+              ...input.limits,
               // Deny device access but for the few docker allows: CAP_MKNOD must not reach host disks.
               devices: [
                 { allow: false, access: 'rwm' },

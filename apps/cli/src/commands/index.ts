@@ -76,6 +76,13 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
     title: 'Running',
     commands: [
       entry('run', async () => (await import('./run.js')).run),
+      entry('ps', async () => (await import('./containers.js')).ps),
+      entry('logs', async () => (await import('./containers.js')).logs),
+      entry('exec', async () => (await import('./containers.js')).exec),
+      entry('stop', async () => (await import('./containers.js')).stop),
+      entry('kill', async () => (await import('./containers.js')).kill),
+      entry('rm', async () => (await import('./containers.js')).rm),
+      entry('wait', async () => (await import('./containers.js')).wait),
       entry('cache ls', async () => (await import('./cache.js')).cacheLs),
       entry('cache prune', async () => (await import('./cache.js')).cachePrune),
     ],

@@ -1,5 +1,11 @@
 import { InvalidReferenceError } from '@pd/oci-types';
-import { type PullPolicy, type RunnerEvent, type RunOptions, run as runImage } from '@pd/runner';
+import {
+  type PullPolicy,
+  type RunnerEvent,
+  type RunOptions,
+  run as runImage,
+  startContainer,
+} from '@pd/runner';
 import { defineCommand } from '../command.js';
 import { PLATFORM_OPTION, parseRef } from './shared.js';
 
@@ -12,10 +18,17 @@ export const run = defineCommand({
     'skopeo does: docker-archive:FILE:TAG, FILE:@N, oci:DIR:REF). Layers are unpacked once into\n' +
     'the cache and shared by every container; the root filesystem is an overlay (or a copy where overlays\n' +
     'are not possible). Words after IMAGE (or after --) replace the image’s Cmd. pd exits with the\n' +
-    'container’s exit code (128+N when a signal N ended it). Needs root, or rootless user namespaces.',
+    'container’s exit code (128+N when a signal N ended it). Needs root, or rootless user namespaces.\n' +
+    'With -d the container runs in the background and outlives pd: pd prints its id and exits; its output\n' +
+    'goes to a log (pd logs), and pd ps, exec, stop, kill, wait and rm act on it.',
   args: [{ name: 'IMAGE' }, { name: 'COMMAND', required: false, variadic: true }],
   stopAfterArg: 'IMAGE',
   options: {
+    detach: {
+      type: 'boolean',
+      short: 'd',
+      description: 'run in the background, print the id (output: pd logs; then pd ps, stop, wait, rm)',
+    },
     interactive: { type: 'boolean', short: 'i', description: 'keep stdin connected' },
     tty: { type: 'boolean', short: 't', description: 'give the container a terminal' },
     rm: { type: 'boolean', description: 'remove the container when it exits' },
@@ -48,6 +61,38 @@ export const run = defineCommand({
       description: 'run PATH instead of the image’s entrypoint ("" clears it)',
     },
     'read-only': { type: 'boolean', description: 'mount the root filesystem read-only' },
+    memory: {
+      type: 'string',
+      short: 'm',
+      value: 'SIZE',
+      description: 'memory limit (bytes, or 512m, 2g; binary units as docker)',
+    },
+    cpus: { type: 'string', value: 'N', description: 'CPU limit in CPUs (0.5 = half of one)' },
+    'pids-limit': { type: 'string', value: 'N', description: 'most processes at once (-1: unlimited)' },
+    'cap-add': {
+      type: 'string',
+      multiple: true,
+      value: 'CAP',
+      description: 'add a capability (NET_ADMIN, SYS_PTRACE, ALL)',
+    },
+    'cap-drop': {
+      type: 'string',
+      multiple: true,
+      value: 'CAP',
+      description: 'drop a capability (ALL: all but those added)',
+    },
+    'security-opt': {
+      type: 'string',
+      multiple: true,
+      value: 'OPT',
+      description: 'no-new-privileges (setuid files give no privileges)',
+    },
+    tmpfs: {
+      type: 'string',
+      multiple: true,
+      value: 'PATH[:OPTS]',
+      description: 'mount a tmpfs (nosuid,nodev,noexec + OPTS, e.g. size=64m)',
+    },
     name: { type: 'string', value: 'NAME', description: 'container name (default: random)' },
     hostname: { type: 'string', value: 'NAME', description: 'host name in the container' },
     network: {
@@ -76,6 +121,11 @@ export const run = defineCommand({
       note: 'a command with env and a volume',
       command: 'pd run --rm -e MODE=ci -v "$PWD:/src:ro" -w /src node:20 -- npm test',
     },
+    { note: 'a server in the background', command: 'pd run -d --name web --network host nginx:1.27' },
+    {
+      note: 'limits and fewer privileges',
+      command: 'pd run --rm -m 256m --cpus 0.5 --pids-limit 100 --cap-drop ALL --tmpfs /tmp app:1',
+    },
     { note: 'an image file, with docker as the runtime', command: 'pd run --runtime docker --rm app.tar' },
     {
       note: 'use the exit code',
@@ -103,6 +153,13 @@ export const run = defineCommand({
       ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
       ...(values.pull !== undefined ? { pull: values.pull as PullPolicy } : {}),
       ...(values.platform !== undefined ? { platform: values.platform } : {}),
+      ...(values.memory !== undefined ? { memory: values.memory } : {}),
+      ...(values.cpus !== undefined ? { cpus: values.cpus } : {}),
+      ...(values['pids-limit'] !== undefined ? { pidsLimit: Number(values['pids-limit']) } : {}),
+      capAdd: values['cap-add'],
+      capDrop: values['cap-drop'],
+      securityOpt: values['security-opt'],
+      tmpfs: values.tmpfs,
       readOnly: values['read-only'] === true,
       interactive: values.interactive === true,
       tty: values.tty === true,
@@ -114,10 +171,16 @@ export const run = defineCommand({
     if (ctx.flags.insecure) options.client = await ctx.registry();
     // IMAGE may be a file or a transport (x.tar:@1, oci:DIR:REF, docker://REF): the runner reads
     // it. A malformed reference is parsed again here, where a typo gets the hint on how to write one.
-    const result = await runImage(args.IMAGE!, options).catch((e: unknown) => {
+    const explain = (e: unknown): never => {
       if (e instanceof InvalidReferenceError && !e.hint) parseRef(args.IMAGE!);
       throw e;
-    });
+    };
+    if (values.detach) {
+      const { id } = await startContainer(args.IMAGE!, options).catch(explain);
+      ctx.print(id);
+      return 0;
+    }
+    const result = await runImage(args.IMAGE!, options).catch(explain);
     return result.exitCode;
   },
 });

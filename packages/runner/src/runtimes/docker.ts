@@ -181,6 +181,14 @@ export function dockerRunArgs(imageId: string, name: string, options: RunOptions
     a.push('--volume', `${spec.source}:${spec.target}${spec.readOnly ? ':ro' : ''}`);
   }
   if (options.readOnly) a.push('--read-only');
+  // Limits and privileges: docker takes the same flags (and says itself what it cannot enforce).
+  if (options.memory !== undefined) a.push('--memory', String(options.memory));
+  if (options.cpus !== undefined) a.push('--cpus', String(options.cpus));
+  if (options.pidsLimit !== undefined) a.push('--pids-limit', String(options.pidsLimit));
+  for (const c of options.capAdd ?? []) a.push('--cap-add', c);
+  for (const c of options.capDrop ?? []) a.push('--cap-drop', c);
+  for (const o of options.securityOpt ?? []) a.push('--security-opt', o);
+  for (const t of options.tmpfs ?? []) a.push('--tmpfs', t);
   if (options.hostname) a.push('--hostname', options.hostname);
   if (options.stopTimeout !== undefined) a.push('--stop-timeout', String(options.stopTimeout));
   let args = options.args ?? [];

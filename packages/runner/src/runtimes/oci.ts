@@ -110,6 +110,16 @@ export function launchCommand(
   };
 }
 
+/** Send a signal to the container's init process; rejects with the runtime's message when it cannot. */
+export async function signalContainer(rt: OciRuntime, id: string, signal: string): Promise<void> {
+  try {
+    await execFileP(rt.path, ['--root', rt.stateDir, 'kill', id, signal]);
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error((err.stderr || err.message).trim());
+  }
+}
+
 /** Send a signal to the container's init process. */
 export async function killContainer(rt: OciRuntime, id: string, signal: string): Promise<void> {
   await execFileP(rt.path, ['--root', rt.stateDir, 'kill', id, signal]).catch(() => undefined);
@@ -166,6 +176,11 @@ export async function startFailure(
   } catch {
     return undefined;
   }
+  return failureOfLog(rt, text);
+}
+
+/** {@link startFailure} from the text of the runtime's JSON log. */
+export function failureOfLog(rt: OciRuntime, text: string): ContainerStartError | undefined {
   let message: string | undefined;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
@@ -177,7 +192,7 @@ export async function startFailure(
     }
   }
   if (!message) return undefined;
-  const detail = message.replace(/^runc (run|create) failed: /, '');
+  const detail = message.replace(/^runc (run|create|exec) failed: /, '');
   const code = /executable file .*not found|exec: .*no such file or directory/i.test(detail)
     ? 127
     : /(exec|executable).*(permission denied|exec format error)/i.test(detail)
