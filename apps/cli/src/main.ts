@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import module from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { runCli } from './cli.js';
 
@@ -30,6 +31,13 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+// Node 22.1+ keeps V8's compiled code of modules in a cache on disk (os.tmpdir() unless
+// NODE_COMPILE_CACHE says otherwise; NODE_DISABLE_COMPILE_CACHE=1 turns it off), so later runs
+// skip most compiling: copy 10 ms faster. Node 20 has no such call. It covers the modules loaded
+// after it, which are the heavy ones: a command's module, the packages it imports and undici are
+// all loaded on demand. cli.js stays a static import: importing it dynamically, so that the
+// cache covered it too, cost Node 20 6-9 ms (bench/results/2026-12-05-b.md).
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 const code = await runCli(process.argv.slice(2), process, controller.signal);
 process.exitCode = code;
 // Nothing should keep the event loop alive now; if something does, do not hang the shell.

@@ -95,7 +95,7 @@ export type { CreatedOption } from './mutate/time.js';
 export { type OpenImageOptions, openFile, openImage, openSource } from './open.js';
 export { imageForPlatform } from './platform.js';
 /**
- * Images and indexes in a registry, read lazily (manifest and config, no layer bytes).
+ * Images and indexes in a registry, read lazily (the manifest; the config when asked for; no layer bytes).
  * `remote.image(ref, opts)` gives one image (from an index, the entry for a platform),
  * `remote.get(ref, opts)` whatever `ref` names, `remote.index(ref, opts)` an index.
  */

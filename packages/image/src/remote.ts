@@ -92,8 +92,9 @@ async function fetchConfig(
 
 /**
  * An image in a registry, read lazily. It holds the raw manifest bytes (its digest is that of what
- * the registry served, never of a re-serialization) and the config; layers are `RemoteLayer`s
- * that download nothing until a stream is opened.
+ * the registry served, never of a re-serialization); the config is fetched the first time it (or a
+ * layer's diffID) is asked for, so a copy within a registry mounts it like any blob without ever
+ * reading it. Layers are `RemoteLayer`s that download nothing until a stream is opened.
  */
 export class RemoteImage implements Image {
   readonly kind = 'image' as const;
@@ -101,7 +102,8 @@ export class RemoteImage implements Image {
   readonly ref: Reference;
   private readonly fetched: Fetched;
   private readonly parsed: ImageManifest;
-  private readonly configBytes: Uint8Array;
+  private readonly fetchConfig: () => Promise<Uint8Array>;
+  private configLoad: Promise<{ raw: Uint8Array; config: ImageConfig }> | undefined;
   private readonly layerObjects: RemoteLayer[];
 
   constructor(init: {
@@ -110,30 +112,45 @@ export class RemoteImage implements Image {
     cache: BlobCache | false;
     manifest: Fetched;
     parsed: ImageManifest;
-    rawConfig: Uint8Array;
-    config: ImageConfig;
+    /** The config's bytes, or how to fetch them (once, when first needed). */
+    rawConfig: Uint8Array | (() => Promise<Uint8Array>);
   }) {
     this.ref = init.ref;
     this.location = { registry: init.ref.registry, repository: init.ref.repository };
     this.fetched = init.manifest;
     this.parsed = init.parsed;
-    this.configBytes = init.rawConfig;
-    const diffIds = init.config.rootfs.diff_ids;
-    if (diffIds.length !== init.parsed.layers.length) {
-      throw new InconsistentImageError(
-        `${init.ref} has ${init.parsed.layers.length} layer(s) but its config lists ${diffIds.length} diff_ids`,
-      );
-    }
+    const raw = init.rawConfig;
+    this.fetchConfig = typeof raw === 'function' ? raw : async () => raw;
     this.layerObjects = init.parsed.layers.map(
       (descriptor, i) =>
         new RemoteLayer({
           client: init.client,
           location: this.location,
           descriptor,
-          diffId: diffIds[i]!,
+          diffId: async () => (await this.loadConfig()).config.rootfs.diff_ids[i]!,
           cache: init.cache,
         }),
     );
+  }
+
+  /** The config, fetched and checked against the manifest once; a failed fetch is tried again next time. */
+  private loadConfig(): Promise<{ raw: Uint8Array; config: ImageConfig }> {
+    if (this.configLoad) return this.configLoad;
+    const load = this.fetchConfig().then((raw) => {
+      const config = parseImageConfig(raw);
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== this.parsed.layers.length) {
+        throw new InconsistentImageError(
+          `${this.ref} has ${this.parsed.layers.length} layer(s) but its config lists ${diffIds.length} diff_ids`,
+        );
+      }
+      return { raw, config };
+    });
+    load.catch(() => {
+      if (this.configLoad === load) this.configLoad = undefined;
+    });
+    this.configLoad = load;
+    return load;
   }
 
   async mediaType(): Promise<string> {
@@ -152,10 +169,10 @@ export class RemoteImage implements Image {
     return this.fetched.bytes.byteLength;
   }
   async rawConfig(): Promise<Uint8Array> {
-    return this.configBytes;
+    return (await this.loadConfig()).raw;
   }
   async config(): Promise<ImageConfig> {
-    return parseImageConfig(this.configBytes);
+    return parseImageConfig((await this.loadConfig()).raw);
   }
   async configDigest(): Promise<Digest> {
     return this.parsed.config.digest;
@@ -256,15 +273,15 @@ async function imageFrom(
     );
   }
   const location = { registry: ref.registry, repository: ref.repository };
-  const rawConfig = await fetchConfig(client, location, parsed.config, cache, opts.signal);
-  const config = parseImageConfig(rawConfig);
+  const rawConfig = () => fetchConfig(client, location, parsed.config, cache, opts.signal);
   // Pin the reference to what was read, so later lookups (children, mounts) see the same content.
-  return new RemoteImage({ ref, client, cache, manifest: fetched, parsed, rawConfig, config });
+  return new RemoteImage({ ref, client, cache, manifest: fetched, parsed, rawConfig });
 }
 
 /**
  * Whatever `ref` names: an {@link ImageIndex} (all platforms kept, children lazy) or an image.
- * Fetches the manifest, and for an image its config; no layer bytes.
+ * Fetches the manifest only: an image's config when first asked for, layer bytes when a stream
+ * opens.
  */
 export async function get(ref: Reference | string, opts: RemoteOptions = {}): Promise<Image | ImageIndex> {
   const r = toRef(ref);
@@ -277,7 +294,8 @@ export async function get(ref: Reference | string, opts: RemoteOptions = {}): Pr
 
 /**
  * One image: when `ref` names an index, the entry for `platform` (default: the running
- * machine's) is picked, through nested indexes too. Lazy: the manifest(s) and the config are fetched, no layer bytes.
+ * machine's) is picked, through nested indexes too. Lazy: the manifest(s) are fetched, the config
+ * when first asked for, no layer bytes.
  */
 export async function image(ref: Reference | string, opts: RemoteImageOptions = {}): Promise<RemoteImage> {
   const r = toRef(ref);

@@ -37,7 +37,11 @@ export interface UploadOptions extends TransferOptions {
   chunkSize?: number | undefined;
   /** Repositories of the same registry that may hold the blob: try a cross-repository mount first. */
   mountFrom?: RepositoryLike | string | ReadonlyArray<RepositoryLike | string> | undefined;
-  /** HEAD the blob first and skip the upload when present (default true when the digest is known). */
+  /**
+   * Skip the upload when the repository has the blob (default true when the digest is known): a
+   * HEAD first, or with `mountFrom`, a mount (it answers 201 when the target has the blob too)
+   * and a HEAD only when no mount took.
+   */
   skipExisting?: boolean | undefined;
 }
 
@@ -62,11 +66,11 @@ class RestartUpload extends Error {
 }
 
 /**
- * Upload a blob. With a known digest: skip when present, try mounts, then POST+PUT (or a single
- * POST for small blobs where the registry accepts it). Without: stream a PATCH while hashing,
- * then PUT the digest. With `chunkSize`: PATCH chunk by chunk. A failed PATCH asks the registry
- * where the upload stands (GET Location) and resumes from there; anything else that fails
- * retryably starts over from a re-opened source.
+ * Upload a blob. With a known digest: try mounts (else skip when present), then POST+PUT (or a
+ * single POST for small blobs where the registry accepts it). Without: stream a PATCH while
+ * hashing, then PUT the digest. With `chunkSize`: PATCH chunk by chunk. A failed PATCH asks the
+ * registry where the upload stands (GET Location) and resumes from there; anything else that
+ * fails retryably starts over from a re-opened source.
  */
 export async function uploadBlob(
   ctx: Context,
@@ -83,9 +87,15 @@ export async function uploadBlob(
   const progress = (done: number, phase: string) =>
     ctx.progress(opts.onProgress, { id, label: opts.label, done, total: opts.size, phase });
 
+  // Mount sources that can take a mount: same registry, another repository.
+  const sources = expected && opts.mountFrom ? mountSources(repo, opts.mountFrom) : [];
+  const skipExisting = opts.skipExisting !== false;
   const release = await ctx.uploads(repo.registry).acquire(signal);
   try {
-    if (expected && opts.skipExisting !== false) {
+    // A mount answers 201 whether the source holds the blob or the target already does, so with
+    // a source the HEAD waits for a mount that did not take (one request per blob saved, as
+    // skopeo saves it). Without one, the HEAD comes first.
+    if (expected && skipExisting && sources.length === 0) {
       const head = await headBlob(ctx, repo, expected, { signal });
       if (head) {
         progress(head.size, 'exists');
@@ -93,10 +103,9 @@ export async function uploadBlob(
       }
     }
     let location: URL | undefined;
-    if (expected && opts.mountFrom) {
-      const sources = Array.isArray(opts.mountFrom) ? opts.mountFrom : [opts.mountFrom];
-      for (const from of sources as Array<RepositoryLike | string>) {
-        const r = await tryMount(ctx, repo, expected, toSourceRepository(repo, from), signal);
+    if (expected) {
+      for (const from of sources) {
+        const r = await tryMount(ctx, repo, expected, from, signal);
         if (r.mounted) {
           const size = opts.size ?? (await headBlob(ctx, repo, expected, { signal }))?.size ?? -1;
           progress(size, 'mounted');
@@ -106,6 +115,15 @@ export async function uploadBlob(
           if (location) await cancelUpload(ctx, repo, location);
           location = r.location;
         }
+      }
+    }
+    // No mount took (the sources lack the blob, or refused): the target may still hold it.
+    if (expected && skipExisting && sources.length > 0) {
+      const head = await headBlob(ctx, repo, expected, { signal });
+      if (head) {
+        if (location) await cancelUpload(ctx, repo, location);
+        progress(head.size, 'exists');
+        return { digest: expected, size: head.size, how: 'existed' };
       }
     }
 
@@ -431,6 +449,17 @@ async function finalize(op: Upload, location: URL, digest: Digest): Promise<void
       return;
     throw e;
   }
+}
+
+/** The repositories of `from` a blob can be mounted from into `repo`: same registry, another repository. */
+function mountSources(
+  repo: RepositoryLike,
+  from: RepositoryLike | string | ReadonlyArray<RepositoryLike | string>,
+): RepositoryLike[] {
+  const list = (Array.isArray(from) ? from : [from]) as Array<RepositoryLike | string>;
+  return list
+    .map((f) => toSourceRepository(repo, f))
+    .filter((f) => f.registry === repo.registry && f.repository !== repo.repository);
 }
 
 async function tryMount(

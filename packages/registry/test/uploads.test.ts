@@ -256,11 +256,26 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
       mountFrom: [repo('nowhere')],
     });
     expect(r.how).toBe('uploaded');
-    // The session the declined mount opened is the one the bytes go to.
+    // No HEAD before a mount (a 201 would answer it); after a declined one, the HEAD asks whether
+    // the target has the blob anyway. The session the declined mount opened gets the bytes.
     expect(log()).toEqual([
-      `HEAD /v2/pd/mount-dst3/blobs/${digest} 404`,
       'POST /v2/pd/mount-dst3/blobs/uploads/ 202',
+      `HEAD /v2/pd/mount-dst3/blobs/${digest} 404`,
       'PUT /v2/pd/mount-dst3/blobs/uploads/<id> 201',
+    ]);
+
+    // The target holds the blob, the named source does not: declined mount, HEAD, nothing sent.
+    proxy.resetStats();
+    const held = await client.uploadBlob(repo('mount-dst3'), sourceOf(data), {
+      digest,
+      size: data.length,
+      mountFrom: repo('nowhere'),
+    });
+    expect(held).toEqual({ digest, size: data.length, how: 'existed' });
+    expect(log()).toEqual([
+      'POST /v2/pd/mount-dst3/blobs/uploads/ 202',
+      `HEAD /v2/pd/mount-dst3/blobs/${digest} 200`,
+      'DELETE /v2/pd/mount-dst3/blobs/uploads/<id> 204',
     ]);
 
     const m = await client.uploadBlob(repo('mount-dst4'), sourceOf(data), {

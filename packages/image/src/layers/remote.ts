@@ -14,8 +14,8 @@ export interface RemoteLayerInit {
   location: BlobLocation;
   /** The layer's descriptor from the manifest: digest, size, media type, annotations. */
   descriptor: Descriptor;
-  /** From the config's rootfs.diff_ids. */
-  diffId: Digest;
+  /** From the config's rootfs.diff_ids, or how to read it there (when the config is fetched lazily). */
+  diffId: Digest | (() => Promise<Digest>);
   /** Where downloads are kept (false: stream straight from the registry, keep nothing). */
   cache: BlobCache | false;
 }
@@ -43,7 +43,8 @@ export class RemoteLayer implements Layer {
     return this.descriptor.digest;
   }
   async diffId(): Promise<Digest> {
-    return this.init.diffId;
+    const { diffId } = this.init;
+    return typeof diffId === 'function' ? diffId() : diffId;
   }
   async size(): Promise<number> {
     return this.descriptor.size;

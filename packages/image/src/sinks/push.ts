@@ -67,9 +67,9 @@ interface Ctx {
 }
 
 /**
- * Upload one blob unless the target has it (HEAD: skip) or another repository of the same
- * registry has it (mount, falling back to an upload). Bytes are opened only for an upload, and
- * are the compressed blob as it is: never decompressed and recompressed on the way.
+ * Upload one blob unless another repository of the same registry has it (mount) or the target
+ * has it (skip: a mount answers 201 then too, else a HEAD tells). Bytes are opened only for an
+ * upload, and are the compressed blob as it is: never decompressed and recompressed on the way.
  */
 async function pushBlob(
   ctx: Ctx,
@@ -115,13 +115,12 @@ async function pushBlob(
 
 async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promise<PushResult> {
   const { client, opts } = ctx;
-  const [manifest, layers, raw, mediaType, digest, rawConfig] = await Promise.all([
+  const [manifest, layers, raw, mediaType, digest] = await Promise.all([
     image.manifest(),
     image.layers(),
     image.rawManifest(),
     image.mediaType(),
     image.digest(),
-    image.rawConfig(),
   ]);
   // Descriptors as the manifest lists them; one upload per distinct blob.
   const byDigest = new Map<string, { d: Descriptor; layer: Layer; index: number }>();
@@ -130,31 +129,34 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     if (layer && !byDigest.has(d.digest)) byDigest.set(d.digest, { d, layer, index: i });
   });
   const total = manifest.layers.length;
+  // The config goes with the layers (only the manifest must wait for them all), and its bytes are
+  // read only for an upload: a copy within a registry mounts it and never fetches it.
+  const blobs = [...byDigest.values()].map(({ d, layer, index }) => ({
+    d,
+    open: (signal: AbortSignal) => layer.compressed({ signal }),
+    location: layer.location,
+    label: `layer ${index + 1}/${total}`,
+  }));
+  if (!byDigest.has(manifest.config.digest)) {
+    blobs.push({
+      d: manifest.config,
+      open: async () => Readable.from([Buffer.from(await image.rawConfig())]),
+      location: image.location,
+      label: 'config',
+    });
+  }
   // One failed blob stops the others: the image cannot be completed anyway.
   const stop = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
-    await mapLimit([...byDigest.values()], opts.concurrency ?? 4, ({ d, layer, index }) =>
-      pushBlob(
-        layerCtx,
-        d,
-        () => layer.compressed({ signal }),
-        layer.location,
-        `layer ${index + 1}/${total}`,
-      ),
+    await mapLimit(blobs, opts.concurrency ?? 4, (b) =>
+      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label),
     );
   } catch (e) {
     stop.abort(e);
     throw e;
   }
-  await pushBlob(
-    ctx,
-    manifest.config,
-    async () => Readable.from([Buffer.from(rawConfig)]),
-    image.location,
-    'config',
-  );
   await client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {});
   return { digest, size: raw.byteLength, mediaType, ref: tagOrDigest.withDigest(digest) };
 }
@@ -216,7 +218,7 @@ async function countRecoded(before: Image | ImageIndex, after: Image | ImageInde
 /**
  * Push an image or an index to `ref`. Uncompressed layers are first compressed (gzip unless
  * `compression` says otherwise; into the blob cache, deterministically); compressed ones are
- * untouched. Layers go concurrently (bounded), then the config, then the manifest; an index
+ * untouched. Layers and the config go concurrently (bounded), then the manifest; an index
  * pushes its children by digest first. Blobs already in the target repository are skipped,
  * blobs in another repository of the same registry are mounted, and only the rest is uploaded,
  * compressed as it is: a lazy remote image pushed to its own registry moves no layer bytes.
