@@ -127,7 +127,7 @@ async function move(item: Item, signal: AbortSignal | undefined): Promise<Synced
 
 /** The images of one task: a repository's tags (or a directory's layouts' tags), filtered. */
 async function plan(task: SyncTask, client: RegistryClient, signal?: AbortSignal): Promise<Item[]> {
-  const matches = tagMatcher(task);
+  const matches = await tagMatcher(task);
   const platforms = task.platforms ?? 'all';
   const sources =
     'registry' in task.from

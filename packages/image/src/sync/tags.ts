@@ -1,4 +1,3 @@
-import semver from 'semver';
 import { InvalidMutationError } from '../errors.js';
 
 /** Which tags of a repository a sync takes; with none of the fields, every tag. */
@@ -11,8 +10,11 @@ export interface TagFilter {
   semver?: string;
 }
 
-/** The check `filter` makes of a tag; invalid expressions are refused before anything moves. */
-export function tagMatcher(filter: TagFilter): (tag: string) => boolean {
+/**
+ * The check `filter` makes of a tag; invalid expressions are refused before anything moves.
+ * semver is loaded only for a range: every command that loads @pd/image would pay ~15 ms for it.
+ */
+export async function tagMatcher(filter: TagFilter): Promise<(tag: string) => boolean> {
   let regex: RegExp | undefined;
   if (filter.tagRegex !== undefined) {
     try {
@@ -22,14 +24,15 @@ export function tagMatcher(filter: TagFilter): (tag: string) => boolean {
     }
   }
   const range = filter.semver;
-  if (range !== undefined && semver.validRange(range) === null) {
+  const semver = range === undefined ? undefined : (await import('semver')).default;
+  if (range !== undefined && semver!.validRange(range) === null) {
     throw new InvalidMutationError(`${range} is not a semver range`, 'e.g. ">=1.2.0 <2" or "^3.19"');
   }
   const exact = filter.tags ? new Set(filter.tags) : undefined;
   return (tag) => {
     if (exact && !exact.has(tag)) return false;
     if (regex && !regex.test(tag)) return false;
-    if (range !== undefined) {
+    if (range !== undefined && semver) {
       const version = semver.coerce(tag, { loose: true });
       // `coerce` finds a version anywhere in the tag; only a tag that is one (v-prefix allowed) counts.
       if (!version || !/^v?\d+(\.\d+){0,2}([-+].*)?$/.test(tag)) return false;
