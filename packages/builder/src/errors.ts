@@ -34,3 +34,44 @@ export class SpecInputError extends PdError {
     this.path = path;
   }
 }
+
+/** A base that has no image for a platform the build asks for (a single-platform base serves only its own). */
+export class BasePlatformError extends PdError {
+  /** The base as pd.yaml (or the caller) names it. */
+  readonly base: string;
+  /** The platform it lacks, as `linux/arm64`. */
+  readonly platform: string;
+  constructor(base: string, platform: string, has: string[], cause?: unknown) {
+    super(`the base ${base} has no image for ${platform}`, {
+      code: 'PD_BASE_PLATFORM',
+      hint: has.length
+        ? `it has ${has.join(', ')}: build for those, or use a base that has ${platform}`
+        : `use a multi-platform base that has ${platform}`,
+      cause,
+    });
+    this.base = base;
+    this.platform = platform;
+  }
+}
+
+/** `buildImage` asked for one image of a pd.yaml that lists several `platforms`, without saying which. */
+export class SpecPlatformsError extends PdError {
+  constructor(platforms: readonly string[]) {
+    super(`the pd.yaml lists platforms (${platforms.join(', ')}): it builds an index`, {
+      code: 'PD_SPEC_PLATFORMS',
+      hint: 'build it with buildIndex (or buildSpec), or pass options.platform to build the image of one',
+    });
+  }
+}
+
+/** `platforms: 'all'` (`pd build --platform all`) with a base that is one image, not an index. */
+export class BaseNotIndexError extends PdError {
+  readonly base: string;
+  constructor(base: string) {
+    super(`the base ${base} is not a multi-platform index: it has no "all" platforms`, {
+      code: 'PD_BASE_NOT_INDEX',
+      hint: 'name the platforms to build (e.g. linux/amd64,linux/arm64), or use an index as the base',
+    });
+    this.base = base;
+  }
+}

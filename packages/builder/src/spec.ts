@@ -1,6 +1,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Check, type Infer, type Shape, v, validateWith } from '@pd/oci-types';
+import {
+  type Check,
+  formatPlatform,
+  type Infer,
+  normalizePlatform,
+  parsePlatform,
+  type Shape,
+  v,
+  validateWith,
+} from '@pd/oci-types';
 import { parse } from 'yaml';
 import { describeFsError, SpecFileError } from './errors.js';
 
@@ -96,9 +105,40 @@ const configShape = {
   stopSignal: v.optional(v.pattern(/^(SIG[A-Z0-9+-]+|\d+)$/, 'a signal such as SIGTERM')),
 };
 
+const platformString = v.pattern(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'a platform such as linux/amd64');
+
+/** Each platform once: two spellings of one platform would build the same child twice. */
+const platformList: Check<string[]> = (value, path, what) => {
+  const list = v.arrayOf(platformString, { minItems: 1 })(value, path, what);
+  const seen = new Map<string, number>();
+  for (const [i, p] of list.entries()) {
+    let key: string;
+    try {
+      key = formatPlatform(normalizePlatform(parsePlatform(p)));
+    } catch (e) {
+      return v.fail(what, v.childPath(path, i), (e as Error).message);
+    }
+    const first = seen.get(key);
+    if (first !== undefined) {
+      v.fail(what, v.childPath(path, i), `${p} is the same platform as ${v.childPath(path, first)}`);
+    }
+    seen.set(key, i);
+  }
+  return list;
+};
+
+/** What one platform adds to the shared spec (see `overrides` in the README). */
+const overrideShape = {
+  layers: v.optional(v.arrayOf(strict(layerShape))),
+  files: v.optional(v.arrayOf(strict(fileShape))),
+  config: v.optional(strict(configShape)),
+};
+
 const specShape = {
   base: v.optional(v.nonEmptyString),
-  platform: v.optional(v.pattern(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'a platform such as linux/amd64')),
+  platform: v.optional(platformString),
+  platforms: v.optional(platformList),
+  overrides: v.optional(v.mapOf(strict(overrideShape))),
   name: v.optional(v.pattern(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, 'a repository name such as team/app')),
   tag: v.optional(v.pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a tag such as latest or 1.2.3')),
   layers: v.optional(v.arrayOf(strict(layerShape))),
@@ -118,10 +158,40 @@ export type FileSpec = Infer<typeof fileShape>;
 export type CondaSpec = Infer<typeof condaShape>;
 /** pd.yaml's `config` section: the edits made to the image config. */
 export type ConfigSpec = Infer<typeof configShape>;
+/** What one platform of `platforms` adds to the shared spec: its own layers, files and config edits. */
+export type OverrideSpec = Infer<typeof overrideShape>;
 /** A validated pd.yaml. */
 export type PdSpec = Infer<typeof specShape>;
 
-const specCheck = strict(specShape);
+/** Fields that depend on each other: `platform` or `platforms`, overrides of listed platforms only. */
+const specCheck: Check<PdSpec> = (value, path, what) => {
+  const spec = strict(specShape)(value, path, what);
+  if (spec.platform !== undefined && spec.platforms !== undefined) {
+    v.fail(
+      what,
+      v.childPath(path, 'platforms'),
+      'give platform (one image) or platforms (an index), not both',
+    );
+  }
+  if (spec.platforms !== undefined && spec.conda?.platform !== undefined) {
+    v.fail(
+      what,
+      v.childPath(v.childPath(path, 'conda'), 'platform'),
+      'with platforms, each platform gets its own conda subdir (linux/amd64 -> linux-64...); drop conda.platform',
+    );
+  }
+  for (const key of Object.keys(spec.overrides ?? {})) {
+    if (spec.platforms?.includes(key)) continue;
+    v.fail(
+      what,
+      v.childPath(v.childPath(path, 'overrides'), key),
+      spec.platforms
+        ? `not one of platforms (${spec.platforms.join(', ')})`
+        : 'overrides apply to the platforms listed in platforms, and there is no platforms list',
+    );
+  }
+  return spec;
+};
 
 /** Check a parsed pd.yaml; throws oci-types' `ValidationError` naming the field (`$.config.ports[1]`). */
 export function validateSpec(value: unknown): PdSpec {
