@@ -13,6 +13,7 @@ import {
   RootlessUnavailableError,
 } from './errors.js';
 import { hostsFile, resolvConf } from './etc-files.js';
+import { recordImage } from './image-record.js';
 import { type CachedLayer, LayerStore } from './layer-store.js';
 import { capabilities, checkLimits, noNewPrivileges, resourceLimits, tmpfsMount } from './limits.js';
 import { lookupPath } from './lookup.js';
@@ -172,6 +173,8 @@ export async function prepareBundle(
     await writeFile(join(dir, OWNER_FILE), JSON.stringify({ ...currentOwner(), rm: options.rm === true }));
     // The layers it will use are recorded before they are unpacked: a `pd cache prune` meanwhile
     // keeps them (pruneLayers reads every bundle's layers.json).
+    // What pd commit builds on: the image's manifest and config, and where its blobs come from.
+    await recordImage(dir, input, image);
     const imageLayers = await image.layers();
     const diffIds = await Promise.all(imageLayers.map((l) => l.diffId()));
     await writeFile(join(dir, 'layers.json'), JSON.stringify(diffIds));

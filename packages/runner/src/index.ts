@@ -7,6 +7,7 @@ export {
   type PrepareOptions,
   prepareBundle,
 } from './bundle.js';
+export { CommitError, type CommitOptions, commitChanges, commitContainer } from './commit.js';
 export {
   type ContainerInfo,
   type ContainerState,

@@ -24,7 +24,8 @@ import { defaultCacheDir } from './paths.js';
 // What a reference resolved to is kept in `<cache>/refs/<sha256 of the reference>.json`: the
 // manifest and config bytes and the platform, so a warm run reads one small file and no network.
 
-interface RefRecord {
+/** What a reference resolved to; also what a container records of its image (commit.ts). */
+export interface RefRecord {
   ref: string;
   platform: string;
   manifest: string; // base64 of the exact bytes
@@ -73,7 +74,7 @@ async function exists(path: string): Promise<boolean> {
  * Whether `input` may be more than a plain reference (a path, `PATH:TAG`, a transport): then
  * @pd/image's parser decides. A plain `busybox:1.36` costs two stats and loads nothing.
  */
-async function mayNameFile(input: string): Promise<boolean> {
+export async function mayNameFile(input: string): Promise<boolean> {
   if (/^(?:docker:\/\/|oci:|oci-archive:|docker-archive:)/.test(input)) return true;
   if (await exists(input)) return true;
   for (let i = input.lastIndexOf(':'); i > 0; i = input.lastIndexOf(':', i - 1)) {
@@ -170,7 +171,7 @@ async function writeRecord(file: string, record: RefRecord): Promise<void> {
  * someone asks for them (a layer not unpacked yet, a docker load), come from the blob cache or,
  * failing that, from the registry through @pd/image.
  */
-class RecordedImage implements Image {
+export class RecordedImage implements Image {
   readonly kind = 'image' as const;
   private readonly manifestBytes: Buffer;
   private readonly configBytes: Buffer;
@@ -245,6 +246,12 @@ class RecordedImage implements Image {
   }
 
   private async remoteLayer(i: number): Promise<Layer> {
+    if (this.record.ref === '') {
+      throw new ImageNotLocalError(
+        `layer ${this.parsed.layers[i]!.digest}`,
+        'it is in no cache and the image names no source',
+      );
+    }
     const cache = await this.cache();
     this.remote ??= import('@pd/image').then((m) =>
       m.openImage(this.record.ref, remoteOptions(this.opts, cache)),

@@ -23,6 +23,12 @@ export interface OverlayTarOptions {
    * `SOURCE_DATE_EPOCH` when set, else every file keeps its own mtime.
    */
   clampMtime?: number;
+  /**
+   * Where the runtime mounted things (`/proc`, `/etc/hosts`, volumes): the runtime creates what
+   * the image lacks there, and such an empty file or directory is left out, as docker leaves its
+   * init layer out of a commit. What the container wrote below one stays.
+   */
+  mountPoints?: readonly string[];
   signal?: AbortSignal;
 }
 
@@ -58,8 +64,11 @@ export function tarOverlayUpper(upper: string, opts: OverlayTarOptions = {}): Re
       const found: PlannedEntry[] = [];
       await walk(dir, '', o, found);
       const xattrs = await readXattrs(dir);
+      const mounts = new Set((opts.mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, '')));
+      const parents = new Set(found.map((e) => parentOf(e.path)));
       const entries: PlannedEntry[] = [];
       for (const e of found) {
+        if (mounts.has(e.path) && e.header.size === 0 && !parents.has(e.path)) continue;
         const h = e.header;
         if (clamp !== undefined && h.mtime > clamp) h.mtime = clamp;
         if (h.type === 'character-device' && h.devmajor === 0 && h.devminor === 0) {

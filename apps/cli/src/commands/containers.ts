@@ -65,8 +65,8 @@ export const ps = defineCommand({
   usage: '[-a] [--no-trunc]',
   description:
     'Lists the containers pd keeps in its cache: running ones (detached with pd run -d, or in the\n' +
-    'foreground in another pd run), and with -a the exited ones kept by runs without --rm. A container whose\n' +
-    'supervisor was killed while it still runs is shown as orphaned. -q (global) prints only the ids.',
+    'foreground in another pd run), and with -a the exited ones it kept (runs not told to remove\n' +
+    'them). A container whose supervisor was killed while it still runs is shown as orphaned. -q (global) prints only the ids.',
   args: [],
   options: {
     all: { type: 'boolean', short: 'a', description: 'also exited containers' },

@@ -83,6 +83,7 @@ export const COMMAND_GROUPS: readonly CommandGroup[] = [
       entry('kill', async () => (await import('./containers.js')).kill),
       entry('rm', async () => (await import('./containers.js')).rm),
       entry('wait', async () => (await import('./containers.js')).wait),
+      entry('commit', async () => (await import('./commit.js')).commitCommand),
       entry('cache ls', async () => (await import('./cache.js')).cacheLs),
       entry('cache prune', async () => (await import('./cache.js')).cachePrune),
     ],
