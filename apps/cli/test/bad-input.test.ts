@@ -146,6 +146,11 @@ describe('every command, every class of bad input', () => {
       'conda build --lockfile',
       'run --env-file',
       'sync --config',
+      'artifact push FILE',
+      'attach FILE',
+      // Need a real artifact or container to reach the write: artifacts.test.ts, commit.test.ts.
+      'artifact pull --output',
+      'commit --output',
       'sbom --output',
     ]);
     const places: string[] = [];
@@ -222,6 +227,8 @@ describe('every command, every class of bad input', () => {
       ['run IMAGE', () => ['run', '--rm', './nope.tar', 'true'], 1, /nope\.tar/],
       ['run --env-file', () => ['run', '--rm', '--env-file', 'nope.env', 'good.tar', 'true'], 1, /nope\.env/],
       ['sync --config', () => ['sync', '--config', 'nope.yaml'], 1, /nope\.yaml/],
+      ['artifact push FILE', () => ['artifact', 'push', `${dead}/a:1`, 'nope.txt'], 1, /nope\.txt/],
+      ['attach FILE', () => ['attach', `${dead}/a:1`, 'nope.txt', '--artifact-type', 'a/b'], 1, /nope\.txt/],
     ];
     for (const c of cases) await check(c);
   });

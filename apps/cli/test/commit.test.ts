@@ -137,6 +137,12 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
     expect(digests[0]).toBe(digests[1]);
   });
 
+  it('an output that cannot be written: one line naming it', async () => {
+    const r = await run(['commit', 'committed', '-o', join(iso.dir, 'out', 'nodir', 'c.tar')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^pd: cannot (write|create|mkdir|open) .*nodir/);
+  });
+
   it('refuses a container it does not know, in one line', async () => {
     const r = await run(['commit', 'no-such-container', '-o', join(iso.dir, 'x.tar')]);
     expect(r.code).toBe(1);

@@ -1,4 +1,21 @@
 export {
+  type ArtifactFile,
+  ArtifactFormatError,
+  artifactManifest,
+  checkTitle,
+  DEFAULT_ARTIFACT_FILE_TYPE,
+  EMPTY_CONFIG,
+  type PullArtifactOptions,
+  type PulledArtifact,
+  type PulledFile,
+  type PushArtifactOptions,
+  type PushedArtifact,
+  pullArtifact,
+  pushArtifact,
+  TITLE_ANNOTATION,
+  UnsafeArtifactTitleError,
+} from './artifact.js';
+export {
   BlobCache,
   type CacheEntry,
   CorruptBlobError,
@@ -94,6 +111,18 @@ export { type LayerSelector, removeLayer } from './mutate/remove.js';
 export type { CreatedOption } from './mutate/time.js';
 export { type OpenImageOptions, openFile, openImage, openSource } from './open.js';
 export { imageForPlatform } from './platform.js';
+export {
+  type AttachOptions,
+  attach,
+  type CopiedReferrer,
+  type CopyReferrersOptions,
+  copyManifest,
+  copyReferrers,
+  listReferrers,
+  type ReferrerCallOptions,
+  type ReferrerList,
+  resolveDescriptor,
+} from './referrers.js';
 /**
  * Images and indexes in a registry, read lazily (the manifest; the config when asked for; no layer bytes).
  * `remote.image(ref, opts)` gives one image (from an index, the entry for a platform),

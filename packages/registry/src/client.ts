@@ -15,9 +15,17 @@ import {
   headManifest,
   type Manifest,
   type ManifestHead,
+  type PutManifestOptions,
   putManifest,
 } from './manifests.js';
-import { type Referrers, type ReferrersOptions, referrers } from './referrers.js';
+import {
+  type PutReferrerOptions,
+  type PutReferrerResult,
+  putReferrer,
+  type Referrers,
+  type ReferrersOptions,
+  referrers,
+} from './referrers.js';
 import { Requester } from './requester.js';
 import { catalog, type ListOptions, listTags } from './tags.js';
 import {
@@ -192,7 +200,7 @@ export class RegistryClient {
     ref: ReferenceLike | string,
     bytes: Uint8Array,
     mediaType: string,
-    opts?: CallOptions,
+    opts?: PutManifestOptions,
   ): Promise<Digest> {
     return putManifest(this.ctx, toReference(ref), bytes, mediaType, opts);
   }
@@ -247,6 +255,19 @@ export class RegistryClient {
 
   referrers(repo: RepositoryLike | string, digest: string, opts?: ReferrersOptions): Promise<Referrers> {
     return referrers(this.ctx, toRepository(repo), digest, opts);
+  }
+
+  /**
+   * PUT a manifest that has a `subject` (by digest) and make it listed by `referrers`: through the
+   * registry's referrers API where it has one, else by merging it into the tag-schema index.
+   */
+  putReferrer(
+    repo: RepositoryLike | string,
+    bytes: Uint8Array,
+    mediaType: string,
+    opts?: PutReferrerOptions,
+  ): Promise<PutReferrerResult> {
+    return putReferrer(this.ctx, toRepository(repo), bytes, mediaType, opts);
   }
 
   /** Verify credentials against the registry and store them in docker's config (or its helper). */

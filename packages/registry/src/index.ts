@@ -18,8 +18,15 @@ export {
   type GetManifestOptions,
   type Manifest,
   type ManifestHead,
+  type PutManifestOptions,
 } from './manifests.js';
-export { type Referrers, type ReferrersOptions, referrersTag } from './referrers.js';
+export {
+  type PutReferrerOptions,
+  type PutReferrerResult,
+  type Referrers,
+  type ReferrersOptions,
+  referrersTag,
+} from './referrers.js';
 export type { ListOptions } from './tags.js';
 export { type Logger, type ProxyOptions, proxyFromEnv, type TimeoutOptions } from './transport/http.js';
 export type { RetryOptions } from './transport/retry.js';

@@ -30,6 +30,27 @@ export interface Manifest {
   digest: Digest;
   /** Length of `bytes`. */
   size: number;
+  /** The registry's `ETag` for this document, when it sent one (for a conditional `putManifest`). */
+  etag?: string | undefined;
+}
+
+/** Options of `putManifest`. */
+export interface PutManifestOptions extends CallOptions {
+  /**
+   * Send `If-Match` with this ETag: a registry that honours it answers 412 when the tag moved
+   * since it was read. Registries that ignore conditional requests (distribution 2.8) write anyway.
+   */
+  ifMatch?: string | undefined;
+  /** Send `If-None-Match: *`: create only, where the registry honours it. */
+  ifNoneMatch?: boolean | undefined;
+}
+
+/** What `putManifestFull` learnt from the registry's answer. */
+export interface PutManifestResult {
+  /** Digest of the bytes sent. */
+  digest: Digest;
+  /** The `OCI-Subject` header: sent by registries with the referrers API for a manifest with a `subject`. */
+  subject: string | undefined;
 }
 
 /** Options of `getManifest`. */
@@ -97,7 +118,7 @@ export async function getManifest(
       if (opts.size !== undefined && bytes.length !== opts.size) {
         throw new SizeMismatchError(what, opts.size, bytes.length);
       }
-      return { bytes, mediaType, digest, size: bytes.length };
+      return { bytes, mediaType, digest, size: bytes.length, etag: header(res.headers, 'etag') };
     },
   );
 }
@@ -144,19 +165,33 @@ export async function putManifest(
   ref: ReferenceLike,
   bytes: Uint8Array,
   mediaType: string,
-  opts: CallOptions = {},
+  opts: PutManifestOptions = {},
 ): Promise<Digest> {
+  return (await putManifestFull(ctx, ref, bytes, mediaType, opts)).digest;
+}
+
+/** `putManifest`, telling also what the answer's headers said (`OCI-Subject`). */
+export async function putManifestFull(
+  ctx: Context,
+  ref: ReferenceLike,
+  bytes: Uint8Array,
+  mediaType: string,
+  opts: PutManifestOptions = {},
+): Promise<PutManifestResult> {
   const what = `manifest ${refName(ref)}`;
   if (bytes.length > ctx.maxManifestSize)
     throw new DocumentTooLargeError(what, bytes.length, ctx.maxManifestSize);
   const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : 'sha256';
   const digest = digestOf(bytes, algorithm);
   if (ref.digest && ref.digest !== digest) throw new DigestMismatchError(what, ref.digest, digest);
+  const headers: Record<string, string> = { 'content-type': mediaType };
+  if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
+  if (opts.ifNoneMatch) headers['if-none-match'] = '*';
   const res = await ctx.requester.send({
     registry: ref.registry,
     method: 'PUT',
     path: apiPath(ref, `manifests/${ref.tag ?? digest}`),
-    headers: { 'content-type': mediaType },
+    headers,
     body: bytes,
     scopes: pushScope(ref),
     ok: [200, 201, 202, 204],
@@ -168,7 +203,7 @@ export async function putManifest(
   if (stored && stored !== digest && parseDigestSafe(stored) === algorithm) {
     throw new DigestMismatchError(`${what} as stored by the registry`, digest, stored);
   }
-  return digest;
+  return { digest, subject: header(res.headers, 'oci-subject') };
 }
 
 /** DELETE a manifest (by digest; tags only where the registry supports tag deletion). */
