@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 // Types only: erased from the JavaScript, and absent from the .d.ts (none is part of the API).
 import type { CondaEnvironmentInput, CondaImageOptions } from '@pd/conda';
 import {
@@ -29,6 +30,7 @@ import {
   parsePlatform,
   v,
 } from '@pd/oci-types';
+import type { BuildStep } from '@pd/runner';
 import type { ContentEntry, ProgressEvent } from '@pd/tar';
 import { globMatcher, sourceDateEpoch, type TarFilter } from '@pd/tar';
 import {
@@ -38,7 +40,7 @@ import {
   SpecInputError,
   SpecPlatformsError,
 } from './errors.js';
-import type { CondaSpec, ConfigSpec, FileSpec, LayerSpec, OverrideSpec, PdSpec } from './spec.js';
+import type { CondaSpec, ConfigSpec, FileSpec, LayerSpec, OverrideSpec, PdSpec, StepSpec } from './spec.js';
 
 /** Options of {@link buildImage}, and of {@link buildIndex} and {@link buildSpec}. */
 export interface BuildOptions {
@@ -61,6 +63,12 @@ export interface BuildOptions {
   onProgress?: (e: ProgressEvent) => void;
   /** Warnings (conda package scripts not run...). */
   onLog?: (message: string) => void;
+  /** Told of each `run:` step once done: which, and whether the step cache had it. */
+  onStep?: (step: { index: number; of: number; run: string | string[]; cached: boolean }) => void;
+  /** Where `run:` steps' output goes (default: discarded). */
+  stepOutput?: Writable;
+  /** pd's cache for `run:` steps: the layer store and the step cache (default @pd/runner's). */
+  cacheDir?: string;
   signal?: AbortSignal;
 }
 
@@ -136,18 +144,38 @@ async function checkInputs(spec: PdSpec, baseDir: string): Promise<void> {
  * pd.yaml that has a conda section: every other build neither installs nor loads it.
  */
 async function loadConda(): Promise<typeof import('@pd/conda')> {
+  return loadOptional('@pd/conda', () => import('@pd/conda'), 'a conda section', 'PD_CONDA_MISSING');
+}
+
+/** @pd/runner (runc, the layer store) likewise: only for a pd.yaml with `run:` steps. */
+async function loadRunner(): Promise<typeof import('@pd/runner')> {
+  return loadOptional('@pd/runner', () => import('@pd/runner'), 'run: steps', 'PD_RUNNER_MISSING');
+}
+
+async function loadOptional<T>(name: string, load: () => Promise<T>, what: string, code: string): Promise<T> {
   try {
-    return await import('@pd/conda');
+    return await load();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(e).includes('@pd/conda'))
-      throw new PdError('pd.yaml has a conda section, and @pd/conda is not installed', {
-        code: 'PD_CONDA_MISSING',
-        hint: 'install it beside @pd/build: npm install @pd/conda',
+    const c = (e as NodeJS.ErrnoException).code;
+    if ((c === 'ERR_MODULE_NOT_FOUND' || c === 'MODULE_NOT_FOUND') && String(e).includes(name))
+      throw new PdError(`pd.yaml has ${what}, and ${name} is not installed`, {
+        code,
+        hint: `install it beside @pd/build: npm install ${name}`,
         cause: e,
       });
     throw e;
   }
+}
+
+/** A `run:` entry as the runner takes it: shell or exec form, inputs resolved against pd.yaml's directory. */
+function stepOf(step: StepSpec, baseDir: string): BuildStep {
+  if (typeof step === 'string' || Array.isArray(step)) return { run: step };
+  const { env, inputs, ...rest } = step;
+  return {
+    ...rest,
+    ...(env ? { env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])) } : {}),
+    ...(inputs ? { inputs: inputs.map((i) => resolve(baseDir, i)) } : {}),
+  };
 }
 
 function condaInput(conda: CondaSpec, baseDir: string): CondaEnvironmentInput {
@@ -356,6 +384,20 @@ async function assemble(
     };
     const { buildCondaImage } = await loadConda();
     image = await buildCondaImage(image, condaInput(c, baseDir), condaOptions);
+  }
+  if (spec.run?.length) {
+    const { runStep } = await loadRunner();
+    for (const [i, entry] of spec.run.entries()) {
+      const step = stepOf(entry, baseDir);
+      const result = await runStep(image, step, {
+        created,
+        ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+        ...(options.stepOutput ? { stdout: options.stepOutput, stderr: options.stepOutput } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      image = result.image;
+      options.onStep?.({ index: i, of: spec.run.length, run: step.run, cached: result.cached });
+    }
   }
   return editConfig(image, configEdits(mergeConfig(spec.config ?? {}, own.config), created));
 }

@@ -22,6 +22,7 @@ export {
   type PdSpec,
   parseSpec,
   resolveSpecFile,
+  type StepSpec,
   specReference,
   validateSpec,
 } from './spec.js';

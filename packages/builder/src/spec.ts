@@ -127,6 +127,21 @@ const platformList: Check<string[]> = (value, path, what) => {
   return list;
 };
 
+const stepShape = {
+  run: v.required(stringOrList),
+  env: v.optional(scalarMap),
+  workdir: v.optional(absolutePath),
+  user: v.optional(v.nonEmptyString),
+  network: v.optional(v.oneOf(['none', 'host'])),
+  inputs: v.optional(v.arrayOf(v.nonEmptyString)),
+};
+
+/** A `run:` step: a string (shell form), a list (exec form), or `{ run, env, workdir, user, network, inputs }`. */
+const stepCheck: Check<string | string[] | Infer<typeof stepShape>> = (value, path, what) =>
+  typeof value === 'string' || Array.isArray(value)
+    ? stringOrList(value, path, what)
+    : strict(stepShape)(value, path, what);
+
 /** What one platform adds to the shared spec (see `overrides` in the README). */
 const overrideShape = {
   layers: v.optional(v.arrayOf(strict(layerShape))),
@@ -147,6 +162,7 @@ const specShape = {
     strict(condaShape)(value, path, what);
     return condaCheck(value, path, what);
   }),
+  run: v.optional(v.arrayOf(stepCheck)),
   config: v.optional(strict(configShape)),
 };
 
@@ -160,6 +176,8 @@ export type CondaSpec = Infer<typeof condaShape>;
 export type ConfigSpec = Infer<typeof configShape>;
 /** What one platform of `platforms` adds to the shared spec: its own layers, files and config edits. */
 export type OverrideSpec = Infer<typeof overrideShape>;
+/** An entry of pd.yaml's `run`: a command run in the image built so far, its changes one layer. */
+export type StepSpec = string | string[] | Infer<typeof stepShape>;
 /** A validated pd.yaml. */
 export type PdSpec = Infer<typeof specShape>;
 

@@ -51,6 +51,7 @@ export type {
 export { defaultCacheDir } from './paths.js';
 export { run } from './run.js';
 export { loadIntoDocker, runtimes } from './runtimes/index.js';
+export { type BuildStep, type RunStepOptions, runStep, StepFailedError, type StepResult } from './step.js';
 export { type ResolvedUser, resolveUser } from './user.js';
 export { parseVolume } from './volumes.js';
 

@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { buildImage, buildIndex, loadSpec, resolveSpecFile, specReference } from '@pd/build';
 import type { Compression } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
@@ -67,6 +68,14 @@ export const build = defineCommand({
       signal: ctx.signal,
       onProgress: ctx.progress.listener,
       onLog: (m: string) => ctx.warn(m),
+      // run: steps: their output as docker build shows it, and a line per step.
+      ...(ctx.flags.quiet
+        ? {}
+        : { stepOutput: new Writable({ write: (c, _e, cb) => cb(void ctx.io.stderr.write(c)) }) }),
+      onStep: (s: { index: number; of: number; run: string | string[]; cached: boolean }) =>
+        ctx.info(
+          `run ${s.index + 1}/${s.of}${s.cached ? ' (cached)' : ''}: ${typeof s.run === 'string' ? s.run : JSON.stringify(s.run)}`,
+        ),
       ...(ctx.flags.insecure ? { client: await ctx.registry() } : {}),
     };
     // --platform replaces the file's platform(s): one builds one image, a list or `all` an index.
