@@ -135,4 +135,36 @@ describe.skipIf(missing)('pd build with run: steps, compared with docker build',
     expect(r.stderr).toContain('failing');
     expect(r.stderr).toMatch(/pd: run step "\/bin\/sh -c echo failing >&2; exit 3" failed with exit code 3/);
   });
+
+  it('--sbom attaches an SBOM of what was built as a referrer of the pushed image', async () => {
+    const dir = join(iso.dir, 'sbom');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'pd.yaml'),
+      [`base: ${fx.layered.ref}`, 'files: [{ path: /etc/x, content: "x" }]', ''].join('\n'),
+    );
+    const to = `${registry.host}/steps/sbom:1`;
+    let r = await pd(['build', dir, '-t', to, '--sbom', '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
+    r = await pd(['referrers', `${registry.host}/steps/sbom@${digest}`, '--json'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const listed = JSON.parse(r.stdout) as { manifests: { digest: string; artifactType: string }[] };
+    expect(listed.manifests.map((m) => m.artifactType)).toEqual(['application/spdx+json']);
+    const out = join(iso.dir, 'sbom-pulled');
+    r = await pd(
+      ['artifact', 'pull', `${registry.host}/steps/sbom@${listed.manifests[0]!.digest}`, '-o', out],
+      { env },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(execFileSync('cat', [join(out, 'sbom.spdx.json')], { encoding: 'utf8' })) as {
+      spdxVersion: string;
+      documentNamespace: string;
+    };
+    expect(doc.spdxVersion).toBe('SPDX-2.3');
+    expect(doc.documentNamespace).toContain(digest.slice('sha256:'.length));
+    const refused = await pd(['build', dir, '-o', join(iso.dir, 'x.tar'), '--sbom'], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--sbom attaches to a pushed image/);
+  });
 });

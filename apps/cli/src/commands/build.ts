@@ -2,14 +2,17 @@ import { dirname, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { buildImage, buildIndex, loadSpec, resolveSpecFile, specReference } from '@pd/build';
 import type { Compression } from '@pd/oci-types';
+import type { SbomFormat } from '@pd/sbom';
 import { defineCommand } from '../command.js';
 import { checkOutput, emit, OUTPUT_JSON, OUTPUT_OPTIONS, report } from './image-io.js';
 import { PLATFORMS_OPTION, parsePlatformChoice } from './platform.js';
+import { attachSboms, checkSbom, SBOM_OPTIONS } from './sbom-attach.js';
 import { parseRef } from './shared.js';
 
 export const build = defineCommand({
   name: 'build',
-  summary: 'build an image (or a multi-platform index) from a pd.yaml (base, files, layers, conda, run: steps, config)',
+  summary:
+    'build an image (or a multi-platform index) from a pd.yaml (base, files, layers, conda, run: steps, config)',
   usage: '[FILE | DIR] (-o PATH | -t REF)',
   description:
     'FILE defaults to ./pd.yaml; a DIR means DIR/pd.yaml, as docker build reads DIR/Dockerfile. Paths in\n' +
@@ -26,6 +29,7 @@ export const build = defineCommand({
   args: [{ name: 'FILE', required: false, complete: 'file' }],
   options: {
     ...OUTPUT_OPTIONS,
+    ...SBOM_OPTIONS,
     platform: {
       ...PLATFORMS_OPTION,
       description:
@@ -58,6 +62,7 @@ export const build = defineCommand({
   ],
   async run(ctx, { args, values }) {
     checkOutput(values);
+    checkSbom(values);
     const file = await resolveSpecFile(args.FILE ?? '.');
     const spec = await loadSpec(file);
     const named = specReference(spec);
@@ -85,7 +90,9 @@ export const build = defineCommand({
         : choice || spec.platforms
           ? await buildIndex(spec, { ...options, ...(choice ? { platforms: choice.many } : {}) })
           : await buildImage(spec, options);
-    report(ctx, await emit(ctx, image, values, named !== undefined ? parseRef(named) : undefined));
+    const result = await emit(ctx, image, values, named !== undefined ? parseRef(named) : undefined);
+    if (values.sbom) await attachSboms(ctx, image, result, values['sbom-format'] as SbomFormat | undefined);
+    report(ctx, result);
     return 0;
   },
 });
