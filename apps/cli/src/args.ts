@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { ArgSpec, Command, OptionSpec, OptionTable, RawInvocation, RawValue } from './command.js';
-import { FORCE_PLATFORM_OPTION } from './commands/platform.js';
+import { CONDA_PLATFORMS_VALUE, FORCE_PLATFORM_OPTION } from './commands/platform.js';
 import { UsageError } from './output/errors.js';
 
 export type ParsedArgs = RawInvocation;
@@ -17,10 +17,10 @@ export const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h', description: 'show help for the command' },
 } as const satisfies OptionTable;
 
-/** Whether `--platform` picks an image (conda build's --platform is a conda subdir, with choices). */
+/** Whether `--platform` picks an image (conda build's names conda subdirs to build for). */
 export function takesPlatform(cmd: Pick<Command, 'options'>): boolean {
   const spec = cmd.options.platform;
-  return spec !== undefined && spec.type === 'string' && spec.choices === undefined;
+  return spec !== undefined && spec.type === 'string' && spec.value !== CONDA_PLATFORMS_VALUE;
 }
 
 /**

@@ -1,9 +1,16 @@
-import { buildCondaImage, type CondaEnvironmentInput } from '@pd/conda';
-import { type Image, scratch } from '@pd/image';
-import type { Compression } from '@pd/oci-types';
+import { buildCondaImage, type CondaEnvironmentInput, type CondaImage } from '@pd/conda';
+import { type Image, newIndex, scratch } from '@pd/image';
+import {
+  type Compression,
+  formatPlatform,
+  normalizePlatform,
+  type Platform,
+  parsePlatform,
+} from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
-import { emit, FORMATS, OUTPUT_JSON, openInput, report } from './image-io.js';
+import { emit, FORMATS, imageFor, OUTPUT_JSON, openWhole, report } from './image-io.js';
+import { CONDA_PLATFORMS_VALUE } from './platform.js';
 import { parseRef } from './shared.js';
 
 /** conda subdirs and the image platform of the base they need. */
@@ -13,6 +20,30 @@ const SUBDIR_PLATFORMS: Record<string, string> = {
   'linux-ppc64le': 'linux/ppc64le',
   'linux-s390x': 'linux/s390x',
 };
+
+/** Each --platform item as a conda subdir and the image platform of its base. */
+export function condaPlatforms(value: string): { subdir: string; platform: Platform }[] {
+  const out: { subdir: string; platform: Platform }[] = [];
+  for (const item of value.split(',').map((x) => x.trim())) {
+    let subdir = SUBDIR_PLATFORMS[item] ? item : undefined;
+    if (!subdir) {
+      const p = item.includes('/') ? normalizePlatform(parsePlatform(item)) : undefined;
+      subdir = Object.keys(SUBDIR_PLATFORMS).find(
+        (k) => p && p.os === 'linux' && SUBDIR_PLATFORMS[k] === `linux/${p.architecture}`,
+      );
+    }
+    if (!subdir) {
+      throw new UsageError(
+        `--platform ${item}: no conda subdir builds for it`,
+        `give one of ${Object.keys(SUBDIR_PLATFORMS).join(', ')} or the image platforms they run on`,
+      );
+    }
+    if (out.some((o) => o.subdir === subdir))
+      throw new UsageError(`--platform ${value}: ${subdir} is named twice`);
+    out.push({ subdir, platform: parsePlatform(SUBDIR_PLATFORMS[subdir]!) });
+  }
+  return out;
+}
 
 export const condaBuild = defineCommand({
   name: 'conda build',
@@ -74,9 +105,10 @@ export const condaBuild = defineCommand({
     },
     platform: {
       type: 'string',
-      value: 'SUBDIR',
-      choices: Object.keys(SUBDIR_PLATFORMS),
-      description: 'conda platform (default linux-64)',
+      value: CONDA_PLATFORMS_VALUE,
+      description:
+        'conda subdir (linux-64, linux-aarch64...) or image platform (linux/arm64), default linux-64; a\n' +
+        'comma-separated list builds one environment per platform and writes an index',
     },
     prefix: { type: 'string', value: 'DIR', description: 'where the environment goes (default /opt/conda)' },
     compression: {
@@ -117,40 +149,63 @@ export const condaBuild = defineCommand({
         'an environment.yml names its own channels; a lockfile its URLs',
       );
     }
-    const subdir = values.platform ?? 'linux-64';
-    const platform = SUBDIR_PLATFORMS[subdir]!;
+    const platforms = condaPlatforms(values.platform ?? 'linux-64');
+    if (platforms.length > 1 && values.lockfile !== undefined) {
+      throw new UsageError(
+        'an explicit lockfile is for one platform',
+        'give one --platform, or SPECs / -f environment.yml',
+      );
+    }
     const input: CondaEnvironmentInput =
       values.file !== undefined
         ? { environmentYml: values.file }
         : values.lockfile !== undefined
           ? { lockfile: values.lockfile }
           : { specs: rest, ...(values.channel.length > 0 ? { channels: values.channel } : {}) };
-    const base: Image =
-      values.base === 'scratch' ? scratch({ platform }) : await openInput(ctx, values.base, platform);
-    const image = await buildCondaImage(base, input, {
-      platform: subdir,
-      layering: (values.layering ?? 'layered') as 'layered' | 'single',
-      compression: (values.compression ?? 'gzip') as Compression,
-      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
-      signal: ctx.signal,
-      onProgress: ctx.progress.listener,
-      onLog: (m) => ctx.warn(m),
-    });
+    // The base is opened once: an index gives each platform its child, one image serves its own.
+    const whole = values.base === 'scratch' ? undefined : await openWhole(ctx, values.base);
+    const built: CondaImage[] = [];
+    for (const { subdir, platform } of platforms) {
+      const base: Image = whole
+        ? await imageFor(ctx, whole, platform)
+        : scratch({ platform: formatPlatform(platform) });
+      built.push(
+        await buildCondaImage(base, input, {
+          platform: subdir,
+          layering: (values.layering ?? 'layered') as 'layered' | 'single',
+          compression: (values.compression ?? 'gzip') as Compression,
+          ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+          signal: ctx.signal,
+          onProgress: ctx.progress.listener,
+          onLog: (m) => ctx.warn(m),
+        }),
+      );
+    }
+    const image = built.length === 1 ? built[0]! : await newIndex(built.map((b) => ({ image: b })));
     const out = await emit(ctx, image, {
       tag: name.toString(),
       ...(values.output !== undefined ? { output: values.output } : {}),
       ...(values.format !== undefined ? { format: values.format } : {}),
     });
-    const report_ = image.conda;
-    const packages = report_.packages.map((p) => `${p.name}-${p.version}-${p.build}`);
+    const summaries = built.map((b, i) => ({
+      platform: platforms[i]!.subdir,
+      packages: b.conda.packages.map((p) => `${p.name}-${p.version}-${p.build}`),
+      layers: b.conda.stats,
+      warnings: b.conda.warnings,
+    }));
     if (ctx.flags.json) {
-      ctx.printJson({ ...out, packages, layers: report_.stats, warnings: report_.warnings });
+      const [one] = summaries;
+      ctx.printJson(
+        summaries.length === 1 ? { ...out, ...one, platform: undefined } : { ...out, platforms: summaries },
+      );
       return 0;
     }
     report(ctx, out);
-    ctx.info(
-      `${packages.length} package(s); layers built ${report_.stats.built}, reused ${report_.stats.reused}`,
-    );
+    for (const s of summaries) {
+      ctx.info(
+        `${summaries.length > 1 ? `${s.platform}: ` : ''}${s.packages.length} package(s); layers built ${s.layers.built}, reused ${s.layers.reused}`,
+      );
+    }
     return 0;
   },
 });

@@ -42,6 +42,9 @@ export const PLATFORMS_OPTION = {
     'works on each of them and writes an index',
 } as const satisfies OptionSpec;
 
+/** The value of conda build's --platform: conda subdirs or image platforms, not an image to pick (no --force-platform). */
+export const CONDA_PLATFORMS_VALUE = 'SUBDIR|OS/ARCH[,...]';
+
 /** Goes with a list --platform: children of the index it does not name stay in the result, unchanged. */
 export const KEEP_OTHER_PLATFORMS_OPTION = {
   type: 'boolean',
