@@ -24,9 +24,11 @@ test('the README documents a pd.yaml that validates', () => {
     'layers',
     'name',
     'platform',
+    'run',
     'tag',
   ]);
   expect(Object.keys(spec.config!).length).toBe(9);
+  expect(spec.run).toHaveLength(3);
 });
 
 test('the example builds the pd.yaml it writes', async () => {
