@@ -8,6 +8,7 @@ import {
   pushPodmanList,
   type RunningRegistry,
   registryMissing,
+  serveCondaChannel,
   skopeo,
   skopeoMissing,
   startRegistry,
@@ -32,6 +33,7 @@ describe.skipIf(missing)('pd conda build --platform LIST', () => {
   let registry: RunningRegistry;
   let list: PodmanList;
   let channel: string;
+  let built: Awaited<ReturnType<typeof buildCondaChannel>>;
   const raw = async (ref: string) =>
     JSON.parse((await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])).stdout) as Doc;
 
@@ -39,7 +41,7 @@ describe.skipIf(missing)('pd conda build --platform LIST', () => {
     registry = await startRegistry();
     list = await pushPodmanList(iso.dir, registry.host);
     channel = join(iso.dir, 'channel');
-    await buildCondaChannel(channel, [
+    built = await buildCondaChannel(channel, [
       { name: 'note', version: '1.0', noarch: 'generic', files: { 'share/note.txt': 'noarch\n' } },
     ]);
     // The fixture channel has linux-64 and noarch; an empty linux-aarch64 is a subdir with nothing of its own.
@@ -105,6 +107,87 @@ describe.skipIf(missing)('pd conda build --platform LIST', () => {
       expect(e.code, e.stderr).toBe(0);
       expect(readFileSync(join(out, 'etc', 'arch'), 'utf8')).toBe(`${arch}\n`);
       expect(readFileSync(join(out, 'opt', 'conda', 'share', 'note.txt'), 'utf8')).toBe('noarch\n');
+    }
+  });
+
+  it('reads one explicit lockfile per platform, each by its "# platform:" line', async () => {
+    const served = await serveCondaChannel(channel, 'fixture');
+    try {
+      const note = built.packages[0]!;
+      const lock = (subdir: string) => {
+        const file = join(iso.dir, `${subdir}.txt`);
+        writeFileSync(
+          file,
+          `# platform: ${subdir}\n@EXPLICIT\n${served.url}/noarch/${note.filename}#${note.md5}\n`,
+        );
+        return file;
+      };
+      const out = join(iso.dir, 'locked');
+      // No --platform: the lockfiles say which platforms to build, in their order.
+      const r = await pd(
+        [
+          'conda',
+          'build',
+          '-b',
+          'scratch',
+          '-i',
+          'locked:1',
+          '-o',
+          out,
+          '--lockfile',
+          lock('linux-aarch64'),
+          '--lockfile',
+          lock('linux-64'),
+          '--json',
+        ],
+        { env: iso.env, timeout: 300_000 },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout) as { platforms: { platform: string; packages: string[] }[] };
+      expect(result.platforms.map((p) => [p.platform, p.packages])).toEqual([
+        ['linux-aarch64', ['note-1.0-h0000000_0']],
+        ['linux-64', ['note-1.0-h0000000_0']],
+      ]);
+      const twice = await pd(
+        [
+          'conda',
+          'build',
+          '-b',
+          'scratch',
+          '-i',
+          'x:1',
+          '-o',
+          join(iso.dir, 'z'),
+          '--lockfile',
+          lock('linux-64'),
+          '--lockfile',
+          lock('linux-64'),
+        ],
+        { env: iso.env },
+      );
+      expect(twice.code).toBe(2);
+      expect(twice.stderr).toMatch(/are both for linux-64/);
+      const none = await pd(
+        [
+          'conda',
+          'build',
+          '--platform',
+          'linux-64,linux-aarch64',
+          '-b',
+          'scratch',
+          '-i',
+          'x:1',
+          '-o',
+          join(iso.dir, 'w'),
+          '--lockfile',
+          lock('linux-64'),
+        ],
+        { env: iso.env },
+      );
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/no lockfile is for linux-aarch64/);
+    } finally {
+      await served.stop();
     }
   });
 

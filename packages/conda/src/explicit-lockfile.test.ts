@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EnvironmentFileError } from './errors.js';
-import { readExplicitLockfile } from './explicit-lockfile.js';
+import { explicitLockfilePlatform, readExplicitLockfile } from './explicit-lockfile.js';
 
 const SHA = 'a'.repeat(64);
 const MD5 = 'b'.repeat(32);
@@ -52,5 +52,22 @@ describe('readExplicitLockfile', () => {
     await expect(readExplicitLockfile('l.txt', '@EXPLICIT\nhttps://x/a.txt\n')).rejects.toBeInstanceOf(
       EnvironmentFileError,
     );
+  });
+});
+
+describe('explicitLockfilePlatform', () => {
+  it('the platform header, else the one subdir of the packages, else undefined', async () => {
+    const url = (subdir: string, name: string) =>
+      `https://conda.anaconda.org/conda-forge/${subdir}/${name}-1.0-h0_0.conda`;
+    expect(
+      await explicitLockfilePlatform(
+        'x.txt',
+        `# platform: linux-aarch64\n@EXPLICIT\n${url('linux-64', 'a')}\n`,
+      ),
+    ).toBe('linux-aarch64');
+    expect(
+      await explicitLockfilePlatform('x.txt', `@EXPLICIT\n${url('linux-64', 'a')}\n${url('noarch', 'b')}\n`),
+    ).toBe('linux-64');
+    expect(await explicitLockfilePlatform('x.txt', `@EXPLICIT\n${url('noarch', 'b')}\n`)).toBeUndefined();
   });
 });

@@ -70,3 +70,17 @@ export async function readExplicitLockfile(file: string, text?: string): Promise
   if (out.length === 0) throw new EnvironmentFileError(name, 'lists no packages');
   return out;
 }
+
+/**
+ * The conda subdir an explicit lockfile is for: its `# platform: linux-64` header (conda writes
+ * one), else the one subdir its non-noarch packages come from; undefined when neither says.
+ */
+export async function explicitLockfilePlatform(file: string, text?: string): Promise<string | undefined> {
+  const source = text ?? (await readFile(file, 'utf8'));
+  const header = /^#\s*platform:\s*(\S+)\s*$/m.exec(source)?.[1];
+  if (header) return header;
+  const subdirs = new Set(
+    (await readExplicitLockfile(file, source)).map((p) => p.subdir).filter((s) => s !== 'noarch'),
+  );
+  return subdirs.size === 1 ? [...subdirs][0] : undefined;
+}

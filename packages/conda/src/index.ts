@@ -22,7 +22,7 @@ export {
   SolveError,
   UnsafeLinkError,
 } from './errors.js';
-export { readExplicitLockfile } from './explicit-lockfile.js';
+export { explicitLockfilePlatform, readExplicitLockfile } from './explicit-lockfile.js';
 export {
   type ExtractPackageOptions,
   extractPackage,

@@ -45,11 +45,32 @@ export function condaPlatforms(value: string): { subdir: string; platform: Platf
   return out;
 }
 
+/** Each lockfile by the conda subdir it is for; two for one subdir, or one that does not say, is an error. */
+async function lockfilesByPlatform(files: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (files.length === 0) return out;
+  const { explicitLockfilePlatform } = await import('@pd/conda');
+  for (const file of files) {
+    const subdir = await explicitLockfilePlatform(file);
+    if (!subdir) {
+      if (files.length === 1) return new Map([['linux-64', file]]);
+      throw new UsageError(
+        `${file} does not say its platform`,
+        'add a "# platform: linux-64" line, as conda list --explicit writes',
+      );
+    }
+    const other = out.get(subdir);
+    if (other) throw new UsageError(`${other} and ${file} are both for ${subdir}`);
+    out.set(subdir, file);
+  }
+  return out;
+}
+
 export const condaBuild = defineCommand({
   name: 'conda build',
   summary: 'put a conda environment into an image, without conda',
   usage:
-    '-b BASE -i NAME:TAG (-o PATH | --push) [-c CHANNEL]... [-f environment.yml | --lockfile FILE] [SPEC...]',
+    '-b BASE -i NAME:TAG (-o PATH | --push) [-c CHANNEL]... [-f environment.yml | --lockfile FILE...] [SPEC...]',
   description:
     'The environment (SPECs, an environment.yml or an explicit lockfile) is solved with rattler, its\n' +
     'packages fetched with checksums into the cache, and linked under --prefix with prefix rewriting:\n' +
@@ -93,9 +114,12 @@ export const condaBuild = defineCommand({
     file: { type: 'string', short: 'f', value: 'FILE', complete: 'file', description: 'an environment.yml' },
     lockfile: {
       type: 'string',
+      multiple: true,
       value: 'FILE',
       complete: 'file',
-      description: 'an explicit lockfile (conda list --explicit --md5)',
+      description:
+        'an explicit lockfile (conda list --explicit --md5); one per platform, each found by its\n' +
+        '"# platform:" line (or its packages), and without --platform they say the platforms',
     },
     layering: {
       type: 'string',
@@ -137,7 +161,7 @@ export const condaBuild = defineCommand({
     if (values.output === undefined && !values.push)
       throw new UsageError('say where the result goes: -o PATH, or --push');
     if (values.output !== undefined && values.push) throw new UsageError('give -o PATH or --push, not both');
-    const inputs = [values.file !== undefined, values.lockfile !== undefined, rest.length > 0].filter(
+    const inputs = [values.file !== undefined, values.lockfile.length > 0, rest.length > 0].filter(
       Boolean,
     ).length;
     if (inputs === 0)
@@ -149,19 +173,27 @@ export const condaBuild = defineCommand({
         'an environment.yml names its own channels; a lockfile its URLs',
       );
     }
-    const platforms = condaPlatforms(values.platform ?? 'linux-64');
-    if (platforms.length > 1 && values.lockfile !== undefined) {
-      throw new UsageError(
-        'an explicit lockfile is for one platform',
-        'give one --platform, or SPECs / -f environment.yml',
-      );
-    }
-    const input: CondaEnvironmentInput =
-      values.file !== undefined
-        ? { environmentYml: values.file }
-        : values.lockfile !== undefined
-          ? { lockfile: values.lockfile }
-          : { specs: rest, ...(values.channel.length > 0 ? { channels: values.channel } : {}) };
+    const locks = await lockfilesByPlatform(values.lockfile);
+    const platforms = condaPlatforms(
+      values.platform ?? (locks.size > 0 ? [...locks.keys()].join(',') : 'linux-64'),
+    );
+    const inputFor = (subdir: string): CondaEnvironmentInput => {
+      if (values.file !== undefined) return { environmentYml: values.file };
+      if (locks.size > 0) {
+        const lockfile =
+          locks.get(subdir) ??
+          (locks.size === 1 && platforms.length === 1 ? [...locks.values()][0] : undefined);
+        if (!lockfile) {
+          throw new UsageError(
+            `no lockfile is for ${subdir}`,
+            `give one whose "# platform:" line says ${subdir}; the lockfiles are for ${[...locks.keys()].join(', ')}`,
+          );
+        }
+        return { lockfile };
+      }
+      return { specs: rest, ...(values.channel.length > 0 ? { channels: values.channel } : {}) };
+    };
+    for (const { subdir } of platforms) inputFor(subdir);
     // The base is opened once: an index gives each platform its child, one image serves its own.
     const whole = values.base === 'scratch' ? undefined : await openWhole(ctx, values.base);
     const built: CondaImage[] = [];
@@ -170,7 +202,7 @@ export const condaBuild = defineCommand({
         ? await imageFor(ctx, whole, platform)
         : scratch({ platform: formatPlatform(platform) });
       built.push(
-        await buildCondaImage(base, input, {
+        await buildCondaImage(base, inputFor(subdir), {
           platform: subdir,
           layering: (values.layering ?? 'layered') as 'layered' | 'single',
           compression: (values.compression ?? 'gzip') as Compression,
