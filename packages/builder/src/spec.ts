@@ -6,7 +6,6 @@ import {
   type Infer,
   normalizePlatform,
   parsePlatform,
-  type Shape,
   v,
   validateWith,
 } from '@pd/oci-types';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Image, LayerBuildOptions } from '@pd/image';
 import type { History } from '@pd/oci-types';
-import { PdError, parseReference } from '@pd/oci-types';
+import { PdError } from '@pd/oci-types';
 import { tarOverlayUpper } from '@pd/tar';
 import { IMAGE_RECORD } from './image-record.js';
 import { type ContainerOptions, locate } from './lifecycle.js';
