@@ -69,6 +69,7 @@ describe.skipIf(missing)('pd conda build --platform LIST', () => {
         '-i',
         to,
         '--push',
+        '--sbom',
         '-c',
         channel,
         'note',
@@ -90,6 +91,15 @@ describe.skipIf(missing)('pd conda build --platform LIST', () => {
       tops.push(child.layers.at(-1)!.digest);
     }
     expect(tops[1]).toBe(tops[0]);
+    // --sbom: each child gets its SBOM as a referrer, listing the conda package.
+    for (const m of index.manifests) {
+      const listed = await pd(['referrers', `${registry.host}/conda/multi@${m.digest}`, '--json'], {
+        env: iso.env,
+      });
+      expect(
+        JSON.parse(listed.stdout).manifests.map((x: { artifactType: string }) => x.artifactType),
+      ).toEqual(['application/spdx+json']);
+    }
     await skopeo([
       'copy',
       '-q',

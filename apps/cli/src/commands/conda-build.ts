@@ -7,10 +7,12 @@ import {
   type Platform,
   parsePlatform,
 } from '@pd/oci-types';
+import type { SbomFormat } from '@pd/sbom';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import { emit, FORMATS, imageFor, OUTPUT_JSON, openWhole, report } from './image-io.js';
 import { CONDA_PLATFORMS_VALUE } from './platform.js';
+import { attachSboms, SBOM_OPTIONS } from './sbom-attach.js';
 import { parseRef } from './shared.js';
 
 /** conda subdirs and the image platform of the base they need. */
@@ -135,6 +137,7 @@ export const condaBuild = defineCommand({
         'comma-separated list builds one environment per platform and writes an index',
     },
     prefix: { type: 'string', value: 'DIR', description: 'where the environment goes (default /opt/conda)' },
+    ...SBOM_OPTIONS,
     compression: {
       type: 'string',
       value: 'ALGO',
@@ -161,6 +164,12 @@ export const condaBuild = defineCommand({
     if (values.output === undefined && !values.push)
       throw new UsageError('say where the result goes: -o PATH, or --push');
     if (values.output !== undefined && values.push) throw new UsageError('give -o PATH or --push, not both');
+    if (values.sbom && !values.push) {
+      throw new UsageError(
+        '--sbom attaches to a pushed image: give --push',
+        'pd sbom IMAGE writes one to a file',
+      );
+    }
     const inputs = [values.file !== undefined, values.lockfile.length > 0, rest.length > 0].filter(
       Boolean,
     ).length;
@@ -219,6 +228,7 @@ export const condaBuild = defineCommand({
       ...(values.output !== undefined ? { output: values.output } : {}),
       ...(values.format !== undefined ? { format: values.format } : {}),
     });
+    if (values.sbom) await attachSboms(ctx, image, out, values['sbom-format'] as SbomFormat | undefined);
     const summaries = built.map((b, i) => ({
       platform: platforms[i]!.subdir,
       packages: b.conda.packages.map((p) => `${p.name}-${p.version}-${p.build}`),

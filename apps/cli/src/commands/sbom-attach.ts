@@ -10,7 +10,7 @@ import { parseRef } from './shared.js';
 export const SBOM_OPTIONS = {
   sbom: {
     type: 'boolean',
-    description: 'attach an SBOM of what was built to the pushed image, as a referrer (needs -t)',
+    description: 'attach an SBOM of what was built to the pushed image, as a referrer (push only)',
   },
   'sbom-format': {
     type: 'string',
