@@ -141,8 +141,8 @@ describe('published to a real npm registry (verdaccio) and installed with plain 
         bundle: true,
         platform: 'node',
         logLevel: 'silent',
-        // The optional peer @pd/build imports only for conda sections, not installed here.
-        ...(pkg === '@pd/build' ? { external: ['@pd/conda'] } : {}),
+        // The optional peers @pd/build imports only for conda sections and run: steps, not installed here.
+        ...(pkg === '@pd/build' ? { external: ['@pd/conda', '@pd/runner'] } : {}),
       });
       expect(noNodeModulesAbove(out)).toBe(true);
       expect((await node(['app.cjs'], out)).stdout).toBe(`${probe.type}\n`);
@@ -192,18 +192,21 @@ console.log(Agent === undici.Agent && request === undici.Dispatcher.prototype.re
     }
 
     if (pkg === '@pd/build') {
-      it('builds without @pd/conda installed; a conda section asks for it', async () => {
+      it('builds without @pd/conda and @pd/runner installed; a conda section or run: step asks for them', async () => {
         expect(existsSync(join(dir, 'node_modules', '@pd', 'conda'))).toBe(false);
+        expect(existsSync(join(dir, 'node_modules', '@pd', 'runner'))).toBe(false);
         const code = `import { buildImage, parseSpec } from '@pd/build';
 const plain = await buildImage(parseSpec('files:\\n  - { path: /a, content: x }\\n'), { baseDir: '.' });
 console.log((await plain.manifest()).layers.length);
-try {
-  await buildImage(parseSpec('conda:\\n  specs: [x]\\n'), { baseDir: '.' });
-} catch (e) {
-  console.log(e.code);
+for (const spec of ['conda:\\n  specs: [x]\\n', 'run: ["true"]\\n']) {
+  try {
+    await buildImage(parseSpec(spec), { baseDir: '.' });
+  } catch (e) {
+    console.log(e.code);
+  }
 }`;
         await writeFile(join(dir, 'conda.mjs'), code);
-        expect((await node(['conda.mjs'], dir)).stdout).toBe('1\nPD_CONDA_MISSING\n');
+        expect((await node(['conda.mjs'], dir)).stdout).toBe('1\nPD_CONDA_MISSING\nPD_RUNNER_MISSING\n');
       });
     }
   });
