@@ -12,6 +12,7 @@ import {
   type Image,
   type ImageIndex,
   imageForPlatform,
+  imagePlatform,
   layerFromContents,
   layerFromPaths,
   newIndex,
@@ -317,19 +318,13 @@ async function baseFor(
       throw e;
     }
   } else image = base;
-  const have = await configPlatform(image);
+  const have = await imagePlatform(image);
   // imageForPlatform also takes a child that merely runs there (386 for amd64): a build wants the platform itself.
   if (have && !isPlatform(platform, have)) {
     const has = base.kind === 'index' ? await indexPlatforms(base) : [have];
     throw new BasePlatformError(name, text, has.map(formatPlatform));
   }
   return image;
-}
-
-async function configPlatform(image: Image): Promise<Platform | undefined> {
-  const { os, architecture, variant } = await image.config();
-  if (!os || !architecture) return undefined;
-  return variant ? { os, architecture, variant } : { os, architecture };
 }
 
 /** The platforms an index lists, in order (through the one nested list a layout may point at); attestations left out. */

@@ -110,7 +110,7 @@ export { type RebaseOptions, rebase } from './mutate/rebase.js';
 export { type LayerSelector, removeLayer } from './mutate/remove.js';
 export type { CreatedOption } from './mutate/time.js';
 export { type OpenImageOptions, openFile, openImage, openSource } from './open.js';
-export { imageForPlatform } from './platform.js';
+export { imageForPlatform, imagePlatform } from './platform.js';
 export {
   type AttachOptions,
   attach,

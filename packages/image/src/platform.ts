@@ -9,6 +9,13 @@ import {
 } from '@pd/oci-types';
 import type { Image, ImageIndex } from './model.js';
 
+/** The platform an image's config names (os, architecture, variant); undefined when it names none. */
+export async function imagePlatform(image: Image): Promise<Platform | undefined> {
+  const { os, architecture, variant } = await image.config();
+  if (!os || !architecture) return undefined;
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
 /** The child of an index for `platform` (default: the running machine's), following nested indexes. */
 export async function imageForPlatform(index: ImageIndex, platform?: Platform | string): Promise<Image> {
   const want = typeof platform === 'string' ? parsePlatform(platform) : platform;

@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Image, mapIndex } from '@pd/image';
+import { type Image, imagePlatform, mapIndex } from '@pd/image';
 import { formatPlatform, type Platform } from '@pd/oci-types';
 import { applyLayers, type ExtractOptions, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
 import { formatBytes } from '../output/format.js';
-import { configPlatform, openInput, openWhole, platformChoice } from './image-io.js';
+import { openInput, openWhole, platformChoice } from './image-io.js';
 import { PLATFORMS_OPTION } from './platform.js';
 import { intoDirectory, writeFileAtomic } from './shared.js';
 
@@ -75,7 +75,7 @@ export const exportCommand = defineCommand({
     }
     const results = [];
     for (const { image, platform } of picked) {
-      const named = platform ?? (await configPlatform(image));
+      const named = platform ?? (await imagePlatform(image));
       const dir = join(out, platformDirectory(named));
       results.push({
         platform: named && formatPlatform(named),

@@ -7,6 +7,7 @@ import {
   type ImageIndex,
   type ImageSource,
   imageForPlatform,
+  imagePlatform,
   type ManifestPolicy,
   type MapIndexOptions,
   mapIndex,
@@ -411,13 +412,6 @@ export async function openInput(ctx: Context, input: string, platform?: string):
   return ensurePlatform(ctx, got, platform);
 }
 
-/** The platform an image's config names (undefined when it names none). */
-export async function configPlatform(image: Image): Promise<Platform | undefined> {
-  const { os, architecture, variant } = await image.config();
-  if (!os || !architecture) return undefined;
-  return variant ? { os, architecture, variant } : { os, architecture };
-}
-
 /** A file or a reference as it is: an index stays whole. */
 export async function openWhole(ctx: Context, input: string): Promise<Image | ImageIndex> {
   refuseUrl(input);
@@ -492,10 +486,9 @@ export async function changeInput(
   }
   const image = await imageForPlatform(got, choice?.one);
   if (!choice) {
-    const config = await image.config();
-    const picked = [config.os, config.architecture, config.variant].filter(Boolean).join('/');
+    const picked = await imagePlatform(image);
     ctx.info(
-      `note: ${input} is a multi-platform index; using its ${picked} image (--platform all changes every platform)`,
+      `note: ${input} is a multi-platform index; using its ${picked ? formatPlatform(picked) : 'unnamed'} image (--platform all changes every platform)`,
     );
   }
   return change(image, undefined);

@@ -1,10 +1,9 @@
-import { rebase } from '@pd/image';
+import { imagePlatform, rebase } from '@pd/image';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import {
   changeInput,
   checkOutput,
-  configPlatform,
   emit,
   imageFor,
   MANY_PLATFORMS_OPTIONS,
@@ -55,7 +54,7 @@ export const rebaseCommand = defineCommand({
     // bases' images of its own platform.
     const [o, n] = await Promise.all([openWhole(ctx, oldBase), openWhole(ctx, newBase)]);
     const rebased = await changeInput(ctx, args.IMAGE!, values, async (image, platform) => {
-      const want = platform ?? (await configPlatform(image));
+      const want = platform ?? (await imagePlatform(image));
       const [oldImage, newImage] = await Promise.all([imageFor(ctx, o, want), imageFor(ctx, n, want)]);
       return rebase(image, { oldBase: oldImage, newBase: newImage });
     });
