@@ -14,7 +14,7 @@ import {
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
-import { describeEntries } from './tree.js';
+import { describeEntries, dockerFilesystem } from './tree.js';
 
 const missing = registryMissing() ?? dockerMissing() ?? runcMissing();
 
@@ -71,14 +71,9 @@ describe.skipIf(missing)('pd build with run: steps, compared with docker build',
     const pdTree = join(iso.dir, 'pd-tree');
     const r = await pd(['export', to, pdTree], { env });
     expect(r.code, r.stderr).toBe(0);
-    const dockerTree = join(iso.dir, 'docker-tree');
-    mkdirSync(dockerTree);
-    const id = (await docker(['create', 'pd-run-step:docker'])).stdout.trim();
-    const tar = join(iso.dir, 'docker.tar');
-    await docker(['export', '-o', tar, id]);
-    await docker(['rm', id]);
-    execFileSync('tar', ['-xpf', tar, '-C', dockerTree]);
-    expect(describeEntries(pdTree)).toEqual(describeEntries(dockerTree));
+    expect(describeEntries(pdTree)).toEqual(
+      await dockerFilesystem('pd-run-step:docker', join(iso.dir, 'docker-tree')),
+    );
 
     // The image runs as the user the step created, under docker too.
     const whoami = await docker(['run', '--rm', '--network', 'none', 'pd-run-step:docker', 'id', '-u']);

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   docker,
@@ -15,7 +14,7 @@ import {
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
-import { describeEntries } from './tree.js';
+import { describeEntries, dockerFilesystem } from './tree.js';
 
 const missing = registryMissing() ?? dockerMissing() ?? runcMissing() ?? skopeoMissing();
 
@@ -72,14 +71,9 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
     const pdTree = join(iso.dir, 'pd-tree');
     r = await run(['export', to, pdTree]);
     expect(r.code, r.stderr).toBe(0);
-    const dockerTree = join(iso.dir, 'docker-tree');
-    mkdirSync(dockerTree);
-    const id = (await docker(['create', 'pd-commit-test:docker'])).stdout.trim();
-    const tar = join(iso.dir, 'docker.tar');
-    await docker(['export', '-o', tar, id]);
-    await docker(['rm', id]);
-    execFileSync('tar', ['-xpf', tar, '-C', dockerTree]);
-    expect(describeEntries(pdTree)).toEqual(describeEntries(dockerTree));
+    expect(describeEntries(pdTree)).toEqual(
+      await dockerFilesystem('pd-commit-test:docker', join(iso.dir, 'docker-tree')),
+    );
 
     // One layer more than the image, holding only the changes (whiteouts, an opaque /data).
     const base = JSON.parse(

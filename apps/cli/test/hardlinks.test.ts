@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { buildImage, docker, dockerMissing } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
-import { describeEntries, unpack } from './tree.js';
+import { describeEntries, dockerFilesystem, unpack } from './tree.js';
 
 const missing = dockerMissing();
 
@@ -24,13 +24,7 @@ describe.skipIf(missing)('hardlinks across layers, judged by docker export of th
     });
     archive = join(iso.dir, 'image.tar');
     await docker(['save', '-o', archive, TAG]);
-    const id = (await docker(['create', TAG, 'true'])).stdout.trim();
-    try {
-      await docker(['export', '-o', join(iso.dir, 'docker.tar'), id]);
-    } finally {
-      await docker(['rm', '-f', id]);
-    }
-    dockerTree = unpack(join(iso.dir, 'docker.tar'), join(iso.dir, 'docker'));
+    dockerTree = await dockerFilesystem(TAG, join(iso.dir, 'docker'));
   }, 600_000);
   afterAll(() => iso.cleanup());
 

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { docker } from '@pd/test-fixtures';
 
 /** What docker's init layer adds to every container (mount points, /etc/mtab), not the image's. */
 export const DOCKER_ONLY = new Set([
@@ -60,4 +61,19 @@ export function unpack(tar: string, dir: string): Record<string, string> {
   mkdirSync(dir);
   execFileSync('tar', ['-xpf', tar, '-C', dir, '--same-owner', '--numeric-owner']);
   return describeEntries(dir);
+}
+
+/**
+ * The filesystem of `image` as docker exports it (docker create, docker export, GNU tar as root),
+ * unpacked into the new directory `dir` and described entry by entry.
+ */
+export async function dockerFilesystem(image: string, dir: string): Promise<Record<string, string>> {
+  const id = (await docker(['create', image, 'true'])).stdout.trim();
+  const tar = `${dir}.tar`;
+  try {
+    await docker(['export', '-o', tar, id]);
+  } finally {
+    await docker(['rm', '-f', id]);
+  }
+  return unpack(tar, dir);
 }
