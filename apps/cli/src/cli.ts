@@ -1,7 +1,7 @@
 import { PdError } from '@pd/oci-types';
 import { commandOptions, flagName, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
 import type { Command, OptionTable } from './command.js';
-import { COMMANDS, commandFamilies, loadAll } from './commands/index.js';
+import { COMMAND_GROUPS, COMMANDS, type CommandEntry, commandFamilies } from './commands/index.js';
 import { checkPlatformValue, PLATFORMS_OPTION } from './commands/platform.js';
 import { Context, type GlobalFlags, type Io } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
@@ -56,10 +56,8 @@ function suggest(word: string, candidates: Iterable<string>): string | undefined
   return best;
 }
 
-function familyMembers(family: string): Promise<Command[]> {
-  return Promise.all(
-    [...COMMANDS.values()].filter((c) => c.name.startsWith(`${family} `)).map((c) => c.load()),
-  );
+function familyMembers(family: string): CommandEntry[] {
+  return [...COMMANDS.values()].filter((c) => c.name.startsWith(`${family} `));
 }
 
 function printError(io: Io, e: unknown, flags: { verbose: boolean }, command?: Command): number {
@@ -81,7 +79,7 @@ function printError(io: Io, e: unknown, flags: { verbose: boolean }, command?: C
 async function findFamilyOrCommandForHelp(words: readonly string[]): Promise<string | undefined> {
   const r = await resolve(words);
   if (r.command && r.rest.length === 0) return commandHelp(r.command);
-  if (r.family && r.rest.length === 0) return familyHelp(r.family, await familyMembers(r.family));
+  if (r.family && r.rest.length === 0) return familyHelp(r.family, familyMembers(r.family));
   return undefined;
 }
 
@@ -124,13 +122,13 @@ export async function runCli(
   const words = argv.slice(i);
 
   if (words.length === 0) {
-    io.stdout.write(mainHelp(await loadAll()));
+    io.stdout.write(mainHelp(COMMAND_GROUPS));
     return 0;
   }
   if (words[0] === 'help') {
     const topic = words.slice(1);
     if (topic.length === 0) {
-      io.stdout.write(mainHelp(await loadAll()));
+      io.stdout.write(mainHelp(COMMAND_GROUPS));
       return 0;
     }
     const text = await findFamilyOrCommandForHelp(topic);
@@ -144,7 +142,7 @@ export async function runCli(
   const { command, family, rest } = await resolve(words);
   if (!command) {
     if (family) {
-      const members = await familyMembers(family);
+      const members = familyMembers(family);
       if (flags.help || rest.includes('--help') || rest.includes('-h')) {
         io.stdout.write(familyHelp(family, members));
         return 0;

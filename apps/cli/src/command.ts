@@ -51,7 +51,6 @@ export interface Invocation<O extends OptionTable> {
 interface CommandBase {
   /** Full name, with a space for sub-commands: `layer create`. */
   name: string;
-  summary: string;
   /** Arguments after the name, for the usage line: `REF [-o FILE]`. */
   usage: string;
   description?: string;
@@ -80,13 +79,18 @@ export interface RawInvocation {
   rest: string[];
 }
 
-/** A command with its option types erased, as the command table holds it. */
-export interface Command extends CommandBase {
+/** A command module's definition with its option types erased. */
+export interface DefinedCommand extends CommandBase {
   options: OptionTable;
   run(ctx: Context, inv: RawInvocation): Promise<number | undefined>;
 }
 
+/** A loaded command as the command table gives it: the definition and its summary line. */
+export interface Command extends DefinedCommand {
+  summary: string;
+}
+
 /** Typed definition of a command: `run` sees its option values with their types. */
-export function defineCommand<const O extends OptionTable>(def: CommandDef<O>): Command {
-  return def as unknown as Command;
+export function defineCommand<const O extends OptionTable>(def: CommandDef<O>): DefinedCommand {
+  return def as unknown as DefinedCommand;
 }

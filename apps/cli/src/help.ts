@@ -44,12 +44,15 @@ export function commandHelp(cmd: Command): string {
 }
 
 /** Help of a command family (`pd layer`): its sub-commands. */
-export function familyHelp(family: string, commands: readonly Command[]): string {
+/** What the lists of commands show: a name and its summary (no module loaded). */
+type Listed = Pick<Command, 'name' | 'summary'>;
+
+export function familyHelp(family: string, commands: readonly Listed[]): string {
   const rows: Array<[string, string]> = commands.map((c) => [c.name, c.summary]);
   return `Usage: pd ${family} <command> [options]\n\nCommands:\n${table(rows)}\n\nRun 'pd help ${family} <command>' for details.\n`;
 }
 
-export function mainHelp(groups: ReadonlyArray<{ title: string; commands: readonly Command[] }>): string {
+export function mainHelp(groups: ReadonlyArray<{ title: string; commands: readonly Listed[] }>): string {
   const parts = [
     `pd ${VERSION}: container images without Docker`,
     '',

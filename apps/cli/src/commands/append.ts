@@ -31,7 +31,6 @@ export function parseLayerArg(input: string): { src: string; dest: string | unde
 
 export const append = defineCommand({
   name: 'append',
-  summary: 'add layers (files, directories, tarballs) and config to an image',
   usage:
     'BASE (-t REF | -o PATH) [--layer SRC[:DEST]]... [--tarball FILE]... [--env K=V]... [config options]',
   description:

@@ -3,7 +3,6 @@ import { parseRef } from './shared.js';
 
 export const artifactPull = defineCommand({
   name: 'artifact pull',
-  summary: 'write the files of an OCI artifact to a directory (ORAS-compatible)',
   usage: 'REF [-o DIR]',
   description:
     'Each layer with an org.opencontainers.image.title annotation is written to DIR/<title>, checked\n' +

@@ -39,7 +39,6 @@ export const ARTIFACT_OPTIONS = {
 
 export const artifactPush = defineCommand({
   name: 'artifact push',
-  summary: 'push files as an OCI artifact (ORAS-compatible)',
   usage: 'REF FILE[:MEDIATYPE]... [--artifact-type TYPE] [--annotation K=V]...',
   description:
     'Each FILE becomes one layer, named by its base name in the org.opencontainers.image.title\n' +

@@ -5,7 +5,6 @@ import { parseRef } from './shared.js';
 
 export const attachCommand = defineCommand({
   name: 'attach',
-  summary: 'attach files to an image as a referrer (an SBOM, signature, attestation)',
   usage: 'SUBJECT FILE[:MEDIATYPE]... --artifact-type TYPE [--annotation K=V]...',
   description:
     'Pushes an OCI 1.1 artifact manifest whose subject is the manifest SUBJECT names (a tag or a\n' +

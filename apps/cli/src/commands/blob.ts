@@ -6,7 +6,6 @@ import { parseDigestRef, writeFileAtomic } from './shared.js';
 
 export const blob = defineCommand({
   name: 'blob',
-  summary: 'download a blob (layer, config) by digest, verified',
   usage: 'REPO@DIGEST [-o FILE]',
   description:
     'Streams the blob to stdout or into FILE. The bytes are hashed on the way and the command fails on a\n' +

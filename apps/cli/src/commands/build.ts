@@ -11,8 +11,6 @@ import { parseRef } from './shared.js';
 
 export const build = defineCommand({
   name: 'build',
-  summary:
-    'build an image (or a multi-platform index) from a pd.yaml (base, files, layers, conda, run: steps, config)',
   usage: '[FILE | DIR] (-o PATH | -t REF)',
   description:
     'FILE defaults to ./pd.yaml; a DIR means DIR/pd.yaml, as docker build reads DIR/Dockerfile. Paths in\n' +

@@ -29,7 +29,6 @@ function ago(d: Date | string): string {
 
 export const cacheLs = defineCommand({
   name: 'cache ls',
-  summary: 'list what pd keeps in its cache: blobs, unpacked layers, containers',
   usage: '',
   description:
     'The cache lives in $PD_CACHE_DIR, else $XDG_CACHE_HOME/pd, else ~/.cache/pd. Blobs are downloaded or\n' +
@@ -92,7 +91,6 @@ export const cacheLs = defineCommand({
 
 export const cachePrune = defineCommand({
   name: 'cache prune',
-  summary: 'free cache space: blobs, unpacked layers no container uses, exited containers',
   usage: '[--older-than 7d] [--keep-size 5GB] [--containers] [--dry-run]',
   description:
     'Without options every blob and every unpacked layer that no kept container uses is removed (they\n' +

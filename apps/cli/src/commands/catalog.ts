@@ -3,7 +3,6 @@ import { parseRegistry } from './registry-arg.js';
 
 export const catalog = defineCommand({
   name: 'catalog',
-  summary: 'list the repositories of a registry',
   usage: 'REGISTRY',
   description:
     'Uses the registry’s catalog API (/v2/_catalog). Public registries such as Docker Hub and ghcr.io\n' +

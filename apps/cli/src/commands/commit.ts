@@ -7,7 +7,6 @@ import { checkOutput, emit, OUTPUT_JSON, OUTPUT_OPTIONS, report } from './image-
 
 export const commitCommand = defineCommand({
   name: 'commit',
-  summary: "make a container's changes a new image (its image plus one layer)",
   usage: 'CONTAINER (-t REF | -o PATH) [-m MESSAGE] [--author A] [config options]',
   description:
     'CONTAINER is a name, an id or a unique id prefix (pd ps -a lists them; pd run keeps a container\n' +

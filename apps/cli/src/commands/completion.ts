@@ -5,7 +5,6 @@ import { loadAll } from './index.js';
 
 export const completion = defineCommand({
   name: 'completion',
-  summary: 'print a shell completion script (bash or zsh)',
   usage: 'bash|zsh',
   args: [{ name: 'SHELL' }],
   options: {},

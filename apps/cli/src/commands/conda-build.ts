@@ -70,7 +70,6 @@ async function lockfilesByPlatform(files: readonly string[]): Promise<Map<string
 
 export const condaBuild = defineCommand({
   name: 'conda build',
-  summary: 'put a conda environment into an image, without conda',
   usage:
     '-b BASE -i NAME:TAG (-o PATH | --push) [-c CHANNEL]... [-f environment.yml | --lockfile FILE...] [SPEC...]',
   description:

@@ -61,7 +61,6 @@ function table(rows: string[][]): string[] {
 
 export const ps = defineCommand({
   name: 'ps',
-  summary: 'list containers (running ones; -a for all)',
   usage: '[-a] [--no-trunc]',
   description:
     'Lists the containers pd keeps in its cache: running ones (detached with pd run -d, or in the\n' +
@@ -128,7 +127,6 @@ export const ps = defineCommand({
 
 export const logs = defineCommand({
   name: 'logs',
-  summary: 'print the output of a detached container (-f: follow it until it exits)',
   usage: '[-f] [-t] CONTAINER',
   description:
     'The container’s stdout goes to stdout and its stderr to stderr, line by line as it wrote them\n' +
@@ -155,7 +153,6 @@ export const logs = defineCommand({
 
 export const exec = defineCommand({
   name: 'exec',
-  summary: 'run a command in a running container',
   usage: '[options] CONTAINER COMMAND [ARGS...]',
   description:
     'The command runs in the container’s namespaces, cgroup and root filesystem, with its environment,\n' +
@@ -189,7 +186,6 @@ export const exec = defineCommand({
 
 export const stop = defineCommand({
   name: 'stop',
-  summary: 'stop containers: SIGTERM, then SIGKILL after a timeout',
   usage: '[-t SECS] CONTAINER...',
   description:
     'Each container’s main process gets SIGTERM (or -s SIGNAL); when it is still there after -t seconds\n' +
@@ -219,7 +215,6 @@ export const stop = defineCommand({
 
 export const kill = defineCommand({
   name: 'kill',
-  summary: 'send a signal to running containers (default SIGKILL)',
   usage: '[-s SIGNAL] CONTAINER...',
   args: [{ name: 'CONTAINER', variadic: true }],
   options: {
@@ -237,7 +232,6 @@ export const kill = defineCommand({
 
 export const rm = defineCommand({
   name: 'rm',
-  summary: 'remove containers (-f: kill running ones first)',
   usage: '[-f] CONTAINER...',
   description:
     'Removes the container’s writable layer, bundle, runtime state and anything mounted for it. A running\n' +
@@ -258,7 +252,6 @@ export const rm = defineCommand({
 
 export const wait = defineCommand({
   name: 'wait',
-  summary: 'wait until containers exit, and print their exit codes',
   usage: 'CONTAINER...',
   args: [{ name: 'CONTAINER', variadic: true }],
   options: {},

@@ -90,7 +90,6 @@ function printResult(ctx: Context, result: OutputResult & { referrers?: unknown[
 
 export const copy = defineCommand({
   name: 'copy',
-  summary: 'copy an image from one registry or repository to another',
   usage:
     'SRC_REF DST_REF [--all-platforms | --platform LIST] [--referrers] [--all-tags] [--compression ALGO | --preserve-digests]',
   description:

@@ -5,7 +5,6 @@ import { parseRef } from './shared.js';
 
 export const deleteCommand = defineCommand({
   name: 'delete',
-  summary: 'delete a manifest (an image or an index) from a registry',
   usage: 'REF',
   description:
     'Deleting by digest removes the manifest and every tag that points at it. Most registries refuse to\n' +

@@ -4,7 +4,6 @@ import { PLATFORM_OPTION } from './shared.js';
 
 export const digest = defineCommand({
   name: 'digest',
-  summary: 'print the digest of an image (what skopeo inspect calls Digest)',
   usage: 'REF [--platform OS/ARCH]',
   description:
     'Asks the registry for the manifest REF names and prints its digest: for a multi-platform image, the\n' +

@@ -14,7 +14,6 @@ import { intoDirectory, writeFileAtomic } from './shared.js';
 
 export const exportCommand = defineCommand({
   name: 'export',
-  summary: 'write the root filesystem of an image, as a tar or into a directory',
   usage: '(REF | PATH) OUT [--platform OS/ARCH[,...]|all] [--portable]',
   description:
     'The layers are merged as a container would see them: whiteouts applied, hidden files dropped. OUT\n' +

@@ -13,7 +13,6 @@ import {
 
 export const flattenCommand = defineCommand({
   name: 'flatten',
-  summary: 'squash all layers of an image into one',
   usage: '(REF | PATH) (-t REF | -o PATH)',
   description:
     'The new single layer holds the merged filesystem: whiteouts applied, files hidden by upper layers\n' +

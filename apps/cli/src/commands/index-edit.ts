@@ -42,7 +42,6 @@ const JSON_SHAPE =
 
 export const indexCreate = defineCommand({
   name: 'index create',
-  summary: 'make a multi-platform index from images',
   usage: 'DEST --manifest IMG [--manifest IMG]... [--annotation K=V]... [--format oci|docker]',
   description:
     'Each IMG (a reference or any image source pd reads) is listed with the platform of its config; an\n' +
@@ -84,7 +83,6 @@ export const indexCreate = defineCommand({
 
 export const indexAdd = defineCommand({
   name: 'index add',
-  summary: 'add images to an index',
   usage: 'REF IMG... [--to DEST]',
   description:
     'Each IMG is added with the platform of its config (an IMG that is an index adds its entries); an\n' +
@@ -120,7 +118,6 @@ const SELECT_OPTIONS = {
 
 export const indexRemove = defineCommand({
   name: 'index remove',
-  summary: 'remove entries from an index, by platform or digest',
   usage: 'REF (--platform OS/ARCH[/VARIANT] | --digest DIGEST) [--to DEST]',
   description: `The entries named are dropped from the index; the images stay where they are. ${DEST_HELP}`,
   args: [{ name: 'REF' }],
@@ -146,7 +143,6 @@ export const indexRemove = defineCommand({
 
 export const indexAnnotate = defineCommand({
   name: 'index annotate',
-  summary: 'set annotations (or the platform) of an index or of its entries',
   usage:
     'REF [--platform OS/ARCH | --digest DIGEST] [--annotation K=V]... [--remove-annotation K]... [--set-platform OS/ARCH[/VARIANT]] [--to DEST]',
   description:

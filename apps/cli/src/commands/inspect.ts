@@ -185,7 +185,6 @@ async function open(
 
 export const inspect = defineCommand({
   name: 'inspect',
-  summary: 'describe an image, index or artifact: digests, platform, config, layers (JSON)',
   usage: 'IMAGE [--platform OS/ARCH]',
   description:
     'IMAGE is a reference (or docker://REF), a file or layout (oci:DIR[:REF], oci-archive:FILE[:REF],\n' +

@@ -7,7 +7,6 @@ import { formatBytes } from '../output/format.js';
 
 export const layerCreate = defineCommand({
   name: 'layer create',
-  summary: 'make a reproducible layer from a directory',
   usage: 'DIR -o FILE [--prefix /dest] [--compression gzip|zstd|none]',
   description:
     'The tar is deterministic: entries sorted, owners root:root, every mtime SOURCE_DATE_EPOCH (else 0),\n' +

@@ -6,7 +6,6 @@ import { intoDirectory } from './shared.js';
 
 export const layerExtract = defineCommand({
   name: 'layer extract',
-  summary: 'unpack a layer into a directory, safely',
   usage: 'FILE DIR [--skip-unsafe] [--whiteouts apply|keep|skip] [--same-owner] [--xattrs]',
   description:
     'FILE may be gzip, zstd or plain tar (detected), or - for stdin. Nothing is ever written outside DIR:\n' +

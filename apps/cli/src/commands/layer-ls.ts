@@ -50,7 +50,6 @@ export function listLine(h: TarHeader): string {
 
 export const layerLs = defineCommand({
   name: 'layer ls',
-  summary: 'list the entries of a layer, like tar -tv',
   usage: 'FILE',
   description: 'FILE may be gzip, zstd or plain tar (detected), or - for stdin. Times are UTC.',
   args: [{ name: 'FILE', complete: 'file' }],

@@ -7,7 +7,6 @@ import { readStdinText } from './shared.js';
 
 export const login = defineCommand({
   name: 'login',
-  summary: 'check credentials against a registry and store them for later commands',
   usage: 'REGISTRY -u USER (-p PASSWORD | --password-stdin)',
   description:
     'Credentials are verified first, then stored the way docker stores them: through the credential\n' +

@@ -3,7 +3,6 @@ import { parseRegistry } from './registry-arg.js';
 
 export const logout = defineCommand({
   name: 'logout',
-  summary: 'remove the stored credentials of a registry',
   usage: 'REGISTRY',
   args: [{ name: 'REGISTRY' }],
   options: {},

@@ -4,7 +4,6 @@ import { PLATFORM_OPTION, parseRef } from './shared.js';
 
 export const manifest = defineCommand({
   name: 'manifest',
-  summary: 'print the manifest of an image or index, byte for byte',
   usage: 'REF [--platform OS/ARCH]',
   description:
     'Writes the manifest exactly as the registry serves it (its sha256 is the digest), for jq or for\n' +

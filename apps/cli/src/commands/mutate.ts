@@ -14,7 +14,6 @@ import {
 
 export const mutate = defineCommand({
   name: 'mutate',
-  summary: 'change the config of an image (env, entrypoint, cmd, user, labels…), no new layer',
   usage:
     '(REF | PATH) (-t REF | -o PATH) [--env K=V]... [--entrypoint CMD] [--cmd CMD] [--workdir D] [--user U] [--label K=V]...',
   description:

@@ -15,7 +15,6 @@ import {
 
 export const pull = defineCommand({
   name: 'pull',
-  summary: 'download an image into a file or an OCI layout directory',
   usage: 'REF -o PATH [--format combined|docker|oci] [--platform OS/ARCH] [--preserve-digests]',
   description:
     'PATH ending in .tar gets an archive: by default one that both `docker load` and OCI tools (skopeo,\n' +

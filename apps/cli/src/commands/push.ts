@@ -14,7 +14,6 @@ import { parseRef } from './shared.js';
 
 export const pushCommand = defineCommand({
   name: 'push',
-  summary: 'upload an image from a file or an OCI layout to a registry',
   usage: 'PATH REF [--platform OS/ARCH] [--compression gzip|zstd|none | --preserve-digests]',
   description:
     'PATH is a docker archive (docker save, pd pull), an OCI archive or an OCI layout directory. A\n' +

@@ -15,7 +15,6 @@ import {
 
 export const rebaseCommand = defineCommand({
   name: 'rebase',
-  summary: 'move an image onto a new base (e.g. a patched OS image)',
   usage: '(REF | PATH) --old-base OLD --new-base NEW (-t REF | -o PATH)',
   description:
     'The layers of OLD at the bottom of the image are replaced by those of NEW; the layers above are\n' +

@@ -29,7 +29,6 @@ export function referrersTable(subject: string, source: string, manifests: reado
 
 export const referrersCommand = defineCommand({
   name: 'referrers',
-  summary: 'list the artifacts that refer to an image (SBOMs, signatures, attestations)',
   usage: 'SUBJECT [--artifact-type TYPE]',
   description:
     'Lists the manifests whose subject is the manifest SUBJECT names, from the registry’s referrers API\n' +

@@ -11,7 +11,6 @@ import { PLATFORM_OPTION, parseRef } from './shared.js';
 
 export const run = defineCommand({
   name: 'run',
-  summary: 'run a command in an image, without a Docker daemon (runc or crun), or through docker',
   usage: '[options] IMAGE [-- COMMAND ARGS...]',
   description:
     'IMAGE is a reference or a file (docker archive, OCI archive or layout; pick one image of a file as\n' +

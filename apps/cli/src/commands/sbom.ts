@@ -9,7 +9,6 @@ const FORMATS = ['spdx-json', 'cyclonedx-json'] as const;
 
 export const sbomCommand = defineCommand({
   name: 'sbom',
-  summary: 'list the packages inside an image as an SPDX or CycloneDX SBOM, without running it',
   usage: '(REF | PATH) [--format spdx-json|cyclonedx-json] [-o FILE]',
   description:
     'Reads the package managers’ records from the layers (whiteouts applied): dpkg (/var/lib/dpkg/status\n' +

@@ -74,7 +74,6 @@ export async function readSyncConfig(path: string): Promise<{ tasks: SyncTask[];
 
 export const syncCommand = defineCommand({
   name: 'sync',
-  summary: 'mirror repositories: registry to registry, into a directory of layouts, and back',
   usage: '(SOURCE DEST [--tag T]... [--tag-regex RE] [--semver RANGE] [--platform LIST|all] | --config FILE)',
   description:
     'SOURCE is a repository (every tag; REPO:TAG for one) or a directory of OCI layouts; DEST a\n' +

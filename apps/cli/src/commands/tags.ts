@@ -3,7 +3,6 @@ import { parseRepo } from './shared.js';
 
 export const tags = defineCommand({
   name: 'tags',
-  summary: 'list the tags of a repository',
   usage: 'REPO',
   args: [{ name: 'REPO' }],
   options: {},

@@ -4,7 +4,6 @@ import { VERSION } from '../version.js';
 
 export const version = defineCommand({
   name: 'version',
-  summary: 'print the version of pd',
   usage: '',
   args: [],
   options: {},
