@@ -154,6 +154,33 @@ describe('pd layer create | ls | extract', () => {
     expect(readdirSync(outside)).toEqual([]);
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    'leaves device nodes and fifos out unless --devices asks (root)',
+    async () => {
+      const tree = join(iso.dir, 'devtree');
+      mkdirSync(join(tree, 'dev'), { recursive: true });
+      execFileSync('mknod', [join(tree, 'dev', 'null'), 'c', '1', '3']);
+      execFileSync('mkfifo', [join(tree, 'pipe')]);
+      const file = join(iso.dir, 'dev.tar');
+      execFileSync('tar', ['-cf', file, '-C', tree, 'dev', 'pipe']);
+
+      const plain = await run(['layer', 'extract', file, join(iso.dir, 'd1')]);
+      expect(plain.code).toBe(0);
+      expect(plain.stderr).toMatch(
+        /^pd: warning: skipped dev\/null: a device node \(--devices creates it\)$/m,
+      );
+      expect(plain.stderr).toMatch(/^pd: warning: skipped pipe: a fifo \(--devices creates it\)$/m);
+      expect(readdirSync(join(iso.dir, 'd1', 'dev'))).toEqual([]);
+
+      const asked = await run(['layer', 'extract', '--devices', file, join(iso.dir, 'd2')]);
+      expect(asked.code).toBe(0);
+      expect(asked.stderr).toBe('');
+      const stat = (p: string) => execFileSync('stat', ['-c', '%F %t,%T', p], { encoding: 'utf8' }).trim();
+      expect(stat(join(iso.dir, 'd2', 'dev', 'null'))).toBe('character special file 1,3');
+      expect(stat(join(iso.dir, 'd2', 'pipe'))).toMatch(/^fifo/);
+    },
+  );
+
   describe('bad input: one line, exit 1, no stack trace, nothing left behind', () => {
     const cases: Array<[string, () => string[], RegExp]> = [
       [
