@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BlobCache, KnownLayer, type Layer, layerFromContents, layerFromDir } from '@pd/image';
+import { mapLimit } from '@pd/internal';
 import type { Compression, Digest, History } from '@pd/oci-types';
 import { globMatcher, sourceDateEpoch } from '@pd/tar';
 import { condaCacheDir } from './cache-dir.js';
@@ -110,22 +111,6 @@ function pythonVersionOf(packages: CondaPackageRecord[]): string | undefined {
   return packages.find((p) => p.name === 'python')?.version;
 }
 
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    for (let i = next++; i < items.length && failed === undefined; i = next++) {
-      try {
-        await fn(items[i]!, i);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
-  if (failed !== undefined) throw failed;
-}
-
 /**
  * The layers of a conda environment under `prefix`. Each package layer is built once and kept
  * by (package checksum, prefix, filter, python version when the package is noarch, requested
@@ -215,23 +200,29 @@ export async function condaLayers(
   const out: CondaLayer[] = [];
 
   if ((options.layering ?? 'layered') === 'layered') {
-    await pool(ordered, options.concurrency ?? 4, async (p, i) => {
-      const key = keyOf(p);
-      const label = stemOf(p.filename);
-      let rec = await cachedLayer(key);
-      if (rec) stats.reused++;
-      else {
-        const staging = await mkdtemp(join(stagingRoot, `${label}-`));
-        try {
-          const linked = await stage(p, staging);
-          rec = { ...(await build(staging, label)), warnings: linked.warnings };
-          await writeJsonAtomic(join(layersDir, `${key}.json`), rec);
-        } finally {
-          await rm(staging, { recursive: true, force: true });
+    // settle: a failure waits for the packages in flight, so their staging directories are gone.
+    await mapLimit(
+      ordered,
+      options.concurrency ?? 4,
+      async (p, i) => {
+        const key = keyOf(p);
+        const label = stemOf(p.filename);
+        let rec = await cachedLayer(key);
+        if (rec) stats.reused++;
+        else {
+          const staging = await mkdtemp(join(stagingRoot, `${label}-`));
+          try {
+            const linked = await stage(p, staging);
+            rec = { ...(await build(staging, label)), warnings: linked.warnings };
+            await writeJsonAtomic(join(layersDir, `${key}.json`), rec);
+          } finally {
+            await rm(staging, { recursive: true, force: true });
+          }
         }
-      }
-      facts[i] = rec;
-    });
+        facts[i] = rec;
+      },
+      { settle: true },
+    );
     ordered.forEach((p, i) => {
       const rec = facts[i]!;
       warnings.push(...rec.warnings);

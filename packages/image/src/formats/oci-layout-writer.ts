@@ -1,5 +1,6 @@
 import { link, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { mapLimit } from '@pd/internal';
 import {
   type Descriptor,
   InvalidReferenceError,
@@ -11,7 +12,6 @@ import {
   validateOciLayoutIndex,
 } from '@pd/oci-types';
 import { BatchedFileWriter, pipeInto, writeAll } from '@pd/tar';
-import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
 import { tempPathBeside, withLockFile, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';

@@ -1,5 +1,5 @@
+import { mapLimit } from '@pd/internal';
 import { type Descriptor, parseDigest } from '@pd/oci-types';
-import { mapLimit } from '../limit.js';
 import type { StreamOptions } from '../model.js';
 import { type BlobToWrite, type LayerBlob, layerStream } from './image-blobs.js';
 import type { TarWriter } from './tar-writer.js';

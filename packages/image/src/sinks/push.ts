@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { mapLimit } from '@pd/internal';
 import {
   type Compression,
   type Descriptor,
@@ -9,7 +10,6 @@ import {
 } from '@pd/oci-types';
 import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike } from '@pd/registry';
 import { defaultClient } from '../client.js';
-import { mapLimit } from '../limit.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
 

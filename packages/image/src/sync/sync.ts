@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { mapLimit } from '@pd/internal';
 import { type Descriptor, PdError, type Platform, parseReference } from '@pd/oci-types';
 import type { RegistryClient } from '@pd/registry';
 import { defaultClient } from '../client.js';
@@ -7,7 +8,6 @@ import { DirBlobStore } from '../formats/blob-store.js';
 import { openDescriptor } from '../formats/oci-layout-image.js';
 import { REF_NAME_ANNOTATION, readLayoutIndex } from '../formats/oci-layout-reader.js';
 import { writeOciLayout } from '../formats/oci-layout-writer.js';
-import { mapLimit } from '../limit.js';
 import type { Image, ImageIndex } from '../model.js';
 import { mapIndex } from '../mutate/index-map.js';
 import * as remote from '../remote.js';

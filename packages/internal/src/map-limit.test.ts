@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { mapLimit } from './limit.js';
+import { mapLimit } from './map-limit.js';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

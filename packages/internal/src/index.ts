@@ -1,0 +1,3 @@
+// Helpers more than one pd package needs. This package is private: each package's build bundles
+// what it uses (scripts/bundle-dist.mjs), so none of it is published as anyone's API.
+export { mapLimit } from './map-limit.js';
