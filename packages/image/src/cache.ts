@@ -79,6 +79,15 @@ export interface OpenOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Where `ingest` takes a blob from: a stream, opened only when the blob is absent, or a download
+ * that writes the file itself (`toFile` creates `path`, verified against the digest and size, or
+ * fails and leaves nothing there), which saves a registry client's socket-to-file path a stream.
+ */
+export type BlobSource =
+  | (() => Readable | Promise<Readable>)
+  | { toFile(path: string, signal?: AbortSignal): Promise<unknown> };
+
 export interface IngestOptions {
   size?: number;
   signal?: AbortSignal;
@@ -272,11 +281,7 @@ export class BlobCache {
    * rotted at rest is removed, a warning is given, and the source is opened to store it again
    * (CorruptBlobError when that fails). Concurrent calls for one digest share one download.
    */
-  async ingest(
-    digest: string,
-    source: () => Readable | Promise<Readable>,
-    opts: IngestOptions = {},
-  ): Promise<string> {
+  async ingest(digest: string, source: BlobSource, opts: IngestOptions = {}): Promise<string> {
     const final = this.path(digest);
     const stored = await this.size(digest);
     if (stored !== undefined) {
@@ -294,7 +299,7 @@ export class BlobCache {
   private async checkOrFetch(
     digest: string,
     stored: number | undefined,
-    source: () => Readable | Promise<Readable>,
+    source: BlobSource,
     opts: IngestOptions,
   ): Promise<string> {
     const file = this.path(digest);
@@ -315,14 +320,14 @@ export class BlobCache {
     }
   }
 
-  private async ingestOnce(
-    digest: string,
-    source: () => Readable | Promise<Readable>,
-    opts: IngestOptions,
-  ): Promise<string> {
+  private async ingestOnce(digest: string, source: BlobSource, opts: IngestOptions): Promise<string> {
     await this.ensureDirs();
     const tmp = this.tempPath(digest);
     try {
+      if (typeof source !== 'function') {
+        await source.toFile(tmp, opts.signal);
+        return this.settle(digest, tmp);
+      }
       const input = await source();
       // A verified source fails itself before its end on a mismatch, so the rename below is
       // never reached; hashing it a second time here would only cost CPU.
@@ -334,14 +339,19 @@ export class BlobCache {
             () => undefined,
           );
       await writeStreamToFile(tmp, checked, opts.signal);
-      const final = this.path(digest);
-      await rename(tmp, final);
-      this.storedHere.add(digest);
-      return final;
+      return await this.settle(digest, tmp);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
     }
+  }
+
+  /** Move a verified temporary file into place; its path. */
+  private async settle(digest: string, tmp: string): Promise<string> {
+    const final = this.path(digest);
+    await rename(tmp, final);
+    this.storedHere.add(digest);
+    return final;
   }
 
   /**

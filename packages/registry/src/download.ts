@@ -4,10 +4,13 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Digest } from '@pd/oci-types';
+import { type Digest, PdError, parseDigest } from '@pd/oci-types';
 import { type GetBlobOptions, getBlob } from './blobs.js';
-import type { Context } from './context.js';
-import type { RepositoryLike } from './types.js';
+import { apiPath, type Context, pullScope } from './context.js';
+import { isAbortError } from './errors.js';
+import { redactUrl } from './transport/http.js';
+import { socketDownload } from './transport/socket-download.js';
+import { type RepositoryLike, repoName, shortDigest } from './types.js';
 
 // A socket hands over chunks of 64 KiB or less; one write each is one thread-pool trip per
 // chunk. The file stream stays corked while about BATCH bytes gather, then goes down in one
@@ -58,8 +61,13 @@ export async function downloadBlob(
   path: string,
   opts: GetBlobOptions = {},
 ): Promise<{ digest: Digest; size: number; path: string }> {
-  const stream = await getBlob(ctx, repo, digest, opts);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const direct = await socketFetch(ctx, repo, digest, tmp, opts);
+  if (direct !== undefined) {
+    await rename(tmp, path);
+    return { digest: digest as Digest, size: direct, path };
+  }
+  const stream = await getBlob(ctx, repo, digest, opts);
   try {
     const size = await copyToNewFile(stream, tmp);
     await rename(tmp, path);
@@ -68,5 +76,82 @@ export async function downloadBlob(
     stream.destroy();
     await rm(tmp, { force: true });
     throw e;
+  }
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The blob into `tmp` over a plain-HTTP socket of its own (see transport/socket-download.ts), with
+ * the authorization the requester already holds; its size, or undefined when this way does not
+ * apply (TLS, a proxy) or did not work (a 401, an error status, a cut connection): then `tmp` is
+ * gone and the requester's way (auth challenges, retries, resume, typed errors) starts over. A
+ * digest or size mismatch is final.
+ */
+async function socketFetch(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  tmp: string,
+  opts: GetBlobOptions,
+): Promise<number | undefined> {
+  const { requester } = ctx;
+  const signal = opts.signal;
+  const ep = await requester.endpoint(repo.registry, signal);
+  let url = new URL(apiPath(repo, `blobs/${digest}`), ep.origin);
+  if (url.protocol !== 'http:' || !requester.http.direct(url)) return undefined;
+  const { algorithm } = parseDigest(digest);
+  const authorization = await requester.auth.authorize(repo.registry, pullScope(repo), signal);
+  const what = `blob ${shortDigest(digest)} in ${repoName(repo)}`;
+  const progress = (done: number, phase: string) =>
+    ctx.progress(opts.onProgress, { id: digest, label: opts.label, done, total: opts.size, phase });
+  const release = await ctx.downloads(repo.registry).acquire(signal);
+  try {
+    progress(0, 'download');
+    for (let hops = 0; hops <= 5; hops++) {
+      if (url.protocol !== 'http:' || !requester.http.direct(url)) return undefined;
+      const home = url.origin === ep.origin;
+      const headers: Record<string, string> = { 'user-agent': requester.http.userAgent };
+      // Credentials belong to the registry's origin only, as in the requester.
+      if (home && authorization.header) headers.authorization = authorization.header;
+      const started = Date.now();
+      try {
+        const out = await socketDownload({
+          url,
+          headers,
+          path: tmp,
+          digest,
+          algorithm,
+          size: opts.size,
+          what,
+          timeouts: requester.http.timeouts,
+          signal,
+          onBytes: (done) => progress(done, 'download'),
+        });
+        if (out.kind === 'stored') {
+          ctx.logger?.debug?.(`GET ${redactUrl(url)} -> 200 (${Date.now() - started} ms, socket)`);
+          progress(out.size, 'done');
+          return out.size;
+        }
+        ctx.logger?.debug?.(
+          `GET ${redactUrl(url)} -> ${out.status} (socket; ${REDIRECTS.has(out.status) ? 'redirect' : 'handing over'})`,
+        );
+        await rm(tmp, { force: true });
+        const location = out.headers.location;
+        if (!REDIRECTS.has(out.status) || !location) return undefined;
+        url = new URL(location, url);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        if (isAbortError(e) || signal?.aborted) throw signal?.reason ?? e;
+        if (e instanceof PdError) throw e;
+        ctx.logger?.debug?.(
+          `GET ${redactUrl(url)} over a socket failed (${(e as Error).message}); again through the client`,
+        );
+        return undefined;
+      }
+    }
+    return undefined;
+  } finally {
+    release();
   }
 }

@@ -13,7 +13,7 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type ProgressEvent, RegistryClient, RegistryConnectionError } from '../src/index.js';
+import { NotFoundError, type ProgressEvent, RegistryClient, RegistryConnectionError } from '../src/index.js';
 import { pushWithDocker, randomData, readAll, tempDir } from './helpers.js';
 
 const skip = registryMissing() ?? dockerMissing();
@@ -82,6 +82,63 @@ describe.skipIf(skip)('blob downloads against the real registry', () => {
       const err = await client.downloadBlob(viaProxy(), layer.digest, bad).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DigestMismatchError);
       expect(readdirSync(dir)).toEqual(['layer']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('downloadBlob takes a socket of its own over plain HTTP: one GET, the same bytes', async () => {
+    const lines: string[] = [];
+    const own = new RegistryClient({ dockerConfig: false, logger: { debug: (m) => lines.push(m) } });
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'layer');
+      await own.downloadBlob(viaProxy(), layer.digest, path, { size: layer.size });
+      expect(sha256(readFileSync(path))).toBe(layer.digest);
+      expect(proxy.requests({ method: 'GET', path: /\/blobs\/sha256:/ }).map((r) => r.status)).toEqual([200]);
+      expect(lines.filter((l) => l.includes('/blobs/'))).toEqual([
+        expect.stringMatching(/^GET http:\/\/.+\/blobs\/sha256:\w+ -> 200 \(\d+ ms, socket\)$/),
+      ]);
+    } finally {
+      cleanup();
+      await own.close();
+    }
+  });
+
+  test('a socket cut mid-body hands over to the client, which fetches the blob again', async () => {
+    proxy.inject({
+      path: /\/blobs\/sha256:/,
+      method: 'GET',
+      times: 1,
+      fault: { kind: 'reset-body', afterBytes: 1_000_000 },
+    });
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'layer');
+      await client.downloadBlob(viaProxy(), layer.digest, path, { size: layer.size });
+      expect(sha256(readFileSync(path))).toBe(layer.digest);
+      const gets = proxy.requests({ method: 'GET', path: /\/blobs\/sha256:/ });
+      expect(gets.map((r) => [r.status, r.range])).toEqual([
+        [200, undefined],
+        [200, undefined],
+      ]);
+      expect(readdirSync(dir)).toEqual(['layer']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('an error status is the client’s to answer: a missing blob fails as getBlob fails', async () => {
+    const missing = sha256(Buffer.from('not in this registry'));
+    const { dir, cleanup } = tempDir();
+    try {
+      const viaDownload = await client
+        .downloadBlob(viaProxy(), missing, join(dir, 'm'))
+        .catch((e: unknown) => e);
+      const viaGet = await client.getBlob(viaProxy(), missing).catch((e: unknown) => e);
+      expect(viaDownload).toBeInstanceOf(NotFoundError);
+      expect((viaDownload as Error).message).toBe((viaGet as Error).message);
+      expect(readdirSync(dir)).toEqual([]);
     } finally {
       cleanup();
     }
@@ -228,5 +285,29 @@ describe.skipIf(skip)('blob GET redirected to object storage', () => {
       front.storageRequests.map(() => undefined),
     );
     await client.close();
+  });
+
+  test('downloadBlob follows the redirect on its own sockets: credentials to the registry only', async () => {
+    const lines: string[] = [];
+    const client = new RegistryClient({
+      dockerConfig: false,
+      credentials: { [front.host]: { username: 'carol', password } },
+      logger: { debug: (m) => lines.push(m) },
+    });
+    const before = front.storageRequests.length;
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'x');
+      await client.downloadBlob({ registry: front.host, repository: 'pd/redir' }, layer.digest, path);
+      expect(sha256(readFileSync(path))).toBe(layer.digest);
+      const storage = front.storageRequests.slice(before);
+      expect(storage.length).toBe(1);
+      expect(storage[0]?.authorization).toBeUndefined();
+      expect(lines.some((l) => /-> 30\d \(socket; redirect\)$/.test(l))).toBe(true);
+      expect(lines.some((l) => /-> 200 \(\d+ ms, socket\)$/.test(l))).toBe(true);
+    } finally {
+      cleanup();
+      await client.close();
+    }
   });
 });

@@ -100,18 +100,21 @@ export class RemoteLayer implements Layer {
     const { cache, client, location } = this.init;
     if (!cache) return;
     const { digest, size } = this.descriptor;
+    const onProgress = opts.onProgress;
+    // The client writes the file itself: over plain HTTP it goes socket to file with no stream.
     await cache.ingest(
       digest,
-      () =>
-        client.getBlob(location, digest, {
-          size,
-          signal: opts.signal,
-          onProgress: opts.onProgress
-            ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
-            : undefined,
-        }),
-      // The client verifies what getBlob streams (digest and size), failing before the end.
-      { size, sourceVerified: true, ...(opts.signal ? { signal: opts.signal } : {}) },
+      {
+        toFile: (path, signal) =>
+          client.downloadBlob(location, digest, path, {
+            size,
+            signal,
+            onProgress: onProgress
+              ? (e) => onProgress({ id: digest, phase: 'download', done: e.done, total: size })
+              : undefined,
+          }),
+      },
+      { size, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
   }
 }

@@ -108,6 +108,20 @@ export class HttpTransport {
     });
   }
 
+  /** The User-Agent every request carries. */
+  get userAgent(): string {
+    return this.options.userAgent;
+  }
+
+  /**
+   * Whether a request to `url` goes straight to its host (no forward proxy applies). Only a host
+   * on loopback counts as direct when a proxy is set: NO_PROXY matching is left to undici.
+   */
+  direct(url: URL): boolean {
+    const proxy = this.options.proxy;
+    return !proxy || (!proxy.httpProxy && !proxy.httpsProxy) || LOOPBACK.includes(url.hostname);
+  }
+
   /** The agent for verified or unverified TLS, created on first use. */
   private dispatcher(insecure: boolean): Promise<Dispatcher> {
     if (insecure) {

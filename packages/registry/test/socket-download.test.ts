@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { SizeMismatchError } from '@pd/oci-types';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  parseHead,
+  receive,
+  SocketDownloadError,
+  type SocketDownloadRequest,
+  socketDownload,
+  type WriteSink,
+} from '../src/transport/socket-download.js';
+import { randomData, tempDir } from './helpers.js';
+
+// The socket path against servers that answer byte by byte as a test needs: heads split across
+// packets, chunked bodies, early closes. The real registry is in blobs.test.ts.
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+/** A server that runs `answer` on each connection once the request head has arrived. */
+async function serve(answer: (socket: Socket, requestHead: string) => void): Promise<URL> {
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) answer(socket, head);
+    });
+    socket.on('error', () => {});
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return new URL(`http://127.0.0.1:${port}/v2/r/blobs/x`);
+}
+
+function request(url: URL, body: Buffer, over: Partial<SocketDownloadRequest> = {}): SocketDownloadRequest {
+  return {
+    url,
+    headers: { authorization: 'Bearer t0ken' },
+    path: '',
+    digest: sha256(body),
+    algorithm: 'sha256',
+    size: body.length,
+    what: 'blob x',
+    timeouts: { connect: 2000, headers: 2000, body: 2000 },
+    ...over,
+  };
+}
+
+/** Collects what is written, each write taking `delay` ms (slower than loopback delivers). */
+function slowSink(delay: number): WriteSink & { bytes: () => Buffer; sizes: number[] } {
+  const parts: Buffer[] = [];
+  const sizes: number[] = [];
+  return {
+    sizes,
+    bytes: () => Buffer.concat(parts),
+    async write(buffer, offset, length) {
+      await new Promise((r) => setTimeout(r, delay));
+      parts.push(Buffer.from(buffer.subarray(offset, offset + length)));
+      sizes.push(length);
+      return { bytesWritten: length };
+    },
+  };
+}
+
+const ok = (length: number) =>
+  `HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\nContent-Type: application/octet-stream\r\n\r\n`;
+
+describe('socket download', () => {
+  test('a head split across packets and a body in small writes: the same bytes, credentials sent', async () => {
+    const body = randomData(300_000);
+    let seen = '';
+    const url = await serve((s, head) => {
+      seen = head;
+      const text = ok(body.length);
+      s.write(text.slice(0, 7));
+      setTimeout(() => {
+        s.write(text.slice(7));
+        for (let off = 0; off < body.length; off += 1000) s.write(body.subarray(off, off + 1000));
+        s.end();
+      }, 20);
+    });
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'blob');
+      const out = await socketDownload(request(url, body, { path }));
+      expect(out).toEqual({ kind: 'stored', size: body.length });
+      expect(readFileSync(path).equals(body)).toBe(true);
+      expect(seen).toMatch(/^GET \/v2\/r\/blobs\/x HTTP\/1\.1\r\n/);
+      expect(seen).toMatch(/\r\nauthorization: Bearer t0ken\r\n/);
+      expect(seen).toMatch(/\r\nhost: 127\.0\.0\.1:\d+\r\n/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('writes slower than the socket: reading pauses, nothing is lost or reordered', async () => {
+    const body = randomData(9 << 20);
+    // Odd-sized writes, the head sharing the first: reads end anywhere in a write buffer, so a
+    // pause leaves the rest of a read waiting.
+    const url = await serve((s) => {
+      s.write(Buffer.concat([Buffer.from(ok(body.length)), body.subarray(0, 1234)]));
+      for (let off = 1234; off < body.length; off += 100_003) s.write(body.subarray(off, off + 100_003));
+      s.end();
+    });
+    const sink = slowSink(15);
+    const out = await receive(request(url, body), sink);
+    expect(out).toEqual({ kind: 'stored', size: body.length });
+    expect(sha256(sink.bytes())).toBe(sha256(body));
+    expect(Math.max(...sink.sizes)).toBe(1 << 20);
+  });
+
+  test('a chunked or encoded answer, or another status, is handed back with its head', async () => {
+    const body = randomData(1000);
+    const chunked = await serve((s) => {
+      s.end(
+        `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n${body.toString('latin1')}\r\n0\r\n\r\n`,
+      );
+    });
+    expect(await receive(request(chunked, body), slowSink(0))).toMatchObject({
+      kind: 'answered',
+      status: 200,
+      headers: { 'transfer-encoding': 'chunked' },
+    });
+    const redirect = await serve((s) => {
+      s.end(
+        'HTTP/1.1 307 Temporary Redirect\r\nLocation: http://storage.example/b?sig=1\r\nContent-Length: 0\r\n\r\n',
+      );
+    });
+    expect(await receive(request(redirect, body), slowSink(0))).toEqual({
+      kind: 'answered',
+      status: 307,
+      headers: { location: 'http://storage.example/b?sig=1', 'content-length': '0' },
+    });
+  });
+
+  test('a connection closed early is a SocketDownloadError; a wrong length fails before the body', async () => {
+    const body = randomData(50_000);
+    const short = await serve((s) => {
+      s.write(ok(body.length));
+      s.end(body.subarray(0, 20_000));
+    });
+    const err = await receive(request(short, body), slowSink(0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SocketDownloadError);
+    expect(err).toMatchObject({
+      code: 'ECONNRESET',
+      message: 'connection closed after 20000 of 50000 bytes',
+    });
+
+    const sink = slowSink(0);
+    const longer = await serve((s) => {
+      s.write(ok(body.length + 1));
+      s.end(body);
+    });
+    expect(await receive(request(longer, body), sink).catch((e: unknown) => e)).toBeInstanceOf(
+      SizeMismatchError,
+    );
+    expect(sink.sizes).toEqual([]);
+  });
+
+  test('an abort ends the exchange with its reason', async () => {
+    const body = randomData(100_000);
+    const url = await serve((s) => s.write(ok(body.length))); // and then nothing
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('stop now')), 50);
+    const err = await receive(request(url, body, { signal: ac.signal }), slowSink(0)).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toBe('stop now');
+  });
+
+  test('heads: status, lower-case names, repeated headers joined; anything else is refused', () => {
+    expect(parseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2')).toEqual({
+      status: 200,
+      headers: { 'content-length': '5', 'x-a': '1, 2' },
+    });
+    expect(parseHead('HTTP/1.0 404')).toEqual({ status: 404, headers: {} });
+    expect(() => parseHead('SSH-2.0-OpenSSH_9.2')).toThrow(SocketDownloadError);
+  });
+});
