@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// `pnpm bench`: pd against its peers, case by case (see bench/README.md).
+// `pnpm bench`: pd against its peers, case by case, each row with its floors (see bench/README.md).
 //   --iterations N   measured runs per side (default 5), after --warmups N (default 1) excluded
-//   --only a,b       case keys: pull-oci, pull-docker-archive, copy, append, layer, run, conda
-//   --size-mb N      size of the large image's data (default 300)
+//   --only a,b       case keys (NAMES below); --only may name the large cases without --large
+//   --size-mb N      size of the fixture image's data (default 300)
+//   --large          also the large-image cases (≥ 1 GB; minutes): large-pull, large-push
+//   --large-size-mb N, --large-layers N   that image's data size and layer count (default 2048, 2)
 //   --library        also run bench/cases/image.mjs (the append job through @pd/image in-process)
 //   --no-profile     skip profiling the case furthest from its target
 //   --no-save        print only; do not write bench/results/<date>.md nor README's Performance
@@ -20,14 +22,20 @@ import { notRun } from './lib/result.mjs';
 import { createContext, WORK } from './lib/setup.mjs';
 
 const NAMES = {
-  'pull-oci': ['pull → OCI layout', '≤ 0.5×'],
-  'pull-docker-archive': ['pull → docker-archive', '≤ 0.5×, RSS ≤ 200 MB'],
+  'pull-oci': ['pull → OCI layout', '≤ 0.6×, RSS ≤ 200 MB'],
+  'pull-docker-archive': ['pull → docker-archive', '≤ 0.4×, RSS ≤ 200 MB'],
+  'large-pull': ['pull → OCI layout, large image', '≤ 0.5× (≥ 2× faster), ≤ 1.3× curl --parallel'],
+  'large-push': ['push OCI layout → registry, large image', '≤ 0.7×'],
   copy: ['registry → registry copy, same registry', '≤ 2×'],
+  'copy-registries': ['registry → registry copy, two registries', '≤ 0.7×'],
   append: ['append one file + push to new repo', '≤ 0.25×, 0 base bytes'],
-  layer: ['layer from a directory', '≥ 1.8× faster than gzip, ≤ 1.1× pigz'],
+  layer: ['layer from a directory', '≤ 0.9× pigz'],
   run: ['run cached small image', '≤ 0.4×'],
+  startup: ['start-up: pd --help, pd version', '≤ 1.3×'],
+  unpack: ['unpack layers, first run', '≥ GNU tar MB/s (≤ 1×)'],
   conda: ['conda rebuild, one package changed', 'only one layer pushed'],
 };
+const LARGE = ['large-pull', 'large-push'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -35,6 +43,9 @@ const { values: flags } = parseArgs({
     warmups: { type: 'string', default: '1' },
     only: { type: 'string' },
     'size-mb': { type: 'string', default: '300' },
+    large: { type: 'boolean', default: false },
+    'large-size-mb': { type: 'string', default: '2048' },
+    'large-layers': { type: 'string', default: '2' },
     library: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-save': { type: 'boolean', default: false },
@@ -47,7 +58,12 @@ if (!(Number.isInteger(iterations) && iterations >= 1))
   throw new Error('--iterations must be a whole number ≥ 1');
 if (!(Number.isInteger(warmups) && warmups >= 0)) throw new Error('--warmups must be a whole number ≥ 0');
 if (!(sizeMB > 0)) throw new Error('--size-mb must be positive');
-const only = flags.only ? flags.only.split(',').map((s) => s.trim()) : Object.keys(NAMES);
+const large = { sizeMB: Number(flags['large-size-mb']), layers: Number(flags['large-layers']) };
+if (!(large.sizeMB > 0 && Number.isInteger(large.layers) && large.layers >= 1))
+  throw new Error('--large-size-mb must be positive and --large-layers a whole number ≥ 1');
+const only = flags.only
+  ? flags.only.split(',').map((s) => s.trim())
+  : Object.keys(NAMES).filter((k) => flags.large || !LARGE.includes(k));
 const unknown = only.filter((k) => !(k in NAMES));
 if (unknown.length)
   throw new Error(`unknown case(s) ${unknown.join(', ')}; known: ${Object.keys(NAMES).join(', ')}`);
@@ -62,7 +78,7 @@ if (!existsSync(PD_MAIN) || !existsSync(join(ROOT, 'test-fixtures', 'dist', 'ind
   execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: 'inherit' });
 }
 
-const ctx = await createContext({ sizeMB, log });
+const ctx = await createContext({ sizeMB, large, log });
 const opts = { ctx, iterations, warmups };
 const rows = [];
 const library = [];
@@ -113,8 +129,13 @@ async function imageLibrary() {
 let profile;
 let containerify;
 try {
-  await attempt(['pull-oci', 'pull-docker-archive', 'copy'], async (keys) =>
-    (await import('./cases/blobs.mjs')).run({ ...opts, only: keys }),
+  await attempt(['startup'], async () => (await import('./cases/startup.mjs')).run(opts));
+  await attempt(['pull-oci', 'pull-docker-archive'], async (keys) =>
+    (await import('./cases/pull.mjs')).run({ ...opts, only: keys }),
+  );
+  await attempt(LARGE, async (keys) => (await import('./cases/large.mjs')).run({ ...opts, only: keys }));
+  await attempt(['copy', 'copy-registries'], async (keys) =>
+    (await import('./cases/copy.mjs')).run({ ...opts, only: keys }),
   );
   await attempt(['append'], async () => {
     const m = await import('./cases/append.mjs');
@@ -124,6 +145,7 @@ try {
   });
   await attempt(['layer'], async () => (await import('./cases/layer.mjs')).run(opts));
   await attempt(['run'], runCase);
+  await attempt(['unpack'], async () => (await import('./cases/unpack.mjs')).run(opts));
   await attempt(['conda'], async () => (await import('./cases/conda.mjs')).run(opts));
   if (flags.library && only.includes('append'))
     await imageLibrary().catch((e) => log(`[bench] image.mjs: ${e.stack}`));

@@ -9,15 +9,15 @@
 // Standalone: pnpm build && PD_TEST_DOCKER_HOST=... node bench/cases/append.mjs [iterations]
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { floorsOf, nodeStart, pdVersion } from '../lib/floors.mjs';
 import { alternate, median } from '../lib/measure.mjs';
 import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
 import { notRun, pairResult } from '../lib/result.mjs';
-import { CONTAINERIFY_VERSION, createContext, ensureContainerify } from '../lib/setup.mjs';
+import { CONTAINERIFY_VERSION, ensureContainerify, runStandalone } from '../lib/setup.mjs';
 
 const CASE = { name: 'append one file + push to new repo', target: '≤ 0.25×, 0 base bytes', maxRatio: 0.25 };
 
-export async function run({ ctx, iterations = 5 } = {}) {
+export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
   const { log } = ctx;
   const missing = await pdCommandMissing('append');
   if (missing) return [notRun(CASE.name, CASE.target, missing)];
@@ -62,6 +62,8 @@ export async function run({ ctx, iterations = 5 } = {}) {
       };
     },
   });
+  // Floors: Node starting, and Node loading pd's CLI (no request).
+  const floors = { ...nodeStart(), ...pdVersion() };
   log(`[append] pd append vs containerify ${CONTAINERIFY_VERSION} --doCrossMount (base ${base})`);
   const r = await alternate(
     {
@@ -95,8 +97,9 @@ export async function run({ ctx, iterations = 5 } = {}) {
           '--allowNoPushAuth',
         ],
       })),
+      ...floors,
     },
-    { iterations, log },
+    { iterations, warmups, log },
   );
   await rm(out, { recursive: true, force: true });
   const pdBase = Math.max(...r.pd.runs.map((x) => x.baseBytes));
@@ -110,6 +113,7 @@ export async function run({ ctx, iterations = 5 } = {}) {
       peerCommand: `containerify@${CONTAINERIFY_VERSION} --fromImage BASE --toImage NEW --customContent FILE:DEST --doCrossMount`,
       target: CASE.target,
       maxRatio: CASE.maxRatio,
+      floors: floorsOf(r, Object.keys(floors)),
       checks: [{ ok: pdBase === 0, note: `pd downloaded ${pdBase} base-layer bytes (most of any run)` }],
       notes: [
         `containerify downloaded ${cfyBase} base-layer bytes (median)`,
@@ -119,11 +123,4 @@ export async function run({ ctx, iterations = 5 } = {}) {
   ];
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const ctx = await createContext();
-  try {
-    console.log(JSON.stringify(await run({ ctx, iterations: Number(process.argv[2] ?? 3) }), null, 2));
-  } finally {
-    await ctx.close();
-  }
-}
+await runStandalone(import.meta.url, run, 3);

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Blob download benchmark: pd (@pd/registry) against `skopeo copy docker://… oci:DIR`.
+// Blob download benchmark: pd (@pd/registry) against `skopeo copy docker://… oci:DIR`, with the
+// Node ladder of lib/node-fetch-floor.mjs (raw socket, node:http + sha256, undici + files) in-process.
 // Both fetch the manifest, the config and every layer of a multi-layer image of a few hundred MB
 // (random and compressible layers) from a local CNCF registry into an OCI-layout directory,
 // verifying digests. Target: pd at least 2x faster than skopeo.
-// This is the library-level case (the @pd/registry client in-process); bench/cases/blobs.mjs holds
+// This is the library-level case (the @pd/registry client in-process); bench/cases/pull.mjs and copy.mjs hold
 // the harness's CLI-level pull/copy cases.
 // Usage: pnpm --filter @pd/registry... build && node bench/cases/registry-blobs.mjs [iterations]
 // A harness can `import { run } from './cases/registry-blobs.mjs'` and call run({ iterations }).
@@ -303,9 +304,9 @@ export async function run({ iterations = 5 } = {}) {
     const specs = [listed.config, ...listed.layers].map(
       (d) => `${registry.url}/v2/${REPO}/blobs/${d.digest}#${d.digest}`,
     );
-    const times = { pd: [], node: [], skopeo: [] };
+    const times = { pd: [], 'node socket': [], 'node http': [], node: [], skopeo: [] };
     // Client CPU seconds (user + system, threads included): steadier than wall time on a busy machine.
-    const cpu = { pd: [], node: [], skopeo: [] };
+    const cpu = Object.fromEntries(Object.keys(times).map((k) => [k, []]));
     let bytes = 0;
     const out = join(work, 'out');
     for (let i = 0; i < iterations; i++) {
@@ -320,15 +321,20 @@ export async function run({ iterations = 5 } = {}) {
             return (c.user + c.system) / 1e6;
           },
         ],
-        [
-          'node',
+        // The Node ladder (lib/node-fetch-floor.mjs): raw socket → node:http + sha256 → undici + files.
+        ...[
+          ['node socket', 'socket'],
+          ['node http', 'http'],
+          ['node', 'undici'],
+        ].map(([name, via]) => [
+          name,
           async (dir) => {
             const c0 = process.cpuUsage();
-            await fetchBlobs(dir, specs);
+            await fetchBlobs(dir, specs, { via });
             const c = process.cpuUsage(c0);
             return (c.user + c.system) / 1e6;
           },
-        ],
+        ]),
         ...(hasSkopeo ? [['skopeo', (dir) => skopeoFetch(registry.host, dir)]] : []),
       ];
       // Rotate the order so no side always runs first.
@@ -392,11 +398,11 @@ export function report(r, log = console.log) {
   log(
     `image: ${r.layers} layers + config, ${(r.bytes / MB).toFixed(1)} MiB of blobs (${r.seeded}); median of ${r.iterations}; load ${r.loadAverage}`,
   );
-  log('case      seconds     MiB/s  client CPU s   runs');
+  log('case          seconds     MiB/s  client CPU s   runs');
   for (const [name, x] of Object.entries(r.results)) {
     const cpu = x.cpuSeconds === undefined ? '-' : x.cpuSeconds.toFixed(2);
     log(
-      `${name.padEnd(8)} ${x.seconds.toFixed(3).padStart(8)} ${x.mbPerSecond.toFixed(1).padStart(9)} ${cpu.padStart(13)}   ${x.runs.map((s) => s.toFixed(2)).join(' ')}`,
+      `${name.padEnd(12)} ${x.seconds.toFixed(3).padStart(8)} ${x.mbPerSecond.toFixed(1).padStart(9)} ${cpu.padStart(13)}   ${x.runs.map((s) => s.toFixed(2)).join(' ')}`,
     );
   }
   if (r.targets.speedupVsSkopeo === undefined) {

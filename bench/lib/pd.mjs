@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnCollect } from './measure.mjs';
+import { notRun } from './result.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PD_MAIN = join(ROOT, 'apps', 'cli', 'dist', 'main.js');
@@ -31,4 +32,19 @@ export function pdEnv(cacheDir, extra = {}) {
   const env = { ...process.env, PD_CACHE_DIR: cacheDir, ...extra };
   delete env.PD_DEBUG;
   return env;
+}
+
+/**
+ * The keys of `cases` ({ name, target } each) whose pd command (`commandOf(key)`) exists, and a
+ * "not run" row for each of the others.
+ */
+export async function runnable(cases, keys, commandOf) {
+  const todo = [];
+  const rows = [];
+  for (const key of keys) {
+    const missing = await pdCommandMissing(commandOf(key));
+    if (missing) rows.push(notRun(cases[key].name, cases[key].target, missing));
+    else todo.push(key);
+  }
+  return { todo, rows };
 }

@@ -10,16 +10,25 @@ function verdict(r) {
   return r.met ? 'met' : 'MISSED';
 }
 
-/** One markdown table: pd and peer medians and peak RSS, the ratio, the target and the verdict. */
+/** A row's floors: each median and its share of the peer's (`curl --parallel 0.25 s = 0.40×`). */
+export function floorsText(r) {
+  if (!r.floors?.length) return '—';
+  return r.floors.map((f) => `${f.name} ${secs(f.medianMs)} = ${f.ofPeer.toFixed(2)}×`).join('; ');
+}
+
+/**
+ * One markdown table: pd and peer medians and peak RSS, the ratio, the target, the verdict and
+ * the floors measured in the same rounds (each also as a ratio to the peer, comparable to pd's).
+ */
 export function table(rows) {
   const head = [
-    '| case | pd median | pd peak RSS | peer | peer median | peer peak RSS | pd / peer | target | result |',
-    '|---|---:|---:|---|---:|---:|---:|---|---|',
+    '| case | pd median | pd peak RSS | peer | peer median | peer peak RSS | pd / peer | target | result | floors (× peer) |',
+    '|---|---:|---:|---|---:|---:|---:|---|---|---|',
   ];
   const lines = rows.map((r) =>
     r.notRun
-      ? `| ${cell(r.case)} | — | — | — | — | — | — | ${cell(r.target)} | ${cell(verdict(r))} |`
-      : `| ${cell(r.case)} | ${secs(r.pd.medianMs)} | ${mb(r.pd.peakRssMB)} | ${cell(r.peer.name)} | ${secs(r.peer.medianMs)} | ${mb(r.peer.peakRssMB)} | ${r.ratio.toFixed(2)}× | ${cell(r.target)} | ${verdict(r)} |`,
+      ? `| ${cell(r.case)} | — | — | — | — | — | — | ${cell(r.target)} | ${cell(verdict(r))} | — |`
+      : `| ${cell(r.case)} | ${secs(r.pd.medianMs)} | ${mb(r.pd.peakRssMB)} | ${cell(r.peer.name)} | ${secs(r.peer.medianMs)} | ${mb(r.peer.peakRssMB)} | ${r.ratio.toFixed(2)}× | ${cell(r.target)} | ${verdict(r)} | ${cell(floorsText(r))} |`,
   );
   return [...head, ...lines].join('\n');
 }
@@ -74,7 +83,7 @@ export function resultsMarkdown({ date, rows, library, machine, options, profile
   const parts = [
     `# pd benchmarks, ${date}`,
     '',
-    `\`pnpm bench ${options.argv.join(' ')}\` — median of ${options.iterations} runs after ${options.warmups} warm-up run(s) excluded, pd and peer alternating; ratio = pd median / peer median. Took ${durationS} s.`,
+    `\`pnpm bench ${options.argv.join(' ')}\` — median of ${options.iterations} runs after ${options.warmups} warm-up run(s) excluded, pd, peer and floors alternating; ratio = pd median / peer median; each floor (the least the job costs: bench/README.md#floors) also as a ratio to the peer. Took ${durationS} s.`,
     '',
     table(rows),
     '',
@@ -104,7 +113,7 @@ export async function updateReadme(file, { date, rows, machine, resultsPath }) {
   const section = [
     SECTION,
     '',
-    `Measured by \`pnpm bench\` on ${date} (${machine.nproc} CPUs, ${machine.cpu}, ${machine.ramGiB} GiB RAM; load average ${machine.loadAverageStart} at the start: the machine was shared, so treat small differences as noise). pd runs as users run it, the built CLI in a child process; times are medians of alternating runs, RSS the peak of GNU time. Details, notes and the profile: [${resultsPath}](${resultsPath}); how to read and rerun: [bench/README.md](bench/README.md).`,
+    `Measured by \`pnpm bench\` on ${date} (${machine.nproc} CPUs, ${machine.cpu}, ${machine.ramGiB} GiB RAM; load average ${machine.loadAverageStart} at the start: the machine was shared, so treat small differences as noise). pd runs as users run it, the built CLI in a child process; times are medians of alternating runs, RSS the peak of GNU time; the floors (what the job costs at the least, as a ratio to the peer) ran in the same rounds. Details, notes and the profile: [${resultsPath}](${resultsPath}); how to read and rerun: [bench/README.md](bench/README.md).`,
     '',
     table(rows),
     '',

@@ -15,7 +15,8 @@ function side(name, s, command) {
 /**
  * A measured pair. `maxRatio` is the target as a bound on pd time / peer time (a "1.8x faster"
  * target is maxRatio 1/1.8); `checks` are further conditions of the target (memory, bytes moved),
- * each `{ ok, note }`. The target is met when the ratio and every check hold.
+ * each `{ ok, note }`. The target is met when the ratio and every check hold. `floors` are
+ * `{ name, medianMs }` measured in the same rounds (lib/floors.mjs): the least the job costs.
  */
 export function pairResult({
   name,
@@ -27,6 +28,7 @@ export function pairResult({
   maxRatio,
   checks = [],
   notes = [],
+  floors = [],
 }) {
   const ratio = pd.medianMs / peer.medianMs;
   const met = (maxRatio === undefined || ratio <= maxRatio) && checks.every((c) => c.ok);
@@ -38,6 +40,7 @@ export function pairResult({
     target,
     maxRatio: maxRatio === undefined ? null : round(maxRatio, 3),
     met,
+    floors: floors.map((f) => ({ ...f, ofPeer: round(f.medianMs / peer.medianMs, 2) })),
     notes: [...checks.map((c) => `${c.ok ? 'ok' : 'MISSED'}: ${c.note}`), ...notes],
   };
   // How to run pd's side again (for the profiler); not part of the JSON.
@@ -55,6 +58,7 @@ export function notRun(name, target, reason) {
     target,
     maxRatio: null,
     met: null,
+    floors: [],
     notes: [],
     notRun: reason,
   };

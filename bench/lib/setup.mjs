@@ -2,9 +2,9 @@
 // the fixtures, shared by every case of one harness run.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { GNU_TIME } from './measure.mjs';
 import { ROOT } from './pd.mjs';
@@ -22,6 +22,7 @@ const APT = {
   [GNU_TIME]: 'time',
   'docker-registry': 'docker-registry',
   htpasswd: 'apache2-utils',
+  curl: 'curl',
 };
 
 export function which(tool) {
@@ -89,6 +90,28 @@ export async function ensureDocker(log) {
   };
 }
 
+export const SKOPEO_TLS = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+
+/**
+ * `skopeo copy docker://SRC TRANSPORT:bench/.work/NAME` made once and kept while `digest` (the
+ * source's) is the same: an OCI layout (`oci`, the path is a directory) or a docker archive
+ * (`docker-archive`, layers uncompressed). Returns the path.
+ */
+export async function skopeoOnce(src, transport, name, digest, log) {
+  const path = join(WORK, name);
+  const stamp = `${path}.digest`;
+  if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === digest) return path;
+  await rm(path, { recursive: true, force: true });
+  log(`[setup] skopeo copy ${src} to ${transport}:${path} (once)`);
+  const dest = transport === 'oci' ? `oci:${path}:latest` : `${transport}:${path}:bench/image:latest`;
+  await execFileP('skopeo', ['copy', '-q', ...SKOPEO_TLS, `docker://${src}`, dest], {
+    timeout: 3_600_000,
+    maxBuffer: 16 << 20,
+  });
+  await writeFile(stamp, digest);
+  return path;
+}
+
 /** A built workspace package (or test-fixtures), imported from its dist. */
 export async function loadBuilt(dir) {
   const dist = join(ROOT, dir, 'dist', 'index.js');
@@ -100,7 +123,11 @@ export async function loadBuilt(dir) {
  * Services and fixtures for a run. Fixtures are made on first use, so `--only layer` never
  * builds images. `close()` stops what was started.
  */
-export async function createContext({ sizeMB = 300, log = console.log } = {}) {
+export async function createContext({
+  sizeMB = 300,
+  large = { sizeMB: 2048, layers: 2 },
+  log = console.log,
+} = {}) {
   await mkdir(WORK, { recursive: true });
   await ensureTools([GNU_TIME, 'docker-registry'], log);
   const fx = await loadBuilt('test-fixtures');
@@ -140,9 +167,45 @@ export async function createContext({ sizeMB = 300, log = console.log } = {}) {
       log(`[setup] large image: ${sizeMB} MiB in 4 data layers + busybox (docker build, docker push)`);
       return fx.largeImage(registry, { sizeMB, layers: 4 });
     }),
+    /** The image of the opt-in large case (`--large`): `large.sizeMB` MiB in `large.layers` layers. */
+    bigImage: once(async () => {
+      await ctx.docker();
+      const registry = await ctx.registry();
+      log(
+        `[setup] --large image: ${large.sizeMB} MiB in ${large.layers} data layers (docker build, docker push)`,
+      );
+      return fx.largeImage(registry, large);
+    }),
+    /** The fixture image (`big`: the --large one) and where it is: `{ image, registry, src }`. */
+    async source(big = false) {
+      const image = big ? await ctx.bigImage() : await ctx.largeImage();
+      const registry = await ctx.registry();
+      return { image, registry, src: `${registry.host}/${image.repository}:${image.tag}` };
+    },
+    /** `bench/.work/NAME`, emptied. */
+    async scratch(name) {
+      const dir = join(WORK, name);
+      await rm(dir, { recursive: true, force: true });
+      return dir;
+    },
     async close() {
       for (const stop of stops.reverse()) await stop().catch((e) => log(`[setup] stop: ${e.message}`));
     },
   };
   return ctx;
+}
+
+/**
+ * Run a case module's `run` when the module is the program (`node bench/cases/X.mjs [iterations]`),
+ * with a context of its own, and print its rows as JSON.
+ */
+export async function runStandalone(moduleUrl, run, iterations = 3) {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
+  const ctx = await createContext({ log: (m) => process.stderr.write(`${m}\n`) });
+  try {
+    const rows = await run({ ctx, iterations: Number(process.argv[2] ?? iterations) });
+    console.log(JSON.stringify(rows, null, 2));
+  } finally {
+    await ctx.close();
+  }
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Registry → registry copy of the harness's fixture image: `pd copy` against `skopeo copy
+// docker:// docker://`, to a new repository of the same registry (both mount the blobs), and to
+// a second registry (a fresh startRegistry instance for every run, stopped after it, so every
+// blob really travels and neither side's memory of earlier runs helps it).
+// Floors in the same rounds: `node -e 0`, `pd version` (Node + the CLI loaded); across
+// registries also `curl --parallel` downloading the layer blobs (half the bytes moved).
+// Cache state: pd gets an empty PD_CACHE_DIR per run; skopeo keeps its blob-info cache.
+// bench/cases/copy-ladder.mjs splits a same-registry copy request by request.
+// Standalone: pnpm build && node bench/cases/copy.mjs [iterations]
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { blobUrls, curlFetch, floorsOf, nodeStart, pdVersion } from '../lib/floors.mjs';
+import { alternate } from '../lib/measure.mjs';
+import { pdArgv, pdEnv, runnable } from '../lib/pd.mjs';
+import { pairResult } from '../lib/result.mjs';
+import { ensureTools, runStandalone, SKOPEO_TLS } from '../lib/setup.mjs';
+import { scratchSide } from '../lib/sides.mjs';
+
+export const CASES = {
+  copy: { name: 'registry → registry copy, same registry', target: '≤ 2×', maxRatio: 2 },
+  'copy-registries': { name: 'registry → registry copy, two registries', target: '≤ 0.7×', maxRatio: 0.7 },
+};
+
+/** The manifest digest a registry serves for `repo:latest`. */
+async function manifestDigest(registry, repo, mediaType) {
+  const res = await fetch(`${registry.url}/v2/${repo}/manifests/latest`, {
+    method: 'HEAD',
+    headers: { accept: mediaType },
+  });
+  return res.headers.get('docker-content-digest');
+}
+
+/**
+ * pd copy and skopeo copy of `src` to a new repository of the registry `dest(round)` gives
+ * (`{ registry, stop? }`), the copy checked to serve the source's manifest digest.
+ */
+function copySides(scratch, src, image, dest) {
+  const side = (who, argv) =>
+    scratchSide(scratch, who, async (dir) => {
+      const d = await dest();
+      const repo = `bench/copy-${who}-${process.pid}-${Date.now()}`;
+      return {
+        ...argv(`${d.registry.host}/${repo}:latest`, dir),
+        cleanup: async () => {
+          const got = await manifestDigest(d.registry, repo, image.mediaType);
+          await d.stop?.();
+          if (got !== image.digest)
+            throw new Error(`${repo}: copy has manifest ${got}, source ${image.digest}`);
+        },
+      };
+    });
+  return {
+    pd: side('pd', (to, dir) => ({ argv: pdArgv('copy', src, to), env: pdEnv(join(dir, 'cache')) })),
+    skopeo: side('skopeo', (to) => ({
+      argv: ['skopeo', 'copy', '-q', ...SKOPEO_TLS, `docker://${src}`, `docker://${to}`],
+    })),
+  };
+}
+
+export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys(CASES) } = {}) {
+  const { log } = ctx;
+  const { todo: wanted, rows } = await runnable(
+    CASES,
+    Object.keys(CASES).filter((k) => only.includes(k)),
+    () => 'copy',
+  );
+  if (wanted.length === 0) return rows;
+  await ensureTools(['skopeo', 'curl'], log);
+  const { image, registry, src } = await ctx.source();
+  const scratch = await ctx.scratch('copy');
+  const size = `${(image.layers.reduce((n, l) => n + l.size, 0) / 2 ** 20).toFixed(0)} MiB`;
+  const row = (key, r, floorNames, notes) =>
+    pairResult({
+      ...CASES[key],
+      pd: r.pd,
+      peer: { name: 'skopeo copy docker:// docker://', ...r.skopeo },
+      pdCommand: 'pd copy SRC DST',
+      peerCommand: 'skopeo copy docker://SRC docker://DST',
+      floors: floorsOf(r, floorNames),
+      notes: [
+        `image: ${image.layers.length} layers, ${size} compressed`,
+        ...notes,
+        'pd: empty PD_CACHE_DIR per run',
+      ],
+    });
+
+  if (wanted.includes('copy')) {
+    log(`[copy] pd copy vs skopeo copy within ${registry.host}`);
+    const floors = { ...nodeStart(), ...pdVersion() };
+    const r = await alternate(
+      { ...copySides(scratch, src, image, async () => ({ registry })), ...floors },
+      { iterations, warmups, log },
+    );
+    rows.push(
+      row('copy', r, Object.keys(floors), [
+        'new destination repository per run; both mount the blobs (skopeo from its blob-info cache)',
+        `pd's copy is ${Math.round(r.pd.medianMs - r['pd version'].medianMs)} ms above \`pd version\` (bench/cases/copy-ladder.mjs splits it)`,
+      ]),
+    );
+  }
+  if (wanted.includes('copy-registries')) {
+    log(`[copy-registries] pd copy vs skopeo copy from ${registry.host} to a new registry per run`);
+    const fresh = async () => {
+      const d = await ctx.fx.startRegistry();
+      return { registry: d, stop: () => d.stop() };
+    };
+    const floors = { ...nodeStart(), ...pdVersion(), ...curlFetch(scratch, blobUrls(registry, image)) };
+    const r = await alternate(
+      { ...copySides(scratch, src, image, fresh), ...floors },
+      { iterations, warmups, log },
+    );
+    rows.push(
+      row('copy-registries', r, Object.keys(floors), [
+        'destination: a registry started empty for each run (outside the timing); every blob is downloaded and uploaded',
+        'curl --parallel floor: the download half only (the same layer blobs into files)',
+      ]),
+    );
+  }
+  await rm(scratch, { recursive: true, force: true });
+  return rows;
+}
+
+await runStandalone(import.meta.url, run, 3);

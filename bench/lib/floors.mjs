@@ -1,0 +1,76 @@
+// Floors: what the same job costs at the least, measured in the same alternating rounds as pd and
+// its peer, so every ratio stands next to what the machine and Node allow (issue 15).
+import { fileURLToPath } from 'node:url';
+import { pdArgv } from './pd.mjs';
+import { command, scratchSide } from './sides.mjs';
+
+const FETCH_FLOOR = fileURLToPath(new URL('./node-fetch-floor.mjs', import.meta.url));
+
+/** Blob URLs of an image's layers (config left out: skopeo and pd fetch it too, it is tiny). */
+export const blobUrls = (registry, image, layers = image.layers) =>
+  layers.map((l) => ({ url: `http://${registry.host}/v2/${image.repository}/blobs/${l.digest}`, ...l }));
+
+/** `node -e 0`: Node starting and exiting, the floor of every pd command. */
+export const nodeStart = () => ({ 'node -e 0': command([process.execPath, '-e', '0']) });
+
+/** `pd version`: Node plus loading the CLI, no work. */
+export const pdVersion = () => ({ 'pd version': command(pdArgv('version')) });
+
+/** The Node ladder of lib/node-fetch-floor.mjs over `blobs`, each rung a process of its own. */
+export function nodeFetchLadder(scratch, blobs, vias = ['socket', 'http', 'undici']) {
+  const specs = blobs.map((b) => `${b.url}#${b.digest}`);
+  const label = {
+    socket: 'node net.Socket',
+    http: 'node:http + sha256',
+    undici: 'node undici + sha256 + files',
+  };
+  return Object.fromEntries(
+    vias.map((via) => [
+      label[via],
+      scratchSide(scratch, `node-${via}`, (dir) => ({
+        argv: [process.execPath, FETCH_FLOOR, '--via', via, dir, ...specs],
+      })),
+    ]),
+  );
+}
+
+/** `curl --parallel` fetching `blobs` into files (no hashing, no layout). */
+export function curlFetch(scratch, blobs) {
+  return {
+    'curl --parallel': scratchSide(scratch, 'curl', (dir) => ({
+      argv: [
+        'curl',
+        '-sfL',
+        '--parallel',
+        '--parallel-max',
+        '8',
+        ...blobs.flatMap((b, i) => ['-o', `${dir}/b${i}`, b.url]),
+      ],
+    })),
+  };
+}
+
+/**
+ * curl uploading `files` ({ path, digest }) to a new repository of a registry `fresh()` starts
+ * for each run (stopped after it): per blob a POST opening the upload and one PUT of the whole
+ * file, all blobs at once. The least an HTTP client does to push those bytes.
+ */
+export function curlUpload(scratch, files, fresh) {
+  return {
+    'curl upload (POST + PUT)': scratchSide(scratch, 'curl-up', async () => {
+      const registry = await fresh();
+      const base = `http://${registry.host}/v2/floor/upload/blobs/uploads/`;
+      const one = (f) =>
+        `( loc=$(curl -sf -X POST -o /dev/null -w '%header{location}' '${base}') && case "$loc" in http*) ;; *) loc="http://${registry.host}$loc";; esac && curl -sf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T '${f.path}' "$loc&digest=${f.digest}" ) & pids="$pids $!"`;
+      return {
+        argv: ['sh', '-c', `pids=\n${files.map(one).join('\n')}\nfor p in $pids; do wait $p || exit 1; done`],
+        cleanup: () => registry.stop(),
+      };
+    }),
+  };
+}
+
+/** `{ name, medianMs }` of the named sides of an alternate() result, for a row's floors. */
+export function floorsOf(results, names = Object.keys(results)) {
+  return names.filter((n) => results[n]).map((n) => ({ name: n, medianMs: Math.round(results[n].medianMs) }));
+}
