@@ -43,6 +43,12 @@ export interface UploadOptions extends TransferOptions {
    * and a HEAD only when no mount took.
    */
   skipExisting?: boolean | undefined;
+  /**
+   * With `digest`: the source checks its own bytes against it and fails before its end when they
+   * differ (a verified layer stream), so they are not hashed a second time here. The registry still
+   * checks the digest of what it received.
+   */
+  sourceVerified?: boolean | undefined;
 }
 
 /** What `uploadBlob` did: the blob's digest and size, and how it got there. */
@@ -128,7 +134,12 @@ export async function uploadBlob(
     }
 
     const budget = new RetryBudget(ctx.policy);
-    const source = new UploadSource(open, algorithm, { digest: expected, size: opts.size, what });
+    const source = new UploadSource(open, algorithm, {
+      digest: expected,
+      size: opts.size,
+      what,
+      verified: opts.sourceVerified,
+    });
     const op: Upload = { ctx, repo, subject, source, budget, opts, expected, signal, progress };
     try {
       for (;;) {

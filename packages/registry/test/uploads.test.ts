@@ -13,6 +13,7 @@ import {
   type ProgressEvent,
   RegistryClient,
   RegistryConnectionError,
+  RegistryError,
   UploadSourceError,
 } from '../src/index.js';
 import { randomData, sourceOf } from './helpers.js';
@@ -214,6 +215,29 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
     expect(err).toBeInstanceOf(DigestMismatchError);
     expect(await stored('liar', claimed)).toBeUndefined();
     expect(await stored('liar', sha256(data))).toBeUndefined();
+  });
+
+  test('sourceVerified skips the local hash, and a source that lied is still refused by the registry', async () => {
+    const data = randomData(MiB);
+    const ok = await client.uploadBlob(repo('trusted'), sourceOf(data), {
+      digest: sha256(data),
+      size: data.length,
+      sourceVerified: true,
+    });
+    expect(ok).toMatchObject({ how: 'uploaded', digest: sha256(data), size: data.length });
+    expect((await stored('trusted', ok.digest))?.equals(data)).toBe(true);
+
+    const claimed = sha256(Buffer.from('something else'));
+    const err = await client
+      .uploadBlob(repo('trusted-liar'), sourceOf(data), {
+        digest: claimed,
+        size: data.length,
+        sourceVerified: true,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).codes).toContain('DIGEST_INVALID');
+    expect(await stored('trusted-liar', claimed)).toBeUndefined();
   });
 
   test('503 and 429 on POST are retried', async () => {

@@ -10,6 +10,7 @@ import {
 } from '@pd/oci-types';
 import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike } from '@pd/registry';
 import { defaultClient } from '../client.js';
+import { verifiesItself } from '../formats/verified-stream.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
 
@@ -77,6 +78,7 @@ async function pushBlob(
   open: () => Promise<Readable>,
   location: BlobLocation | undefined,
   label: string,
+  verified: boolean,
 ): Promise<void> {
   const { client, target, opts } = ctx;
   const mountFrom = mountSource(location, target);
@@ -102,6 +104,9 @@ async function pushBlob(
       size: d.size,
       label,
       signal: opts.signal,
+      // A self-verifying layer's stream fails before its end on wrong bytes: hashing it again
+      // while uploading would be a second pass over every byte.
+      sourceVerified: verified,
       ...(mountFrom ? { mountFrom } : {}),
       onProgress: onProgress
         ? (e: RegistryProgress) =>
@@ -136,6 +141,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     open: (signal: AbortSignal) => layer.compressed({ signal }),
     location: layer.location,
     label: `layer ${index + 1}/${total}`,
+    verified: verifiesItself(layer),
   }));
   if (!byDigest.has(manifest.config.digest)) {
     blobs.push({
@@ -143,6 +149,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
       open: async () => Readable.from([Buffer.from(await image.rawConfig())]),
       location: image.location,
       label: 'config',
+      verified: false,
     });
   }
   // One failed blob stops the others: the image cannot be completed anyway.
@@ -151,7 +158,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
     await mapLimit(blobs, opts.concurrency ?? 4, (b) =>
-      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label),
+      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label, b.verified),
     );
   } catch (e) {
     stop.abort(e);
