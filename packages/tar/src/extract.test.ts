@@ -83,6 +83,33 @@ describe('extract', () => {
       expect(suid.mode & 0o7777).toBe(0o4755);
       expect([suid.uid, suid.gid]).toEqual([1234, 5678]);
     });
+
+    test('nodes made at the layer’s end end up as GNU tar leaves them: replaced, hard-linked, owned', async () => {
+      // Nodes wait for one mknod run at the end of their layer; entries after them in the same
+      // layer must see them as GNU tar (which makes each at once) does.
+      const tar = archive(
+        rawEntry({ name: 'dev/', type: '5', mode: 0o755 }),
+        rawEntry({ name: 'dev/zero', type: '3', devmajor: 1, devminor: 5, mode: 0o666, uid: 7, gid: 8 }),
+        rawEntry({ name: 'dev/zero-link', type: '1', linkname: 'dev/zero' }),
+        rawEntry({ name: 'dev/gone', type: '4', devmajor: 7, devminor: 1, mode: 0o660 }),
+        rawEntry({ name: 'dev/gone', mode: 0o644 }, 'a file now\n'),
+        rawEntry({ name: 'dev/fifo', type: '6', mode: 0o600, uid: 9, gid: 9 }),
+      );
+      const ours = join(base, 'nodes-pd');
+      const gnu = join(base, 'nodes-gnu');
+      mkdirSync(gnu);
+      await extract(tar, ours, { devices: true, chown: true });
+      execFileSync('tar', ['-xpf', '-', '--numeric-owner', '-C', gnu], { input: tar });
+      const describe = (dir: string) =>
+        execFileSync('find', ['dev', '-printf', '%p %y %m %U:%G %n\\n'], { cwd: dir, encoding: 'utf8' })
+          .split('\n')
+          .sort();
+      const rdev = (dir: string, n: string) => lstatSync(join(dir, n)).rdev;
+      expect(describe(ours)).toEqual(describe(gnu));
+      expect(rdev(ours, 'dev/zero')).toBe(rdev(gnu, 'dev/zero'));
+      expect(readFileSync(join(ours, 'dev/gone'), 'utf8')).toBe('a file now\n');
+      expect(lstatSync(join(ours, 'dev/zero-link')).ino).toBe(lstatSync(join(ours, 'dev/zero')).ino);
+    });
   });
 
   describe.skipIf(missingTools('setfattr', 'getfattr'))('extended attributes', () => {
