@@ -5,6 +5,7 @@ import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile 
 import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
+import { mapLimit } from '@pd/internal';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
 import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
@@ -159,17 +160,7 @@ export class LayerStore {
     layers: Layer[],
     options: EnsureOptions & { concurrency?: number } = {},
   ): Promise<CachedLayer[]> {
-    const out: CachedLayer[] = new Array(layers.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < layers.length) {
-        const i = next++;
-        out[i] = await this.ensure(layers[i]!, options);
-      }
-    };
-    const n = Math.max(1, Math.min(options.concurrency ?? 3, layers.length));
-    await Promise.all(Array.from({ length: n }, worker));
-    return out;
+    return mapLimit(layers, options.concurrency ?? 3, (layer) => this.ensure(layer, options));
   }
 
   private async ensureOnce(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
