@@ -2,7 +2,6 @@ export {
   type ArtifactFile,
   ArtifactFormatError,
   artifactManifest,
-  checkTitle,
   DEFAULT_ARTIFACT_FILE_TYPE,
   EMPTY_CONFIG,
   type PullArtifactOptions,
