@@ -199,7 +199,11 @@ if (profile && !profile.error) {
 if (!flags['no-save']) {
   const resultsDir = join(ROOT, 'bench', 'results');
   await mkdir(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${date}.md`);
+  // A second run on one day keeps the first one's file: notes and READMEs link to them.
+  const free = (n) => join(resultsDir, n === 1 ? `${date}.md` : `${date}-run${n}.md`);
+  let n = 1;
+  while (existsSync(free(n))) n++;
+  const file = free(n);
   await writeFile(file, markdown);
   log(`[bench] wrote ${relative(ROOT, file)}`);
   // README shows the full table only: a partial run (--only) leaves it as it was.
