@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -322,6 +323,113 @@ describe.skipIf(missing)('artifacts and referrers against the real registry', ()
       expect((await run(['artifact', 'pull', `${repo}@${a.digest}`, '-o', out])).code).toBe(0);
       expect(readFileSync(join(out, 'app.spdx.json'), 'utf8')).toBe('{"spdxVersion":"SPDX-2.3"}');
     }
+  });
+
+  it('pd pull --referrers keeps them in the OCI layout (skopeo and umoci still read it); pd push --referrers takes them on', async () => {
+    // A Docker-format image: written into the layout as OCI, so its digest changes and the
+    // referrers' subject is rewritten on the way in; the push gives the layout's digests back.
+    const src = `${registry.host}/art/layout-subject:1`;
+    expect((await run(['copy', fx.layered.ref, src])).code).toBe(0);
+    const sbom = join(files, 'layout.spdx.json');
+    writeFileSync(sbom, '{"spdxVersion":"SPDX-2.3","name":"layout"}');
+    const a = JSON.parse(
+      (await run(['attach', '--json', src, sbom, '--artifact-type', 'application/spdx+json'])).stdout,
+    ) as { digest: string };
+    const sig = join(files, 'layout.sig');
+    writeFileSync(sig, 'layout signature');
+    const s = JSON.parse(
+      (
+        await run([
+          'attach',
+          '--json',
+          `${registry.host}/art/layout-subject@${a.digest}`,
+          sig,
+          '--artifact-type',
+          'application/vnd.example.sig',
+        ])
+      ).stdout,
+    ) as { digest: string };
+
+    const layout = join(iso.dir, 'with-referrers');
+    const pulled = await run(['pull', '--referrers', '--json', src, '-o', layout]);
+    expect(pulled.stderr).toBe('');
+    expect(pulled.code).toBe(0);
+    const result = JSON.parse(pulled.stdout) as {
+      digest: string;
+      sourceDigest: string;
+      referrers: { source: string; digest: string; subject: string; artifactType: string }[];
+    };
+    expect(result.sourceDigest).not.toBe(result.digest);
+    expect(result.referrers.map((r) => [r.source, r.artifactType])).toEqual([
+      [a.digest, 'application/spdx+json'],
+      [s.digest, 'application/vnd.example.sig'],
+    ]);
+    const [a2, s2] = result.referrers;
+    expect(a2!.subject).toBe(result.digest);
+    expect(s2!.subject).toBe(a2!.digest);
+
+    // index.json: the image under its name, the referrers unnamed with their type, as oras writes them.
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
+      manifests: { digest: string; artifactType?: string; annotations?: Record<string, string> }[];
+    };
+    const named = index.manifests.filter((m) => m.annotations?.['org.opencontainers.image.ref.name']);
+    expect(named.map((m) => m.digest)).toEqual([result.digest]);
+    const unnamed = index.manifests.filter((m) => !m.annotations?.['org.opencontainers.image.ref.name']);
+    expect(unnamed.map((m) => [m.digest, m.artifactType])).toEqual([
+      [a2!.digest, 'application/spdx+json'],
+      [s2!.digest, 'application/vnd.example.sig'],
+    ]);
+    const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
+    expect(sha256(blob(a2!.digest))).toBe(a2!.digest);
+    expect((JSON.parse(blob(a2!.digest).toString()) as { subject: { digest: string } }).subject.digest).toBe(
+      result.digest,
+    );
+    const sbomLayer = (JSON.parse(blob(a2!.digest).toString()) as { layers: { digest: string }[] })
+      .layers[0]!;
+    expect(blob(sbomLayer.digest).toString()).toBe('{"spdxVersion":"SPDX-2.3","name":"layout"}');
+
+    // The real readers still take the layout by its tag.
+    const tag = named[0]!.annotations!['org.opencontainers.image.ref.name']!;
+    const { stdout: raw } = await skopeo(['inspect', '--raw', `oci:${layout}:${tag}`]);
+    expect(sha256(Buffer.from(raw))).toBe(result.digest);
+    execFileSync(
+      'umoci',
+      ['unpack', '--rootless', '--image', `${layout}:${tag}`, join(iso.dir, 'umoci-bundle')],
+      {
+        stdio: 'pipe',
+      },
+    );
+
+    // Pushed on with --referrers: the same digests, found through the second registry.
+    const dst = `${second.host}/mirror/from-layout:1`;
+    const pushed = await run(['push', '--referrers', '--json', layout, dst]);
+    expect(pushed.stderr).toBe('');
+    expect(pushed.code).toBe(0);
+    const up = JSON.parse(pushed.stdout) as {
+      digest: string;
+      referrers: { source: string; digest: string }[];
+    };
+    expect(up.digest).toBe(result.digest);
+    expect(up.referrers.map((r) => [r.source, r.digest])).toEqual([
+      [a2!.digest, a2!.digest],
+      [s2!.digest, s2!.digest],
+    ]);
+    const top = JSON.parse((await run(['referrers', dst])).stdout) as Listed;
+    expect(top.manifests.map((m) => m.digest)).toEqual([a2!.digest]);
+    const nested = JSON.parse(
+      (await run(['referrers', `${second.host}/mirror/from-layout@${a2!.digest}`])).stdout,
+    ) as Listed;
+    expect(nested.manifests.map((m) => m.digest)).toEqual([s2!.digest]);
+
+    // Without the flag nothing else is written, and --referrers wants a layout.
+    const plain = join(iso.dir, 'without-referrers');
+    expect((await run(['pull', src, '-o', plain])).code).toBe(0);
+    expect(
+      (JSON.parse(readFileSync(join(plain, 'index.json'), 'utf8')) as { manifests: unknown[] }).manifests,
+    ).toHaveLength(1);
+    const refused = await run(['pull', '--referrers', src, '-o', join(iso.dir, 'x.tar')]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--referrers writes into an OCI layout/);
   });
 
   it('pd copy --all-tags copies every tag of a repository, referrers indexes included', async () => {

@@ -117,9 +117,11 @@ export {
   type CopyReferrersOptions,
   copyManifest,
   copyReferrers,
+  copyReferrersBetween,
   listReferrers,
   type ReferrerCallOptions,
   type ReferrerList,
+  type ReferrerLocation,
   resolveDescriptor,
 } from './referrers.js';
 /**

@@ -1,14 +1,20 @@
 import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import {
   type Descriptor,
   type Digest,
+  digestOf,
   parseManifest,
   parseReference,
   type ReferenceParts,
+  UnsupportedMediaTypeError,
 } from '@pd/oci-types';
 import { NotFoundError, type RegistryClient, type RepositoryLike } from '@pd/registry';
 import { type ArtifactFile, type PushedArtifact, pushArtifact, whileBlobsSettle } from './artifact.js';
 import { defaultClient } from './client.js';
+import { DirBlobStore, readVerified } from './formats/blob-store.js';
+import { REF_NAME_ANNOTATION, readLayoutIndex } from './formats/oci-layout-reader.js';
+import { addToLayout } from './formats/oci-layout-writer.js';
 
 /** Options shared by the referrer functions. */
 export interface ReferrerCallOptions {
@@ -128,41 +134,162 @@ export async function copyReferrers(
   subject: Descriptor,
   opts: CopyReferrersOptions = {},
 ): Promise<CopiedReferrer[]> {
-  const client = opts.client ?? defaultClient();
   const from = { registry: source.registry, repository: source.repository };
-  const dst = { registry: to.registry, repository: to.repository };
+  return copyReferrersBetween(from, to, source.digest, subject, opts);
+}
+
+/** Where referrers live: a registry repository, or an OCI image layout directory (`{ layout }`). */
+export type ReferrerLocation = RepositoryLike | { layout: string };
+
+/**
+ * Copy the referrers of the manifest `digest` at `from` to `to`, where their subject is `subject`,
+ * recursively, as `copyReferrers` does between registries; either end may be an OCI layout. In a
+ * layout, referrers are manifests listed in index.json without a ref name (as `oras copy -r`
+ * writes them), found by their `subject`; pushed to a registry they are made findable there.
+ */
+export async function copyReferrersBetween(
+  from: ReferrerLocation,
+  to: ReferrerLocation,
+  digest: string,
+  subject: Descriptor,
+  opts: CopyReferrersOptions = {},
+): Promise<CopiedReferrer[]> {
+  const client = opts.client ?? defaultClient();
+  const src = storeOf(from, client);
+  const dst = storeOf(to, client);
+  const sameRegistry = 'registry' in from && 'registry' in to && from.registry === to.registry;
   const copied: CopiedReferrer[] = [];
   const seen = new Set<string>();
   const walk = async (srcDigest: string, dstSubject: Descriptor): Promise<void> => {
-    const { manifests } = await client.referrers(from, srcDigest, { signal: opts.signal });
-    for (const m of manifests) {
+    for (const m of await src.referrers(srcDigest, opts.signal)) {
       if (seen.has(m.digest)) continue;
       seen.add(m.digest);
-      const got = await client.getManifest({ ...from, digest: m.digest }, { signal: opts.signal });
+      const got = await src.manifest(m, opts.signal);
       let bytes: Buffer = got.bytes;
       if (dstSubject.digest !== srcDigest) {
         const doc = JSON.parse(bytes.toString('utf8')) as { subject?: Descriptor };
         doc.subject = { mediaType: dstSubject.mediaType, digest: dstSubject.digest, size: dstSubject.size };
         bytes = Buffer.from(JSON.stringify(doc));
       }
-      await copyContent(client, from, dst, got.bytes, got.mediaType, opts.signal);
-      const put = await whileBlobsSettle(
-        () => client.putReferrer(dst, bytes, got.mediaType, { signal: opts.signal }),
-        opts.signal,
-      );
+      if (sameRegistry && 'registry' in from && 'registry' in to) {
+        await copyContent(client, from, to, got.bytes, got.mediaType, opts.signal);
+      } else {
+        await dst.putBlobs(blobsOf(got.bytes, got.mediaType), (d) => src.blob(d, opts.signal), opts.signal);
+      }
+      const put = await dst.putReferrer(bytes, got.mediaType, m, opts.signal);
       copied.push({
         source: got.digest,
-        digest: put.digest,
+        digest: put,
         subject: dstSubject.digest as Digest,
         artifactType: m.artifactType,
       });
       if (opts.recursive !== false) {
-        await walk(got.digest, { mediaType: got.mediaType, digest: put.digest, size: bytes.length });
+        await walk(got.digest, { mediaType: got.mediaType, digest: put, size: bytes.length });
       }
     }
   };
-  await walk(source.digest, subject);
+  await walk(digest, subject);
   return copied;
+}
+
+/** The blobs an image or artifact manifest names (not the non-distributable ones). */
+function blobsOf(bytes: Buffer, mediaType: string): Descriptor[] {
+  const parsed = parseManifest(bytes, mediaType);
+  if (parsed.kind === 'index') {
+    throw new UnsupportedMediaTypeError(mediaType, 'a referrer that is an index');
+  }
+  return [parsed.manifest.config, ...parsed.manifest.layers].filter(
+    (b) => !('urls' in b && Array.isArray(b.urls) && b.urls.length > 0),
+  );
+}
+
+/** One end of a referrers copy. */
+interface ReferrerStore {
+  referrers(digest: string, signal?: AbortSignal): Promise<Descriptor[]>;
+  manifest(
+    d: Descriptor,
+    signal?: AbortSignal,
+  ): Promise<{ bytes: Buffer; mediaType: string; digest: Digest }>;
+  blob(d: Descriptor, signal?: AbortSignal): Promise<Readable>;
+  /** Store the blobs it lacks, opening each from `open`. */
+  putBlobs(
+    blobs: Descriptor[],
+    open: (d: Descriptor) => Promise<Readable>,
+    signal?: AbortSignal,
+  ): Promise<void>;
+  /** Store a referrer manifest so its subject's referrers list it; its digest there. */
+  putReferrer(bytes: Buffer, mediaType: string, listed: Descriptor, signal?: AbortSignal): Promise<Digest>;
+}
+
+function storeOf(where: ReferrerLocation, client: RegistryClient): ReferrerStore {
+  return 'layout' in where ? layoutStore(where.layout) : registryStore(where, client);
+}
+
+function registryStore(repo: RepositoryLike, client: RegistryClient): ReferrerStore {
+  const at = { registry: repo.registry, repository: repo.repository };
+  return {
+    referrers: async (digest, signal) => (await client.referrers(at, digest, { signal })).manifests,
+    manifest: (d, signal) => client.getManifest({ ...at, digest: d.digest }, { signal }),
+    blob: (d, signal) => client.getBlob(at, d.digest, { size: d.size, signal }),
+    async putBlobs(blobs, open, signal) {
+      for (const b of blobs) {
+        await client.uploadBlob(at, () => open(b), { digest: b.digest, size: b.size, signal });
+      }
+    },
+    async putReferrer(bytes, mediaType, _listed, signal) {
+      const put = await whileBlobsSettle(() => client.putReferrer(at, bytes, mediaType, { signal }), signal);
+      return put.digest;
+    },
+  };
+}
+
+function layoutStore(dir: string): ReferrerStore {
+  const store = new DirBlobStore(dir);
+  return {
+    async referrers(digest) {
+      const index = await readLayoutIndex(store);
+      const found: Descriptor[] = [];
+      for (const d of index.manifests) {
+        if (d.annotations?.[REF_NAME_ANNOTATION] !== undefined) continue;
+        const doc = JSON.parse((await readVerified(store, d, 'manifest')).toString('utf8')) as {
+          subject?: { digest?: string };
+        };
+        if (doc.subject?.digest === digest) found.push(d);
+      }
+      return found;
+    },
+    async manifest(d) {
+      const bytes = await readVerified(store, d, 'manifest');
+      return { bytes, mediaType: d.mediaType, digest: d.digest };
+    },
+    blob: (d, signal) => store.openBlob(d.digest, { signal }),
+    putBlobs: (blobs, open, signal) =>
+      addToLayout(
+        dir,
+        blobs.map((d) => ({ descriptor: d, open: () => open(d) })),
+        [],
+        signal ? { signal } : {},
+      ),
+    async putReferrer(bytes, mediaType, listed) {
+      const digest = digestOf(bytes);
+      const doc = JSON.parse(bytes.toString('utf8')) as {
+        artifactType?: string;
+        annotations?: Record<string, string>;
+      };
+      // Listed as the referrers API lists it: type and annotations beside the digest.
+      const entry: Descriptor = {
+        mediaType,
+        digest,
+        size: bytes.length,
+        ...((doc.artifactType ?? listed.artifactType)
+          ? { artifactType: doc.artifactType ?? listed.artifactType }
+          : {}),
+        ...(doc.annotations ? { annotations: doc.annotations } : {}),
+      };
+      await addToLayout(dir, [{ descriptor: entry, open: async () => Readable.from([bytes]) }], [entry]);
+      return digest;
+    },
+  };
 }
 
 /**

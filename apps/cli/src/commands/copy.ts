@@ -1,5 +1,5 @@
 import { type Image, type ImageIndex, parseImageDestination, parseImageSource } from '@pd/image';
-import { type Digest, type Reference, UnsupportedMediaTypeError } from '@pd/oci-types';
+import { type Reference, UnsupportedMediaTypeError } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
@@ -15,6 +15,7 @@ import {
   registryRef,
   report,
 } from './image-io.js';
+import { reportWithReferrers, withReferrers } from './referrers-copy.js';
 import { parseRepo } from './shared.js';
 
 /** The tags under which registries without the referrers API list referrers (`sha256-<hex>`). */
@@ -33,23 +34,6 @@ async function copyRaw(ctx: Context, src: Reference, dst: Reference): Promise<Ou
   const { copyManifest } = await import('@pd/image');
   const d = await copyManifest(src, dst, { client: await ctx.registry(), signal: ctx.signal });
   return { digest: d.digest, size: d.size, mediaType: d.mediaType, reference: dst.toString() };
-}
-
-/** Copy the referrers of what was copied (recursively); their subject is rewritten only if its digest changed. */
-async function withReferrers(
-  ctx: Context,
-  src: Reference,
-  srcDigest: string,
-  dst: Reference,
-  result: OutputResult,
-): Promise<OutputResult & { referrers: unknown[] }> {
-  const { copyReferrers } = await import('@pd/image');
-  const subject = { mediaType: result.mediaType, digest: result.digest as Digest, size: result.size };
-  const copied = await copyReferrers({ ...src, digest: srcDigest as Digest }, dst, subject, {
-    client: await ctx.registry(),
-    signal: ctx.signal,
-  });
-  return { ...result, referrers: copied };
 }
 
 /** Registry to registry, one reference: the image (or artifact), then its referrers when asked. */
@@ -77,15 +61,8 @@ async function copyOne(
     image && image.kind === 'image'
       ? await image.digest()
       : ((await (await ctx.registry()).headManifest(src, { signal: ctx.signal }))?.digest ?? result.digest);
-  return withReferrers(ctx, src, srcDigest, dst, result);
-}
-
-function printResult(ctx: Context, result: OutputResult & { referrers?: unknown[] }): void {
-  report(ctx, result);
-  if (ctx.flags.json) return;
-  for (const r of (result.referrers ?? []) as { digest: string; artifactType?: string }[]) {
-    ctx.print(`  referrer ${r.digest}${r.artifactType ? ` (${r.artifactType})` : ''}`);
-  }
+  const repo = (r: Reference) => ({ registry: r.registry, repository: r.repository });
+  return { ...result, referrers: await withReferrers(ctx, repo(src), repo(dst), srcDigest, result) };
 }
 
 export const copy = defineCommand({
@@ -177,7 +154,7 @@ export const copy = defineCommand({
               values.referrers === true,
             );
         if (ctx.flags.json) results.push({ tag, ...result });
-        else printResult(ctx, result);
+        else reportWithReferrers(ctx, result);
       }
       if (ctx.flags.json) ctx.printJson(results);
       return 0;
@@ -189,7 +166,7 @@ export const copy = defineCommand({
       }
       const dst = await registryRef(args.DST_REF!);
       checkDigestOptions(digests);
-      printResult(
+      reportWithReferrers(
         ctx,
         await copyOne(ctx, source.ref, dst, platformArg, values['keep-other-platforms'], digests, true),
       );

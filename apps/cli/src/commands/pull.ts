@@ -12,6 +12,7 @@ import {
   report,
   WRITE_JSON,
 } from './image-io.js';
+import { reportWithReferrers, withReferrers } from './referrers-copy.js';
 
 export const pull = defineCommand({
   name: 'pull',
@@ -41,6 +42,11 @@ export const pull = defineCommand({
       description: 'keep every platform of an index (OCI layout or --format oci): --platform all',
     },
     'preserve-digests': PRESERVE_DIGESTS_OPTION,
+    referrers: {
+      type: 'boolean',
+      description:
+        'also copy what refers to the image (SBOMs, signatures: pd referrers), recursively, into the OCI layout',
+    },
   },
   json: WRITE_JSON,
   examples: [
@@ -52,6 +58,10 @@ export const pull = defineCommand({
       note: 'an OCI layout of the arm64 image',
       command: 'pd pull --platform linux/arm64 ghcr.io/org/app:1.2 -o ./app-layout',
     },
+    {
+      note: 'an image with its SBOMs and signatures, for an air-gapped site',
+      command: 'pd pull --referrers ghcr.io/org/app:1.2 -o ./app-layout',
+    },
   ],
   async run(ctx, { args, values }) {
     if (values.output === undefined) throw new UsageError('missing --output (-o) PATH');
@@ -61,7 +71,17 @@ export const pull = defineCommand({
     const platform = values['all-platforms'] ? 'all' : values.platform;
     const image = await openRemote(ctx, args.REF!, platform, values['keep-other-platforms']);
     // The digest printed is the written image's; report notes the source's when the format changed it.
-    report(ctx, await emit(ctx, image, values, ref));
+    const result = await emit(ctx, image, values, ref);
+    if (values.referrers) {
+      if (result.format !== 'oci-layout' || result.path === undefined) {
+        throw new UsageError('--referrers writes into an OCI layout', 'give a directory as -o');
+      }
+      const from = { registry: ref.registry, repository: ref.repository };
+      const copied = await withReferrers(ctx, from, { layout: result.path }, await image.digest(), result);
+      reportWithReferrers(ctx, { ...result, referrers: copied });
+      return 0;
+    }
+    report(ctx, result);
     return 0;
   },
 });

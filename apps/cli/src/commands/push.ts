@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { defineCommand } from '../command.js';
+import { UsageError } from '../output/errors.js';
 import {
   COMPRESSION_OPTION,
   checkDigestOptions,
@@ -10,7 +12,25 @@ import {
   platformChoice,
   report,
 } from './image-io.js';
+import { reportWithReferrers, withReferrers } from './referrers-copy.js';
 import { parseRef } from './shared.js';
+
+/** The directory of an OCI layout PATH names (oci:DIR[:REF], or a directory); else a usage error. */
+async function layoutDir(path: string): Promise<string> {
+  const { parseImageSource } = await import('@pd/image');
+  const source = await parseImageSource(path);
+  const dir = source.transport === 'oci' || source.transport === 'file' ? source.path : undefined;
+  if (
+    dir === undefined ||
+    !(await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    throw new UsageError('--referrers pushes from an OCI layout', 'give the layout directory as PATH');
+  }
+  return dir;
+}
 
 export const pushCommand = defineCommand({
   name: 'push',
@@ -31,6 +51,10 @@ export const pushCommand = defineCommand({
     ...MANY_PLATFORMS_OPTIONS,
     compression: COMPRESSION_OPTION,
     'preserve-digests': PRESERVE_DIGESTS_OPTION,
+    referrers: {
+      type: 'boolean',
+      description: 'also push what refers to the image in the OCI layout (SBOMs, signatures), recursively',
+    },
   },
   json: PUSH_JSON,
   examples: [
@@ -39,6 +63,10 @@ export const pushCommand = defineCommand({
       command: 'docker save app:dev -o app.tar && pd push app.tar localhost:5000/app:dev',
     },
     { note: 'push an OCI layout', command: 'pd push ./app-layout ghcr.io/org/app:1.2' },
+    {
+      note: 'with the referrers pulled along (pd pull --referrers)',
+      command: 'pd push --referrers ./app-layout mirror.example.com/app:1.2',
+    },
   ],
   async run(ctx, { args, values }) {
     const ref = parseRef(args.REF!);
@@ -46,8 +74,16 @@ export const pushCommand = defineCommand({
     checkDigestOptions(digests);
     platformChoice(values);
     const platform = values.platform === 'all' ? undefined : values.platform;
+    const layout = values.referrers ? await layoutDir(args.PATH!) : undefined;
     const image = await openLocal(ctx, args.PATH!, platform, values['keep-other-platforms']);
-    report(ctx, await emit(ctx, image, { tag: ref.toString(), ...digests }));
+    const result = await emit(ctx, image, { tag: ref.toString(), ...digests });
+    if (layout === undefined) {
+      report(ctx, result);
+      return 0;
+    }
+    const to = { registry: ref.registry, repository: ref.repository };
+    const copied = await withReferrers(ctx, { layout }, to, await image.digest(), result);
+    reportWithReferrers(ctx, { ...result, referrers: copied });
     return 0;
   },
 });

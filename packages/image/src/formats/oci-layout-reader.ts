@@ -115,7 +115,8 @@ function tagOf(name: string | undefined): string | undefined {
 }
 
 /**
- * The entry `ref` names (see {@link ReadLayoutOptions.ref}); the only entry when `ref` is absent.
+ * The entry `ref` names (see {@link ReadLayoutOptions.ref}); the only entry when `ref` is absent
+ * (not counting referrers, which index.json lists with their artifactType).
  * `ref` matches a ref.name exactly, a full image name (normalized), or, when it is a bare tag,
  * the tag of a full name (skopeo writes `oci:DIR:busybox:latest` as that whole ref.name).
  */
@@ -129,6 +130,10 @@ export function selectEntry(
   if (entries.length === 0) throw new ArchiveFormatError(where, 'index.json lists no images');
   if (ref === undefined) {
     if (entries.length === 1) return entries[0]!;
+    // Referrers kept beside an image (listed with their artifactType, as pd pull --referrers and
+    // oras copy -r write them) are not what a layout without a ref means.
+    const images = entries.filter((d) => d.artifactType === undefined);
+    if (images.length === 1) return images[0]!;
     throw new AmbiguousImageError(where, entries.length, labels, how);
   }
   const pick = (test: (d: Descriptor) => boolean): Descriptor | undefined => {

@@ -1,7 +1,9 @@
 import { link, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pipeline, type Readable } from 'node:stream';
 import { mapLimit } from '@pd/internal';
 import {
+  createVerifier,
   type Descriptor,
   InvalidReferenceError,
   MediaType,
@@ -133,6 +135,49 @@ export async function writeOciLayout(
     await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
   });
   return entry;
+}
+
+/** Content for `addToLayout`: a blob by its descriptor, as bytes or as a stream opened when absent. */
+export interface RawBlob {
+  descriptor: Descriptor;
+  open: () => Promise<Readable>;
+}
+
+/**
+ * Add content that is not an image (referrers: signatures, SBOMs) to a layout: blobs it lacks are
+ * written, verified against their digests, and each of `entries` is appended to index.json unless
+ * a descriptor of that digest is already listed. The layout must exist.
+ */
+export async function addToLayout(
+  dir: string,
+  blobs: readonly RawBlob[],
+  entries: readonly Descriptor[],
+  options: StreamOptions = {},
+): Promise<void> {
+  if ((await prepareLayout(dir)) === undefined) throw new LayoutError(dir, 'has no index.json');
+  for (const blob of blobs) {
+    const d = blob.descriptor;
+    const target = join(dir, blobPath(d.digest));
+    if ((await sizeIfExists(target)) === d.size) continue;
+    await mkdir(dirname(target), { recursive: true });
+    await writeFileAtomically(target, async (fh) => {
+      const verifier = createVerifier(d.digest, { subject: `blob ${d.digest}`, size: d.size });
+      pipeline(await blob.open(), verifier, () => undefined);
+      const out = new BatchedFileWriter(fh);
+      await pipeInto(out, verifier);
+      await out.flush();
+    });
+    options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
+  }
+  const indexPath = join(dir, 'index.json');
+  await withLockFile(indexPath, async () => {
+    const index = (await prepareLayout(dir))!;
+    const listed = new Set(index.manifests.map((m) => m.digest));
+    const added = entries.filter((e) => !listed.has(e.digest));
+    if (added.length === 0) return;
+    const updated = { ...index, manifests: [...index.manifests, ...added] };
+    await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
+  });
 }
 
 /**
