@@ -157,7 +157,6 @@ export async function copyReferrersBetween(
   const client = opts.client ?? defaultClient();
   const src = storeOf(from, client);
   const dst = storeOf(to, client);
-  const sameRegistry = 'registry' in from && 'registry' in to && from.registry === to.registry;
   const copied: CopiedReferrer[] = [];
   const seen = new Set<string>();
   const walk = async (srcDigest: string, dstSubject: Descriptor): Promise<void> => {
@@ -171,7 +170,8 @@ export async function copyReferrersBetween(
         doc.subject = { mediaType: dstSubject.mediaType, digest: dstSubject.digest, size: dstSubject.size };
         bytes = Buffer.from(JSON.stringify(doc));
       }
-      if (sameRegistry && 'registry' in from && 'registry' in to) {
+      // Registry to registry: mounted within one, streamed across (indexes too, child by child).
+      if ('registry' in from && 'registry' in to) {
         await copyContent(client, from, to, got.bytes, got.mediaType, opts.signal);
       } else {
         await dst.putBlobs(blobsOf(got.bytes, got.mediaType), (d) => src.blob(d, opts.signal), opts.signal);
