@@ -8,6 +8,7 @@ import { type Digest, PdError, parseDigest } from '@pd/oci-types';
 import { type GetBlobOptions, getBlob } from './blobs.js';
 import { apiPath, type Context, pullScope } from './context.js';
 import { isAbortError } from './errors.js';
+import { MAX_REDIRECTS, REDIRECTS } from './requester.js';
 import { redactUrl } from './transport/http.js';
 import { socketDownload } from './transport/socket-download.js';
 import { type RepositoryLike, repoName, shortDigest } from './types.js';
@@ -64,7 +65,10 @@ export async function downloadBlob(
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const direct = await socketFetch(ctx, repo, digest, tmp, opts);
   if (direct !== undefined) {
-    await rename(tmp, path);
+    await rename(tmp, path).catch(async (e: unknown) => {
+      await rm(tmp, { force: true });
+      throw e;
+    });
     return { digest: digest as Digest, size: direct, path };
   }
   const stream = await getBlob(ctx, repo, digest, opts);
@@ -78,8 +82,6 @@ export async function downloadBlob(
     throw e;
   }
 }
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /**
  * The blob into `tmp` over a plain-HTTP socket of its own (see transport/socket-download.ts), with
@@ -108,7 +110,7 @@ async function socketFetch(
   const release = await ctx.downloads(repo.registry).acquire(signal);
   try {
     progress(0, 'download');
-    for (let hops = 0; hops <= 5; hops++) {
+    for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
       if (url.protocol !== 'http:' || !requester.http.direct(url)) return undefined;
       const home = url.origin === ep.origin;
       const headers: Record<string, string> = { 'user-agent': requester.http.userAgent };

@@ -59,8 +59,9 @@ export interface RegistryResponse extends HttpResponse {
   authorization: Authorization;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
+/** Statuses that send a request elsewhere (`Location`), and how many of them a request follows. */
+export const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+export const MAX_REDIRECTS = 5;
 
 /**
  * Sends registry API requests: resolves the endpoint, authorizes for the scopes, answers one 401
