@@ -1,9 +1,8 @@
 import { link, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { mapLimit } from '@pd/internal';
 import {
-  createVerifier,
   type Descriptor,
   InvalidReferenceError,
   MediaType,
@@ -28,6 +27,7 @@ import {
 import { IMAGE_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './oci-layout-reader.js';
 import { combinedNames, writeBlobMembers } from './tar-blobs.js';
 import { TarWriter } from './tar-writer.js';
+import { verified } from './verified-stream.js';
 
 /** Options of `writeOciLayout` and `writeOciArchive`. */
 export interface WriteOciOptions extends StreamOptions {
@@ -123,6 +123,18 @@ export async function writeOciLayout(
     throw e;
   }
   const entry = entryFor(plan.descriptor, options);
+  await updateIndex(dir, (manifests) => [...manifests.filter((d) => keeps(d, entry, options)), entry]);
+  return entry;
+}
+
+/**
+ * Replace index.json's manifests with what `change` makes of them, under the index lock (an absent
+ * index.json counts as empty); `change` returning undefined leaves the file as it is.
+ */
+async function updateIndex(
+  dir: string,
+  change: (manifests: Descriptor[]) => Descriptor[] | undefined,
+): Promise<void> {
   const indexPath = join(dir, 'index.json');
   await withLockFile(indexPath, async () => {
     const index: OciImageIndex = (await prepareLayout(dir)) ?? {
@@ -130,11 +142,11 @@ export async function writeOciLayout(
       mediaType: MediaType.OciIndex,
       manifests: [],
     };
-    const keep = index.manifests.filter((d) => keeps(d, entry, options));
-    const updated = { ...index, manifests: [...keep, entry] };
+    const manifests = change(index.manifests);
+    if (manifests === undefined) return;
+    const updated = { ...index, manifests };
     await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
   });
-  return entry;
 }
 
 /** Content for `addToLayout`: a blob by its descriptor, as bytes or as a stream opened when absent. */
@@ -161,22 +173,16 @@ export async function addToLayout(
     if ((await sizeIfExists(target)) === d.size) continue;
     await mkdir(dirname(target), { recursive: true });
     await writeFileAtomically(target, async (fh) => {
-      const verifier = createVerifier(d.digest, { subject: `blob ${d.digest}`, size: d.size });
-      pipeline(await blob.open(), verifier, () => undefined);
       const out = new BatchedFileWriter(fh);
-      await pipeInto(out, verifier);
+      await pipeInto(out, verified(await blob.open(), d.digest, `blob ${d.digest}`, d.size));
       await out.flush();
     });
     options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
   }
-  const indexPath = join(dir, 'index.json');
-  await withLockFile(indexPath, async () => {
-    const index = (await prepareLayout(dir))!;
-    const listed = new Set(index.manifests.map((m) => m.digest));
+  await updateIndex(dir, (manifests) => {
+    const listed = new Set(manifests.map((m) => m.digest));
     const added = entries.filter((e) => !listed.has(e.digest));
-    if (added.length === 0) return;
-    const updated = { ...index, manifests: [...index.manifests, ...added] };
-    await writeFileAtomically(indexPath, (fh) => writeAll(fh, [Buffer.from(JSON.stringify(updated))]));
+    return added.length === 0 ? undefined : [...manifests, ...added];
   });
 }
 
