@@ -89,6 +89,27 @@ describe.skipIf(missing)('artifacts and referrers against the real registry', ()
     iso.cleanup();
   });
 
+  /**
+   * Attach `<name>.spdx.json` to `subject`, then `<name>.sig` to that SBOM: a referrer with a
+   * referrer of its own. Their digests.
+   */
+  async function attachSbomAndSignature(subject: string, name: string, sbomText: string, sigText: string) {
+    const sbom = join(files, `${name}.spdx.json`);
+    writeFileSync(sbom, sbomText);
+    const attach = async (to: string, file: string, type: string) =>
+      (
+        JSON.parse((await run(['attach', '--json', to, file, '--artifact-type', type])).stdout) as {
+          digest: string;
+        }
+      ).digest;
+    const a = await attach(subject, sbom, 'application/spdx+json');
+    const sig = join(files, `${name}.sig`);
+    writeFileSync(sig, sigText);
+    const repo = subject.replace(/:[^:/]+$/, '');
+    const s = await attach(`${repo}@${a}`, sig, 'application/vnd.example.sig');
+    return { a: { digest: a }, s: { digest: s } };
+  }
+
   it('pd artifact push then pull gives the files back byte for byte; blobs are sent only once', async () => {
     const ref = `${registry.host}/art/model:1`;
     const push = await run([
@@ -280,25 +301,7 @@ describe.skipIf(missing)('artifacts and referrers against the real registry', ()
   it('pd copy --referrers carries referrers, and their referrers, to another repository and registry', async () => {
     const src = `${registry.host}/art/subject:1`;
     expect((await run(['copy', '--all-platforms', fx.multiArch.index.ref, src])).code).toBe(0);
-    const sbom = join(files, 'app.spdx.json');
-    writeFileSync(sbom, '{"spdxVersion":"SPDX-2.3"}');
-    const a = JSON.parse(
-      (await run(['attach', '--json', src, sbom, '--artifact-type', 'application/spdx+json'])).stdout,
-    ) as { digest: string };
-    const sig = join(files, 'sbom.sig');
-    writeFileSync(sig, 'signature');
-    const s = JSON.parse(
-      (
-        await run([
-          'attach',
-          '--json',
-          `${registry.host}/art/subject@${a.digest}`,
-          sig,
-          '--artifact-type',
-          'application/vnd.example.sig',
-        ])
-      ).stdout,
-    ) as { digest: string };
+    const { a, s } = await attachSbomAndSignature(src, 'app', '{"spdxVersion":"SPDX-2.3"}', 'signature');
 
     for (const dst of [`${registry.host}/art/copied:1`, `${second.host}/mirror/app:1`]) {
       const r = await run(['copy', '--referrers', '--all-platforms', '--json', src, dst]);
@@ -330,25 +333,12 @@ describe.skipIf(missing)('artifacts and referrers against the real registry', ()
     // referrers' subject is rewritten on the way in; the push gives the layout's digests back.
     const src = `${registry.host}/art/layout-subject:1`;
     expect((await run(['copy', fx.layered.ref, src])).code).toBe(0);
-    const sbom = join(files, 'layout.spdx.json');
-    writeFileSync(sbom, '{"spdxVersion":"SPDX-2.3","name":"layout"}');
-    const a = JSON.parse(
-      (await run(['attach', '--json', src, sbom, '--artifact-type', 'application/spdx+json'])).stdout,
-    ) as { digest: string };
-    const sig = join(files, 'layout.sig');
-    writeFileSync(sig, 'layout signature');
-    const s = JSON.parse(
-      (
-        await run([
-          'attach',
-          '--json',
-          `${registry.host}/art/layout-subject@${a.digest}`,
-          sig,
-          '--artifact-type',
-          'application/vnd.example.sig',
-        ])
-      ).stdout,
-    ) as { digest: string };
+    const { a, s } = await attachSbomAndSignature(
+      src,
+      'layout',
+      '{"spdxVersion":"SPDX-2.3","name":"layout"}',
+      'layout signature',
+    );
 
     const layout = join(iso.dir, 'with-referrers');
     const pulled = await run(['pull', '--referrers', '--json', src, '-o', layout]);
