@@ -149,7 +149,7 @@ async function updateIndex(
   });
 }
 
-/** Content for `addToLayout`: a blob by its descriptor, as bytes or as a stream opened when absent. */
+/** Content for `addToLayout`: a blob by its descriptor, and how to open its bytes (only when absent). */
 export interface RawBlob {
   descriptor: Descriptor;
   open: () => Promise<Readable>;
