@@ -13,16 +13,11 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUN_STEP } from './changes.js';
 import { isolatedEnv, pd } from './helpers.js';
 import { describeEntries, dockerFilesystem } from './tree.js';
 
 const missing = registryMissing() ?? dockerMissing() ?? runcMissing();
-
-/** A file installed, a user created, a base file deleted: what a Dockerfile RUN typically does. */
-const STEP =
-  'echo built > /usr/local/built.txt' +
-  ' && echo builder:x:2000:2000::/home/builder:/bin/sh >> /etc/passwd && echo builder:x:2000: >> /etc/group' +
-  ' && mkdir -p /home/builder && chown 2000:2000 /home/builder && rm /etc/app.conf';
 
 /**
  * pd.yaml `run:` steps against a Dockerfile's RUN on the same base: the same filesystem, entry
@@ -54,7 +49,7 @@ describe.skipIf(missing)('pd build with run: steps, compared with docker build',
       [
         `base: ${fx.layered.ref}`,
         'run:',
-        `  - ${JSON.stringify(STEP)}`,
+        `  - ${JSON.stringify(RUN_STEP)}`,
         'config:',
         '  user: builder',
         '',
@@ -66,7 +61,7 @@ describe.skipIf(missing)('pd build with run: steps, compared with docker build',
     expect(first.stderr).toMatch(/run 1\/1: echo built/);
 
     await docker(['build', '--network', 'none', '-t', 'pd-run-step:docker', '-'], {
-      input: `FROM ${fx.layered.local}\nRUN ${STEP}\nUSER builder\n`,
+      input: `FROM ${fx.layered.local}\nRUN ${RUN_STEP}\nUSER builder\n`,
     });
     const pdTree = join(iso.dir, 'pd-tree');
     const r = await pd(['export', to, pdTree], { env });
@@ -91,7 +86,7 @@ describe.skipIf(missing)('pd build with run: steps, compared with docker build',
     const history = JSON.parse(
       (await skopeo(['inspect', '--config', '--tls-verify=false', `docker://${to}`])).stdout,
     ) as { history: { created_by: string }[] };
-    expect(history.history.at(-1)!.created_by).toBe(`/bin/sh -c ${STEP}`);
+    expect(history.history.at(-1)!.created_by).toBe(`/bin/sh -c ${RUN_STEP}`);
   });
 
   it('an input the step names is part of its cache key; a failing step stops the build', async () => {

@@ -13,18 +13,11 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COMMIT_SCRIPT } from './changes.js';
 import { isolatedEnv, pd } from './helpers.js';
 import { describeEntries, dockerFilesystem } from './tree.js';
 
 const missing = registryMissing() ?? dockerMissing() ?? runcMissing() ?? skopeoMissing();
-
-/** Changes of every kind: a file added (owned, moded, hardlinked), changed, deleted; a directory recreated. */
-const SCRIPT = [
-  'rm -rf /data && mkdir /data && echo again > /data/again',
-  'rm /etc/app.conf.link && echo changed > /etc/app.conf',
-  'echo new > /etc/new && chown 1000:1000 /etc/new && chmod 640 /etc/new && ln /etc/new /etc/new-link',
-  'mkdir -p /opt/app/sub && ln -s ../run.sh /opt/app/run && rm /opt/run.sh',
-].join(' && ');
 
 /**
  * pd commit of a container against docker commit of the same changes on the same image: the two
@@ -49,7 +42,7 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
   });
 
   it('gives the filesystem docker commit gives, as one new layer over the image', async () => {
-    let r = await run(['run', '--name', 'committed', fx.layered.ref, 'sh', '-c', SCRIPT]);
+    let r = await run(['run', '--name', 'committed', fx.layered.ref, 'sh', '-c', COMMIT_SCRIPT]);
     expect(r.code, r.stderr).toBe(0);
     const to = `${registry.host}/committed/pd:1`;
     r = await run(['commit', 'committed', '-t', to, '-m', 'the changes', '--env', 'COMMITTED=1']);
@@ -64,7 +57,7 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
       fx.layered.local,
       'sh',
       '-c',
-      SCRIPT,
+      COMMIT_SCRIPT,
     ]);
     await docker(['commit', 'pd-commit-test', 'pd-commit-test:docker']);
 
@@ -116,7 +109,7 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
     const env = { ...iso.env, SOURCE_DATE_EPOCH: '1700000000' };
     const digests: string[] = [];
     for (const name of ['again-1', 'again-2']) {
-      let r = await pd(['run', '--name', name, fx.layered.ref, 'sh', '-c', SCRIPT], {
+      let r = await pd(['run', '--name', name, fx.layered.ref, 'sh', '-c', COMMIT_SCRIPT], {
         env,
         timeout: 120_000,
       });

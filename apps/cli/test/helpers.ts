@@ -23,6 +23,11 @@ export interface PdOptions {
   /** Script to run instead of dist/main.js (the bundle). */
   script?: string;
   timeout?: number;
+  /**
+   * Run as this unprivileged user (with its own groups, through setpriv) instead of the test's;
+   * the script, its directory and the cache must be readable by that user.
+   */
+  user?: string;
 }
 
 /** A private HOME, DOCKER_CONFIG and cache for a test file: nothing of the machine's leaks in. */
@@ -43,7 +48,11 @@ export function pd(args: readonly string[], options: PdOptions = {}): Promise<Pd
   return new Promise((resolve, reject) => {
     // `node -- SCRIPT`, as the executables' launcher runs it: Node 20 would take a `--env-file`
     // among pd's arguments for its own.
-    const child = spawn(process.execPath, ['--', options.script ?? PD_MAIN, ...args], {
+    const node = [process.execPath, '--', options.script ?? PD_MAIN, ...args];
+    const argv = options.user
+      ? ['setpriv', `--reuid=${options.user}`, `--regid=${options.user}`, '--init-groups', ...node]
+      : node;
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
       env: options.env ?? { PATH: process.env.PATH },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { Image } from '@pd/image';
@@ -31,6 +31,7 @@ import {
 import { resolveImage, resolveOptions } from './source.js';
 import { buildSpec } from './spec.js';
 import { type ResolvedUser, resolveUser } from './user.js';
+import { removeTree, rootlessMode, toHostId } from './userns.js';
 import { checkVolume, parseVolume } from './volumes.js';
 
 /** A bundle on disk: `config.json`, the root filesystem (or how to mount it) and the /etc files. */
@@ -174,7 +175,9 @@ export async function prepareBundle(
     // The layers it will use are recorded before they are unpacked: a `pd cache prune` meanwhile
     // keeps them (pruneLayers reads every bundle's layers.json).
     // What pd commit builds on: the image's manifest and config, and where its blobs come from.
-    await recordImage(dir, input, image);
+    // The name as given, even when the caller resolved it: commit fetches the layer blobs from
+    // there when they are not cached (they are not when the store had the layers unpacked).
+    await recordImage(dir, typeof input === 'string' ? input : (options.imageName ?? input), image);
     const imageLayers = await image.layers();
     const diffIds = await Promise.all(imageLayers.map((l) => l.diffId()));
     await writeFile(join(dir, 'layers.json'), JSON.stringify(diffIds));
@@ -189,13 +192,30 @@ export async function prepareBundle(
       readImageFile(layers, '/etc/group'),
     ]);
     const user = resolveUser(userSpec, passwd, group);
-    const rootless = isRoot ? undefined : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    const rootlessMap = rootlessMode();
+    const rootless = rootlessMap?.map;
     if (rootless) await assertUserNamespaces();
-    if (rootless && (user.uid !== 0 || user.gid !== 0)) {
-      throw new RootlessLimitError(`running as uid ${user.uid}, gid ${user.gid} (only root is mapped)`);
+    if (rootlessMap?.kind === 'single') {
+      if (user.uid !== 0 || user.gid !== 0)
+        throw new RootlessLimitError(
+          `running as uid ${user.uid}, gid ${user.gid} (only root is mapped: ${rootlessMap.why})`,
+        );
+      // setgroups(2) is denied in a user namespace written without newgidmap: no supplementary groups.
+      user.additionalGids = [];
+    } else if (rootless) {
+      const outside = [
+        ...(toHostId(rootless.uids, user.uid) === undefined ? [`uid ${user.uid}`] : []),
+        ...[user.gid, ...user.additionalGids]
+          .filter((g) => toHostId(rootless.gids, g) === undefined)
+          .map((g) => `gid ${g}`),
+      ];
+      if (outside.length > 0)
+        throw new RootlessLimitError(
+          `running as ${outside.join(', ')} (beyond the subordinate ids of /etc/subuid)`,
+        );
+      // runc refuses supplementary groups in every rootless container (crun would take them).
+      user.additionalGids = [];
     }
-    // setgroups(2) is denied in a user namespace written without newgidmap: no supplementary groups.
-    if (rootless) user.additionalGids = [];
 
     const hostname = options.hostname ?? (network === 'host' ? hostHostname() : id.slice(0, 12));
     const rootfs = planRootfs(layers, dir, {
@@ -209,11 +229,19 @@ export async function prepareBundle(
       mode: rootfs.mode,
       reason: rootfs.reason,
     });
+    if (rootlessMap?.kind === 'mapped' && rootfs.mode === 'copy')
+      throw new RootlessLimitError(
+        `a copied root filesystem (${rootfs.reason}): only an overlay keeps the owners of subordinate ids`,
+      );
     let overlayBy: PreparedBundle['overlayBy'];
     let rootMount: Mount | undefined;
     if (rootfs.mode === 'overlay') {
       overlayBy =
-        options.mountRootfs === false ? 'caller' : options.mountRootfs === 'runtime' ? 'runtime' : 'host';
+        options.mountRootfs === false && !rootless
+          ? 'caller'
+          : options.mountRootfs === 'runtime' || rootless
+            ? 'runtime' // without root, only the runtime can, inside the container's user namespace
+            : 'host';
       if (overlayBy === 'runtime') {
         // The runtime mounts from its own working directory: the lower directories must be absolute.
         const mountOptions = absoluteOverlayOptions(rootfs);
@@ -224,7 +252,9 @@ export async function prepareBundle(
             source: 'overlay',
             options: mountOptions.split(','),
           };
-        } else overlayBy = 'caller';
+        } else if (rootless)
+          throw new RootlessLimitError(`${rootfs.reason} (too many for the overlay mount options)`);
+        else overlayBy = 'caller';
       }
     }
     const tty = options.tty === true;
@@ -296,7 +326,7 @@ export async function prepareBundle(
     if (!options[HOLD_CLAIM]) releaseBundle(dir);
     return { id, dir, spec, rootfs, mounted, ...(overlayBy ? { overlayBy } : {}), layers, user };
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
     releaseBundle(dir);
     throw e;
   }

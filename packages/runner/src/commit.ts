@@ -8,6 +8,7 @@ import { IMAGE_RECORD } from './image-record.js';
 import { type ContainerOptions, locate } from './lifecycle.js';
 import { defaultCacheDir } from './paths.js';
 import { RecordedImage, type RefRecord } from './source.js';
+import { rootlessMode, streamInUserNamespace } from './userns.js';
 
 // A container's changes as a new image, as docker commit and buildah commit make it: the
 // overlayfs upper directory (what the container wrote, deleted or replaced) becomes one layer on
@@ -41,7 +42,13 @@ export interface CommitOptions
  */
 export async function commitChanges(base: Image, upper: string, options: CommitOptions = {}): Promise<Image> {
   const { appendLayers, buildLayer } = await import('@pd/image');
+  // Rootless with subordinate ids, files of other ids than the caller's may be unreadable to it:
+  // the tools read them in the user namespace the container's ids live in.
+  const rootless = rootlessMode();
   const tar = tarOverlayUpper(upper, {
+    ...(rootless?.kind === 'mapped'
+      ? { runTool: (argv: string[], input?: string) => streamInUserNamespace(rootless.map, argv, input) }
+      : {}),
     ...(options.clampMtime !== undefined ? { clampMtime: options.clampMtime } : {}),
     ...(options.mountPoints ? { mountPoints: options.mountPoints } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

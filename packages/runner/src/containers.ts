@@ -15,6 +15,7 @@ import {
   type RuntimeContainer,
 } from './runtimes/oci.js';
 import { EXIT_FILE, TOMBSTONE } from './supervisor.js';
+import { removeTree } from './userns.js';
 
 /**
  * Where a container on disk stands.
@@ -193,7 +194,7 @@ export function infoOf(b: Bundle & { info: BundleInfo }): ContainerInfo {
 export async function removeBundle(b: Bundle | Omit<Bundle, 'state'>): Promise<void> {
   if (b.runtime) await deleteContainer(b.runtime.rt, b.id);
   if (b.info?.mounted) await unmountRootfs(join(b.dir, 'rootfs'));
-  await rm(b.dir, { recursive: true, force: true });
+  await removeTree(b.dir);
 }
 
 /** What {@link pruneContainers} did (or, with `dryRun`, would do). */

@@ -206,11 +206,20 @@ export class CgroupUnavailableError extends PdError {
 
 /** Something the caller asked for cannot be done in rootless mode (another uid, devices...). */
 export class RootlessLimitError extends PdError {
-  constructor(what: string) {
+  constructor(what: string, hint?: string) {
     super(`not possible without root: ${what}`, {
       code: 'ROOTLESS_LIMIT',
-      hint: 'a rootless container maps only your own uid and gid (to root inside); run as root for more',
+      hint:
+        hint ??
+        'a rootless container maps your uid and gid to root, and your /etc/subuid and /etc/subgid ranges (through newuidmap) to the other ids; run as root for more',
     });
+  }
+}
+
+/** A tool pd runs in the rootless user namespace (GNU tar, find, rm) failed; its stderr says why. */
+export class UserNamespaceToolError extends PdError {
+  constructor(tool: string, detail: string) {
+    super(`${tool} (in the rootless user namespace): ${detail}`, { code: 'USERNS_TOOL_FAILED' });
   }
 }
 

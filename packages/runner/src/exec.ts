@@ -7,6 +7,7 @@ import type { Process, RuntimeSpec } from '@pd/oci-types';
 import { userEnvEntries } from './env.js';
 import { ContainerNotRunningError, ContainerStartError, InvalidOptionError } from './errors.js';
 import { type ContainerOptions, locate, signals } from './lifecycle.js';
+import { isRoot } from './paths.js';
 import { crunNeedsHybridWorkaround, failureOfLog, LIVE_STATUSES } from './runtimes/oci.js';
 import { which } from './tools.js';
 import { needsPty, withPty } from './tty.js';
@@ -69,7 +70,8 @@ export async function execInContainer(
     proc.user = {
       uid: user.uid,
       gid: user.gid,
-      ...(user.additionalGids.length > 0 ? { additionalGids: user.additionalGids } : {}),
+      // runc refuses supplementary groups in every rootless container.
+      ...(user.additionalGids.length > 0 && isRoot ? { additionalGids: user.additionalGids } : {}),
     };
   }
   if (options.workdir !== undefined) proc.cwd = options.workdir;

@@ -53,6 +53,7 @@ export { run } from './run.js';
 export { loadIntoDocker, runtimes } from './runtimes/index.js';
 export { type BuildStep, type RunStepOptions, runStep, StepFailedError, type StepResult } from './step.js';
 export { type ResolvedUser, resolveUser } from './user.js';
+export { type IdMap, type IdRange, type Rootless, rootlessMode } from './userns.js';
 export { parseVolume } from './volumes.js';
 
 registerImageRunner();

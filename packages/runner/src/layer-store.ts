@@ -1,16 +1,29 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
 import { mapLimit } from '@pd/internal';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
+import { UserNamespaceToolError } from './errors.js';
 import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import type { TarEntry } from './tar-writer.js';
 import { which } from './tools.js';
+import { idmapKey, removeTree, rootlessMode, runInUserNamespace, toContainerId } from './userns.js';
 
 /**
  * What the store knows about one unpacked layer, kept in `meta.json` beside its files.
@@ -32,6 +45,12 @@ export interface LayerMeta {
   entries: number;
   /** Files given extended attributes from the layer (security.capability, user.*). */
   xattrFiles: number;
+  /**
+   * The rootless id mapping the files' owners were written for (see userns.ts), as
+   * `uid:start:count/gid:start:count`; absent for root's store and single-id rootless ones. A
+   * layer unpacked for another mapping is unpacked again.
+   */
+  idmap?: string;
   unpackedAt: string;
 }
 
@@ -78,9 +97,20 @@ export interface PruneOptions {
   olderThanMs?: number;
 }
 
-// Xattrs a layer may carry into the cache. trusted.* is refused: trusted.overlay.* in a layer
-// would be read by overlayfs as its own metadata (opaque, redirect, metacopy).
-const KEPT_XATTR = /^(security\.capability|user\.)/;
+// Xattrs a layer may carry into the cache. trusted.* and user.overlay.* are refused: overlayfs
+// would read them as its own metadata (opaque, redirect, metacopy), user.* in rootless mounts.
+const KEPT_XATTR = /^(security\.capability|user\.(?!overlay\.))/;
+
+/** An entry of a layer owned by someone else than root, to be given its owner in the user namespace. */
+interface OwnedEntry {
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  uid: number;
+  gid: number;
+  mode: number;
+  mtime: number;
+  linkname: string;
+}
 
 /**
  * Unpacked layers by diffID, shared by every container: `layers/sha256/<hex>/{fs,meta.json}`.
@@ -165,7 +195,19 @@ export class LayerStore {
 
   private async ensureOnce(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
     await this.secure();
-    const have = await this.get(diffId);
+    let have = await this.get(diffId);
+    if (have && (have.meta.idmap ?? '') !== (idmapKey() ?? '')) {
+      // Unpacked for another id mapping (root's, or rootless before /etc/subuid had a range).
+      const trash = join(
+        this.root,
+        'tmp',
+        `${hexOf(diffId).slice(0, 16)}-stale-${randomBytes(4).toString('hex')}`,
+      );
+      await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
+      await rename(have.dir, trash);
+      await removeTree(trash);
+      have = undefined;
+    }
     if (have) {
       this.onLog?.({ kind: 'cached', message: `layer ${short(diffId)} already unpacked`, diffId });
       return have;
@@ -195,6 +237,10 @@ export class LayerStore {
       const whiteouts: string[] = [];
       const opaques: string[] = [];
       const xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }> = [];
+      // Rootless with subordinate ids: the extraction runs as the caller, so owners are given
+      // afterwards, in the user namespace (writeSpecialEntries).
+      const mapped = rootlessMode()?.kind === 'mapped';
+      const owned: OwnedEntry[] = [];
       let dropped = 0;
       const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
       const input = this.verify ? verified(source, diffId) : source;
@@ -206,7 +252,23 @@ export class LayerStore {
         specialModes: true,
         filter: (h) => {
           const wh = tar.whiteoutTarget(h.name);
-          if (!wh) return true;
+          if (!wh) {
+            if (
+              mapped &&
+              (h.uid !== 0 || h.gid !== 0) &&
+              (h.type === 'file' || h.type === 'directory' || h.type === 'symlink')
+            )
+              owned.push({
+                path: h.name.replace(/^(\.?\/)+|\/+$/g, ''),
+                type: h.type,
+                uid: h.uid,
+                gid: h.gid,
+                mode: h.mode & 0o7777,
+                mtime: h.mtime,
+                linkname: h.linkname,
+              });
+            return true;
+          }
           if (wh.kind === 'opaque') opaques.push(wh.dir);
           else whiteouts.push(wh.path);
           return false;
@@ -222,18 +284,25 @@ export class LayerStore {
       if (dropped > 0)
         this.onLog?.({
           kind: 'warning',
-          message: `layer ${short(diffId)}: ${dropped} trusted.* xattrs ignored`,
+          message: `layer ${short(diffId)}: ${dropped} trusted.* or user.overlay.* xattrs ignored`,
         });
 
       let overlay = true;
-      if (whiteouts.length > 0 || opaques.length > 0 || xattrFiles.length > 0) {
+      if (whiteouts.length > 0 || opaques.length > 0 || xattrFiles.length > 0 || owned.length > 0) {
         overlay = await this.writeSpecialEntries(
           diffId,
           await realpath(fsDir),
           whiteouts,
           opaques,
           xattrFiles,
+          owned,
         );
+        // Owners are part of the layer: without them a rootless container would see wrong files.
+        if (!overlay && owned.length > 0)
+          throw new UserNamespaceToolError(
+            'tar',
+            `layer ${short(diffId)}: its files could not be given their owners`,
+          );
       }
       const meta: LayerMeta = {
         diffId,
@@ -243,6 +312,7 @@ export class LayerStore {
         bytes: stats.bytes,
         entries: stats.entries,
         xattrFiles: overlay ? xattrFiles.length : 0,
+        ...(idmapKey() !== undefined ? { idmap: idmapKey() } : {}),
         unpackedAt: new Date().toISOString(),
       };
       await writeFile(join(tmp, 'meta.json'), `${JSON.stringify(meta)}\n`);
@@ -267,14 +337,16 @@ export class LayerStore {
       });
       return { diffId, dir, fs: join(dir, 'fs'), meta };
     } finally {
-      await rm(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
     }
   }
 
   /**
-   * Give the layer overlayfs' whiteouts and the xattrs Node cannot set, through GNU tar. Returns
-   * false when that is impossible (not root, no GNU tar, a whiteout below a symlink); the layer
-   * is then assembled by copying, which applies the whiteout lists from meta.json itself.
+   * Give the layer overlayfs' whiteouts, the xattrs Node cannot set and (rootless with
+   * subordinate ids) its owners, through GNU tar: as root, or as root of the rootless user
+   * namespace, where the opaque mark is `user.overlay.opaque` (mounted with `userxattr`). Returns
+   * false when that is impossible (single-id rootless, no GNU tar, a whiteout below a symlink);
+   * the layer is then assembled by copying, which applies the whiteout lists from meta.json itself.
    */
   private async writeSpecialEntries(
     diffId: Digest,
@@ -282,6 +354,7 @@ export class LayerStore {
     whiteouts: string[],
     opaques: string[],
     xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }>,
+    owned: OwnedEntry[],
   ): Promise<boolean> {
     const fail = (why: string) => {
       this.onLog?.({
@@ -290,22 +363,38 @@ export class LayerStore {
       });
       return false;
     };
-    if (!isRoot) return fail('device nodes and trusted.* xattrs need root');
+    const mode = rootlessMode();
+    const userns = mode?.kind === 'mapped' ? mode.map : undefined;
+    if (!isRoot && !userns) return fail('device nodes and trusted.* xattrs need root');
     const tarBin = which('tar');
     if (!tarBin) return fail('GNU tar not found');
+    const opaqueXattr = userns ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+    // The last entry of a path decides its owner, as it decided its content.
+    const owners = new Map(owned.map((o) => [o.path, o]));
 
     const entries: TarEntry[] = [];
     const parents = new Map<string, Stats>();
     const dirXattrs = new Map<string, Record<string, Buffer>>();
-    const entryFor = (name: string, st: Stats, extra: Partial<TarEntry>): TarEntry => ({
-      name,
-      type: 'directory',
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      mtime: Math.floor(st.mtimeMs / 1000),
-      ...extra,
-    });
+    const entryFor = (name: string, st: Stats, extra: Partial<TarEntry>): TarEntry => {
+      const owner = owners.get(name);
+      return {
+        name,
+        type: 'directory',
+        // Extracted by the caller, whom the namespace sees as root, unless the layer said otherwise.
+        mode: owner ? owner.mode : st.mode & 0o7777,
+        uid: owner ? owner.uid : userns ? (toContainerId(userns.uids, st.uid) ?? 0) : st.uid,
+        gid: owner ? owner.gid : userns ? (toContainerId(userns.gids, st.gid) ?? 0) : st.gid,
+        mtime: Math.floor(st.mtimeMs / 1000),
+        ...extra,
+      };
+    };
+    const fileEntry = async (rel: string, st: Stats, xattrs?: Record<string, Buffer>) => {
+      const path = join(root, rel);
+      entries.push(
+        entryFor(rel, st, { type: 'file', ...(xattrs ? { xattrs } : {}), source: { path, size: st.size } }),
+      );
+      if (st.nlink > 1) entries.push(...(await sameInode(root, st, rel)));
+    };
     for (const path of whiteouts) {
       const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
       if (!(await realDirs(root, parent, parents)))
@@ -318,6 +407,7 @@ export class LayerStore {
       if (dir === '') continue; // the whole lower stack is hidden: the assembler drops it (rootfs.ts)
       if (!(await realDirs(root, dir, parents))) return fail(`opaque directory ${dir} is not a directory`);
     }
+    const withFile = new Set<string>();
     for (const { path, xattrs } of xattrFiles) {
       const rel = path.slice(root.length + 1);
       const st = await lstatOr(path);
@@ -326,9 +416,18 @@ export class LayerStore {
         dirXattrs.set(rel, xattrs);
         parents.set(rel, st);
       } else if (st.isFile()) {
-        entries.push(entryFor(rel, st, { type: 'file', xattrs, source: { path, size: st.size } }));
-        if (st.nlink > 1) entries.push(...(await sameInode(root, st, rel)));
+        await fileEntry(rel, st, xattrs);
+        withFile.add(rel);
       }
+    }
+    for (const o of owners.values()) {
+      if (o.path === '' || withFile.has(o.path)) continue;
+      const st = await lstatOr(join(root, o.path));
+      if (!st) continue;
+      if (st.isDirectory() && o.type === 'directory') parents.set(o.path, st);
+      else if (st.isFile() && o.type === 'file') await fileEntry(o.path, st);
+      else if (st.isSymbolicLink() && o.type === 'symlink')
+        entries.push(entryFor(o.path, st, { type: 'symlink', linkname: await readlink(join(root, o.path)) }));
     }
     const opaqueSet = new Set(opaques);
     // Directory entries come last: GNU tar sets their times after creating what lies in them,
@@ -336,12 +435,26 @@ export class LayerStore {
     for (const [rel, st] of parents) {
       if (rel === '') continue;
       const xattrs = { ...dirXattrs.get(rel) };
-      if (opaqueSet.has(rel)) xattrs['trusted.overlay.opaque'] = Buffer.from('y');
+      if (opaqueSet.has(rel)) xattrs[opaqueXattr] = Buffer.from('y');
       entries.push(entryFor(rel, st, Object.keys(xattrs).length > 0 ? { xattrs } : {}));
     }
     try {
       const { writeTar } = await import('./tar-writer.js');
-      await runTar(tarBin, root, writeTar(entries));
+      const args = [
+        '-x',
+        '--xattrs',
+        '--xattrs-include=*',
+        '--overwrite',
+        '--numeric-owner',
+        '-p',
+        '--same-owner',
+        '-C',
+        root,
+        '-f',
+        '-',
+      ];
+      if (userns) await runInUserNamespace(userns, [tarBin, ...args], writeTar(entries));
+      else await runTar(tarBin, args, writeTar(entries));
     } catch (e) {
       return fail(`tar: ${(e as Error).message}`);
     }
@@ -382,7 +495,7 @@ export class LayerStore {
       // Renamed away first, so no reader sees a half-removed layer.
       const trash = join(this.root, 'tmp', `${hex.slice(0, 16)}-deleted-${randomBytes(4).toString('hex')}`);
       await rename(layer.dir, trash);
-      await rm(trash, { recursive: true, force: true });
+      await removeTree(trash);
       removed.push(layer.diffId);
     }
     await this.cleanTmp();
@@ -401,7 +514,7 @@ export class LayerStore {
       const pid = Number(name.split('-')[1]);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) continue;
       if (pid === process.pid && this.pending.size > 0) continue;
-      await rm(join(this.root, 'tmp', name), { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(join(this.root, 'tmp', name)).catch(() => undefined);
     }
   }
 }
@@ -479,13 +592,10 @@ async function sameInode(root: string, st: Stats, name: string): Promise<TarEntr
   return out;
 }
 
-function runTar(tarBin: string, dir: string, input: Readable): Promise<void> {
+function runTar(tarBin: string, args: string[], input: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      tarBin,
-      ['-x', '--xattrs', '--xattrs-include=*', '--overwrite', '--numeric-owner', '-p', '-C', dir, '-f', '-'],
-      { maxBuffer: 1 << 20 },
-      (err, _out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve()),
+    const child = execFile(tarBin, args, { maxBuffer: 1 << 20 }, (err, _out, stderr) =>
+      err ? reject(new Error(stderr.trim() || err.message)) : resolve(),
     );
     input.on('error', (e) => {
       child.kill();

@@ -14,6 +14,7 @@ import {
   symlink,
   utimes,
 } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ToolNotFoundError } from './errors.js';
@@ -21,6 +22,7 @@ import type { CachedLayer } from './layer-store.js';
 import type { RootfsMode } from './options.js';
 import { isRoot } from './paths.js';
 import { which } from './tools.js';
+import { rootlessMode } from './userns.js';
 
 const execFileP = promisify(execFile);
 
@@ -91,9 +93,13 @@ function overlayObstacle(
   bundleDir: string,
   base: string,
 ): string | { options: string; reason: string } {
-  if (!isRoot) return 'not root: overlayfs cannot be mounted outside a user namespace';
+  // Rootless with subordinate ids, the runtime mounts the overlay inside the container's user
+  // namespace (Linux 5.11+), where overlayfs keeps its marks in user.overlay.* xattrs.
+  const userns = !isRoot && rootlessMode()?.kind === 'mapped';
+  if (!isRoot && !userns) return 'not root: overlayfs cannot be mounted outside a user namespace';
   if (!kernelHasOverlay()) return 'the kernel has no overlay filesystem';
-  if (!which('unshare') || !which('mount')) return 'unshare or mount (util-linux) not found';
+  if (userns && !kernelAtLeast(5, 11)) return 'overlayfs in a user namespace needs Linux 5.11';
+  if (!userns && (!which('unshare') || !which('mount'))) return 'unshare or mount (util-linux) not found';
   const notReady = layers.find((l) => !l.meta.overlay);
   if (notReady) return `layer ${notReady.diffId.slice(7, 19)} has whiteouts overlayfs cannot read`;
   const visible = visibleLayers(layers);
@@ -103,10 +109,15 @@ function overlayObstacle(
   const paths = [...lowers, join(bundleDir, 'upper'), join(bundleDir, 'work')];
   if (paths.some((p) => /[,:\\\n]/.test(p)))
     return 'a cache path contains "," ":" or "\\", which overlay options cannot carry';
-  const options = `lowerdir=${lowers.join(':')},upperdir=${join(bundleDir, 'upper')},workdir=${join(bundleDir, 'work')}`;
+  const options = `lowerdir=${lowers.join(':')},upperdir=${join(bundleDir, 'upper')},workdir=${join(bundleDir, 'work')}${userns ? ',userxattr' : ''}`;
   if (options.length > OVERLAY_OPTIONS_MAX)
     return `${visible.length} layers do not fit overlayfs' mount options`;
   return { options, reason: `${visible.length} cached layers as lower directories` };
+}
+
+function kernelAtLeast(major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return m !== null && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 function relativeTo(base: string, path: string): string {

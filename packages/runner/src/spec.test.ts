@@ -53,5 +53,23 @@ describe('config.json', () => {
     expect(spec.linux?.resources).toBeUndefined();
     expect(spec.linux?.cgroupsPath).toBeUndefined();
     expect(spec.mounts?.find((m) => m.destination === '/dev/pts')?.options).not.toContain('gid=5');
+    expect(spec.linux?.sysctl?.['net.ipv4.ping_group_range']).toBe('0 0');
+  });
+
+  test('rootless with subordinate ranges: the whole mapping, tty group and ping for every mapped group', () => {
+    const ranges = [
+      { containerID: 0, hostID: 1234, size: 1 },
+      { containerID: 1, hostID: 100000, size: 65536 },
+    ];
+    const spec = buildSpec({
+      ...input,
+      user: { uid: 1000, gid: 1000, additionalGids: [], home: '/home/app' },
+      rootless: { uid: 1234, gid: 99, uids: ranges, gids: ranges },
+    });
+    expect(spec.linux?.uidMappings).toEqual(ranges);
+    expect(spec.linux?.gidMappings).toEqual(ranges);
+    expect(spec.mounts?.find((m) => m.destination === '/dev/pts')?.options).toContain('gid=5');
+    expect(spec.linux?.sysctl?.['net.ipv4.ping_group_range']).toBe('0 65536');
+    expect(spec.linux?.cgroupsPath).toBeUndefined();
   });
 });

@@ -2,6 +2,7 @@ import type { LinuxResources, Mount, RuntimeSpec } from '@pd/oci-types';
 import { validateRuntimeSpec } from '@pd/oci-types';
 import type { VolumeSpec } from './options.js';
 import type { ResolvedUser } from './user.js';
+import type { IdRange } from './userns.js';
 
 // config.json with docker's defaults (moby oci/defaults.go and daemon/oci_linux.go, checked
 // against the config.json docker 20.10 hands to runc): capabilities, mounts, masked and
@@ -68,8 +69,11 @@ export interface SpecInput {
   /** Host files bind-mounted over /etc/hosts, /etc/hostname and /etc/resolv.conf. */
   etc: { hosts: string; hostname: string; resolvConf: string };
   volumes: VolumeSpec[];
-  /** Set for a rootless container: this host uid/gid become root inside. */
-  rootless?: { uid: number; gid: number };
+  /**
+   * Set for a rootless container: this host uid/gid become root inside, and `uids`/`gids` (when
+   * given) are the whole mapping, subordinate ranges included (see userns.ts).
+   */
+  rootless?: { uid: number; gid: number; uids?: IdRange[]; gids?: IdRange[] };
   /** The capability set (default docker's, {@link DEFAULT_CAPABILITIES}). */
   capabilities?: readonly string[];
   noNewPrivileges?: boolean;
@@ -77,6 +81,17 @@ export interface SpecInput {
   extraMounts?: Mount[];
   /** cgroup limits (memory, cpu, pids) beside the device rules; root containers only. */
   limits?: LinuxResources;
+}
+
+/** How many container gids, from 0 up, a rootless mapping covers. */
+function groupsMapped(r: NonNullable<SpecInput['rootless']>): number {
+  let n = 0;
+  while ((r.gids ?? []).some((g) => n >= g.containerID && n < g.containerID + g.size)) n++;
+  return Math.max(n, 1);
+}
+
+function mapsGroup(r: NonNullable<SpecInput['rootless']>, gid: number): boolean {
+  return (r.gids ?? []).some((g) => gid >= g.containerID && gid < g.containerID + g.size);
 }
 
 function bind(source: string, destination: string, readOnly: boolean): Mount {
@@ -107,7 +122,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
         'newinstance',
         'ptmxmode=0666',
         'mode=0620',
-        ...(rootless ? [] : ['gid=5']),
+        ...(rootless && !mapsGroup(rootless, 5) ? [] : ['gid=5']),
       ],
     },
     // sysfs belongs to the network namespace that mounts it: with the host network, or without
@@ -182,14 +197,14 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
             sysctl: {
               'net.ipv4.ip_unprivileged_port_start': '0',
               // Only mapped groups may be named: in a rootless container that is group 0 alone.
-              'net.ipv4.ping_group_range': rootless ? '0 0' : '0 2147483647',
+              'net.ipv4.ping_group_range': rootless ? `0 ${groupsMapped(rootless) - 1}` : '0 2147483647',
             },
           }
         : {}),
       ...(rootless
         ? {
-            uidMappings: [{ containerID: 0, hostID: rootless.uid, size: 1 }],
-            gidMappings: [{ containerID: 0, hostID: rootless.gid, size: 1 }],
+            uidMappings: rootless.uids ?? [{ containerID: 0, hostID: rootless.uid, size: 1 }],
+            gidMappings: rootless.gids ?? [{ containerID: 0, hostID: rootless.gid, size: 1 }],
           }
         : {
             ...(input.cgroupsPath ? { cgroupsPath: input.cgroupsPath } : {}),

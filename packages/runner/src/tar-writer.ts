@@ -13,8 +13,8 @@ import { Readable } from 'node:stream';
 export interface TarEntry {
   /** Relative path inside the extraction directory (no `..`, no leading `/`). */
   name: string;
-  type: 'directory' | 'file' | 'whiteout' | 'link';
-  /** For hardlinks: the path (relative, like `name`) of the file linked to. */
+  type: 'directory' | 'file' | 'whiteout' | 'link' | 'symlink';
+  /** For hardlinks: the path (relative, like `name`) of the file linked to; for symlinks, their target. */
   linkname?: string;
   mode: number;
   uid: number;
@@ -77,7 +77,7 @@ async function* entries(list: TarEntry[]): AsyncGenerator<Buffer> {
     yield body;
     yield pad(body.length);
     const size = e.type === 'file' ? (e.source?.size ?? 0) : 0;
-    const flag = { directory: '5', whiteout: '3', link: '1', file: '0' }[e.type];
+    const flag = { directory: '5', whiteout: '3', link: '1', symlink: '2', file: '0' }[e.type];
     yield header(e.name, flag, e, size);
     if (e.type === 'file' && e.source) {
       const src = e.source;

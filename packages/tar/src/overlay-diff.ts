@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { PdError } from '@pd/oci-types';
 import { lazyTar } from './create.js';
-import type { TarHeader } from './header.js';
-import { parentOf } from './names.js';
+import { TarFormatError } from './errors.js';
+import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './header.js';
+import { cleanPath, compareBytes, parentOf } from './names.js';
 import { resolveTarOptions, sourceDateEpoch } from './options.js';
 import { finalizePlan, type PlannedEntry, ROOT_OWNER } from './plan.js';
+import { parseTar } from './reader.js';
 import { walk } from './walk.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './whiteout.js';
 
@@ -29,6 +31,14 @@ export interface OverlayTarOptions {
    * init layer out of a commit. What the container wrote below one stays.
    */
   mountPoints?: readonly string[];
+  /**
+   * Read the directory through tools (`find`, `getfattr`, GNU `tar`) started by this function,
+   * which returns the tool's stdout and fails the stream when the tool fails; `input` goes to its
+   * stdin. For an upper directory whose files belong to users the caller cannot read as, such as
+   * a rootless container's (subordinate ids), where only a process in its user namespace can read
+   * them all. The layer is the same, byte for byte, as the one read in-process.
+   */
+  runTool?: (argv: string[], input?: string) => Readable;
   signal?: AbortSignal;
 }
 
@@ -52,6 +62,13 @@ const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
  */
 export function tarOverlayUpper(upper: string, opts: OverlayTarOptions = {}): Readable {
   const clamp = opts.clampMtime ?? sourceDateEpoch();
+  if (opts.runTool) {
+    const run = opts.runTool;
+    return Readable.from(upperThroughTools(upper, opts, clamp, run), {
+      objectMode: false,
+      highWaterMark: 1 << 20,
+    });
+  }
   const o = resolveTarOptions({
     owner: 'keep',
     mtime: 'keep',
@@ -63,7 +80,7 @@ export function tarOverlayUpper(upper: string, opts: OverlayTarOptions = {}): Re
       const dir = await realpath(upper);
       const found: PlannedEntry[] = [];
       await walk(dir, '', o, found);
-      const xattrs = await readXattrs(dir);
+      const xattrs = parseXattrDump(await getfattrDump(dir), dir);
       const mounts = new Set((opts.mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, '')));
       const parents = new Set(found.map((e) => parentOf(e.path)));
       const entries: PlannedEntry[] = [];
@@ -121,15 +138,29 @@ function marker(path: string, like: TarHeader): PlannedEntry {
   };
 }
 
+/** getfattr's arguments for every xattr under `dir` (no symlinks followed), values in base64. */
+const getfattrArgs = (dir: string) => [
+  '--absolute-names',
+  '-R',
+  '-P',
+  '-h',
+  '-d',
+  '-m',
+  '-',
+  '-e',
+  'base64',
+  dir,
+];
+
 /**
- * Every xattr under `dir` by relative path, from one `getfattr` run (no symlinks followed). Node
- * has no xattr calls; one process for the whole tree costs milliseconds.
+ * Every xattr under `dir`, from one `getfattr` run. Node has no xattr calls; one process for the
+ * whole tree costs milliseconds.
  */
-async function readXattrs(dir: string): Promise<Map<string, Record<string, Buffer>>> {
-  const dump = await new Promise<string>((resolve, reject) => {
+async function getfattrDump(dir: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     execFile(
       'getfattr',
-      ['--absolute-names', '-R', '-P', '-h', '-d', '-m', '-', '-e', 'base64', dir],
+      getfattrArgs(dir),
       { maxBuffer: 1 << 30, encoding: 'latin1' },
       (err, stdout, stderr) => {
         if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new XattrToolMissingError());
@@ -140,6 +171,10 @@ async function readXattrs(dir: string): Promise<Map<string, Record<string, Buffe
       },
     );
   });
+}
+
+/** A getfattr dump of `dir` as xattrs by relative path. */
+function parseXattrDump(dump: string, dir: string): Map<string, Record<string, Buffer>> {
   const out = new Map<string, Record<string, Buffer>>();
   let current: Record<string, Buffer> | undefined;
   for (const line of dump.split('\n')) {
@@ -171,4 +206,125 @@ function unescapeAttrText(text: string): string {
     } else bytes.push(text.charCodeAt(i) & 0xff);
   }
   return Buffer.from(bytes).toString('utf8');
+}
+
+// --- through tools ------------------------------------------------------------------------------
+
+/** One entry of the layer in the order it is written: a file read by tar, or a whiteout made here. */
+type Planned = { path: string; kind: 'tar' } | { path: string; kind: 'marker'; mtime: number };
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The same layer as the in-process walk, from three tool runs: `find` lists every path with its
+ * type, size and mtime; `getfattr` gives the xattrs (opaque marks too); GNU tar archives the listed
+ * paths in pd's order, and its entries are written again with pd's headers, whiteout and opaque
+ * markers put where the in-process plan sorts them.
+ */
+async function* upperThroughTools(
+  upper: string,
+  opts: OverlayTarOptions,
+  clamp: number | undefined,
+  run: (argv: string[], input?: string) => Readable,
+): AsyncGenerator<Buffer> {
+  const dir = await realpath(upper);
+  const listing = (
+    await collect(run(['find', dir, '-mindepth', '1', '-printf', '%P\\0%y\\0%s\\0%T@\\0']))
+  ).toString('utf8');
+  const fields = listing.split('\0');
+  const found: Array<{ path: string; type: string; size: number; mtime: number }> = [];
+  for (let i = 0; i + 3 < fields.length; i += 4)
+    found.push({
+      path: fields[i]!,
+      type: fields[i + 1]!,
+      size: Number(fields[i + 2]),
+      mtime: Math.floor(Number(fields[i + 3])),
+    });
+  const xattrs = parseXattrDump(
+    (await collect(run(['getfattr', ...getfattrArgs(dir)]))).toString('latin1'),
+    dir,
+  );
+  const mounts = new Set((opts.mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, '')));
+  const parents = new Set(found.map((e) => parentOf(e.path)));
+  const time = (t: number) => (clamp !== undefined && t > clamp ? clamp : t);
+  const plan: Planned[] = [];
+  for (const e of found) {
+    // As in-process: an entry at a mount point with no size (not a file with bytes) and nothing below.
+    if (mounts.has(e.path) && (e.type !== 'f' || e.size === 0) && !parents.has(e.path)) continue;
+    if (e.type === 's') continue; // sockets cannot be archived
+    // A character device in an upper directory is overlayfs' whiteout (nothing else can make one there).
+    if (e.type === 'c') {
+      plan.push({ path: whiteoutOf(e.path), kind: 'marker', mtime: time(e.mtime) });
+      continue;
+    }
+    const opaque =
+      xattrs.get(e.path)?.['user.overlay.opaque'] ?? xattrs.get(e.path)?.['trusted.overlay.opaque'];
+    if (e.type === 'd' && opaque?.toString() === 'y')
+      plan.push({ path: `${e.path}/${OPAQUE_WHITEOUT}`, kind: 'marker', mtime: time(e.mtime) });
+    plan.push({ path: e.path, kind: 'tar' });
+  }
+  plan.sort((a, b) => compareBytes(a.path, b.path));
+  const names = plan
+    .filter((p) => p.kind === 'tar')
+    .map((p) => `${p.path}\0`)
+    .join('');
+  const archive = run(
+    [
+      'tar',
+      '-C',
+      dir,
+      '-c',
+      '-f',
+      '-',
+      '--no-recursion',
+      '--null',
+      '--verbatim-files-from',
+      '-T',
+      '-',
+      '--format=posix',
+      '--numeric-owner',
+    ],
+    names,
+  );
+  const entries = parseTar(archive)[Symbol.asyncIterator]();
+  for (const p of plan) {
+    opts.signal?.throwIfAborted();
+    if (p.kind === 'marker') {
+      const h = marker(p.path, { mtime: p.mtime } as TarHeader).header;
+      yield encodeHeader({ ...h });
+      continue;
+    }
+    const next = await entries.next();
+    if (next.done) throw new TarFormatError(`tar ended before ${p.path}`);
+    const { header: got, body } = next.value;
+    if (cleanPath(got.name) !== p.path)
+      throw new TarFormatError(`tar gave ${got.name} where ${p.path} was expected`);
+    // From getfattr by path, as in-process: a hardlink entry carries its inode's xattrs too.
+    const kept = Object.entries(xattrs.get(p.path) ?? {}).filter(([k]) => !OVERLAY_XATTR.test(k));
+    const h: TarHeader = {
+      name: got.type === 'directory' ? `${p.path}/` : p.path,
+      type: got.type,
+      mode: got.mode & 0o7777,
+      uid: got.uid,
+      gid: got.gid,
+      uname: '',
+      gname: '',
+      size: got.type === 'file' ? got.size : 0,
+      mtime: time(Math.floor(got.mtime)),
+      linkname: got.linkname,
+      devmajor: got.devmajor,
+      devminor: got.devminor,
+      ...(kept.length > 0 ? { xattrs: Object.fromEntries(kept) } : {}),
+    };
+    yield encodeHeader(h);
+    for await (const chunk of body) yield chunk;
+    const pad = padding(h.size);
+    if (pad) yield END_OF_ARCHIVE.subarray(0, pad);
+  }
+  if (!(await entries.next()).done) throw new TarFormatError('tar gave more entries than were listed');
+  yield END_OF_ARCHIVE;
 }

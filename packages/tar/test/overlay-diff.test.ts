@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,15 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+async function headers(layer: Buffer): Promise<TarHeader[]> {
+  const out: TarHeader[] = [];
+  for await (const e of readEntries(layer)) {
+    out.push(e.header);
+    for await (const _ of e.body);
+  }
+  return out;
 }
 
 /** Every entry of a tree as `find` sees it: type, mode, owner, size, link target or content hash. */
@@ -120,5 +129,24 @@ describe.skipIf(overlayMissing())('tarOverlayUpper on a real overlayfs upper dir
 
   test('the same changes give the same bytes', async () => {
     expect((await collect(tarOverlayUpper(upper, { clampMtime: 1_700_000_000 }))).equals(layer)).toBe(true);
+  });
+
+  test('read through find, getfattr and GNU tar (as a rootless container is), the same bytes', async () => {
+    const started: string[] = [];
+    const runTool = (argv: string[], input?: string) => {
+      started.push(argv[0]!);
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+      child.stdin.end(input);
+      return child.stdout;
+    };
+    for (const opts of [{}, { mountPoints: ['/deep/er', '/etc/new'] }]) {
+      const inProcess = await collect(tarOverlayUpper(upper, { clampMtime: 1_700_000_000, ...opts }));
+      const throughTools = await collect(
+        tarOverlayUpper(upper, { clampMtime: 1_700_000_000, runTool, ...opts }),
+      );
+      expect(await headers(throughTools)).toEqual(await headers(inProcess));
+      expect(throughTools.equals(inProcess)).toBe(true);
+    }
+    expect(started).toEqual(['find', 'getfattr', 'tar', 'find', 'getfattr', 'tar']);
   });
 });

@@ -4,8 +4,13 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import type { PreparedBundle } from '../bundle.js';
-import { ContainerStartError, RuntimeNotFoundError, ToolNotFoundError } from '../errors.js';
-import { runtimeStateDir } from '../paths.js';
+import {
+  ContainerStartError,
+  RootlessLimitError,
+  RuntimeNotFoundError,
+  ToolNotFoundError,
+} from '../errors.js';
+import { isRoot, runtimeStateDir } from '../paths.js';
 import { which } from '../tools.js';
 import { startWatchdog } from '../watchdog.js';
 
@@ -83,6 +88,9 @@ export function launchCommand(
   const overlay =
     bundle.rootfs.mode === 'overlay' && bundle.overlayBy === 'caller' ? bundle.rootfs : undefined;
   const cgroupFix = rt.kind === 'crun' && crunNeedsHybridWorkaround();
+  // The workaround unmounts in a mount namespace of its own, which needs root.
+  if (cgroupFix && !isRoot)
+    throw new RootlessLimitError('crun on a host with hybrid cgroups', 'use runc (--runtime runc)');
   if (!overlay && !cgroupFix) return { file: rt.path, args: runtimeArgv.slice(1) };
   const unshare = which('unshare');
   if (!unshare)
