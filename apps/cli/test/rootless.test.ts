@@ -145,7 +145,7 @@ describe.skipIf(missing)('rootless, as an unprivileged user with subordinate ids
     expect(existsSync(bundle)).toBe(false);
   });
 
-  it('a user of the image runs as itself; a run: step builds what a Dockerfile RUN builds', async () => {
+  it('a user of the image runs as itself, also detached; a run: step builds what a Dockerfile RUN builds', async () => {
     let r = await as([
       'run',
       '--rm',
@@ -158,6 +158,34 @@ describe.skipIf(missing)('rootless, as an unprivileged user with subordinate ids
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('1000\n1000\n1000\n');
+
+    // Detached, it outlives the pd that started it; exec, stop, wait and rm reach it.
+    r = await as([
+      'run',
+      '-d',
+      '--name',
+      'rld',
+      fx.layered.ref,
+      'sh',
+      '-c',
+      'trap "exit 7" TERM; while :; do sleep 0.1; done',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await as([
+      'exec',
+      '-u',
+      'app',
+      'rld',
+      'sh',
+      '-c',
+      'id -un; touch /home/app/x && stat -c %U /home/app/x',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('app\napp\n');
+    expect((await as(['stop', '-t', '5', 'rld'])).code).toBe(0);
+    expect((await as(['wait', 'rld'])).stdout).toBe('7\n');
+    expect((await as(['rm', 'rld'])).code).toBe(0);
+    expect(existsSync(join(env.PD_CACHE_DIR, 'containers', 'rld'))).toBe(false);
 
     const dir = join(home, 'app');
     mkdirSync(dir);

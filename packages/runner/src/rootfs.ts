@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { constants, readFileSync, type Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -14,10 +14,10 @@ import {
   symlink,
   utimes,
 } from 'node:fs/promises';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ToolNotFoundError } from './errors.js';
+import { kernelHasOverlay } from './kernel.js';
 import type { CachedLayer } from './layer-store.js';
 import type { RootfsMode } from './options.js';
 import { isRoot } from './paths.js';
@@ -41,18 +41,6 @@ export type RootfsPlan =
       reason: string;
     }
   | { mode: 'copy'; target: string; hardlinks: boolean; reason: string };
-
-let overlayKnown: boolean | undefined;
-function kernelHasOverlay(): boolean {
-  if (overlayKnown === undefined) {
-    try {
-      overlayKnown = /\toverlay\n/.test(readFileSync('/proc/filesystems', 'utf8'));
-    } catch {
-      overlayKnown = false;
-    }
-  }
-  return overlayKnown;
-}
 
 /** The layers that matter: an opaque root in a layer hides everything below it. */
 export function visibleLayers(layers: CachedLayer[]): CachedLayer[] {
@@ -98,7 +86,6 @@ function overlayObstacle(
   const userns = !isRoot && rootlessMode()?.kind === 'mapped';
   if (!isRoot && !userns) return 'not root: overlayfs cannot be mounted outside a user namespace';
   if (!kernelHasOverlay()) return 'the kernel has no overlay filesystem';
-  if (userns && !kernelAtLeast(5, 11)) return 'overlayfs in a user namespace needs Linux 5.11';
   if (!userns && (!which('unshare') || !which('mount'))) return 'unshare or mount (util-linux) not found';
   const notReady = layers.find((l) => !l.meta.overlay);
   if (notReady) return `layer ${notReady.diffId.slice(7, 19)} has whiteouts overlayfs cannot read`;
@@ -113,11 +100,6 @@ function overlayObstacle(
   if (options.length > OVERLAY_OPTIONS_MAX)
     return `${visible.length} layers do not fit overlayfs' mount options`;
   return { options, reason: `${visible.length} cached layers as lower directories` };
-}
-
-function kernelAtLeast(major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release());
-  return m !== null && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 function relativeTo(base: string, path: string): string {

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { UserNamespaceToolError } from './errors.js';
+import { kernelAtLeast, kernelHasOverlay } from './kernel.js';
 import { isRoot } from './paths.js';
 import { which } from './tools.js';
 
@@ -75,6 +76,9 @@ function decide(): Rootless {
   if (!which('newuidmap') || !which('newgidmap'))
     return single('newuidmap/newgidmap not found (package uidmap)');
   if (!unshareMapsRanges()) return single('unshare cannot map id ranges (util-linux 2.38 or later needed)');
+  // Only an overlay mounted in the container's namespace keeps the owners; a copy could not.
+  if (!kernelHasOverlay() || !kernelAtLeast(5, 11))
+    return single('overlayfs in a user namespace needs Linux 5.11 or later');
   return {
     kind: 'mapped',
     map: {
