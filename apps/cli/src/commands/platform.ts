@@ -96,10 +96,9 @@ export async function ensurePlatform<T extends Image | ImageIndex>(
   platform: string | undefined,
 ): Promise<T> {
   if (platform === undefined || platform === 'all' || image.kind !== 'image') return image;
-  const config = await image.config();
-  if (!config.os || !config.architecture) return image;
-  const have: Platform = { os: config.os, architecture: config.architecture };
-  if (config.variant) have.variant = config.variant;
+  const { imagePlatform } = await import('@pd/image');
+  const have = await imagePlatform(image);
+  if (!have) return image;
   const want = parsePlatform(platform);
   if (platformMatches(want, have)) return image;
   const error = new PlatformMismatchError(platform, formatPlatform(have));
