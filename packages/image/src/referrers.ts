@@ -245,16 +245,21 @@ function registryStore(repo: RepositoryLike, client: RegistryClient): ReferrerSt
 
 function layoutStore(dir: string): ReferrerStore {
   const store = new DirBlobStore(dir);
+  // Each untagged manifest's subject, read once per walk: a manifest's bytes never change.
+  const subjects = new Map<string, string | undefined>();
   return {
     async referrers(digest) {
       const index = await readLayoutIndex(store);
       const found: Descriptor[] = [];
       for (const d of index.manifests) {
         if (d.annotations?.[REF_NAME_ANNOTATION] !== undefined) continue;
-        const doc = JSON.parse((await readVerified(store, d, 'manifest')).toString('utf8')) as {
-          subject?: { digest?: string };
-        };
-        if (doc.subject?.digest === digest) found.push(d);
+        if (!subjects.has(d.digest)) {
+          const doc = JSON.parse((await readVerified(store, d, 'manifest')).toString('utf8')) as {
+            subject?: { digest?: string };
+          };
+          subjects.set(d.digest, doc.subject?.digest);
+        }
+        if (subjects.get(d.digest) === digest) found.push(d);
       }
       return found;
     },
