@@ -139,6 +139,7 @@ export async function uploadBlob(
       size: opts.size,
       what,
       verified: opts.sourceVerified,
+      keep: opts.size !== undefined && opts.size <= SINGLE_POST_LIMIT,
     });
     const op: Upload = { ctx, repo, subject, source, budget, opts, expected, signal, progress };
     try {
