@@ -11,21 +11,26 @@
 //   [--build 'LABEL=MAIN' ...]  also time other builds of the CLI (e.g. the last commit's, built in
 //                               a scratch tree), each under its label
 //   [--node22 NODE]  also time pd and `node -e 0` under this node binary (e.g. Node 22)
+//   [--two-registries]  also time every build and skopeo copying to a second registry, started
+//                       empty for each run (outside the timing), alternating, with the floor of
+//                       copy-socket-floor.mjs (raw sockets, no HTTP library); CPU time per side too
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { alternate, median, spawnCollect } from '../lib/measure.mjs';
+import { alternate, GNU_TIME, median, spawnCollect } from '../lib/measure.mjs';
 import { PD_MAIN, pdEnv } from '../lib/pd.mjs';
 import { createContext, ensureTools } from '../lib/setup.mjs';
 
 const STAMPS = fileURLToPath(new URL('../lib/stamps.mjs', import.meta.url));
+const SOCKET_FLOOR = fileURLToPath(new URL('./copy-socket-floor.mjs', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     iterations: { type: 'string', default: '7' },
     build: { type: 'string', multiple: true, default: [] },
     node22: { type: 'string' },
+    'two-registries': { type: 'boolean', default: false },
   },
 });
 const iterations = Number(flags.iterations);
@@ -38,6 +43,7 @@ const short = (path) =>
     .replace(/sha256(:|%3A)([0-9a-f]{12})[0-9a-f]{52}/g, 'sha256$1$2…')
     .replace(/\?_state=.*$/, '?_state=…');
 
+const loadStart = loadavg();
 const ctx = await createContext({ log: (m) => process.stderr.write(`${m}\n`) });
 const tmp = await mkdtemp(join(tmpdir(), 'pd-copy-ladder-'));
 let n = 0;
@@ -120,14 +126,84 @@ try {
   sides['skopeo copy'] = side(() => skopeoCopy(registry.host));
   const r = await alternate(sides, { iterations, log: ctx.log });
 
+  // 4. Across two registries: every blob downloaded and uploaded, into a registry started empty
+  // for each run (stopped after it), so no side's memory of earlier runs (skopeo's blob-info
+  // cache) helps it.
+  let across;
+  if (flags['two-registries']) {
+    // The copy's own CPU time (user + system) too: on a shared 2-core machine it is steadier
+    // than the wall time, which the registries' work and other load stretch.
+    const crossSide = (argv, env) => ({
+      prepare: async () => {
+        const dest = await ctx.fx.startRegistry();
+        const cpuFile = join(tmp, `cpu-${n}`);
+        return {
+          argv: [GNU_TIME, '-f', '%U %S', '-o', cpuFile, '--', ...argv(dest.host)],
+          env: env?.(),
+          after: async () => {
+            await dest.stop();
+            const [user, sys] = (await readFile(cpuFile, 'utf8')).trim().split('\n').at(-1).split(' ');
+            return { cpuMs: (Number(user) + Number(sys)) * 1000 };
+          },
+        };
+      },
+    });
+    const cross = {};
+    for (const b of builds) {
+      cross[`${b[0]} copy`] = crossSide(
+        (host) => [b[1], b[2], 'copy', srcAt(registry.host), `${host}/${newRepo('pd')}:latest`],
+        () => pdEnv(cacheDir()),
+      );
+    }
+    // The floor: a Node program with raw sockets and no HTTP library (copy-socket-floor.mjs).
+    cross['node raw-socket pipe (floor)'] = crossSide((host) => [
+      process.execPath,
+      SOCKET_FLOOR,
+      srcAt(registry.host),
+      `${host}/${newRepo('floor')}:latest`,
+    ]);
+    cross['skopeo copy'] = crossSide((host) => [
+      'skopeo',
+      'copy',
+      '-q',
+      ...skopeoTls,
+      `docker://${srcAt(registry.host)}`,
+      `docker://${host}/${newRepo('skopeo')}:latest`,
+    ]);
+    across = await alternate(cross, { iterations, log: ctx.log });
+  }
+
   const out = [];
-  out.push(`Node ${process.version}; ${iterations} runs per rung, alternating, medians of wall time`, '');
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
+  out.push(
+    `Node ${process.version}; ${iterations} runs per rung, alternating, medians of wall time; load average (1, 5, 15 min) ${load(loadStart)} at the start, ${load(loadavg())} at the end`,
+    '',
+  );
   // The minimum too: on a shared machine the noise only ever adds time.
   out.push('| rung | median | × skopeo copy | min | runs |', '|---|---:|---:|---:|---|');
   for (const [name, s] of Object.entries(r)) {
     const ms = s.runs.map((x) => Math.round(x.ms));
     const ratio = (s.medianMs / r['skopeo copy'].medianMs).toFixed(2);
     out.push(`| ${name} | ${fmt(s.medianMs)} | ${ratio} | ${Math.min(...ms)} ms | ${ms.join(', ')} |`);
+  }
+  if (across) {
+    out.push(
+      '',
+      'Across two registries (a fresh destination per run), alternating, medians of wall time',
+      '',
+    );
+    out.push(
+      '| side | median | × skopeo copy | min | runs | CPU (user + sys) median | CPU runs |',
+      '|---|---:|---:|---:|---|---:|---|',
+    );
+    for (const [name, s] of Object.entries(across)) {
+      const ms = s.runs.map((x) => Math.round(x.ms));
+      const cpu = s.runs.map((x) => Math.round(x.cpuMs));
+      const ratio = (s.medianMs / across['skopeo copy'].medianMs).toFixed(2);
+      out.push(
+        `| ${name} | ${fmt(s.medianMs)} | ${ratio} | ${Math.min(...ms)} ms | ${ms.join(', ')} | ${fmt(median(cpu))} | ${cpu.join(', ')} |`,
+      );
+    }
   }
   out.push('', 'pd copy timeline (ms since process start, medians; the preload adds ~1 ms)', '');
   out.push(

@@ -559,18 +559,20 @@ async function forPlatform(
 /**
  * Any image source in transport syntax (a file, `oci:DIR:REF`, `docker-archive:FILE:@N`,
  * `docker://REF`, a reference): 'all' keeps an index whole, a list the children it names,
- * otherwise one image is picked (this machine's platform when none is given).
+ * otherwise one image is picked (this machine's platform when none is given). `cache: false`
+ * reads a registry source past the blob cache (a copy to another registry keeps nothing).
  */
 export async function openAny(
   ctx: Context,
   input: string | ImageSource,
   platform: string | 'all' | undefined,
   keepOthers = false,
+  remoteOptions: { cache?: false } = {},
 ): Promise<Image | ImageIndex> {
   const source = typeof input === 'string' ? await parseImageSource(input) : input;
   const got =
     source.transport === 'docker'
-      ? await remote.get(source.ref, { client: await ctx.registry(), signal: ctx.signal })
+      ? await remote.get(source.ref, { client: await ctx.registry(), signal: ctx.signal, ...remoteOptions })
       : await openSource(source, { signal: ctx.signal });
   return forPlatform(ctx, got, platform, keepOthers);
 }

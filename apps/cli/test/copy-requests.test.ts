@@ -1,0 +1,156 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  dockerMissing,
+  type FaultProxy,
+  type Fixtures,
+  fixtureImages,
+  type ProxiedRequest,
+  type RunningRegistry,
+  readPushedImage,
+  registryMissing,
+  skopeo,
+  skopeoMissing,
+  startFaultProxy,
+  startRegistry,
+} from '@pd/test-fixtures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolatedEnv, pd } from './helpers.js';
+
+// Every request of one `pd copy`, as a counting proxy in front of each registry saw it (issue 15):
+// a regression that adds a round trip (a HEAD before a mount, a config fetch, a second ping, a
+// manifest fetched twice) or that reads a blob twice fails here. A copy is a fresh process with
+// an empty cache, as in the bench.
+
+const missing = registryMissing() ?? dockerMissing() ?? skopeoMissing();
+
+/** `METHOD path status`, the repository part of the path and the query left out. */
+const line = (r: ProxiedRequest) =>
+  `${r.method} ${r.path.replace(/^\/v2\/.+?\/(blobs|manifests)\//, '…/$1/')} ${r.status}`;
+
+/** {@link line} with the blob's digest as `BLOB`. */
+const anyBlob = (r: ProxiedRequest) => line(r).replace(/blobs\/sha256:[0-9a-f]{64}/, 'blobs/BLOB');
+
+/** Blob files the copy left in pd's cache. */
+function cachedBlobs(cacheDir: string): string[] {
+  const dir = join(cacheDir, 'blobs', 'sha256');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9a-f]{64}$/.test(f)) : [];
+}
+
+describe.skipIf(missing)('pd copy: the requests of one copy', () => {
+  let registry: RunningRegistry;
+  let second: RunningRegistry;
+  let proxy: FaultProxy;
+  let proxy2: FaultProxy;
+  let fx: Fixtures;
+  const iso = isolatedEnv();
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    second = await startRegistry();
+    fx = await fixtureImages(registry);
+    proxy = await startFaultProxy(registry.url);
+    proxy2 = await startFaultProxy(second.url);
+  }, 900_000);
+  afterAll(async () => {
+    await Promise.all([proxy?.stop(), proxy2?.stop()]);
+    await Promise.all([registry?.stop(), second?.stop()]);
+    iso.cleanup();
+  });
+
+  const copy = async (src: string, dst: string) => {
+    const r = await pd(['copy', src, dst], { env: iso.env });
+    expect(r.code, r.stderr).toBe(0);
+  };
+  const rawManifest = async (ref: string) =>
+    (await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${ref}`])).stdout;
+
+  it('within one registry: ping, manifest, one mount per blob (config too), manifest PUT; nothing else', async () => {
+    const image = fx.layered;
+    const blobs = [...new Set([...image.layers.map((l) => l.digest), image.configDigest])];
+    proxy.resetStats();
+    await copy(`${proxy.host}/${image.repository}:${image.tag}`, `${proxy.host}/copied/layered:v1`);
+
+    expect(proxy.log.map(line)).toEqual([
+      'GET /v2/ 200',
+      `GET …/manifests/${image.tag} 200`,
+      ...blobs.map(() => 'POST …/blobs/uploads/ 201'),
+      'PUT …/manifests/v1 201',
+    ]);
+    const mounts = proxy.requests({ method: 'POST' }).map((r) => new URL(r.url, 'http://x').searchParams);
+    expect(mounts.map((q) => q.get('mount')).sort()).toEqual([...blobs].sort());
+    expect(new Set(mounts.map((q) => q.get('from')))).toEqual(new Set([image.repository]));
+    expect(cachedBlobs(iso.env.PD_CACHE_DIR!)).toEqual([]);
+    // The source's manifest, byte for byte (so its digest), as skopeo reads it back.
+    expect(await rawManifest(`${registry.host}/copied/layered:v1`)).toBe(await rawManifest(image.ref));
+  });
+
+  it('between two registries: each blob read once; HEAD, POST and PUT each at the destination; nothing cached', async () => {
+    const image = fx.layered;
+    const blobs = [...new Set([...image.layers.map((l) => l.digest), image.configDigest])];
+    proxy.resetStats();
+    proxy2.resetStats();
+    const src = `${proxy.host}/${image.repository}:${image.tag}`;
+    await copy(src, `${proxy2.host}/mirror/layered:v1`);
+
+    // Source: the manifest once, every blob once, nothing else (no HEAD, no re-fetch).
+    expect(proxy.log.map(anyBlob)).toEqual([
+      'GET /v2/ 200',
+      `GET …/manifests/${image.tag} 200`,
+      ...blobs.map(() => 'GET …/blobs/BLOB 200'),
+    ]);
+    const got = proxy.requests({ method: 'GET', path: '/blobs/' });
+    expect(got.map((r) => r.path.split('/').at(-1)).sort()).toEqual([...blobs].sort());
+    // Destination: one ping; per blob HEAD (absent), POST (a session), PUT (the bytes); the manifest.
+    const dst = proxy2.log.map(anyBlob);
+    const count = (l: string) => dst.filter((x) => x === l).length;
+    expect(dst[0]).toBe('GET /v2/ 200');
+    expect(dst.at(-1)).toBe('PUT …/manifests/v1 201');
+    expect(count('HEAD …/blobs/BLOB 404')).toBe(blobs.length);
+    expect(count('POST …/blobs/uploads/ 202')).toBe(blobs.length);
+    expect(proxy2.requests({ method: 'PUT', path: '/blobs/uploads/' }).map((r) => r.status)).toEqual(
+      blobs.map(() => 201),
+    );
+    expect(dst.length).toBe(3 * blobs.length + 2);
+    expect(cachedBlobs(iso.env.PD_CACHE_DIR!)).toEqual([]);
+    const back = await readPushedImage(second, 'mirror/layered', 'v1', image.digest);
+    expect(back.layers).toEqual(image.layers);
+    expect(await rawManifest(`${second.host}/mirror/layered:v1`)).toBe(await rawManifest(image.ref));
+
+    // Again: the HEADs find every blob, so nothing is read from the source or sent.
+    proxy.resetStats();
+    proxy2.resetStats();
+    await copy(src, `${proxy2.host}/mirror/layered:v1`);
+    expect(proxy.requests({ path: '/blobs/' })).toEqual([]);
+    expect(proxy2.log.map(anyBlob)).toEqual([
+      'GET /v2/ 200',
+      ...blobs.map(() => 'HEAD …/blobs/BLOB 200'),
+      'PUT …/manifests/v1 201',
+    ]);
+  });
+
+  it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {
+    const image = fx.layered;
+    const layer = image.layers.reduce((a, b) => (b.size > a.size ? b : a));
+    const fault = proxy.inject({
+      fault: { kind: 'flip-byte' },
+      method: 'GET',
+      path: `/blobs/${layer.digest}`,
+    });
+    try {
+      const r = await pd(
+        ['copy', `${proxy.host}/${image.repository}:${image.tag}`, `${proxy2.host}/tampered/layered:v1`],
+        { env: iso.env },
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`digest mismatch .*${layer.digest}`));
+    } finally {
+      fault.remove();
+    }
+    expect(fault.hits).toBeGreaterThan(0);
+    const blob = await fetch(`${second.url}/v2/tampered/layered/blobs/${layer.digest}`, { method: 'HEAD' });
+    expect(blob.status).toBe(404);
+    const manifest = await fetch(`${second.url}/v2/tampered/layered/manifests/v1`, { method: 'HEAD' });
+    expect(manifest.status).toBe(404);
+  });
+});
