@@ -15,7 +15,7 @@ import {
   type ReferenceParts,
 } from '@pd/oci-types';
 import { type RegistryClient, RegistryError } from '@pd/registry';
-import { readFileStream } from '@pd/tar';
+import { readFileStream } from '@pd/tar/file-io';
 import { defaultClient } from './client.js';
 
 /** The annotation naming a layer's file, as ORAS and `pd artifact pull` read it. */

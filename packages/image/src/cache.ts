@@ -18,7 +18,7 @@ import {
   parseDigest,
   SizeMismatchError,
 } from '@pd/oci-types';
-import { BatchedFileWriter, readFileStream, writeStreamToFile } from '@pd/tar';
+import { BatchedFileWriter, readFileStream, writeStreamToFile } from '@pd/tar/file-io';
 import { CacheMissError } from './errors.js';
 import { processAlive } from './process-alive.js';
 

@@ -2,7 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Descriptor, type Digest, MAX_MANIFEST_SIZE, parseDigest, verifyBytes } from '@pd/oci-types';
-import { readFileStream } from '@pd/tar';
+import { readFileStream } from '@pd/tar/file-io';
 import { ArchiveFormatError, MissingMemberError } from './errors.js';
 import type { ReadMemberOptions, TarIndex } from './tar-index.js';
 

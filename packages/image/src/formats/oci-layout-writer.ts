@@ -12,7 +12,7 @@ import {
   validateOciLayout,
   validateOciLayoutIndex,
 } from '@pd/oci-types';
-import { BatchedFileWriter, pipeInto, writeAll } from '@pd/tar';
+import { BatchedFileWriter, pipeInto, writeAll } from '@pd/tar/file-io';
 import type { Image, ImageIndex, StreamOptions } from '../model.js';
 import { tempPathBeside, withLockFile, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';

@@ -1,7 +1,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { readFileStream } from '@pd/tar';
+import { readFileStream } from '@pd/tar/file-io';
 import {
   ArchiveFormatError,
   CompressedArchiveError,

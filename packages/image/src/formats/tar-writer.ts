@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { SizeMismatchError } from '@pd/oci-types';
-import { BatchedFileWriter, pipeInto } from '@pd/tar';
+import { BatchedFileWriter, pipeInto } from '@pd/tar/file-io';
 
 const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
