@@ -204,8 +204,13 @@ export class LayerStore {
         `${hexOf(diffId).slice(0, 16)}-stale-${randomBytes(4).toString('hex')}`,
       );
       await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
-      await rename(have.dir, trash);
-      await removeTree(trash);
+      try {
+        await rename(have.dir, trash);
+        await removeTree(trash);
+      } catch (e) {
+        // Another process took the stale copy away first.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
       have = undefined;
     }
     if (have) {

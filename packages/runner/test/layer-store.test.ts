@@ -71,6 +71,23 @@ describe.skipIf(skip)('LayerStore', () => {
     expect(await store.list()).toHaveLength(1);
   });
 
+  test('a layer unpacked for another id mapping (rootless with subordinate ids) is unpacked again', async () => {
+    const cacheDir = join(work, 'c-idmap');
+    const layer = await gnuLayer('idmap', { 'etc/y': 'y\n' });
+    const first = await new LayerStore({ cacheDir }).ensure(layer);
+    expect(first.meta.idmap).toBeUndefined(); // this process's own mapping: none as root, single without ranges
+    // The same layer as a store written under another mapping leaves it (owners for other host ids).
+    const other = { ...first.meta, idmap: '0:1001:1,1:100000:65536/0:1001:1,1:100000:65536' };
+    await writeFile(join(first.dir, 'meta.json'), JSON.stringify(other));
+    await writeFile(join(first.fs, 'etc/y'), 'written for the other mapping\n');
+    const events: RunnerEvent[] = [];
+    const again = await new LayerStore({ cacheDir, onLog: (e) => events.push(e) }).ensure(layer);
+    expect(events.map((e) => e.kind)).toContain('unpack');
+    expect(again.meta.idmap).toBeUndefined();
+    expect(await readFile(join(again.fs, 'etc/y'), 'utf8')).toBe('y\n');
+    expect(await readdir(join(cacheDir, 'layers', 'tmp'))).toEqual([]);
+  });
+
   test('concurrent ensures, in one process and across stores, unpack into one directory', async () => {
     const events: RunnerEvent[] = [];
     const cacheDir = join(work, 'c2');
