@@ -43,7 +43,11 @@ export interface FaultRule {
   skip?: number;
   /** Apply to this many matching requests, then stop (default: all). */
   times?: number;
-  /** Chance of applying to a matching request (default 1). */
+  /**
+   * Chance of applying to a matching request (default 1). Drawn from a generator seeded with
+   * PD_TEST_SEED (fixed in vitest.shared.ts), so a run's faults are the same each time it runs
+   * its requests in the same order; PD_TEST_SEED=<n> tries other ones.
+   */
   probability?: number;
 }
 
@@ -94,11 +98,24 @@ interface ActiveRule extends FaultRule {
   seen: number;
 }
 
+/** mulberry32: a small seeded generator of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const upstream = new URL(target);
   let rules: ActiveRule[] = [];
   let log: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
+  const random = seededRandom(Number(process.env.PD_TEST_SEED ?? 20261204));
 
   const pick = (req: IncomingMessage, path: string): Fault | undefined => {
     for (const rule of rules) {
@@ -107,7 +124,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       rule.seen++;
       if (rule.skip !== undefined && rule.seen <= rule.skip) continue;
       if (rule.times !== undefined && rule.hits >= rule.times) continue;
-      if (rule.probability !== undefined && Math.random() >= rule.probability) continue;
+      if (rule.probability !== undefined && random() >= rule.probability) continue;
       rule.hits++;
       return rule.fault;
     }
