@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import {
@@ -22,7 +21,7 @@ import { UserNamespaceToolError } from './errors.js';
 import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
 import type { TarEntry } from './tar-writer.js';
-import { which } from './tools.js';
+import { runTool, which } from './tools.js';
 import { idmapKey, removeTree, rootlessMode, runInUserNamespace, toContainerId } from './userns.js';
 
 /**
@@ -103,13 +102,10 @@ const KEPT_XATTR = /^(security\.capability|user\.(?!overlay\.))/;
 
 /** An entry of a layer owned by someone else than root, to be given its owner in the user namespace. */
 interface OwnedEntry {
-  path: string;
   type: 'file' | 'directory' | 'symlink';
   uid: number;
   gid: number;
   mode: number;
-  mtime: number;
-  linkname: string;
 }
 
 /**
@@ -244,8 +240,10 @@ export class LayerStore {
       const xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }> = [];
       // Rootless with subordinate ids: the extraction runs as the caller, so owners are given
       // afterwards, in the user namespace (writeSpecialEntries).
-      const mapped = rootlessMode()?.kind === 'mapped';
-      const owned: OwnedEntry[] = [];
+      const idmap = idmapKey();
+      const mapped = idmap !== undefined;
+      // By path: the last entry of a path decides its owner, as it decided its content.
+      const owned = new Map<string, OwnedEntry>();
       let dropped = 0;
       const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
       const input = this.verify ? verified(source, diffId) : source;
@@ -263,14 +261,11 @@ export class LayerStore {
               (h.uid !== 0 || h.gid !== 0) &&
               (h.type === 'file' || h.type === 'directory' || h.type === 'symlink')
             )
-              owned.push({
-                path: h.name.replace(/^(\.?\/)+|\/+$/g, ''),
+              owned.set(h.name.replace(/^(\.?\/)+|\/+$/g, ''), {
                 type: h.type,
                 uid: h.uid,
                 gid: h.gid,
                 mode: h.mode & 0o7777,
-                mtime: h.mtime,
-                linkname: h.linkname,
               });
             return true;
           }
@@ -293,7 +288,7 @@ export class LayerStore {
         });
 
       let overlay = true;
-      if (whiteouts.length > 0 || opaques.length > 0 || xattrFiles.length > 0 || owned.length > 0) {
+      if (whiteouts.length > 0 || opaques.length > 0 || xattrFiles.length > 0 || owned.size > 0) {
         overlay = await this.writeSpecialEntries(
           diffId,
           await realpath(fsDir),
@@ -303,7 +298,7 @@ export class LayerStore {
           owned,
         );
         // Owners are part of the layer: without them a rootless container would see wrong files.
-        if (!overlay && owned.length > 0)
+        if (!overlay && owned.size > 0)
           throw new UserNamespaceToolError(
             'tar',
             `layer ${short(diffId)}: its files could not be given their owners`,
@@ -317,7 +312,7 @@ export class LayerStore {
         bytes: stats.bytes,
         entries: stats.entries,
         xattrFiles: overlay ? xattrFiles.length : 0,
-        ...(idmapKey() !== undefined ? { idmap: idmapKey() } : {}),
+        ...(idmap !== undefined ? { idmap } : {}),
         unpackedAt: new Date().toISOString(),
       };
       await writeFile(join(tmp, 'meta.json'), `${JSON.stringify(meta)}\n`);
@@ -359,7 +354,7 @@ export class LayerStore {
     whiteouts: string[],
     opaques: string[],
     xattrFiles: Array<{ path: string; xattrs: Record<string, Buffer> }>,
-    owned: OwnedEntry[],
+    owners: Map<string, OwnedEntry>,
   ): Promise<boolean> {
     const fail = (why: string) => {
       this.onLog?.({
@@ -374,8 +369,6 @@ export class LayerStore {
     const tarBin = which('tar');
     if (!tarBin) return fail('GNU tar not found');
     const opaqueXattr = userns ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
-    // The last entry of a path decides its owner, as it decided its content.
-    const owners = new Map(owned.map((o) => [o.path, o]));
 
     const entries: TarEntry[] = [];
     const parents = new Map<string, Stats>();
@@ -425,14 +418,14 @@ export class LayerStore {
         withFile.add(rel);
       }
     }
-    for (const o of owners.values()) {
-      if (o.path === '' || withFile.has(o.path)) continue;
-      const st = await lstatOr(join(root, o.path));
+    for (const [path, o] of owners) {
+      if (path === '' || withFile.has(path)) continue;
+      const st = await lstatOr(join(root, path));
       if (!st) continue;
-      if (st.isDirectory() && o.type === 'directory') parents.set(o.path, st);
-      else if (st.isFile() && o.type === 'file') await fileEntry(o.path, st);
+      if (st.isDirectory() && o.type === 'directory') parents.set(path, st);
+      else if (st.isFile() && o.type === 'file') await fileEntry(path, st);
       else if (st.isSymbolicLink() && o.type === 'symlink')
-        entries.push(entryFor(o.path, st, { type: 'symlink', linkname: await readlink(join(root, o.path)) }));
+        entries.push(entryFor(path, st, { type: 'symlink', linkname: await readlink(join(root, path)) }));
     }
     const opaqueSet = new Set(opaques);
     // Directory entries come last: GNU tar sets their times after creating what lies in them,
@@ -459,7 +452,11 @@ export class LayerStore {
         '-',
       ];
       if (userns) await runInUserNamespace(userns, [tarBin, ...args], writeTar(entries));
-      else await runTar(tarBin, args, writeTar(entries));
+      else
+        await runTool(tarBin, args, {
+          input: writeTar(entries),
+          failure: (stderr, err) => new Error(stderr.trim() || err.message),
+        });
     } catch (e) {
       return fail(`tar: ${(e as Error).message}`);
     }
@@ -595,17 +592,4 @@ async function sameInode(root: string, st: Stats, name: string): Promise<TarEntr
   };
   await walk('');
   return out;
-}
-
-function runTar(tarBin: string, args: string[], input: Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(tarBin, args, { maxBuffer: 1 << 20 }, (err, _out, stderr) =>
-      err ? reject(new Error(stderr.trim() || err.message)) : resolve(),
-    );
-    input.on('error', (e) => {
-      child.kill();
-      reject(e);
-    });
-    input.pipe(child.stdin!);
-  });
 }

@@ -2,7 +2,7 @@ import type { LinuxResources, Mount, RuntimeSpec } from '@pd/oci-types';
 import { validateRuntimeSpec } from '@pd/oci-types';
 import type { VolumeSpec } from './options.js';
 import type { ResolvedUser } from './user.js';
-import type { IdRange } from './userns.js';
+import { type IdRange, rangeOfContainerId } from './userns.js';
 
 // config.json with docker's defaults (moby oci/defaults.go and daemon/oci_linux.go, checked
 // against the config.json docker 20.10 hands to runc): capabilities, mounts, masked and
@@ -83,15 +83,15 @@ export interface SpecInput {
   limits?: LinuxResources;
 }
 
-/** How many container gids, from 0 up, a rootless mapping covers. */
+/** How many container gids, from 0 up, a rootless mapping covers without a gap. */
 function groupsMapped(r: NonNullable<SpecInput['rootless']>): number {
   let n = 0;
-  while ((r.gids ?? []).some((g) => n >= g.containerID && n < g.containerID + g.size)) n++;
+  let range = rangeOfContainerId(r.gids, n);
+  while (range) {
+    n = range.containerID + range.size;
+    range = rangeOfContainerId(r.gids, n);
+  }
   return Math.max(n, 1);
-}
-
-function mapsGroup(r: NonNullable<SpecInput['rootless']>, gid: number): boolean {
-  return (r.gids ?? []).some((g) => gid >= g.containerID && gid < g.containerID + g.size);
 }
 
 function bind(source: string, destination: string, readOnly: boolean): Mount {
@@ -122,7 +122,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
         'newinstance',
         'ptmxmode=0666',
         'mode=0620',
-        ...(rootless && !mapsGroup(rootless, 5) ? [] : ['gid=5']),
+        ...(rootless && !rangeOfContainerId(rootless.gids, 5) ? [] : ['gid=5']),
       ],
     },
     // sysfs belongs to the network namespace that mounts it: with the host network, or without

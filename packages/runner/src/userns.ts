@@ -1,4 +1,4 @@
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
@@ -6,7 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { UserNamespaceToolError } from './errors.js';
 import { kernelAtLeast, kernelHasOverlay } from './kernel.js';
 import { isRoot } from './paths.js';
-import { which } from './tools.js';
+import { runTool, which } from './tools.js';
 
 // Rootless with the caller's subordinate ids (/etc/subuid, /etc/subgid), as podman and buildah
 // run: the caller is root inside, and container uid/gid 1..N are the caller's N subordinate ids.
@@ -140,12 +140,15 @@ export function toContainerId(ranges: IdRange[], hostId: number): number | undef
   return undefined;
 }
 
+/** The range that maps container id `containerId` (undefined when none does). */
+export function rangeOfContainerId(ranges: IdRange[] | undefined, containerId: number): IdRange | undefined {
+  return ranges?.find((r) => containerId >= r.containerID && containerId < r.containerID + r.size);
+}
+
 /** A container id's host id (undefined when the mapping leaves it out). */
 export function toHostId(ranges: IdRange[], containerId: number): number | undefined {
-  for (const r of ranges)
-    if (containerId >= r.containerID && containerId < r.containerID + r.size)
-      return r.hostID + containerId - r.containerID;
-  return undefined;
+  const r = rangeOfContainerId(ranges, containerId);
+  return r && r.hostID + containerId - r.containerID;
 }
 
 /** `unshare` arguments that run a program as root of a user namespace mapped as `map`. */
@@ -167,25 +170,10 @@ function unshareArgs(map: IdMap): string[] {
  * given); resolves to its stdout. For tools with small output; see {@link streamInUserNamespace}.
  */
 export function runInUserNamespace(map: IdMap, argv: string[], input?: Readable): Promise<Buffer> {
-  const unshare = which('unshare') ?? 'unshare';
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      unshare,
-      [...unshareArgs(map), ...argv],
-      { encoding: 'buffer', maxBuffer: 1 << 30 },
-      (err, stdout, stderr) =>
-        err
-          ? reject(new UserNamespaceToolError(argv[0]!, stderr.toString().trim() || err.message))
-          : resolve(stdout),
-    );
-    if (input) {
-      input.on('error', (e) => {
-        child.kill();
-        reject(e);
-      });
-      child.stdin!.on('error', () => {}); // the tool's exit says what went wrong
-      input.pipe(child.stdin!);
-    } else child.stdin!.end();
+  return runTool(which('unshare') ?? 'unshare', [...unshareArgs(map), ...argv], {
+    input,
+    maxBuffer: 1 << 30,
+    failure: (stderr, err) => new UserNamespaceToolError(argv[0]!, stderr.trim() || err.message),
   });
 }
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, type StdioOptions, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import type { RunOptions, RunResult } from '../options.js';
 import { defaultCacheDir } from '../paths.js';
 import { forwardSignals, signalOfExitCode } from '../signals.js';
 import { type TarEntry, writeTar } from '../tar-writer.js';
-import { which } from '../tools.js';
+import { runTool, which } from '../tools.js';
 import { parseVolume } from '../volumes.js';
 import { startWatchdog } from '../watchdog.js';
 
@@ -31,28 +31,15 @@ function dockerBin(): string {
   return bin;
 }
 
-function docker(args: string[], options: RunOptions, input?: Readable): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      dockerBin(),
-      args,
-      { env: dockerEnv(options), maxBuffer: 64 << 20 },
-      (err, out, errOut) =>
-        err
-          ? reject(
-              new DockerError(args[0] === 'image' ? `image ${args[1]}` : args[0]!, errOut || err.message),
-            )
-          : resolve(out),
-    );
-    if (input) {
-      input.on('error', (e) => {
-        child.kill();
-        reject(e);
-      });
-      child.stdin?.on('error', () => {}); // docker exiting early reports through its exit status
-      input.pipe(child.stdin!);
-    } else child.stdin?.end();
+async function docker(args: string[], options: RunOptions, input?: Readable): Promise<string> {
+  const out = await runTool(dockerBin(), args, {
+    input,
+    env: dockerEnv(options),
+    maxBuffer: 64 << 20,
+    failure: (stderr, err) =>
+      new DockerError(args[0] === 'image' ? `image ${args[1]}` : args[0]!, stderr || err.message),
   });
+  return out.toString();
 }
 
 /** The diffID lists of every image the engine has, to know which layers it holds. */
