@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { PdError } from '@pd/oci-types';
 import { lazyTar } from './create.js';
 import { TarFormatError } from './errors.js';
@@ -81,26 +82,30 @@ export function tarOverlayUpper(upper: string, opts: OverlayTarOptions = {}): Re
       const found: PlannedEntry[] = [];
       await walk(dir, '', o, found);
       const xattrs = parseXattrDump(await getfattrDump(dir), dir);
-      const mounts = new Set((opts.mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, '')));
-      const parents = new Set(found.map((e) => parentOf(e.path)));
+      const scope = upperScope(opts.mountPoints, found);
       const entries: PlannedEntry[] = [];
       for (const e of found) {
-        if (mounts.has(e.path) && e.header.size === 0 && !parents.has(e.path)) continue;
         const h = e.header;
+        const attrs = xattrs.get(e.path);
+        const kind = upperEntryKind(
+          {
+            path: e.path,
+            whiteout: h.type === 'character-device' && h.devmajor === 0 && h.devminor === 0,
+            directory: h.type === 'directory',
+            bytes: h.size,
+          },
+          attrs,
+          scope,
+        );
+        if (kind === 'mount-point') continue;
         if (clamp !== undefined && h.mtime > clamp) h.mtime = clamp;
-        if (h.type === 'character-device' && h.devmajor === 0 && h.devminor === 0) {
-          entries.push(marker(whiteoutOf(e.path), h));
+        if (kind === 'whiteout') {
+          entries.push(marker(whiteoutOf(e.path), h.mtime));
           continue;
         }
-        const attrs = xattrs.get(e.path);
-        if (attrs) {
-          const kept = Object.entries(attrs).filter(([k]) => !OVERLAY_XATTR.test(k));
-          if (kept.length > 0) h.xattrs = Object.fromEntries(kept);
-          const opaque = attrs['trusted.overlay.opaque'] ?? attrs['user.overlay.opaque'];
-          if (h.type === 'directory' && opaque?.toString() === 'y') {
-            entries.push(marker(`${e.path}/${OPAQUE_WHITEOUT}`, h));
-          }
-        }
+        const kept = keptXattrs(attrs);
+        if (kept) h.xattrs = kept;
+        if (kind === 'opaque') entries.push(marker(`${e.path}/${OPAQUE_WHITEOUT}`, h.mtime));
         entries.push(e);
       }
       const epoch = clamp ?? 0;
@@ -110,6 +115,41 @@ export function tarOverlayUpper(upper: string, opts: OverlayTarOptions = {}): Re
   );
 }
 
+/** What an upper directory's runtime mount points and parent paths are, for {@link upperEntryKind}. */
+interface UpperScope {
+  mounts: Set<string>;
+  parents: Set<string>;
+}
+
+function upperScope(mountPoints: readonly string[] | undefined, found: { path: string }[]): UpperScope {
+  return {
+    mounts: new Set((mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, ''))),
+    parents: new Set(found.map((e) => parentOf(e.path))),
+  };
+}
+
+/**
+ * What an entry of an upper directory becomes in the layer, the same whichever way it was read:
+ * left out (what the runtime created at a mount point: no bytes, nothing below), a whiteout (a
+ * 0/0 character device), an opaque directory (overlayfs' opaque xattr) or itself.
+ */
+function upperEntryKind(
+  e: { path: string; whiteout: boolean; directory: boolean; bytes: number },
+  attrs: Record<string, Buffer> | undefined,
+  scope: UpperScope,
+): 'mount-point' | 'whiteout' | 'opaque' | 'plain' {
+  if (scope.mounts.has(e.path) && e.bytes === 0 && !scope.parents.has(e.path)) return 'mount-point';
+  if (e.whiteout) return 'whiteout';
+  const opaque = attrs?.['trusted.overlay.opaque'] ?? attrs?.['user.overlay.opaque'];
+  return e.directory && opaque?.toString() === 'y' ? 'opaque' : 'plain';
+}
+
+/** An entry's xattrs without overlayfs' own; undefined when none are left. */
+function keptXattrs(attrs: Record<string, Buffer> | undefined): Record<string, Buffer> | undefined {
+  const kept = Object.entries(attrs ?? {}).filter(([k]) => !OVERLAY_XATTR.test(k));
+  return kept.length > 0 ? Object.fromEntries(kept) : undefined;
+}
+
 function whiteoutOf(path: string): string {
   const parent = parentOf(path);
   const base = parent === '' ? path : path.slice(parent.length + 1);
@@ -117,7 +157,7 @@ function whiteoutOf(path: string): string {
 }
 
 /** A whiteout entry at `path`: an empty file, owned by root, with the time of what it stands for. */
-function marker(path: string, like: TarHeader): PlannedEntry {
+function marker(path: string, mtime: number): PlannedEntry {
   return {
     path,
     source: { kind: 'none' },
@@ -130,7 +170,7 @@ function marker(path: string, like: TarHeader): PlannedEntry {
       uname: '',
       gname: '',
       size: 0,
-      mtime: like.mtime,
+      mtime,
       linkname: '',
       devmajor: 0,
       devminor: 0,
@@ -213,12 +253,6 @@ function unescapeAttrText(text: string): string {
 /** One entry of the layer in the order it is written: a file read by tar, or a whiteout made here. */
 type Planned = { path: string; kind: 'tar' } | { path: string; kind: 'marker'; mtime: number };
 
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /**
  * The same layer as the in-process walk, from three tool runs: `find` lists every path with its
  * type, size and mtime; `getfattr` gives the xattrs (opaque marks too); GNU tar archives the listed
@@ -233,7 +267,7 @@ async function* upperThroughTools(
 ): AsyncGenerator<Buffer> {
   const dir = await realpath(upper);
   const listing = (
-    await collect(run(['find', dir, '-mindepth', '1', '-printf', '%P\\0%y\\0%s\\0%T@\\0']))
+    await buffer(run(['find', dir, '-mindepth', '1', '-printf', '%P\\0%y\\0%s\\0%T@\\0']))
   ).toString('utf8');
   const fields = listing.split('\0');
   const found: Array<{ path: string; type: string; size: number; mtime: number }> = [];
@@ -245,25 +279,31 @@ async function* upperThroughTools(
       mtime: Math.floor(Number(fields[i + 3])),
     });
   const xattrs = parseXattrDump(
-    (await collect(run(['getfattr', ...getfattrArgs(dir)]))).toString('latin1'),
+    (await buffer(run(['getfattr', ...getfattrArgs(dir)]))).toString('latin1'),
     dir,
   );
-  const mounts = new Set((opts.mountPoints ?? []).map((m) => m.replace(/^\/+|\/+$/g, '')));
-  const parents = new Set(found.map((e) => parentOf(e.path)));
+  const scope = upperScope(opts.mountPoints, found);
   const time = (t: number) => (clamp !== undefined && t > clamp ? clamp : t);
   const plan: Planned[] = [];
   for (const e of found) {
-    // As in-process: an entry at a mount point with no size (not a file with bytes) and nothing below.
-    if (mounts.has(e.path) && (e.type !== 'f' || e.size === 0) && !parents.has(e.path)) continue;
     if (e.type === 's') continue; // sockets cannot be archived
-    // A character device in an upper directory is overlayfs' whiteout (nothing else can make one there).
-    if (e.type === 'c') {
+    const kind = upperEntryKind(
+      {
+        path: e.path,
+        // A character device in an upper directory is overlayfs' whiteout (nothing else can make one there).
+        whiteout: e.type === 'c',
+        directory: e.type === 'd',
+        bytes: e.type === 'f' ? e.size : 0,
+      },
+      xattrs.get(e.path),
+      scope,
+    );
+    if (kind === 'mount-point') continue;
+    if (kind === 'whiteout') {
       plan.push({ path: whiteoutOf(e.path), kind: 'marker', mtime: time(e.mtime) });
       continue;
     }
-    const opaque =
-      xattrs.get(e.path)?.['user.overlay.opaque'] ?? xattrs.get(e.path)?.['trusted.overlay.opaque'];
-    if (e.type === 'd' && opaque?.toString() === 'y')
+    if (kind === 'opaque')
       plan.push({ path: `${e.path}/${OPAQUE_WHITEOUT}`, kind: 'marker', mtime: time(e.mtime) });
     plan.push({ path: e.path, kind: 'tar' });
   }
@@ -294,8 +334,7 @@ async function* upperThroughTools(
   for (const p of plan) {
     opts.signal?.throwIfAborted();
     if (p.kind === 'marker') {
-      const h = marker(p.path, { mtime: p.mtime } as TarHeader).header;
-      yield encodeHeader({ ...h });
+      yield encodeHeader(marker(p.path, p.mtime).header);
       continue;
     }
     const next = await entries.next();
@@ -304,7 +343,7 @@ async function* upperThroughTools(
     if (cleanPath(got.name) !== p.path)
       throw new TarFormatError(`tar gave ${got.name} where ${p.path} was expected`);
     // From getfattr by path, as in-process: a hardlink entry carries its inode's xattrs too.
-    const kept = Object.entries(xattrs.get(p.path) ?? {}).filter(([k]) => !OVERLAY_XATTR.test(k));
+    const kept = keptXattrs(xattrs.get(p.path));
     const h: TarHeader = {
       name: got.type === 'directory' ? `${p.path}/` : p.path,
       type: got.type,
@@ -318,7 +357,7 @@ async function* upperThroughTools(
       linkname: got.linkname,
       devmajor: got.devmajor,
       devminor: got.devminor,
-      ...(kept.length > 0 ? { xattrs: Object.fromEntries(kept) } : {}),
+      ...(kept ? { xattrs: kept } : {}),
     };
     yield encodeHeader(h);
     for await (const chunk of body) yield chunk;
