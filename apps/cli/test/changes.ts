@@ -1,4 +1,5 @@
 // Changes a container makes, shared by the tests that compare pd with docker on them.
+import { docker } from '@pd/test-fixtures';
 
 /** Changes of every kind: a file added (owned, moded, hardlinked), changed, deleted; a directory recreated. */
 export const COMMIT_SCRIPT = [
@@ -13,3 +14,13 @@ export const RUN_STEP =
   'echo built > /usr/local/built.txt' +
   ' && echo builder:x:2000:2000::/home/builder:/bin/sh >> /etc/passwd && echo builder:x:2000: >> /etc/group' +
   ' && mkdir -p /home/builder && chown 2000:2000 /home/builder && rm /etc/app.conf';
+
+/**
+ * `script` run by docker in a container `name` of `image` (no network), committed as the image
+ * `<name>:docker`, which it returns: what a pd commit of the same changes is compared with.
+ */
+export async function dockerCommitted(image: string, script: string, name: string): Promise<string> {
+  await docker(['run', '--name', name, '--network', 'none', image, 'sh', '-c', script]);
+  await docker(['commit', name, `${name}:docker`]);
+  return `${name}:docker`;
+}

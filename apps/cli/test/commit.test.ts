@@ -13,7 +13,7 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMIT_SCRIPT } from './changes.js';
+import { COMMIT_SCRIPT, dockerCommitted } from './changes.js';
 import { isolatedEnv, pd } from './helpers.js';
 import { describeEntries, dockerFilesystem } from './tree.js';
 
@@ -48,25 +48,12 @@ describe.skipIf(missing)('pd commit, compared with docker commit', () => {
     r = await run(['commit', 'committed', '-t', to, '-m', 'the changes', '--env', 'COMMITTED=1']);
     expect(r.code, r.stderr).toBe(0);
 
-    await docker([
-      'run',
-      '--name',
-      'pd-commit-test',
-      '--network',
-      'none',
-      fx.layered.local,
-      'sh',
-      '-c',
-      COMMIT_SCRIPT,
-    ]);
-    await docker(['commit', 'pd-commit-test', 'pd-commit-test:docker']);
+    const committed = await dockerCommitted(fx.layered.local, COMMIT_SCRIPT, 'pd-commit-test');
 
     const pdTree = join(iso.dir, 'pd-tree');
     r = await run(['export', to, pdTree]);
     expect(r.code, r.stderr).toBe(0);
-    expect(describeEntries(pdTree)).toEqual(
-      await dockerFilesystem('pd-commit-test:docker', join(iso.dir, 'docker-tree')),
-    );
+    expect(describeEntries(pdTree)).toEqual(await dockerFilesystem(committed, join(iso.dir, 'docker-tree')));
 
     // One layer more than the image, holding only the changes (whiteouts, an opaque /data).
     const base = JSON.parse(

@@ -20,7 +20,7 @@ import {
   startRegistry,
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMMIT_SCRIPT, RUN_STEP } from './changes.js';
+import { COMMIT_SCRIPT, dockerCommitted, RUN_STEP } from './changes.js';
 import { isolatedEnv, PD_BUNDLE, pd } from './helpers.js';
 import { describeEntries, dockerFilesystem } from './tree.js';
 
@@ -117,24 +117,11 @@ describe.skipIf(missing)('rootless, as an unprivileged user with subordinate ids
     r = await as(['commit', 'rl', '-t', to]);
     expect(r.code, r.stderr).toBe(0);
 
-    await docker([
-      'run',
-      '--name',
-      'pd-rootless-commit',
-      '--network',
-      'none',
-      fx.layered.local,
-      'sh',
-      '-c',
-      COMMIT_SCRIPT,
-    ]);
-    await docker(['commit', 'pd-rootless-commit', 'pd-rootless-commit:docker']);
+    const committed = await dockerCommitted(fx.layered.local, COMMIT_SCRIPT, 'pd-rootless-commit');
     const pdTree = join(iso.dir, 'pd-tree');
     r = await pd(['export', to, pdTree], { env: iso.env });
     expect(r.code, r.stderr).toBe(0);
-    expect(describeEntries(pdTree)).toEqual(
-      await dockerFilesystem('pd-rootless-commit:docker', join(iso.dir, 'docker-tree')),
-    );
+    expect(describeEntries(pdTree)).toEqual(await dockerFilesystem(committed, join(iso.dir, 'docker-tree')));
 
     // The container's files belong to subordinate ids (etc/new to container uid 1000): pd rm
     // removes them through the user namespace, leaving nothing behind.
