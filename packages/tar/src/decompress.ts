@@ -90,9 +90,16 @@ async function* decompressChunks(input: AsyncIterable<Uint8Array | string>): Asy
   }
 }
 
+/**
+ * zlib's output buffer size. The default 16 KiB costs a thread-pool round trip and a stream chunk
+ * per 16 KiB of output: inflating a 317 MB layer took 0.96 s with it and 0.55 s with 256 KiB
+ * (larger was slower again: the chunks no longer stay in the CPU cache on their way to the file).
+ */
+const INFLATE_CHUNK = 256 * 1024;
+
 async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const feed = Readable.from(source, { objectMode: false });
-  const z = createGunzip();
+  const z = createGunzip({ chunkSize: INFLATE_CHUNK });
   feed.on('error', (e) => z.destroy(e));
   feed.pipe(z);
   try {
