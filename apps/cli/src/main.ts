@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import module from 'node:module';
-import { setFlagsFromString } from 'node:v8';
 import { runCli } from './cli.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then again
@@ -9,12 +8,17 @@ import { runCli } from './cli.js';
 // Liftoff code parses fast enough that pulls got faster too (bench/results/2026-12-05.md). Not
 // where WebAssembly does heavy work, which Liftoff code does ~25% slower: the zstd encoder and
 // the conda solver (build, conda build, layer create, any zstd option). V8 flags are per process:
-// the CLI sets it, the libraries leave it to their host. Set before the first connection.
+// the CLI sets it, the libraries leave it to their host. Set before the first connection. Help
+// and version load no WebAssembly, and skip node:v8 (5 ms of their start-up).
 const words = process.argv.slice(2);
 const command = words.find((w) => !w.startsWith('-'));
 const heavyWasm =
   ['build', 'conda', 'layer'].includes(command ?? '') || words.some((w) => w.includes('zstd'));
-if (!heavyWasm) setFlagsFromString('--liftoff-only');
+const noWasm =
+  command === undefined ||
+  ['version', 'help'].includes(command) ||
+  words.some((w) => w === '--help' || w === '-h');
+if (!heavyWasm && !noWasm) process.getBuiltinModule('node:v8').setFlagsFromString('--liftoff-only');
 
 // Ctrl-C aborts the running command (temporary files are removed, bars cleared); a second one
 // ends the process at once.

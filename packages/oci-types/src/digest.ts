@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import {
   DigestMismatchError,
@@ -16,6 +16,15 @@ export type Digest = `${string}:${string}` & { readonly __digest?: never };
 
 /** The algorithms the image-spec registers, the only ones pd can hash. */
 export type DigestAlgorithm = 'sha256' | 'sha512';
+
+/**
+ * node:crypto loads on the first hash, not with this module: it costs 8 ms of start-up, and the
+ * CLI's `version` and `--help`, and everything else that reads references and documents without
+ * hashing, import this package.
+ */
+function createHash(algorithm: DigestAlgorithm): Hash {
+  return process.getBuiltinModule('node:crypto').createHash(algorithm);
+}
 
 const ENCODED_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 // OCI image-spec descriptor grammar: algorithm-component ([+._-] algorithm-component)* ":" [a-zA-Z0-9=_-]+
