@@ -24,10 +24,14 @@ export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 /** Media type of an artifact file given none: what ORAS uses for plain files. */
 export const DEFAULT_ARTIFACT_FILE_TYPE = 'application/vnd.oci.image.layer.v1.tar';
 
-/** The empty config descriptor of OCI 1.1 artifacts: the 2-byte blob `{}`, its data inline. */
+/**
+ * The empty config descriptor of OCI 1.1 artifacts: the 2-byte blob `{}`, its data inline. The
+ * digest is the image-spec's own (manifest.md, "Guidance for an Empty Descriptor"), written out
+ * rather than hashed at import, which would load node:crypto into every start-up.
+ */
 export const EMPTY_CONFIG: Readonly<Descriptor> = Object.freeze({
   mediaType: MediaType.OciEmpty,
-  digest: digestOf('{}'),
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
   size: 2,
   data: 'e30=',
 });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { chmod, type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -218,7 +217,11 @@ export class BlobCache {
   }
 
   private tempPath(label: string): string {
-    return join(this.dir, 'tmp', `${label.replace(/^.*:/, '').slice(0, 16)}-${process.pid}-${randomUUID()}`);
+    return join(
+      this.dir,
+      'tmp',
+      `${label.replace(/^.*:/, '').slice(0, 16)}-${process.pid}-${process.getBuiltinModule('node:crypto').randomUUID()}`,
+    );
   }
 
   private ensureDirs(): Promise<void> {

@@ -7,9 +7,22 @@ import { join } from 'node:path';
 import { digestOf, MediaType } from '@pd/oci-types';
 import { RegistryClient } from '@pd/registry';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { checkTitle, pullArtifact, pushArtifact, UnsafeArtifactTitleError } from '../src/artifact.js';
+import {
+  checkTitle,
+  EMPTY_CONFIG,
+  pullArtifact,
+  pushArtifact,
+  UnsafeArtifactTitleError,
+} from '../src/artifact.js';
 import { attach, copyReferrers, listReferrers, resolveDescriptor } from '../src/referrers.js';
 import { type Env, fixturesMissing, startEnv } from './helpers.js';
+
+test('the empty config descriptor is the bytes {} with their digest and size', () => {
+  const bytes = Buffer.from(EMPTY_CONFIG.data!, 'base64');
+  expect(bytes.toString()).toBe('{}');
+  expect(EMPTY_CONFIG.digest).toBe(digestOf(bytes));
+  expect(EMPTY_CONFIG.size).toBe(bytes.length);
+});
 
 describe('artifact titles', () => {
   test.each(['', '.', '..', '../x', 'a/b', '/etc/passwd', 'a\\b', 'x\0y'])('%j is refused', (t) => {

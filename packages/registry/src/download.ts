@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -62,7 +61,10 @@ export async function downloadBlob(
   path: string,
   opts: GetBlobOptions = {},
 ): Promise<{ digest: Digest; size: number; path: string }> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.tmp`,
+  );
   const direct = await socketFetch(ctx, repo, digest, tmp, opts);
   if (direct !== undefined) {
     await rename(tmp, path).catch(async (e: unknown) => {

@@ -1,7 +1,5 @@
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import type { Compression } from '@pd/oci-types';
-import { Decompress as ZstdDecompress } from 'fzstd';
 import { TarFormatError } from './errors.js';
 
 /**
@@ -99,7 +97,7 @@ const INFLATE_CHUNK = 256 * 1024;
 
 async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const feed = Readable.from(source, { objectMode: false });
-  const z = createGunzip({ chunkSize: INFLATE_CHUNK });
+  const z = process.getBuiltinModule('node:zlib').createGunzip({ chunkSize: INFLATE_CHUNK });
   feed.on('error', (e) => z.destroy(e));
   feed.pipe(z);
   try {
@@ -119,7 +117,9 @@ async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 
 async function* unzstd(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let out: Buffer[] = [];
-  const d = new ZstdDecompress((chunk) => {
+  // fzstd is 30 ms of start-up, for layers few images have.
+  const { Decompress } = await import('fzstd');
+  const d = new Decompress((chunk) => {
     out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   });
   const push = (chunk: Uint8Array, final: boolean) => {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -31,7 +30,6 @@ import type { ProgressEvent } from './options.js';
 import { parseTar } from './reader.js';
 import { whiteoutTarget } from './whiteout.js';
 
-const execFileP = promisify(execFile);
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const MAX_SYMLINK_HOPS = 40;
 
@@ -389,7 +387,12 @@ export class Extractor {
       String(n.major),
       String(n.minor),
     ]);
-    await execFileP('sh', ['-c', MKNOD_SCRIPT, 'pd-mknod', ...args]);
+    await promisify(process.getBuiltinModule('node:child_process').execFile)('sh', [
+      '-c',
+      MKNOD_SCRIPT,
+      'pd-mknod',
+      ...args,
+    ]);
     if (this.opts.chown && isRoot) for (const [rel, n] of pending) lchownSync(this.abs(rel), n.uid, n.gid);
   }
 
@@ -541,10 +544,12 @@ done`;
 /** Run `setfattr -h --restore=-` on a getfattr-style dump. */
 function setfattr(dump: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = execFile('setfattr', ['-h', '--restore=-'], { timeout: 600_000 }, (err, _out, stderr) => {
-      if (err) reject(Object.assign(err, { stderr }));
-      else resolve();
-    });
+    const child = process
+      .getBuiltinModule('node:child_process')
+      .execFile('setfattr', ['-h', '--restore=-'], { timeout: 600_000 }, (err, _out, stderr) => {
+        if (err) reject(Object.assign(err, { stderr }));
+        else resolve();
+      });
     child.stdin?.end(dump);
   });
 }

@@ -1,4 +1,3 @@
-import { crc32 } from 'node:zlib';
 import { compressBlocks } from './blocks.js';
 import { compressionPool } from './pool.js';
 
@@ -36,7 +35,7 @@ export async function* gzipParallel(
       inFlight: pool.size * 3,
       keepTail: WINDOW,
       onBlock: (block) => {
-        crc = crc32(block, crc);
+        crc = process.getBuiltinModule('node:zlib').crc32(block, crc);
         length += block.length;
       },
     },

@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { PdError } from '@pd/oci-types';
 import { lazyTar } from './create.js';
 import { TarFormatError } from './errors.js';
@@ -198,18 +196,20 @@ const getfattrArgs = (dir: string) => [
  */
 async function getfattrDump(dir: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    execFile(
-      'getfattr',
-      getfattrArgs(dir),
-      { maxBuffer: 1 << 30, encoding: 'latin1' },
-      (err, stdout, stderr) => {
-        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new XattrToolMissingError());
-        // getfattr exits 1 when some file has no xattrs readable; the dump is still whole.
-        else if (err && !stdout && stderr)
-          reject(new PdError(`getfattr: ${stderr.trim()}`, { code: 'XATTR_READ' }));
-        else resolve(stdout);
-      },
-    );
+    process
+      .getBuiltinModule('node:child_process')
+      .execFile(
+        'getfattr',
+        getfattrArgs(dir),
+        { maxBuffer: 1 << 30, encoding: 'latin1' },
+        (err, stdout, stderr) => {
+          if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new XattrToolMissingError());
+          // getfattr exits 1 when some file has no xattrs readable; the dump is still whole.
+          else if (err && !stdout && stderr)
+            reject(new PdError(`getfattr: ${stderr.trim()}`, { code: 'XATTR_READ' }));
+          else resolve(stdout);
+        },
+      );
   });
 }
 
@@ -267,7 +267,9 @@ async function* upperThroughTools(
 ): AsyncGenerator<Buffer> {
   const dir = await realpath(upper);
   const listing = (
-    await buffer(run(['find', dir, '-mindepth', '1', '-printf', '%P\\0%y\\0%s\\0%T@\\0']))
+    await process
+      .getBuiltinModule('node:stream/consumers')
+      .buffer(run(['find', dir, '-mindepth', '1', '-printf', '%P\\0%y\\0%s\\0%T@\\0']))
   ).toString('utf8');
   const fields = listing.split('\0');
   const found: Array<{ path: string; type: string; size: number; mtime: number }> = [];
@@ -279,7 +281,9 @@ async function* upperThroughTools(
       mtime: Math.floor(Number(fields[i + 3])),
     });
   const xattrs = parseXattrDump(
-    (await buffer(run(['getfattr', ...getfattrArgs(dir)]))).toString('latin1'),
+    (
+      await process.getBuiltinModule('node:stream/consumers').buffer(run(['getfattr', ...getfattrArgs(dir)]))
+    ).toString('latin1'),
     dir,
   );
   const scope = upperScope(opts.mountPoints, found);

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { PdError } from '@pd/oci-types';
 
 /*
@@ -76,6 +76,7 @@ export class CompressionPool {
 
   private spawn(): Slot {
     // execArgv: [] keeps the parent's flags (e.g. --input-type=module) from breaking the eval'd CommonJS worker.
+    const { Worker } = process.getBuiltinModule('node:worker_threads');
     const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
     const slot: Slot = { worker, busy: 0, zstd: false };
     worker.unref(); // an idle pool must not keep the process alive

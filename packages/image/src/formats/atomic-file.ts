@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { processAlive } from '../process-alive.js';
@@ -9,7 +8,10 @@ import { processAlive } from '../process-alive.js';
  * was killed (SIGKILL, OOM, power loss) from one being written now.
  */
 export function tempPathBeside(path: string, pid: number = process.pid): string {
-  return join(dirname(path), `.${basename(path)}.${pid}.${randomBytes(6).toString('hex')}.pd-tmp`);
+  return join(
+    dirname(path),
+    `.${basename(path)}.${pid}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}.pd-tmp`,
+  );
 }
 
 const WITH_PID = /^\..+\.(\d+)\.[0-9a-f]{12}\.pd-tmp$/;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,7 +68,10 @@ export async function readDockerConfig(path: string): Promise<DockerConfigFile> 
 export async function writeDockerConfig(path: string, config: DockerConfigFile): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.config.json.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(
+    dir,
+    `.config.json.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(6).toString('hex')}.tmp`,
+  );
   const handle = await open(tmp, 'wx', 0o600);
   try {
     await handle.writeFile(`${JSON.stringify(config, null, '\t')}\n`);

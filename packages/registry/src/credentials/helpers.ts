@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { PdError } from '@pd/oci-types';
 
 /** The answer of `docker-credential-<name> get`. */
@@ -29,22 +28,24 @@ function run(
   signal?: AbortSignal,
 ): Promise<{ stdout: string; stderr: string; failed: boolean; missing: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      `docker-credential-${helper}`,
-      [action],
-      { timeout: 30_000, maxBuffer: 1 << 20, encoding: 'utf8', ...(signal ? { signal } : {}) },
-      (err, stdout, stderr) => {
-        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          resolve({ stdout: '', stderr: '', failed: true, missing: true });
-          return;
-        }
-        if (err && signal?.aborted) {
-          reject(signal.reason);
-          return;
-        }
-        resolve({ stdout, stderr, failed: err !== null, missing: false });
-      },
-    );
+    const child = process
+      .getBuiltinModule('node:child_process')
+      .execFile(
+        `docker-credential-${helper}`,
+        [action],
+        { timeout: 30_000, maxBuffer: 1 << 20, encoding: 'utf8', ...(signal ? { signal } : {}) },
+        (err, stdout, stderr) => {
+          if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+            resolve({ stdout: '', stderr: '', failed: true, missing: true });
+            return;
+          }
+          if (err && signal?.aborted) {
+            reject(signal.reason);
+            return;
+          }
+          resolve({ stdout, stderr, failed: err !== null, missing: false });
+        },
+      );
     child.stdin?.on('error', () => {
       // the helper may exit before reading; its exit status tells what happened
     });
