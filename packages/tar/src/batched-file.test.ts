@@ -89,4 +89,52 @@ describe('BatchedFileWriter', () => {
     await file.close();
     expect((await readFile(path)).equals(Buffer.concat(parts))).toBe(true);
   });
+
+  test('appendFile copies whole files in order between queued chunks, each piece seen first', async () => {
+    // 2.5 MiB: the copy's two buffers take several turns, and the last piece is a short one.
+    const big = randomBytes((5 << 20) / 2);
+    const small = randomBytes(100);
+    await writeFile(join(dir, 'big'), big);
+    await writeFile(join(dir, 'small'), small);
+    await writeFile(join(dir, 'empty'), Buffer.alloc(0));
+    const path = join(dir, 'appended');
+    const file = await open(path, 'w');
+    const out = new BatchedFileWriter(file);
+    const head = randomBytes(1000);
+    const middle = randomBytes(10);
+    const seen: Buffer[] = [];
+    out.write(head);
+    const sizes = [
+      await out.appendFile(join(dir, 'big'), (piece) => seen.push(Buffer.from(piece))),
+      await out.appendFile(join(dir, 'empty')),
+    ];
+    out.write(middle);
+    sizes.push(await out.appendFile(join(dir, 'small')));
+    await out.flush();
+    await file.close();
+    expect(sizes).toEqual([big.length, 0, small.length]);
+    expect(Buffer.concat(seen).equals(big)).toBe(true);
+    expect((await readFile(path)).equals(Buffer.concat([head, big, middle, small]))).toBe(true);
+  });
+
+  test('appendFile stops where onChunk throws, and a missing file rejects', async () => {
+    await writeFile(join(dir, 'stop'), randomBytes(3 << 20));
+    const file = await open(join(dir, 'stopped'), 'w');
+    const out = new BatchedFileWriter(file);
+    let pieces = 0;
+    await expect(
+      out.appendFile(join(dir, 'stop'), () => {
+        if (++pieces === 2) throw new Error('too long');
+      }),
+    ).rejects.toThrow('too long');
+    // The writer stays failed, like after a failed write.
+    await expect(out.flush()).rejects.toThrow('too long');
+    await file.close();
+    expect((await readFile(join(dir, 'stopped'))).length).toBe(1 << 20);
+    const other = await open(join(dir, 'other'), 'w');
+    await expect(new BatchedFileWriter(other).appendFile(join(dir, 'missing'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await other.close();
+  });
 });

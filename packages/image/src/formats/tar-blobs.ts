@@ -72,9 +72,13 @@ async function writeMembers(
     await ready(blob);
     const report = options.onProgress;
     report?.({ id: d.digest, label: name, phase: 'write', done: 0, total: d.size });
-    await tar.stream(name, d.size, await layerStream(blob, options), (done) =>
-      report?.({ id: d.digest, label: name, phase: 'write', done, total: d.size }),
-    );
+    const onData = (done: number) =>
+      report?.({ id: d.digest, label: name, phase: 'write', done, total: d.size });
+    // A blob in a local file (the blob cache, checked against its digest by the layer) is copied
+    // from it, as the OCI layout writer hardlinks it; anything else streams through a verifier.
+    const local = await blob.layer.localPath?.();
+    if (local !== undefined) await tar.copyFile(name, d.size, local, onData);
+    else await tar.stream(name, d.size, await layerStream(blob, options), onData);
   }
 }
 
