@@ -40,7 +40,7 @@ const bundleInternal = {
   name: 'pd-bundle-internal',
   setup(b) {
     b.onResolve({ filter: /^@pd\/internal$/ }, () => ({
-      path: createRequire(entry).resolve('@pd/internal'),
+      path: createRequire(join(dist, entries[0])).resolve('@pd/internal'),
     }));
   },
 };
