@@ -6,6 +6,7 @@ import type {
   ImageIndex as ImageIndexDocument,
   ImageManifest,
 } from '@pd/oci-types';
+import type { FileSlice } from '@pd/tar';
 
 /** Progress of one transfer (a blob download, an upload, a layer build). */
 export interface ProgressEvent {
@@ -55,6 +56,12 @@ export interface Layer {
   annotations?(): Promise<Record<string, string> | undefined>;
   /** Set when the blob already sits in a registry. */
   readonly location?: BlobLocation | undefined;
+  /**
+   * Where the layer tar sits uncompressed in a local file (an uncompressed member of a docker
+   * archive), checked against `diffId()` as it is read: extractors read it from there with less
+   * copying than `uncompressed()` streams. Undefined when it does not.
+   */
+  uncompressedFile?(): Promise<FileSlice | undefined>;
   /**
    * Path of a local file holding exactly the compressed blob (e.g. in the blob cache), when
    * there is one: file sinks may hardlink it instead of copying. The file is immutable.

@@ -17,6 +17,7 @@ import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
 import { mapLimit } from '@pd/internal';
 import { createVerifier, type Digest, digestHex, isDigest } from '@pd/oci-types';
+import type { LayerInput } from '@pd/tar';
 import { UserNamespaceToolError } from './errors.js';
 import type { ProgressEvent, RunnerEvent } from './options.js';
 import { defaultCacheDir, isRoot, privateDir } from './paths.js';
@@ -245,8 +246,12 @@ export class LayerStore {
       // By path: the last entry of a path decides its owner, as it decided its content.
       const owned = new Map<string, OwnedEntry>();
       let dropped = 0;
-      const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
-      const input = this.verify ? verified(source, diffId) : source;
+      // A layer tar held uncompressed in a local file is read from there, checked as it is read.
+      let input: LayerInput | undefined = await layer.uncompressedFile?.();
+      if (input === undefined) {
+        const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
+        input = this.verify ? verified(source, diffId) : source;
+      }
       const stats = await tar.extract(input, fsDir, {
         onUnsafe: 'throw',
         whiteouts: 'skip',

@@ -24,6 +24,7 @@ import { mkdir, realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { decompress, type LayerInput } from './decompress.js';
 import { TarFormatError, UnsafePathError } from './errors.js';
+import { FileSlice } from './file-slice.js';
 import type { TarHeader } from './header.js';
 import { cleanComponents } from './names.js';
 import type { ProgressEvent } from './options.js';
@@ -252,7 +253,9 @@ export class Extractor {
   async extract(input: LayerInput): Promise<void> {
     this.layerPaths = new Set();
     const { signal, onProgress } = this.opts;
-    for await (const { header, body } of parseTar(decompress(input))) {
+    // The parser and this loop keep no chunk once they ask for the next: a file slice may lend them.
+    const bytes = input instanceof FileSlice ? input.lentChunks() : decompress(input);
+    for await (const { header, body } of parseTar(bytes)) {
       signal?.throwIfAborted();
       this.stats.entries++;
       if (this.opts.filter && !this.opts.filter(header)) {

@@ -12,6 +12,7 @@ export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js'
 export { decompress, detectCompression, type LayerInput } from './decompress.js';
 export { TarFormatError, UnsafePathError } from './errors.js';
 export { applyLayers, type ExtractOptions, type ExtractStats, extract, type LayerSource } from './extract.js';
+export { FileSlice, type FileSliceOptions } from './file-slice.js';
 export { flattenLayers } from './flatten.js';
 export { globMatcher, globToRegExp } from './glob.js';
 export type { EntryType, TarHeader } from './header.js';

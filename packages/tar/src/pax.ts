@@ -43,7 +43,8 @@ export function decodePax(body: Buffer): Map<string, Buffer> {
     const eq = body.indexOf(0x3d, space + 1);
     if (eq < 0 || eq >= end) throw new TarFormatError('malformed PAX record: no "="');
     const key = body.toString('utf8', space + 1, eq);
-    out.set(key, body.subarray(eq + 1, end - 1));
+    // A copy: the body may be a slice of a lent chunk (FileSlice), and global records outlive it.
+    out.set(key, Buffer.from(body.subarray(eq + 1, end - 1)));
     pos = end;
   }
   return out;

@@ -101,8 +101,10 @@ async function exportImage(
   many = false,
 ): Promise<Record<string, unknown>> {
   const layers = await image.layers();
+  // A layer tar held uncompressed in a local file is read from there (uncompressedFile).
   const sources = layers.map(
-    (l, i) => () =>
+    (l, i) => async () =>
+      (await l.uncompressedFile?.()) ??
       l.uncompressed({
         signal: ctx.signal,
         onProgress: (e) => ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` }),

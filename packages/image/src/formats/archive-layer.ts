@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type Compression, type Digest, layerMediaType } from '@pd/oci-types';
-import { detectCompression } from '@pd/tar';
+import { detectCompression, FileSlice } from '@pd/tar';
 import type { Layer, StreamOptions } from '../model.js';
 import { lazy } from './lazy.js';
 import type { TarIndex, TarMember } from './tar-index.js';
@@ -67,6 +67,15 @@ export class DockerArchiveLayer implements Layer, SelfVerifying {
   async compressed(options: StreamOptions = {}): Promise<Readable> {
     const digest = await this.digest();
     return verified(this.archive.openMember(this.member, options), digest, this.subject, this.member.size);
+  }
+
+  /** An uncompressed member is the layer tar itself: its bytes in the archive, checked as read. */
+  async uncompressedFile(): Promise<FileSlice | undefined> {
+    if ((await this.compression()) !== 'none') return undefined;
+    return new FileSlice(this.archive.path, this.member.offset, this.member.size, {
+      digest: await this.digest(),
+      subject: this.subject,
+    });
   }
 
   async uncompressed(options: StreamOptions = {}): Promise<Readable> {

@@ -1,5 +1,6 @@
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { digestOf, MediaType } from '@pd/oci-types';
 import { readEntries } from '@pd/tar';
 import {
@@ -142,6 +143,10 @@ describe.skipIf(skip)('docker archives', () => {
     const bytes = await streamToBuffer(await layer.compressed());
     expect(bytes.length).toBe(await layer.size());
     expect(sha256(bytes)).toBe(await layer.diffId());
+    // Extractors read such a member where it lies in the archive, the same bytes.
+    const slice = await layer.uncompressedFile?.();
+    expect(slice?.path).toBe(saved);
+    expect((await streamToBuffer(Readable.from(slice!))).equals(bytes)).toBe(true);
   });
 
   for (const layout of ['classic', 'combined'] as const) {
@@ -394,6 +399,8 @@ describe.skipIf(skip)('docker archives', () => {
     expect(await image.digest()).toBe(manifestDigest);
     const layers = await image.layers();
     expect(await layers[0]!.mediaType()).toBe(MediaType.OciLayerGzip);
+    // A gzip member is no layer tar to read in place.
+    expect(await layers[0]!.uncompressedFile?.()).toBeUndefined();
     // diffIDs come from skopeo's (rewritten) config; the gzip members decompress to them.
     expect(await Promise.all(layers.map((l) => l.diffId()))).toEqual(fx.small.layers.map((l) => l.diffId));
     const files = await Promise.all(layers.map(layerFiles));

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DigestMismatchError, PdError, SizeMismatchError, ValidationError } from '@pd/oci-types';
+import { extract } from '@pd/tar';
 import { gnuTarMissing } from '@pd/test-fixtures';
 import { afterAll, describe, expect, test } from 'vitest';
 import { InconsistentImageError } from '../../src/errors.js';
@@ -155,6 +156,8 @@ describe.skipIf(gnuTarMissing())('hostile and corrupt docker archives', () => {
     const image = await readDockerArchive(archive); // lazy: nothing read yet
     const [layer] = await image.layers();
     await expect(streamToBuffer(await layer!.uncompressed())).rejects.toThrow(DigestMismatchError);
+    const slice = await layer!.uncompressedFile?.();
+    await expect(extract(slice!, await tempDir())).rejects.toThrow(DigestMismatchError);
     const out = await tempDir();
     const before = await leftovers(out);
     await expect(

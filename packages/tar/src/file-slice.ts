@@ -1,0 +1,107 @@
+import { open } from 'node:fs/promises';
+import {
+  type Digest,
+  DigestHasher,
+  DigestMismatchError,
+  digestAlgorithm,
+  SizeMismatchError,
+} from '@pd/oci-types';
+import { readFileStream } from './batched-file.js';
+
+const CHUNK = 1 << 20;
+
+/** Options of a {@link FileSlice}. */
+export interface FileSliceOptions {
+  /** Checked as the bytes are read: a mismatch fails the read at its end. */
+  digest?: Digest | undefined;
+  /** Names the bytes in errors, e.g. `layer abc/layer.tar of app.tar`. */
+  subject?: string | undefined;
+}
+
+/**
+ * An uncompressed layer tar that sits in a local file, `size` bytes from `start` (a member of a
+ * docker archive), checked against a digest as it is read. As a `LayerInput` it streams like any
+ * file. The extractor reads it its own way ({@link FileSlice.lentChunks}): through two buffers
+ * that take turns, where a file stream touches a fresh 1 MiB buffer per read, and the page faults
+ * of that memory cost more than the reads themselves.
+ */
+export class FileSlice implements AsyncIterable<Buffer> {
+  readonly subject: string;
+
+  constructor(
+    readonly path: string,
+    readonly start: number,
+    readonly size: number,
+    private readonly options: FileSliceOptions = {},
+  ) {
+    this.subject = options.subject ?? `${path} (${size} bytes at ${start})`;
+  }
+
+  /** The bytes as fresh chunks, which the consumer may keep. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    const check = this.checker();
+    if (this.size === 0) return check.end();
+    const stream = readFileStream(this.path, { start: this.start, end: this.start + this.size - 1 });
+    for await (const chunk of stream) {
+      check.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+    check.end();
+  }
+
+  /**
+   * The bytes, each chunk lent: its memory is read into again once the chunk after the next is
+   * asked for, so a consumer must be done with a chunk (and every slice of it) when it asks for
+   * the next. The tar parser and the extractor are; a stream, which reads ahead, is not.
+   */
+  async *lentChunks(): AsyncGenerator<Buffer> {
+    const check = this.checker();
+    const file = await open(this.path, 'r');
+    const buffers = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+    let turn = 0;
+    let requested = 0;
+    const readNext = () => {
+      const length = Math.min(CHUNK, this.size - requested);
+      if (length === 0) return undefined;
+      const reading = file.read(buffers[turn]!, 0, length, this.start + requested);
+      requested += length;
+      turn ^= 1;
+      return { reading, length };
+    };
+    let next = readNext();
+    try {
+      while (next !== undefined) {
+        const { bytesRead, buffer } = await next.reading;
+        const chunk = buffer.subarray(0, bytesRead);
+        check.update(chunk);
+        if (bytesRead < next.length) check.end(); // the file ends early: a size mismatch
+        // The other buffer's chunk was handed out before this one, and is done with by now.
+        next = readNext();
+        yield chunk;
+      }
+      check.end();
+    } finally {
+      await next?.reading.catch(() => undefined);
+      await file.close();
+    }
+  }
+
+  private checker() {
+    const { digest } = this.options;
+    const hasher = digest === undefined ? undefined : new DigestHasher(digestAlgorithm(digest));
+    let got = 0;
+    return {
+      update: (chunk: Buffer) => {
+        hasher?.update(chunk);
+        got += chunk.length;
+      },
+      end: () => {
+        if (got !== this.size) throw new SizeMismatchError(this.subject, this.size, got);
+        const actual = hasher?.digest();
+        if (digest !== undefined && actual !== digest) {
+          throw new DigestMismatchError(this.subject, digest, actual!);
+        }
+      },
+    };
+  }
+}
