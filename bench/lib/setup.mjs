@@ -23,6 +23,7 @@ const APT = {
   'docker-registry': 'docker-registry',
   htpasswd: 'apache2-utils',
   curl: 'curl',
+  openssl: 'openssl',
 };
 
 export function which(tool) {
