@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
+import { DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
 import { archive, paxEntry, rawEntry } from '@pd/test-fixtures';
 import { afterAll, describe, expect, test } from 'vitest';
-import { collect, describeTree, sha256 } from '../test/helpers.js';
+import { collect, describeTree } from '../test/helpers.js';
 import { extract } from './extract.js';
 import { FileSlice } from './file-slice.js';
 
@@ -35,7 +35,7 @@ writeFileSync(file, Buffer.concat([junk, layer, junk]));
 
 describe('FileSlice', () => {
   test('reads exactly its range, lent or as fresh chunks, checked against its digest', async () => {
-    const slice = new FileSlice(file, junk.length, layer.length, { digest: sha256(layer) });
+    const slice = new FileSlice(file, junk.length, layer.length, { digest: digestOf(layer) });
     expect((await collect(slice)).equals(layer)).toBe(true);
     const lent: Buffer[] = [];
     for await (const chunk of slice.lentChunks()) lent.push(Buffer.from(chunk));
@@ -50,7 +50,7 @@ describe('FileSlice', () => {
     };
     const fromSlice = join(base, 'from-slice');
     const fromStream = join(base, 'from-stream');
-    const slice = new FileSlice(file, junk.length, layer.length, { digest: sha256(layer) });
+    const slice = new FileSlice(file, junk.length, layer.length, { digest: digestOf(layer) });
     const stats = await extract(slice, fromSlice, { onXattrs });
     await extract(layer, fromStream);
     expect(stats.bytes).toBe(big.length + 2 * 1024 * 1024 - 5 + 'early'.length + 'late'.length);
@@ -60,7 +60,7 @@ describe('FileSlice', () => {
   });
 
   test('a wrong digest fails the extraction; a file shorter than the slice is a size mismatch', async () => {
-    const wrong = new FileSlice(file, junk.length, layer.length, { digest: sha256(Buffer.from('x')) });
+    const wrong = new FileSlice(file, junk.length, layer.length, { digest: digestOf('x') });
     await expect(extract(wrong, join(base, 'wrong'))).rejects.toBeInstanceOf(DigestMismatchError);
     const past = new FileSlice(file, junk.length, layer.length + junk.length + 1);
     await expect(collect(past.lentChunks())).rejects.toBeInstanceOf(SizeMismatchError);
