@@ -55,34 +55,53 @@ export class BatchedFileWriter {
   }
 }
 
-const COPY_BUFFER = 1 << 20;
-
 async function copyInto(out: FileHandle, path: string, onChunk?: (piece: Buffer) => void): Promise<number> {
-  const input = await open(path, 'r');
-  const buffers = [Buffer.allocUnsafeSlow(COPY_BUFFER), Buffer.allocUnsafeSlow(COPY_BUFFER)];
   let position = 0;
+  // The next piece is being read while this one is written.
+  for await (const piece of lentFileChunks(path)) {
+    onChunk?.(piece);
+    await writeAll(out, [piece]);
+    position += piece.length;
+  }
+  return position;
+}
+
+const LENT_CHUNK = 1 << 20;
+
+/**
+ * The bytes of a file from `start` (`length` of them, or to its end) through two buffers that
+ * take turns: when a chunk is handed out, the next one is already being read into the other
+ * buffer, into which the chunk after that is read in turn. So each chunk is lent: the consumer
+ * must be done with it (and every slice of it) when it asks for the next. No new memory is touched
+ * per read, where a file stream allocates (and page-faults) a fresh 1 MiB buffer for each.
+ */
+export async function* lentFileChunks(
+  path: string,
+  start = 0,
+  length = Number.POSITIVE_INFINITY,
+): AsyncGenerator<Buffer> {
+  const file = await open(path, 'r');
+  const buffers = [Buffer.allocUnsafeSlow(LENT_CHUNK), Buffer.allocUnsafeSlow(LENT_CHUNK)];
   let turn = 0;
-  let reading = input.read(buffers[turn]!, 0, COPY_BUFFER, position);
-  let writing: Promise<unknown> = Promise.resolve();
+  let done = 0;
+  const readNext = () => {
+    const n = Math.min(LENT_CHUNK, length - done);
+    return n > 0 ? file.read(buffers[turn]!, 0, n, start + done) : undefined;
+  };
+  let reading = readNext();
   try {
-    for (;;) {
+    while (reading !== undefined) {
       const { bytesRead, buffer } = await reading;
       if (bytesRead === 0) break;
-      const piece = buffer.subarray(0, bytesRead);
-      onChunk?.(piece);
-      position += bytesRead;
-      // The other buffer is free once the write from it is done.
-      await writing;
+      done += bytesRead;
       turn ^= 1;
-      reading = input.read(buffers[turn]!, 0, COPY_BUFFER, position);
-      writing = writeAll(out, [piece]);
+      reading = readNext();
+      yield buffer.subarray(0, bytesRead);
     }
-    await writing;
-    return position;
   } finally {
-    // On a failure, nothing may still be using the handle (or the buffers) when it closes.
-    await Promise.allSettled([reading, writing]);
-    await input.close();
+    // Nothing may still be reading into the buffers when the file closes.
+    await reading?.catch(() => undefined);
+    await file.close();
   }
 }
 

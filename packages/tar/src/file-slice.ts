@@ -1,4 +1,3 @@
-import { open } from 'node:fs/promises';
 import {
   type Digest,
   DigestHasher,
@@ -6,9 +5,7 @@ import {
   digestAlgorithm,
   SizeMismatchError,
 } from '@pd/oci-types';
-import { readFileStream } from './batched-file.js';
-
-const CHUNK = 1 << 20;
+import { lentFileChunks, readFileStream } from './batched-file.js';
 
 /** Options of a {@link FileSlice}. */
 export interface FileSliceOptions {
@@ -50,40 +47,16 @@ export class FileSlice implements AsyncIterable<Buffer> {
   }
 
   /**
-   * The bytes, each chunk lent: its memory is read into again once the chunk after the next is
-   * asked for, so a consumer must be done with a chunk (and every slice of it) when it asks for
-   * the next. The tar parser and the extractor are; a stream, which reads ahead, is not.
+   * The bytes, each chunk lent ({@link lentFileChunks}): a consumer must be done with a chunk when
+   * it asks for the next. The tar parser and the extractor are; a stream, which reads ahead, is not.
    */
   async *lentChunks(): AsyncGenerator<Buffer> {
     const check = this.checker();
-    const file = await open(this.path, 'r');
-    const buffers = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
-    let turn = 0;
-    let requested = 0;
-    const readNext = () => {
-      const length = Math.min(CHUNK, this.size - requested);
-      if (length === 0) return undefined;
-      const reading = file.read(buffers[turn]!, 0, length, this.start + requested);
-      requested += length;
-      turn ^= 1;
-      return { reading, length };
-    };
-    let next = readNext();
-    try {
-      while (next !== undefined) {
-        const { bytesRead, buffer } = await next.reading;
-        const chunk = buffer.subarray(0, bytesRead);
-        check.update(chunk);
-        if (bytesRead < next.length) check.end(); // the file ends early: a size mismatch
-        // The other buffer's chunk was handed out before this one, and is done with by now.
-        next = readNext();
-        yield chunk;
-      }
-      check.end();
-    } finally {
-      await next?.reading.catch(() => undefined);
-      await file.close();
+    for await (const chunk of lentFileChunks(this.path, this.start, this.size)) {
+      check.update(chunk);
+      yield chunk;
     }
+    check.end(); // a file that ends early is a size mismatch
   }
 
   private checker() {
