@@ -188,32 +188,63 @@ export interface VerifyOptions {
  * finishes without error: write to a temporary file and rename on success.
  */
 export function createVerifier(expected: string, options: VerifyOptions = {}): Transform {
-  const { algorithm } = parseDigest(expected);
-  const hasher = new DigestHasher(algorithm);
-  const subject = options.subject ?? `content ${expected}`;
-  const limit = options.size;
+  const check = new ContentVerifier(expected, options);
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      hasher.update(chunk);
-      if (limit !== undefined && hasher.size > limit) {
-        cb(new SizeMismatchError(subject, limit, hasher.size));
+      try {
+        check.update(chunk);
+      } catch (e) {
+        cb(e as Error);
         return;
       }
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      if (limit !== undefined && hasher.size !== limit) {
-        cb(new SizeMismatchError(subject, limit, hasher.size));
-        return;
-      }
-      const actual = hasher.digest();
-      if (actual !== expected) {
-        cb(new DigestMismatchError(subject, expected, actual));
+      try {
+        check.end();
+      } catch (e) {
+        cb(e as Error);
         return;
       }
       cb();
     },
   });
+}
+
+/**
+ * The checks of {@link createVerifier} for bytes that do not pass through a stream of their own:
+ * `update` with each chunk in order (throws {@link SizeMismatchError} as soon as more than `size`
+ * bytes came), `end` after the last (throws {@link SizeMismatchError} or
+ * {@link DigestMismatchError}).
+ */
+export class ContentVerifier {
+  private readonly hasher: DigestHasher;
+  private readonly subject: string;
+  private readonly size: number | undefined;
+
+  constructor(
+    private readonly expected: string,
+    options: VerifyOptions = {},
+  ) {
+    this.hasher = new DigestHasher(parseDigest(expected).algorithm);
+    this.subject = options.subject ?? `content ${expected}`;
+    this.size = options.size;
+  }
+
+  update(chunk: Uint8Array): void {
+    this.hasher.update(chunk);
+    if (this.size !== undefined && this.hasher.size > this.size) {
+      throw new SizeMismatchError(this.subject, this.size, this.hasher.size);
+    }
+  }
+
+  end(): void {
+    if (this.size !== undefined && this.hasher.size !== this.size) {
+      throw new SizeMismatchError(this.subject, this.size, this.hasher.size);
+    }
+    const actual = this.hasher.digest();
+    if (actual !== this.expected) throw new DigestMismatchError(this.subject, this.expected, actual);
+  }
 }
 
 /**

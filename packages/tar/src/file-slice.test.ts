@@ -62,7 +62,9 @@ describe('FileSlice', () => {
   test('a wrong digest fails the extraction; a file shorter than the slice is a size mismatch', async () => {
     const wrong = new FileSlice(file, junk.length, layer.length, { digest: digestOf('x') });
     await expect(extract(wrong, join(base, 'wrong'))).rejects.toBeInstanceOf(DigestMismatchError);
-    const past = new FileSlice(file, junk.length, layer.length + junk.length + 1);
+    const past = new FileSlice(file, junk.length, layer.length + junk.length + 1, {
+      digest: digestOf(layer),
+    });
     await expect(collect(past.lentChunks())).rejects.toBeInstanceOf(SizeMismatchError);
     await expect(collect(past)).rejects.toBeInstanceOf(SizeMismatchError);
   });

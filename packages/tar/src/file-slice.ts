@@ -1,16 +1,10 @@
-import {
-  type Digest,
-  DigestHasher,
-  DigestMismatchError,
-  digestAlgorithm,
-  SizeMismatchError,
-} from '@pd/oci-types';
+import { ContentVerifier, type Digest } from '@pd/oci-types';
 import { lentFileChunks, readFileStream } from './batched-file.js';
 
 /** Options of a {@link FileSlice}. */
 export interface FileSliceOptions {
   /** Checked as the bytes are read: a mismatch fails the read at its end. */
-  digest?: Digest | undefined;
+  digest: Digest;
   /** Names the bytes in errors, e.g. `layer abc/layer.tar of app.tar`. */
   subject?: string | undefined;
 }
@@ -29,7 +23,7 @@ export class FileSlice implements AsyncIterable<Buffer> {
     readonly path: string,
     readonly start: number,
     readonly size: number,
-    private readonly options: FileSliceOptions = {},
+    private readonly options: FileSliceOptions,
   ) {
     this.subject = options.subject ?? `${path} (${size} bytes at ${start})`;
   }
@@ -59,22 +53,7 @@ export class FileSlice implements AsyncIterable<Buffer> {
     check.end(); // a file that ends early is a size mismatch
   }
 
-  private checker() {
-    const { digest } = this.options;
-    const hasher = digest === undefined ? undefined : new DigestHasher(digestAlgorithm(digest));
-    let got = 0;
-    return {
-      update: (chunk: Buffer) => {
-        hasher?.update(chunk);
-        got += chunk.length;
-      },
-      end: () => {
-        if (got !== this.size) throw new SizeMismatchError(this.subject, this.size, got);
-        const actual = hasher?.digest();
-        if (digest !== undefined && actual !== digest) {
-          throw new DigestMismatchError(this.subject, digest, actual!);
-        }
-      },
-    };
+  private checker(): ContentVerifier {
+    return new ContentVerifier(this.options.digest, { size: this.size, subject: this.subject });
   }
 }
