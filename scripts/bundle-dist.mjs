@@ -10,7 +10,7 @@
 //
 // `--entry NAME` (repeatable) names the entry modules instead of index.js. With several, code
 // they share, and modules they import dynamically (the CLI's commands), go into chunk files
-// beside them, loaded when first needed: the CLI's 30-odd modules of a command became 3-4 files,
+// beside them, loaded when first needed: the CLI's 18-30 modules of a command became 8-10 files,
 // 6 ms of `pd version` and 8 ms of `pd copy` (bench/results/2026-12-05-d.md).
 //
 // Other arguments name dist modules that stay files of their own (e.g. `zstd-library.js`):
