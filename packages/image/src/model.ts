@@ -63,6 +63,12 @@ export interface Layer {
    */
   uncompressedFile?(): Promise<FileSlice | undefined>;
   /**
+   * Where the compressed blob sits, as it is, in a local file (a layout's blob, a member of an
+   * archive, the blob cache), checked against `digest()` as it is read: uploads send it from there
+   * (over plain HTTP straight from the file onto the socket). Undefined when it does not.
+   */
+  compressedFile?(): Promise<FileSlice | undefined>;
+  /**
    * Path of a local file holding exactly the compressed blob (e.g. in the blob cache), when
    * there is one: file sinks may hardlink it instead of copying. The file is immutable.
    */

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer as streamToBuffer } from 'node:stream/consumers';
 import { DigestMismatchError, digestOf, type ImageConfig, MediaType } from '@pd/oci-types';
+import { RegistryClient } from '@pd/registry';
 import {
   docker,
   type FaultProxy,
@@ -11,9 +14,10 @@ import {
 } from '@pd/test-fixtures';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BlobCache } from '../src/cache.js';
+import { readOciArchive, readOciLayout } from '../src/index.js';
 import { layerFromContents } from '../src/layers/built.js';
 import { KnownLayer } from '../src/layers/known.js';
-import type { ProgressEvent } from '../src/model.js';
+import type { Image as ImageModel, ProgressEvent } from '../src/model.js';
 import * as remote from '../src/remote.js';
 import { Image } from '../src/seed.js';
 import { push } from '../src/sinks/push.js';
@@ -136,6 +140,59 @@ describe.skipIf(fixturesMissing())('push', () => {
     expect(sent('PUT') + sent('PATCH')).toBe(total + configSize);
     // The client's one probe of a small single-POST upload (ignored by distribution) is all else.
     expect(sent('POST')).toBeLessThanOrEqual(256 * 1024);
+  });
+
+  test('from an OCI layout and an OCI archive skopeo wrote: each layer goes from where it lies in the file', async () => {
+    const fx = env.fixtures.layered;
+    const layout = join(env.cacheDir, 'skopeo-push-layout');
+    const archive = join(env.cacheDir, 'skopeo-push.tar');
+    const src = `docker://${fx.ref}`;
+    await skopeo(['copy', '-q', '--src-tls-verify=false', src, `oci:${layout}:v1`]);
+    await skopeo(['copy', '-q', '--src-tls-verify=false', src, `oci-archive:${archive}:v1`]);
+    for (const [name, img] of [
+      ['layout', await readOciLayout(layout, { ref: 'v1' })],
+      ['archive', await readOciArchive(archive, { ref: 'v1' })],
+    ] as const) {
+      const image = img as ImageModel;
+      const layers = await image.layers();
+      // Where each blob lies: the layout's blob file, or the member's bytes inside the archive.
+      for (const [i, layer] of layers.entries()) {
+        const at = (await layer.compressedFile?.())!;
+        expect(at.path).toBe(
+          name === 'layout' ? join(layout, 'blobs/sha256', (await layer.digest()).slice(7)) : archive,
+        );
+        expect(
+          (await streamToBuffer(Readable.from(at))).equals(await streamToBuffer(await layer.compressed())),
+        ).toBe(true);
+        expect(at.digest).toBe((await image.manifest()).layers[i]!.digest);
+      }
+      const logs: string[] = [];
+      const client = new RegistryClient({ dockerConfig: false, logger: { debug: (m) => logs.push(m) } });
+      try {
+        const pushed = await push(image, `${second.host}/from-${name}/layered:v1`, { client });
+        expect(pushed.digest).toBe(await image.digest());
+      } finally {
+        await client.close();
+      }
+      // One PUT per layer went from the file over a socket of its own; the config went as bytes.
+      expect(logs.filter((m) => /^PUT .*blobs\/uploads\/.* -> 201 \(\d+ ms, socket\)$/.test(m))).toHaveLength(
+        new Set((await image.manifest()).layers.map((l) => l.digest)).size,
+      );
+      const inspected = JSON.parse(
+        (await skopeo(['inspect', '--tls-verify=false', `docker://${second.host}/from-${name}/layered:v1`]))
+          .stdout,
+      ) as { Digest: string; Layers: string[] };
+      expect(inspected.Digest).toBe(await image.digest());
+      expect(inspected.Layers).toEqual((await image.manifest()).layers.map((l) => l.digest));
+      // The registry's blobs are the bytes: skopeo copies them out and checks every digest.
+      await skopeo([
+        'copy',
+        '-q',
+        '--src-tls-verify=false',
+        `docker://${second.host}/from-${name}/layered:v1`,
+        `oci:${layout}-back-${name}:v1`,
+      ]);
+    }
   });
 
   test('a byte flipped on the way from the source registry fails the copy: nothing is tagged', async () => {

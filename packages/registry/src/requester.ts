@@ -12,6 +12,7 @@ import {
   RegistryError,
   type Subject,
 } from './errors.js';
+import type { FileBody } from './transport/file-body.js';
 import {
   abandon,
   discard,
@@ -33,7 +34,7 @@ import {
 } from './transport/retry.js';
 
 /** A request body that can be produced again for a retry. */
-export type BodySource = string | Uint8Array | (() => Readable | Promise<Readable>);
+export type BodySource = string | Uint8Array | (() => Readable | FileBody | Promise<Readable | FileBody>);
 
 export interface SendOptions {
   registry: string;

@@ -10,6 +10,7 @@ import {
   type Subject,
 } from './errors.js';
 import type { RegistryResponse } from './requester.js';
+import { FileBody } from './transport/file-body.js';
 import { discard, header } from './transport/http.js';
 import { isRetryableError, isRetryableStatus, RetryBudget, sleep } from './transport/retry.js';
 import {
@@ -49,6 +50,13 @@ export interface UploadOptions extends TransferOptions {
    * checks the digest of what it received.
    */
   sourceVerified?: boolean | undefined;
+  /**
+   * Where the blob sits in a local file, `size` bytes from `start` (default 0); needs `digest`
+   * and `size`. One-request uploads read it instead of `open`'s stream: over plain HTTP from the
+   * file straight onto a socket of their own. Its bytes are hashed on the way and the last of
+   * them sent only once they match `digest`. Chunked uploads still read `open`.
+   */
+  file?: { path: string; start?: number | undefined } | undefined;
 }
 
 /** What `uploadBlob` did: the blob's digest and size, and how it got there. */
@@ -141,7 +149,17 @@ export async function uploadBlob(
       verified: opts.sourceVerified,
       keep: opts.size !== undefined && opts.size <= SINGLE_POST_LIMIT,
     });
-    const op: Upload = { ctx, repo, subject, source, budget, opts, expected, signal, progress };
+    const file =
+      opts.file !== undefined && expected && opts.size !== undefined
+        ? new FileBody(opts.file.path, {
+            start: opts.file.start,
+            size: opts.size,
+            digest: expected,
+            what,
+            onBytes: (n) => progress(n, 'upload'),
+          })
+        : undefined;
+    const op: Upload = { ctx, repo, subject, source, file, budget, opts, expected, signal, progress };
     try {
       for (;;) {
         try {
@@ -173,6 +191,8 @@ interface Upload {
   repo: RepositoryLike;
   subject: Subject;
   source: UploadSource;
+  /** The blob as a file, for one-request uploads (`UploadOptions.file`). */
+  file: FileBody | undefined;
   budget: RetryBudget;
   opts: UploadOptions;
   expected: Digest | undefined;
@@ -229,13 +249,14 @@ function sendWhole(
   headers: Record<string, string>,
   ok: number[],
 ) {
-  const { ctx, repo, source } = op;
+  const { ctx, repo, source, file } = op;
   return ctx.requester.send({
     registry: repo.registry,
     method,
     path,
     headers: { 'content-type': OCTET, ...headers },
     body: async () => {
+      if (file) return file;
       await source.reset();
       return source.rest((n) => op.progress(n, 'upload'));
     },
@@ -279,7 +300,7 @@ async function monolithic(op: Upload, location: URL, digest: Digest): Promise<Up
   );
   await discard(res.body);
   checkStored(res, digest, op);
-  return { digest, size: source.position, how: 'uploaded' };
+  return { digest, size: op.file ? op.file.options.size : source.position, how: 'uploaded' };
 }
 
 /** Digest unknown: one streaming PATCH (hashing as it goes), resumed from the registry's offset on failure. */

@@ -4,10 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SizeMismatchError } from '@pd/oci-types';
 import { afterEach, describe, expect, test } from 'vitest';
+import { parseHead, SocketError } from '../src/transport/http1.js';
 import {
-  parseHead,
   receive,
-  SocketDownloadError,
   type SocketDownloadRequest,
   socketDownload,
   type WriteSink,
@@ -140,14 +139,14 @@ describe('socket download', () => {
     });
   });
 
-  test('a connection closed early is a SocketDownloadError; a wrong length fails before the body', async () => {
+  test('a connection closed early is a SocketError; a wrong length fails before the body', async () => {
     const body = randomData(50_000);
     const short = await serve((s) => {
       s.write(ok(body.length));
       s.end(body.subarray(0, 20_000));
     });
     const err = await receive(request(short, body), slowSink(0)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SocketDownloadError);
+    expect(err).toBeInstanceOf(SocketError);
     expect(err).toMatchObject({
       code: 'ECONNRESET',
       message: 'connection closed after 20000 of 50000 bytes',
@@ -181,6 +180,6 @@ describe('socket download', () => {
       headers: { 'content-length': '5', 'x-a': '1, 2' },
     });
     expect(parseHead('HTTP/1.0 404')).toEqual({ status: 404, headers: {} });
-    expect(() => parseHead('SSH-2.0-OpenSSH_9.2')).toThrow(SocketDownloadError);
+    expect(() => parseHead('SSH-2.0-OpenSSH_9.2')).toThrow(SocketError);
   });
 });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DigestMismatchError } from '@pd/oci-types';
+import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import {
   type FaultProxy,
   type RunningRegistry,
@@ -16,7 +18,7 @@ import {
   RegistryError,
   UploadSourceError,
 } from '../src/index.js';
-import { randomData, sourceOf } from './helpers.js';
+import { randomData, sourceOf, tempDir } from './helpers.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const MiB = 1 << 20;
@@ -248,6 +250,122 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).codes).toContain('DIGEST_INVALID');
     expect(await stored('trusted-liar', claimed)).toBeUndefined();
+  });
+
+  describe('from a file (`file`): over plain HTTP straight from the file onto a socket', () => {
+    const files = tempDir('pd-upload-file-');
+    afterAll(() => files.cleanup());
+    /** `data` written into a file at `start`, between other bytes. */
+    const inFile = (name: string, data: Buffer, start = 0) => {
+      const path = join(files.dir, name);
+      writeFileSync(path, Buffer.concat([randomData(start), data, randomData(start > 0 ? 4096 : 0)]));
+      return { path, start };
+    };
+    const never = () => Promise.reject(new Error('the file is read, not the stream'));
+
+    test('the bytes at start..start+size go in one PUT; open() is not called', async () => {
+      const data = randomData(5 * MiB + 123);
+      const digest = sha256(data);
+      const events: ProgressEvent[] = [];
+      const r = await client.uploadBlob(repo('file'), never, {
+        digest,
+        size: data.length,
+        file: inFile('blob-at', data, 10_000),
+        onProgress: (e) => events.push(e),
+      });
+      expect(r).toEqual({ digest, size: data.length, how: 'uploaded' });
+      expect(log()).toEqual([
+        `HEAD /v2/pd/file/blobs/${digest} 404`,
+        'POST /v2/pd/file/blobs/uploads/ 202',
+        'PUT /v2/pd/file/blobs/uploads/<id> 201',
+      ]);
+      expect(proxy.requests({ method: 'PUT' })[0]?.requestBytes).toBe(data.length);
+      expect((await stored('file', digest))?.equals(data)).toBe(true);
+      expect(events.some((e) => e.phase === 'upload' && e.done === data.length)).toBe(true);
+      expect(events.at(-1)).toMatchObject({ id: digest, done: data.length, phase: 'done' });
+    });
+
+    test('a file that is not the blob it claims is refused before its last chunk leaves', async () => {
+      const data = randomData(3 * MiB);
+      const claimed = sha256(Buffer.from('something else'));
+      const err = await client
+        .uploadBlob(repo('file-liar'), never, {
+          digest: claimed,
+          size: data.length,
+          file: inFile('liar', data),
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      // The PUT never completed: the registry saw less than Content-Length and stored nothing.
+      expect(proxy.requests({ method: 'PUT' }).every((r) => r.status !== 201)).toBe(true);
+      expect(await stored('file-liar', claimed)).toBeUndefined();
+      expect(await stored('file-liar', sha256(data))).toBeUndefined();
+    });
+
+    test('a file shorter than the blob, or missing, fails as the source, never as the registry', async () => {
+      const data = randomData(MiB);
+      const short = await client
+        .uploadBlob(repo('file-short'), never, {
+          digest: sha256(data),
+          size: data.length + 1,
+          file: inFile('short', data),
+        })
+        .catch((e: unknown) => e);
+      expect(short).toBeInstanceOf(SizeMismatchError);
+      const missing = await client
+        .uploadBlob(repo('file-missing'), never, {
+          digest: sha256(data),
+          size: data.length,
+          file: { path: join(files.dir, 'nope') },
+        })
+        .catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(UploadSourceError);
+      expect((missing as Error).message).toMatch(/ENOENT|no such file/);
+    });
+
+    test('a PUT cut off by a reset is sent again from the file', async () => {
+      const data = randomData(2 * MiB);
+      proxy.inject({ method: 'PUT', times: 1, fault: { kind: 'reset' } });
+      const r = await client.uploadBlob(repo('file-reput'), never, {
+        digest: sha256(data),
+        size: data.length,
+        file: inFile('reput', data),
+      });
+      expect(r.how).toBe('uploaded');
+      expect(proxy.requests({ method: 'PUT' }).map((x) => x.status)).toContain(201);
+      expect((await stored('file-reput', r.digest))?.equals(data)).toBe(true);
+    });
+
+    test("an error status of the PUT is the registry's typed error, as through undici", async () => {
+      const data = randomData(MiB);
+      proxy.inject({
+        method: 'PUT',
+        times: 10,
+        fault: { kind: 'status', status: 400, code: 'DIGEST_INVALID' },
+      });
+      const err = await client
+        .uploadBlob(repo('file-400'), never, {
+          digest: sha256(data),
+          size: data.length,
+          file: inFile('e400', data),
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RegistryError);
+      expect((err as RegistryError).codes).toContain('DIGEST_INVALID');
+      expect((err as RegistryError).status).toBe(400);
+
+      // A 503 is worth another try: the upload starts over and succeeds.
+      proxy.clearFaults();
+      proxy.resetStats();
+      proxy.inject({ method: 'PUT', times: 1, fault: { kind: 'status', status: 503 } });
+      const r = await client.uploadBlob(repo('file-503'), never, {
+        digest: sha256(data),
+        size: data.length,
+        file: inFile('e503', data),
+      });
+      expect(r.how).toBe('uploaded');
+      expect(proxy.requests({ method: 'PUT' }).map((x) => x.status)).toEqual([503, 201]);
+    });
   });
 
   test('503 and 429 on POST are retried', async () => {

@@ -28,6 +28,11 @@ export class FileSlice implements AsyncIterable<Buffer> {
     this.subject = options.subject ?? `${path} (${size} bytes at ${start})`;
   }
 
+  /** What the bytes must hash to. */
+  get digest(): Digest {
+    return this.options.digest;
+  }
+
   /** The bytes as fresh chunks, which the consumer may keep. */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
     const check = this.checker();

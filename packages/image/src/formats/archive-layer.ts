@@ -69,13 +69,17 @@ export class DockerArchiveLayer implements Layer, SelfVerifying {
     return verified(this.archive.openMember(this.member, options), digest, this.subject, this.member.size);
   }
 
-  /** An uncompressed member is the layer tar itself: its bytes in the archive, checked as read. */
-  async uncompressedFile(): Promise<FileSlice | undefined> {
-    if ((await this.compression()) !== 'none') return undefined;
+  /** The member's bytes in the archive, checked as read. */
+  async compressedFile(): Promise<FileSlice> {
     return new FileSlice(this.archive.path, this.member.offset, this.member.size, {
       digest: await this.digest(),
       subject: this.subject,
     });
+  }
+
+  /** An uncompressed member is the layer tar itself. */
+  async uncompressedFile(): Promise<FileSlice | undefined> {
+    return (await this.compression()) === 'none' ? this.compressedFile() : undefined;
   }
 
   async uncompressed(options: StreamOptions = {}): Promise<Readable> {

@@ -16,6 +16,8 @@ export interface BlobStore {
   /** Size of the blob, or undefined when it is absent. */
   blobSize(digest: Digest): Promise<number | undefined>;
   openBlob(digest: Digest, options?: ReadMemberOptions): Promise<Readable>;
+  /** Where a blob's bytes sit in a local file, or undefined when it is absent. */
+  blobFile(digest: Digest): Promise<{ path: string; start: number; size: number } | undefined>;
   /** A small top-level file (`oci-layout`, `index.json`); undefined when absent. */
   readFile(name: string, limit: number): Promise<Buffer | undefined>;
   /** A small blob whole; the caller verifies it. */
@@ -54,6 +56,11 @@ export class DirBlobStore implements BlobStore {
     return readFileStream(this.file(digest), { signal: options.signal });
   }
 
+  async blobFile(digest: Digest): Promise<{ path: string; start: number; size: number } | undefined> {
+    const size = await this.blobSize(digest);
+    return size === undefined ? undefined : { path: this.file(digest), start: 0, size };
+  }
+
   async readFile(name: string, limit: number): Promise<Buffer | undefined> {
     return readSmallFile(join(this.dir, name), name, limit, this.where);
   }
@@ -80,6 +87,11 @@ export class TarBlobStore implements BlobStore {
     const m = this.archive.resolve(blobPath(digest));
     if (!m) throw missingBlob(this.where, digest);
     return this.archive.openMember(m, options);
+  }
+
+  async blobFile(digest: Digest): Promise<{ path: string; start: number; size: number } | undefined> {
+    const m = this.archive.resolve(blobPath(digest));
+    return m && { path: this.archive.path, start: m.offset, size: m.size };
   }
 
   async readFile(name: string, limit: number): Promise<Buffer | undefined> {

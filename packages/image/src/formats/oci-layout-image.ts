@@ -13,6 +13,7 @@ import {
   parseManifest,
   UnsupportedMediaTypeError,
 } from '@pd/oci-types';
+import { FileSlice } from '@pd/tar';
 import type { Image, ImageIndex, IndexChild, Layer, StreamOptions } from '../model.js';
 import { type BlobStore, readVerified } from './blob-store.js';
 import { ArchiveFormatError } from './errors.js';
@@ -59,6 +60,16 @@ export class LayoutLayer implements Layer, SelfVerifying {
     const d = this.descriptor;
     const source = await this.store.openBlob(d.digest, { signal: options.signal });
     return verified(source, d.digest, `layer ${d.digest} in ${this.store.where}`, d.size);
+  }
+
+  async compressedFile(): Promise<FileSlice | undefined> {
+    const d = this.descriptor;
+    const at = await this.store.blobFile(d.digest);
+    if (!at || at.size !== d.size) return undefined;
+    return new FileSlice(at.path, at.start, d.size, {
+      digest: d.digest,
+      subject: `layer ${d.digest} in ${this.store.where}`,
+    });
   }
 
   async uncompressed(options: StreamOptions = {}): Promise<Readable> {

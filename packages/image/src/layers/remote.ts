@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '@pd/oci-types';
 import type { RegistryClient } from '@pd/registry';
+import { FileSlice } from '@pd/tar';
 import type { BlobCache } from '../cache.js';
 import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';
@@ -66,6 +67,14 @@ export class RemoteLayer implements Layer {
     if (!cache || !(await cache.has(digest))) return undefined;
     await this.fetch();
     return cache.path(digest);
+  }
+
+  /** The cached blob, unchecked until read (reading it checks it): no second pass for an upload. */
+  async compressedFile(): Promise<FileSlice | undefined> {
+    const { cache } = this.init;
+    const { digest, size } = this.descriptor;
+    if (!cache || !(await cache.has(digest))) return undefined;
+    return new FileSlice(cache.path(digest), 0, size, { digest, subject: `cached blob ${digest}` });
   }
 
   async compressed(opts: StreamOptions = {}): Promise<Readable> {

@@ -9,6 +9,7 @@ import {
   Reference,
 } from '@pd/oci-types';
 import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike } from '@pd/registry';
+import type { FileSlice } from '@pd/tar';
 import { defaultClient } from '../client.js';
 import { verifiesItself } from '../formats/verified-stream.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
@@ -79,6 +80,7 @@ async function pushBlob(
   location: BlobLocation | undefined,
   label: string,
   verified: boolean,
+  file: FileSlice | undefined,
 ): Promise<void> {
   const { client, target, opts } = ctx;
   const mountFrom = mountSource(location, target);
@@ -107,6 +109,10 @@ async function pushBlob(
       // A self-verifying layer's stream fails before its end on wrong bytes: hashing it again
       // while uploading would be a second pass over every byte.
       sourceVerified: verified,
+      // Where the blob sits in a local file: sent from there (hashed on the way) instead of open().
+      ...(file && file.digest === d.digest && file.size === d.size
+        ? { file: { path: file.path, start: file.start } }
+        : {}),
       ...(mountFrom ? { mountFrom } : {}),
       onProgress: onProgress
         ? (e: RegistryProgress) =>
@@ -142,6 +148,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     location: layer.location,
     label: `layer ${index + 1}/${total}`,
     verified: verifiesItself(layer),
+    file: () => layer.compressedFile?.(),
   }));
   if (!byDigest.has(manifest.config.digest)) {
     blobs.push({
@@ -150,6 +157,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
       location: image.location,
       label: 'config',
       verified: false,
+      file: async () => undefined,
     });
   }
   // One failed blob stops the others: the image cannot be completed anyway.
@@ -157,8 +165,8 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
-    await mapLimit(blobs, opts.concurrency ?? 4, (b) =>
-      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label, b.verified),
+    await mapLimit(blobs, opts.concurrency ?? 4, async (b) =>
+      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label, b.verified, await b.file()),
     );
   } catch (e) {
     stop.abort(e);

@@ -399,8 +399,14 @@ describe.skipIf(skip)('docker archives', () => {
     expect(await image.digest()).toBe(manifestDigest);
     const layers = await image.layers();
     expect(await layers[0]!.mediaType()).toBe(MediaType.OciLayerGzip);
-    // A gzip member is no layer tar to read in place.
+    // A gzip member is no layer tar to read in place; it is the blob, in place, for uploads.
     expect(await layers[0]!.uncompressedFile?.()).toBeUndefined();
+    const blob = (await layers[0]!.compressedFile?.())!;
+    expect(blob.path).toBe(archive);
+    expect(blob.digest).toBe(manifest.layers[0]!.digest);
+    expect(
+      (await streamToBuffer(Readable.from(blob))).equals(await streamToBuffer(await layers[0]!.compressed())),
+    ).toBe(true);
     // diffIDs come from skopeo's (rewritten) config; the gzip members decompress to them.
     expect(await Promise.all(layers.map((l) => l.diffId()))).toEqual(fx.small.layers.map((l) => l.diffId));
     const files = await Promise.all(layers.map(layerFiles));

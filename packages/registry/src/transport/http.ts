@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { FileBody } from './file-body.js';
+import { socketRequest } from './socket-request.js';
 import { undiciCore } from './undici.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
@@ -52,7 +54,8 @@ export interface HttpRequest {
   url: URL;
   method: HttpMethod;
   headers?: Record<string, string>;
-  body?: string | Uint8Array | Readable | null;
+  /** A FileBody goes from its file straight onto a socket of its own where that applies. */
+  body?: string | Uint8Array | Readable | FileBody | null;
   signal?: AbortSignal | undefined;
   /** Skip certificate verification (registries the caller marked insecure). */
   insecureTls?: boolean;
@@ -133,31 +136,46 @@ export class HttpTransport {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const dispatcher = await this.dispatcher(req.insecureTls === true);
-    const { request } = await undiciCore();
     const started = Date.now();
-    const headers = { 'user-agent': this.options.userAgent, ...req.headers };
+    const file = req.body instanceof FileBody ? req.body : undefined;
+    const socket = file !== undefined && req.url.protocol === 'http:' && this.direct(req.url);
+    const how = socket ? ', socket' : '';
     try {
-      const res = await request(dispatcher, {
-        origin: req.url.origin,
-        path: `${req.url.pathname}${req.url.search}`,
-        method: req.method,
-        headers,
-        body: req.body ?? null,
-        signal: req.signal ?? null,
-        // Uploads are not idempotent at the HTTP level; never let undici replay them on its own.
-        idempotent: req.method === 'GET' || req.method === 'HEAD',
-      });
+      const res = await (socket ? this.overSocket(req, file!) : this.overUndici(req, file));
       this.options.logger?.debug?.(
-        `${req.method} ${redactUrl(req.url)} -> ${res.statusCode} (${Date.now() - started} ms)`,
+        `${req.method} ${redactUrl(req.url)} -> ${res.status} (${Date.now() - started} ms${how})`,
       );
-      return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
+      return res;
     } catch (e) {
       this.options.logger?.debug?.(
-        `${req.method} ${redactUrl(req.url)} failed after ${Date.now() - started} ms: ${errorLabel(e)}`,
+        `${req.method} ${redactUrl(req.url)} failed after ${Date.now() - started} ms: ${errorLabel(e)}${how ? ' (socket)' : ''}`,
       );
       throw e;
     }
+  }
+
+  private headers(req: HttpRequest): Record<string, string> {
+    return { 'user-agent': this.options.userAgent, ...req.headers };
+  }
+
+  private overSocket(req: HttpRequest, body: FileBody): Promise<HttpResponse> {
+    return socketRequest({ ...req, headers: this.headers(req), body, timeouts: this.timeouts });
+  }
+
+  private async overUndici(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
+    const dispatcher = await this.dispatcher(req.insecureTls === true);
+    const { request } = await undiciCore();
+    const res = await request(dispatcher, {
+      origin: req.url.origin,
+      path: `${req.url.pathname}${req.url.search}`,
+      method: req.method,
+      headers: this.headers(req),
+      body: file ? file.readable() : ((req.body as Exclude<HttpRequest['body'], FileBody>) ?? null),
+      signal: req.signal ?? null,
+      // Uploads are not idempotent at the HTTP level; never let undici replay them on its own.
+      idempotent: req.method === 'GET' || req.method === 'HEAD',
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { type DigestAlgorithm, DigestHasher, DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
+import { type Head, parseHead, requestHead, SocketError } from './http1.js';
 
 // A blob GET over plain HTTP, received straight into a file. Through undici every socket read
 // becomes a Buffer, a parser callback and a stream chunk; for a 160 MB pull that is most of the
@@ -42,42 +43,6 @@ export interface SocketDownloadRequest {
 export type SocketDownloadOutcome =
   | { kind: 'stored'; size: number }
   | { kind: 'answered'; status: number; headers: Record<string, string> };
-
-/** A failure of the connection itself (the caller may try again another way). */
-export class SocketDownloadError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'SocketDownloadError';
-  }
-}
-
-interface Head {
-  status: number;
-  headers: Record<string, string>;
-}
-
-/** Parse a response head (status line and header lines, without the blank line). */
-export function parseHead(text: string): Head {
-  const lines = text.split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0] ?? '');
-  if (!m)
-    throw new SocketDownloadError(
-      `not an HTTP/1.x response: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`,
-      'EPROTO',
-    );
-  const headers: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-  }
-  return { status: Number(m[1]), headers };
-}
 
 /** The body length of a response pd can take byte for byte: a 200, Content-Length, no coding. */
 function plainLength(head: Head): number | undefined {
@@ -213,7 +178,7 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
       head = head ? Buffer.concat([head, chunk]) : Buffer.from(chunk);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (head.length > HEAD_LIMIT) finish(new SocketDownloadError('response head too large', 'EPROTO'));
+        if (head.length > HEAD_LIMIT) finish(new SocketError('response head too large', 'EPROTO'));
         return;
       }
       const parsed = parseHead(head.subarray(0, end).toString('latin1'));
@@ -256,20 +221,17 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
     socket.setTimeout(req.timeouts.connect);
     socket.on('connect', () => {
       socket.setTimeout(req.timeouts.headers);
-      const headers = Object.entries({ ...req.headers, host: req.url.host, connection: 'close' })
-        .map(([k, v]) => `${k}: ${v}\r\n`)
-        .join('');
-      socket.write(`GET ${req.url.pathname}${req.url.search} HTTP/1.1\r\n${headers}\r\n`);
+      socket.write(requestHead('GET', req.url, req.headers));
     });
     socket.on('timeout', () => {
       const phase = length < 0 ? (socket.connecting ? 'connect' : 'headers') : 'body';
-      finish(new SocketDownloadError(`${phase} timeout`, 'ETIMEDOUT'));
+      finish(new SocketError(`${phase} timeout`, 'ETIMEDOUT'));
     });
     socket.on('error', (e) => finish(e));
     socket.on('end', () => {
       if (length < 0 || received < length) {
         finish(
-          new SocketDownloadError(
+          new SocketError(
             length < 0
               ? 'connection closed before the response head'
               : `connection closed after ${received} of ${length} bytes`,

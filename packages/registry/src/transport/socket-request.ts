@@ -1,0 +1,156 @@
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import type { FileBody } from './file-body.js';
+import type { BodyReadable, HttpResponse } from './http.js';
+import { type Head, parseHead, requestHead, SocketError } from './http1.js';
+
+// A request whose body is a file, over plain HTTP, on a connection of its own. Through undici a
+// 1 GB push read the file into a fresh Buffer per 64 KiB, passed each through a stream and kept
+// it until written: pd spent 1.4 s of user and 1.0 s of system CPU where the same upload from
+// two reused buffers onto a socket spends 0.9 and 0.35 (hashing included), and on 2 cores that
+// CPU is taken from the registry receiving it (bench/results/2026-12-06.md). TLS and proxies stay
+// with undici. The response is handed back like undici's, for the requester to judge: auth
+// challenges, error bodies and statuses are its business.
+
+/** Response heads larger than this are not a registry's. */
+const HEAD_LIMIT = 64 * 1024;
+/** Response bodies kept (error documents); the rest is dropped. */
+const BODY_LIMIT = 256 * 1024;
+
+export interface SocketRequest {
+  /** An `http:` URL. */
+  url: URL;
+  method: string;
+  /** Content-Length included: the file's size. */
+  headers: Record<string, string>;
+  body: FileBody;
+  timeouts: { connect: number; headers: number; body: number };
+  signal?: AbortSignal | undefined;
+}
+
+/** The response body: what the server sent after its head, held in memory (it is small). */
+function receivedBody(bytes: Buffer): BodyReadable {
+  const body = Readable.from(bytes.length > 0 ? [bytes] : []);
+  // The part of undici's body that discard() uses.
+  return Object.assign(body, { dump: async () => void body.destroy() }) as unknown as BodyReadable;
+}
+
+/** Length of a chunked body's content, once its last chunk arrived; undefined before. */
+function dechunk(raw: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = raw.indexOf('\r\n', at);
+    if (eol < 0) return undefined;
+    const n = Number.parseInt(raw.subarray(at, eol).toString('latin1'), 16);
+    if (!Number.isFinite(n)) throw new SocketError('bad chunk size in response', 'EPROTO');
+    if (n === 0) return Buffer.concat(parts);
+    if (raw.length < eol + 2 + n + 2) return undefined;
+    parts.push(raw.subarray(eol + 2, eol + 2 + n));
+    at = eol + 2 + n + 2;
+  }
+}
+
+/** Send `req` and resolve with the server's answer; an answer before the body's end stops the body there. */
+export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    let head: Head | undefined;
+    let received: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+    let settled = false;
+    let sending = true;
+
+    const socket = connect({
+      host: req.url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(req.url.port || 80),
+    });
+    const finish = (e: unknown, res?: HttpResponse) => {
+      if (settled) return;
+      settled = true;
+      req.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (e === undefined) resolve(res!);
+      else reject(e);
+    };
+    const onAbort = () => finish(req.signal?.reason ?? new Error('aborted'));
+
+    /** The response is complete when its length is reached, its last chunk came, or the connection ended. */
+    const answer = (ended: boolean) => {
+      if (!head) return;
+      const { headers } = head;
+      let body: Buffer | undefined;
+      const length = headers['content-length'];
+      if (headers['transfer-encoding']?.toLowerCase().includes('chunked')) body = dechunk(received);
+      else if (length !== undefined && /^\d+$/.test(length)) {
+        if (received.length >= Number(length)) body = received.subarray(0, Number(length));
+      } else if (ended || req.method === 'HEAD' || head.status === 204 || head.status === 304)
+        body = received;
+      if (body === undefined && received.length > BODY_LIMIT) body = received.subarray(0, BODY_LIMIT);
+      if (body === undefined) {
+        if (ended) finish(new SocketError('connection closed inside the response body', 'ECONNRESET'));
+        return;
+      }
+      finish(undefined, { status: head.status, headers, body: receivedBody(body), url: req.url });
+    };
+
+    const write = (chunk: Buffer) =>
+      new Promise<void>((done, fail) => socket.write(chunk, (e) => (e ? fail(e) : done())));
+
+    /** The body, each chunk written before its buffer comes round again (FileBody.chunks). */
+    const send = async () => {
+      let previous: Promise<void> = Promise.resolve();
+      for await (const chunk of req.body.chunks(true)) {
+        // An answer before the end (a refusal): the rest would go nowhere.
+        if (head || settled) return;
+        await previous;
+        previous = write(chunk);
+      }
+      await previous;
+      sending = false;
+      // Registries hash the blob before they answer: the headers timeout starts now.
+      if (!head) socket.setTimeout(req.timeouts.headers);
+    };
+
+    socket.setNoDelay(true);
+    socket.setTimeout(req.timeouts.connect);
+    socket.on('connect', () => {
+      socket.setTimeout(req.timeouts.body);
+      socket.write(requestHead(req.method, req.url, req.headers));
+      send().catch((e: unknown) => {
+        // Once the server answered (and maybe closed), its answer is what counts.
+        if (!head) finish(e);
+      });
+    });
+    socket.on('data', (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      if (!head) {
+        const end = received.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (received.length > HEAD_LIMIT) finish(new SocketError('response head too large', 'EPROTO'));
+          return;
+        }
+        try {
+          head = parseHead(received.subarray(0, end).toString('latin1'));
+        } catch (e) {
+          return finish(e);
+        }
+        received = received.subarray(end + 4);
+        socket.setTimeout(req.timeouts.body);
+      }
+      answer(false);
+    });
+    socket.on('timeout', () => {
+      const phase = socket.connecting ? 'connect' : head ? 'body' : sending ? 'request body' : 'headers';
+      finish(new SocketError(`${phase} timeout`, 'ETIMEDOUT'));
+    });
+    socket.on('error', (e) => {
+      if (head) answer(true);
+      finish(e);
+    });
+    socket.on('end', () => {
+      if (head) return answer(true);
+      finish(new SocketError('connection closed before the response head', 'ECONNRESET'));
+    });
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    if (req.signal?.aborted) onAbort();
+  });
+}

@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { type Digest, DigestMismatchError } from '@pd/oci-types';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { FileBody } from '../src/transport/file-body.js';
+import { HttpTransport, readText } from '../src/transport/http.js';
+import { SocketError } from '../src/transport/http1.js';
+import { socketRequest } from '../src/transport/socket-request.js';
+import { randomData, tempDir } from './helpers.js';
+
+// The file-body request on its own socket, against servers that answer as a test needs: early
+// refusals, chunked error bodies, closes and silence. The real registry is in uploads.test.ts.
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
+const timeouts = { connect: 2000, headers: 2000, body: 2000 };
+const files = tempDir('pd-socket-request-');
+afterAll(() => files.cleanup());
+
+let server: Server | undefined;
+afterEach(async () => {
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
+/** A server that hands each connection's bytes to `onData` as they gather; returns its URL. */
+async function serve(onData: (socket: Socket, received: Buffer) => void): Promise<URL> {
+  server = createServer((socket) => {
+    let received = Buffer.alloc(0);
+    socket.on('data', (c) => {
+      received = Buffer.concat([received, c]);
+      onData(socket, received);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return new URL(`http://127.0.0.1:${port}/v2/r/blobs/uploads/x?digest=d`);
+}
+
+function fileBody(data: Buffer, digest = sha256(data), start = 0): FileBody {
+  const path = join(files.dir, `f-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(path, Buffer.concat([randomData(start), data]));
+  return new FileBody(path, { start, size: data.length, digest, what: 'blob under test' });
+}
+
+const headEnd = (b: Buffer) => b.indexOf('\r\n\r\n');
+
+describe('socketRequest', () => {
+  test('sends the head and the file bytes from start, and hands back status, headers and body', async () => {
+    const data = randomData(3 * (1 << 20) + 17);
+    let got: Buffer | undefined;
+    const url = await serve((socket, received) => {
+      const end = headEnd(received);
+      if (end < 0 || received.length - end - 4 < data.length) return;
+      got = received;
+      socket.end('HTTP/1.1 201 Created\r\nDocker-Content-Digest: sha256:abc\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const res = await socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length), authorization: 'Bearer t' },
+      body: fileBody(data, sha256(data), 4096),
+      timeouts,
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers['docker-content-digest']).toBe('sha256:abc');
+    expect(await readText(res.body)).toBe('ok');
+    const head = got!.subarray(0, headEnd(got!)).toString('latin1');
+    expect(head).toMatch(/^PUT \/v2\/r\/blobs\/uploads\/x\?digest=d HTTP\/1\.1\r\n/);
+    expect(head).toMatch(/\r\nauthorization: Bearer t\r\n/);
+    expect(head).toMatch(/\r\nconnection: close(\r\n|$)/);
+    expect(got!.subarray(headEnd(got!) + 4).equals(data)).toBe(true);
+  });
+
+  test('an answer before the body ends stops the body, and its chunked error document is read', async () => {
+    const data = randomData(8 * (1 << 20));
+    let bodyBytes = 0;
+    const url = await serve((socket, received) => {
+      const end = headEnd(received);
+      if (end < 0 || socket.writableEnded) return;
+      bodyBytes = received.length - end - 4;
+      const doc = '{"errors":[{"code":"DENIED"}]}';
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n${doc.length.toString(16)}\r\n${doc}\r\n0\r\n\r\n`,
+      );
+    });
+    const res = await socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length) },
+      body: fileBody(data),
+      timeouts,
+    });
+    expect(res.status).toBe(403);
+    expect(await readText(res.body)).toBe('{"errors":[{"code":"DENIED"}]}');
+    expect(bodyBytes).toBeLessThan(data.length);
+  });
+
+  test('a body that does not hash to its digest never sends its last chunk', async () => {
+    const data = randomData(3 * (1 << 20));
+    let most = 0;
+    const url = await serve((_socket, received) => {
+      const end = headEnd(received);
+      if (end >= 0) most = Math.max(most, received.length - end - 4);
+    });
+    const err = await socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length) },
+      body: fileBody(data, sha256(Buffer.from('other'))),
+      timeouts,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect(most).toBeLessThan(data.length);
+    expect(most).toBeGreaterThan(0);
+  });
+
+  test('a close before the response head is a retryable SocketError; silence is a timeout', async () => {
+    const data = randomData(1000);
+    let url = await serve((socket, received) => {
+      if (headEnd(received) >= 0) socket.end();
+    });
+    const closed = await socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length) },
+      body: fileBody(data),
+      timeouts,
+    }).catch((e: unknown) => e);
+    expect(closed).toBeInstanceOf(SocketError);
+    expect((closed as SocketError).code).toBe('ECONNRESET');
+    await new Promise<void>((r) => server!.close(() => r()));
+
+    url = await serve(() => {});
+    const silent = await socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length) },
+      body: fileBody(data),
+      timeouts: { ...timeouts, headers: 100 },
+    }).catch((e: unknown) => e);
+    expect(silent).toBeInstanceOf(SocketError);
+    expect((silent as SocketError).code).toBe('ETIMEDOUT');
+    expect((silent as Error).message).toBe('headers timeout');
+  });
+
+  test('an abort ends the request with the signal’s reason', async () => {
+    const data = randomData(1000);
+    const url = await serve(() => {});
+    const controller = new AbortController();
+    const pending = socketRequest({
+      url,
+      method: 'PUT',
+      headers: { 'content-length': String(data.length) },
+      body: fileBody(data),
+      timeouts,
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(new Error('stop')), 50);
+    await expect(pending).rejects.toThrow('stop');
+  });
+});
+
+describe('HttpTransport with a FileBody', () => {
+  test('plain HTTP goes over a socket; through a proxy the same bytes go as a stream', async () => {
+    const data = randomData((1 << 20) + 5);
+    const seen: Array<{ via: string; body: Buffer }> = [];
+    let tunnels = 0;
+    const http = createHttpServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        seen.push({ via: tunnels > 0 ? 'proxy' : 'direct', body: Buffer.concat(parts) });
+        res.writeHead(201, { 'content-length': '0' }).end();
+      });
+    });
+    // The proxy: undici tunnels with CONNECT, here back into this same server.
+    http.on('connect', (_req, client: Socket, head: Buffer) => {
+      tunnels++;
+      const { port } = http.address() as { port: number };
+      const upstream = connect(port, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = http.address() as { port: number };
+      const logs: string[] = [];
+      const logger = { debug: (m: string) => logs.push(m) };
+      // The registry's name is not loopback, so the proxy applies; it is the same server.
+      const url = new URL(`http://registry.invalid:${port}/v2/r/blobs/uploads/x`);
+      const request = { url, method: 'PUT' as const, headers: { 'content-length': String(data.length) } };
+
+      const direct = new HttpTransport({ userAgent: 'pd-test', logger });
+      const local = new URL(`http://127.0.0.1:${port}/v2/r/blobs/uploads/x`);
+      expect((await direct.request({ ...request, url: local, body: fileBody(data) })).status).toBe(201);
+      expect(logs.at(-1)).toMatch(/-> 201 \(\d+ ms, socket\)$/);
+
+      const proxied = new HttpTransport({
+        userAgent: 'pd-test',
+        logger,
+        proxy: { httpProxy: `http://127.0.0.1:${port}` },
+      });
+      expect((await proxied.request({ ...request, body: fileBody(data) })).status).toBe(201);
+      expect(logs.at(-1)).toMatch(/-> 201 \(\d+ ms\)$/);
+      await Promise.all([direct.close(), proxied.close()]);
+
+      expect(seen.map((s) => s.via)).toEqual(['direct', 'proxy']);
+      expect(seen.every((s) => s.body.equals(data))).toBe(true);
+    } finally {
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+});
