@@ -10,7 +10,15 @@
 // Standalone: pnpm build && node bench/cases/large.mjs [iterations]
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blobUrls, curlFetch, curlUpload, floorsOf, nodeFetchLadder, nodeStart } from '../lib/floors.mjs';
+import {
+  blobUrls,
+  curlFetch,
+  curlUpload,
+  floorsOf,
+  nodeFetchLadder,
+  nodeSocketUpload,
+  nodeStart,
+} from '../lib/floors.mjs';
 import { alternate } from '../lib/measure.mjs';
 import { pdArgv, pdEnv, runnable } from '../lib/pd.mjs';
 import { pairResult } from '../lib/result.mjs';
@@ -104,7 +112,12 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
           },
         };
       });
-    const floors = { ...nodeStart(), ...curlUpload(scratch, files, () => ctx.fx.startRegistry()) };
+    const fresh = () => ctx.fx.startRegistry();
+    const floors = {
+      ...nodeStart(),
+      ...curlUpload(scratch, files, fresh),
+      ...nodeSocketUpload(scratch, files, fresh),
+    };
     log(`[large-push] pd push vs skopeo copy oci: docker:// (${mb(total)}, a new registry per run)`);
     const r = await alternate(
       {

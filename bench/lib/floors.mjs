@@ -5,6 +5,7 @@ import { pdArgv } from './pd.mjs';
 import { command, scratchSide } from './sides.mjs';
 
 const FETCH_FLOOR = fileURLToPath(new URL('./node-fetch-floor.mjs', import.meta.url));
+const PUSH_FLOOR = fileURLToPath(new URL('../cases/push-socket-floor.mjs', import.meta.url));
 
 /** Blob URLs of an image's layers (config left out: skopeo and pd fetch it too, it is tiny). */
 export const blobUrls = (registry, image, layers = image.layers) =>
@@ -64,6 +65,28 @@ export function curlUpload(scratch, files, fresh) {
         `( loc=$(curl -sf -X POST -o /dev/null -w '%header{location}' '${base}') && case "$loc" in http*) ;; *) loc="http://${registry.host}$loc";; esac && curl -sf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' -T '${f.path}' "$loc&digest=${f.digest}" ) & pids="$pids $!"`;
       return {
         argv: ['sh', '-c', `pids=\n${files.map(one).join('\n')}\nfor p in $pids; do wait $p || exit 1; done`],
+        cleanup: () => registry.stop(),
+      };
+    }),
+  };
+}
+
+/**
+ * cases/push-socket-floor.mjs uploading `files` like curlUpload: Node with no HTTP library, each
+ * file read into two reused buffers onto a raw socket and hashed on the way, as pd must.
+ */
+export function nodeSocketUpload(scratch, files, fresh) {
+  return {
+    'node socket PUT + sha256': scratchSide(scratch, 'node-up', async () => {
+      const registry = await fresh();
+      return {
+        argv: [
+          process.execPath,
+          PUSH_FLOOR,
+          '--hash',
+          `${registry.host}/floor/socket`,
+          ...files.map((f) => `${f.path}:${f.digest}`),
+        ],
         cleanup: () => registry.stop(),
       };
     }),
