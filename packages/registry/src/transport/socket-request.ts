@@ -8,9 +8,9 @@ import { type Head, parseHead, requestHead, SocketError } from './http1.js';
 // 1 GB push read the file into a fresh Buffer per 64 KiB, passed each through a stream and kept
 // it until written: pd spent 1.4 s of user and 1.0 s of system CPU where the same upload from
 // two reused buffers onto a socket spends 0.9 and 0.35 (hashing included), and on 2 cores that
-// CPU is taken from the registry receiving it (bench/results/2026-12-06-push.md). TLS and proxies stay
-// with undici. The response is handed back like undici's, for the requester to judge: auth
-// challenges, error bodies and statuses are its business.
+// CPU is taken from the registry receiving it (bench/results/2026-12-06-push.md). TLS and
+// proxies stay with undici. The response is handed back like undici's, for the requester to
+// judge: auth challenges, error bodies and statuses are its business.
 
 /** Response heads larger than this are not a registry's. */
 const HEAD_LIMIT = 64 * 1024;
