@@ -15,7 +15,7 @@
 //
 // Other arguments name dist modules that stay files of their own (e.g. `zstd-library.js`):
 // modules the package imports dynamically, on first use, so their size costs nothing at start-up.
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
@@ -44,6 +44,9 @@ const bundleInternal = {
     }));
   },
 };
+// The package's version, for code that names it (the CLI's `pd version`) without reading
+// package.json at start-up.
+const { version } = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8'));
 const result = await build({
   entryPoints: entries.map((name) => join(dist, name)),
   ...(entries.length === 1
@@ -57,6 +60,7 @@ const result = await build({
   packages: 'external',
   sourcemap: true,
   metafile: true,
+  define: { __PD_VERSION__: JSON.stringify(version) },
   plugins: [keepSeparate, bundleInternal],
   logLevel: 'warning',
 });

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import type { ArgSpec, Command, OptionSpec, OptionTable, RawInvocation, RawValue } from './command.js';
 import { CONDA_PLATFORMS_VALUE, FORCE_PLATFORM_OPTION } from './commands/platform.js';
 import { UsageError } from './output/errors.js';
@@ -93,6 +92,8 @@ export function parseCommandArgs(
       ...(spec.multiple ? { multiple: true } : {}),
     };
   }
+  // Taken here, not imported: an ES import of node:util also loads what its namespace names.
+  const { parseArgs } = process.getBuiltinModule('node:util');
   const { tokens } = parseArgs({
     args: head,
     options: config,

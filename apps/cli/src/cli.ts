@@ -3,7 +3,7 @@ import { commandOptions, flagName, GLOBAL_OPTIONS, parseCommandArgs, takesPlatfo
 import type { Command, OptionTable } from './command.js';
 import { COMMAND_GROUPS, COMMANDS, type CommandEntry, commandFamilies } from './commands/index.js';
 import { checkPlatformValue, PLATFORMS_OPTION } from './commands/platform.js';
-import { Context, type GlobalFlags, type Io } from './context.js';
+import { Context, type GlobalFlags, type Io, writeOut } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, isAbort, UsageError } from './output/errors.js';
 import { configureProxy } from './proxy.js';
@@ -105,7 +105,7 @@ export async function runCli(
     const a = argv[i]!;
     if (!a.startsWith('-') || a === '-') break;
     if (a === '--version') {
-      io.stdout.write(`pd ${VERSION}\n`);
+      writeOut(io, `pd ${VERSION}\n`);
       return 0;
     }
     const long = a.startsWith('--') ? a.slice(2) : undefined;
@@ -122,18 +122,18 @@ export async function runCli(
   const words = argv.slice(i);
 
   if (words.length === 0) {
-    io.stdout.write(mainHelp(COMMAND_GROUPS));
+    writeOut(io, mainHelp(COMMAND_GROUPS));
     return 0;
   }
   if (words[0] === 'help') {
     const topic = words.slice(1);
     if (topic.length === 0) {
-      io.stdout.write(mainHelp(COMMAND_GROUPS));
+      writeOut(io, mainHelp(COMMAND_GROUPS));
       return 0;
     }
     const text = await findFamilyOrCommandForHelp(topic);
     if (text) {
-      io.stdout.write(text);
+      writeOut(io, text);
       return 0;
     }
     return unknownCommand(io, topic.join(' '), flags);
@@ -144,7 +144,7 @@ export async function runCli(
     if (family) {
       const members = familyMembers(family);
       if (flags.help || rest.includes('--help') || rest.includes('-h')) {
-        io.stdout.write(familyHelp(family, members));
+        writeOut(io, familyHelp(family, members));
         return 0;
       }
       const sub = rest[0];
@@ -175,14 +175,14 @@ export async function runCli(
   } catch (e) {
     const beforeTerminator = rest.slice(0, rest.indexOf('--') === -1 ? rest.length : rest.indexOf('--'));
     if (flags.help || beforeTerminator.includes('--help') || beforeTerminator.includes('-h')) {
-      io.stdout.write(commandHelp(command));
+      writeOut(io, commandHelp(command));
       return 0;
     }
     return printError(io, e, flags, command);
   }
   const v = parsed.values;
   if (flags.help || v.help === true) {
-    io.stdout.write(commandHelp(command));
+    writeOut(io, commandHelp(command));
     return 0;
   }
   const ctx = new Context(

@@ -19,6 +19,18 @@ export interface Io {
   stderr: OutputStream;
   stdin: NodeJS.ReadableStream & InputStream;
   env: NodeJS.ProcessEnv;
+  /**
+   * Text for stdout, written at once. The CLI's main gives a plain write of the file descriptor,
+   * so that short commands (help, version) never make the stdout stream and load Node's stream
+   * modules with it (4 ms of their start-up). Without it, `stdout.write`.
+   */
+  writeOut?: ((text: string) => void) | undefined;
+}
+
+/** `text` to stdout, through `io.writeOut` where there is one. */
+export function writeOut(io: Io, text: string): void {
+  if (io.writeOut) io.writeOut(text);
+  else io.stdout.write(text);
 }
 
 export interface GlobalFlags {
@@ -33,7 +45,7 @@ export interface GlobalFlags {
  * else on stderr), progress, a shared registry client and the signal that Ctrl-C aborts.
  */
 export class Context {
-  readonly progress: ProgressRenderer;
+  private renderer: ProgressRenderer | undefined;
   /** --force-platform: a single-platform image of another platform than --platform is used anyway. */
   forcePlatform = false;
   private client: RegistryClient | undefined;
@@ -43,20 +55,25 @@ export class Context {
     readonly flags: GlobalFlags,
     readonly signal: AbortSignal,
   ) {
-    this.progress = new ProgressRenderer(
-      io.stderr,
-      progressMode({
-        isTTY: io.stderr.isTTY === true,
-        quiet: flags.quiet,
-        verbose: flags.verbose,
-        env: io.env,
-      }),
-      Date.now,
-      Number(io.env.COLUMNS) || 80,
-    );
     // @pd/image's warnings (a corrupt cached blob fetched again) come out as pd's own; set on a
     // global slot, so @pd/image is not imported at start-up just for this.
     (globalThis as Record<symbol, unknown>)[Symbol.for('@pd/image/warn')] = (m: string) => this.warn(m);
+  }
+
+  /** Progress and notes on stderr; made on first use, as the stderr stream is (Io). */
+  get progress(): ProgressRenderer {
+    this.renderer ??= new ProgressRenderer(
+      this.io.stderr,
+      progressMode({
+        isTTY: this.io.stderr.isTTY === true,
+        quiet: this.flags.quiet,
+        verbose: this.flags.verbose,
+        env: this.io.env,
+      }),
+      Date.now,
+      Number(this.io.env.COLUMNS) || 80,
+    );
+    return this.renderer;
   }
 
   get env(): NodeJS.ProcessEnv {
@@ -85,12 +102,12 @@ export class Context {
    * and logs go to stderr.
    */
   print(text: string): void {
-    this.io.stdout.write(`${text}\n`);
+    writeOut(this.io, `${text}\n`);
   }
 
   /** The `--json` result on stdout. */
   printJson(value: unknown): void {
-    writeJson(this.io.stdout, value);
+    writeJson({ write: (text: string) => writeOut(this.io, text) }, value);
   }
 
   /** A note beside the result (a cache hit, a conversion): stderr, not with -q. */
@@ -109,7 +126,7 @@ export class Context {
   }
 
   async close(): Promise<void> {
-    this.progress.stop();
+    this.renderer?.stop();
     await this.client?.close();
     // Packages fall back to a shared client when given none; close it too so nothing keeps node
     // alive. @pd/image announces it on a global slot, so it is not imported here just to close it.

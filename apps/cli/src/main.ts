@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import module from 'node:module';
 import { runCli } from './cli.js';
+import type { Io } from './context.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then again
 // with TurboFan on background threads, and Node waits for those at exit: 100-200 ms of every
@@ -30,10 +31,46 @@ process.on('SIGINT', () => {
   controller.abort();
 });
 // A closed pipe (`pd manifest x | head -c1`) is not an error worth a message.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+const closedPipe = (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
-});
+};
+// The stdio streams are made on first use: making one loads Node's stream modules (4 ms), which
+// help and version, printing through writeOut, never need.
+let stdout: NodeJS.WriteStream | undefined;
+const io: Io = {
+  get stdout() {
+    if (!stdout) {
+      stdout = process.stdout;
+      stdout.on('error', closedPipe);
+    }
+    return stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+  get stdin() {
+    return process.stdin;
+  },
+  env: process.env,
+  writeOut(text) {
+    // Once the stream exists, everything goes through it, in order.
+    if (stdout) {
+      stdout.write(text);
+      return;
+    }
+    const { writeSync } = process.getBuiltinModule('node:fs');
+    const bytes = Buffer.from(text);
+    let done = 0;
+    try {
+      while (done < bytes.length) done += writeSync(1, bytes, done);
+    } catch (e) {
+      // A non-blocking stdout that is full: the stream waits for it.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') io.stdout.write(bytes.subarray(done));
+      else closedPipe(e as NodeJS.ErrnoException);
+    }
+  },
+};
 
 // Node 22.1+ keeps V8's compiled code of modules in a cache on disk (os.tmpdir() unless
 // NODE_COMPILE_CACHE says otherwise; NODE_DISABLE_COMPILE_CACHE=1 turns it off), so later runs
@@ -42,7 +79,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 // all loaded on demand. cli.js stays a static import: importing it dynamically, so that the
 // cache covered it too, cost Node 20 6-9 ms (bench/results/2026-12-05-b.md).
 (module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-const code = await runCli(process.argv.slice(2), process, controller.signal);
+const code = await runCli(process.argv.slice(2), io, controller.signal);
 process.exitCode = code;
 // Nothing should keep the event loop alive now; if something does, do not hang the shell.
 setTimeout(() => process.exit(code), 2000).unref();

@@ -1,5 +1,5 @@
 import type { Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { Transform, TransformCallback } from 'node:stream';
 import {
   DigestMismatchError,
   InvalidDigestError,
@@ -189,6 +189,9 @@ export interface VerifyOptions {
  */
 export function createVerifier(expected: string, options: VerifyOptions = {}): Transform {
   const check = new ContentVerifier(expected, options);
+  // Taken here, not imported: a process that never verifies a stream (`pd version`) need not
+  // load Node's stream modules.
+  const { Transform } = process.getBuiltinModule('node:stream');
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       try {

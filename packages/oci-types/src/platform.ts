@@ -1,4 +1,3 @@
-import { endianness } from 'node:os';
 import type { Descriptor } from './descriptor.js';
 import { InvalidPlatformError, PlatformNotFoundError } from './errors.js';
 import {
@@ -224,7 +223,8 @@ export function normalizePlatform(platform: Platform): Platform {
 export function hostPlatform(): Platform {
   const os = NODE_OS[process.platform] ?? process.platform;
   let architecture: string = NODE_ARCH[process.arch] ?? process.arch;
-  if (architecture === 'ppc64' && endianness() === 'LE') architecture = 'ppc64le';
+  if (architecture === 'ppc64' && process.getBuiltinModule('node:os').endianness() === 'LE')
+    architecture = 'ppc64le';
   let variant: string | undefined;
   if (architecture === 'arm') {
     // Node records the ARM version it was built for; a v7 Node does not run on v6, so it is a floor.

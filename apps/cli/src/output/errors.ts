@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { PdError } from '@pd/oci-types';
 
@@ -57,7 +56,7 @@ const WRITE_PROBLEMS: Record<string, [string, string]> = {
 /** A failed write of an output, told by the output's name (not its temporary file's). */
 function describeOutputError(e: SystemError, output: string): [string, string | undefined] {
   // ENOENT in a directory that exists (/proc, /sys): no file can be created there.
-  if (e.code === 'ENOENT' && existsSync(dirname(output))) {
+  if (e.code === 'ENOENT' && process.getBuiltinModule('node:fs').existsSync(dirname(output))) {
     return [`cannot write ${output}: no file can be created in that directory`, 'choose another directory'];
   }
   const known = WRITE_PROBLEMS[e.code] ?? SYSTEM_ERRORS[e.code];
