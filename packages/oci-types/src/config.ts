@@ -245,3 +245,13 @@ export function validateContainerConfig(value: unknown): ContainerConfig {
 export function layerHistoryCount(config: ImageConfig): number {
   return (config.history ?? []).filter((h) => h.empty_layer !== true).length;
 }
+
+/**
+ * `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it, or undefined when unset or invalid:
+ * the time of configs' `created` and of layer entries when a build is to be reproducible.
+ */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || !/^[0-9]+$/.test(raw.trim())) return undefined;
+  return Number(raw.trim());
+}

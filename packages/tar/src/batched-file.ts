@@ -2,6 +2,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { ContentVerifier, type Digest } from '@pd/oci-types';
 
 // Streams arrive in chunks of 64 KiB or less (socket reads, compressed blocks). Writing each one
 // is one thread-pool trip and one wake-up of the event loop per chunk, which on a busy machine
@@ -198,4 +199,67 @@ export function readFileStream(
 ): ReadStream {
   const { signal, ...range } = options;
   return createReadStream(path, { highWaterMark: READ_CHUNK, ...range, ...(signal ? { signal } : {}) });
+}
+
+/** Options of a {@link FileSlice}. */
+export interface FileSliceOptions {
+  /** Checked as the bytes are read: a mismatch fails the read at its end. */
+  digest: Digest;
+  /** Names the bytes in errors, e.g. `layer abc/layer.tar of app.tar`. */
+  subject?: string | undefined;
+}
+
+/**
+ * Bytes that sit in a local file, `size` of them from `start` (a member of an archive, a layout's
+ * blob), checked against a digest as they are read. An uncompressed layer tar so placed is a
+ * `LayerInput` that streams like any file, and the extractor reads it its own way
+ * ({@link FileSlice.lentChunks}): through two buffers that take turns, where a file stream
+ * touches a fresh 1 MiB buffer per read, and the page faults of that memory cost more than the
+ * reads themselves. A compressed blob so placed is what an upload sends from the file.
+ */
+export class FileSlice implements AsyncIterable<Buffer> {
+  readonly subject: string;
+
+  constructor(
+    readonly path: string,
+    readonly start: number,
+    readonly size: number,
+    private readonly options: FileSliceOptions,
+  ) {
+    this.subject = options.subject ?? `${path} (${size} bytes at ${start})`;
+  }
+
+  /** What the bytes must hash to. */
+  get digest(): Digest {
+    return this.options.digest;
+  }
+
+  /** The bytes as fresh chunks, which the consumer may keep. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    const check = this.checker();
+    if (this.size === 0) return check.end();
+    const stream = readFileStream(this.path, { start: this.start, end: this.start + this.size - 1 });
+    for await (const chunk of stream) {
+      check.update(chunk as Buffer);
+      yield chunk as Buffer;
+    }
+    check.end();
+  }
+
+  /**
+   * The bytes, each chunk lent ({@link lentFileChunks}): a consumer must be done with a chunk when
+   * it asks for the next. The tar parser and the extractor are; a stream, which reads ahead, is not.
+   */
+  async *lentChunks(): AsyncGenerator<Buffer> {
+    const check = this.checker();
+    for await (const chunk of lentFileChunks(this.path, this.start, this.size)) {
+      check.update(chunk);
+      yield chunk;
+    }
+    check.end(); // a file that ends early is a size mismatch
+  }
+
+  private checker(): ContentVerifier {
+    return new ContentVerifier(this.options.digest, { size: this.size, subject: this.subject });
+  }
 }

@@ -22,9 +22,9 @@ import {
 } from 'node:fs';
 import { mkdir, realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { FileSlice } from './batched-file.js';
 import { decompress, type LayerInput } from './decompress.js';
 import { TarFormatError, UnsafePathError } from './errors.js';
-import { FileSlice } from './file-slice.js';
 import type { TarHeader } from './header.js';
 import { cleanComponents } from './names.js';
 import type { ProgressEvent } from './options.js';

@@ -6,8 +6,8 @@ import { DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types'
 import { archive, paxEntry, rawEntry } from '@pd/test-fixtures';
 import { afterAll, describe, expect, test } from 'vitest';
 import { collect, describeTree } from '../test/helpers.js';
+import { FileSlice } from './batched-file.js';
 import { extract } from './extract.js';
-import { FileSlice } from './file-slice.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pd-file-slice-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));

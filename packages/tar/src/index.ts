@@ -1,5 +1,9 @@
+// Defined in @pd/oci-types (configs' `created` use it too); here as well, where tars use it.
+export { sourceDateEpoch } from '@pd/oci-types';
 export {
   BatchedFileWriter,
+  FileSlice,
+  type FileSliceOptions,
   pipeInto,
   READ_CHUNK,
   readFileStream,
@@ -12,12 +16,10 @@ export { type PathPair, tarContents, tarDirectory, tarPaths } from './create.js'
 export { decompress, detectCompression, type LayerInput } from './decompress.js';
 export { TarFormatError, UnsafePathError } from './errors.js';
 export { applyLayers, type ExtractOptions, type ExtractStats, extract, type LayerSource } from './extract.js';
-export { FileSlice, type FileSliceOptions } from './file-slice.js';
 export { flattenLayers } from './flatten.js';
 export { globMatcher, globToRegExp } from './glob.js';
 export type { EntryType, TarHeader } from './header.js';
 export type { ProgressEvent, TarFilter, TarOptions } from './options.js';
-export { sourceDateEpoch } from './options.js';
 export { type OverlayTarOptions, tarOverlayUpper, XattrToolMissingError } from './overlay-diff.js';
 export type { Owner } from './plan.js';
 export { readEntries, type TarEntry } from './reader.js';

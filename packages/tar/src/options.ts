@@ -1,3 +1,4 @@
+import { sourceDateEpoch } from '@pd/oci-types';
 import type { TarHeader } from './header.js';
 import { type Owner, ROOT_OWNER } from './plan.js';
 
@@ -45,13 +46,6 @@ export interface ResolvedTarOptions {
   owner: Owner | 'keep';
   defaultOwner: Owner;
   signal: AbortSignal | undefined;
-}
-
-/** `SOURCE_DATE_EPOCH` as reproducible-builds.org defines it, or undefined when unset or invalid. */
-export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw === undefined || !/^[0-9]+$/.test(raw.trim())) return undefined;
-  return Number(raw.trim());
 }
 
 export function resolveTarOptions(opts: TarOptions = {}): ResolvedTarOptions {

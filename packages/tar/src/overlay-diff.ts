@@ -1,11 +1,11 @@
 import { realpath } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { PdError } from '@pd/oci-types';
+import { PdError, sourceDateEpoch } from '@pd/oci-types';
 import { lazyTar } from './create.js';
 import { TarFormatError } from './errors.js';
 import { END_OF_ARCHIVE, encodeHeader, padding, type TarHeader } from './header.js';
 import { cleanPath, compareBytes, parentOf } from './names.js';
-import { resolveTarOptions, sourceDateEpoch } from './options.js';
+import { resolveTarOptions } from './options.js';
 import { finalizePlan, type PlannedEntry, ROOT_OWNER } from './plan.js';
 import { parseTar } from './reader.js';
 import { walk } from './walk.js';

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { type Compression, type Digest, layerMediaType } from '@pd/oci-types';
-import { detectCompression, FileSlice } from '@pd/tar';
+import { FileSlice } from '@pd/tar/file-io';
+import { tar } from '../lazy-tar.js';
 import type { Layer, StreamOptions } from '../model.js';
 import { lazy } from './lazy.js';
 import type { TarIndex, TarMember } from './tar-index.js';
@@ -42,7 +43,8 @@ export class DockerArchiveLayer implements Layer, SelfVerifying {
   }
 
   readonly compression = lazy(
-    async (): Promise<Compression> => detectCompression(await this.archive.head(this.member, 6)),
+    async (): Promise<Compression> =>
+      (await tar()).detectCompression(await this.archive.head(this.member, 6)),
   );
 
   readonly digest = lazy(async (): Promise<Digest> => {

@@ -13,7 +13,7 @@ import {
   parseManifest,
   UnsupportedMediaTypeError,
 } from '@pd/oci-types';
-import { FileSlice } from '@pd/tar';
+import { FileSlice } from '@pd/tar/file-io';
 import type { Image, ImageIndex, IndexChild, Layer, StreamOptions } from '../model.js';
 import { type BlobStore, readVerified } from './blob-store.js';
 import { ArchiveFormatError } from './errors.js';

@@ -1,6 +1,6 @@
 import { pipeline, type Readable } from 'node:stream';
 import { createVerifier, type Digest, DigestHasher, DigestMismatchError, digestStream } from '@pd/oci-types';
-import { decompress } from '@pd/tar';
+import { tar } from '../lazy-tar.js';
 
 /**
  * Marks a Layer whose `compressed()` stream is verified against its own `digest()` and `size()`
@@ -30,8 +30,12 @@ export function verified(source: Readable, digest: Digest, subject: string, size
 }
 
 /** The layer tar inside `source` (gzip, zstd or none, sniffed), verified against its diffID. */
-export function verifiedUncompressed(source: Readable, diffId: Digest, subject: string): Readable {
-  return verified(decompress(source), diffId, subject);
+export async function verifiedUncompressed(
+  source: Readable,
+  diffId: Digest,
+  subject: string,
+): Promise<Readable> {
+  return verified((await tar()).decompress(source), diffId, subject);
 }
 
 /**
@@ -50,7 +54,7 @@ export async function digestCompressedLayer(
       yield chunk as Buffer;
     }
   }
-  const { digest: actual } = await digestStream(decompress(tap()));
+  const { digest: actual } = await digestStream((await tar()).decompress(tap()));
   if (actual !== diffId) throw new DigestMismatchError(subject, diffId, actual);
   return blob.digest();
 }

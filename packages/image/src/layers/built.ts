@@ -1,19 +1,10 @@
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { type Compression, type Digest, DigestHasher, digestStream, layerMediaType } from '@pd/oci-types';
-import {
-  type Contents,
-  compressLayer,
-  decompress,
-  detectCompression,
-  type PathPair,
-  readFileStream,
-  type TarFilter,
-  type TarOptions,
-  tarContents,
-  tarPaths,
-} from '@pd/tar';
+import type { Contents, PathPair, TarFilter, TarOptions } from '@pd/tar';
+import { readFileStream } from '@pd/tar/file-io';
 import { BlobCache } from '../cache.js';
+import { tar as loadTar } from '../lazy-tar.js';
 import type { Layer, StreamOptions } from '../model.js';
 import { KnownLayer } from './known.js';
 
@@ -57,7 +48,7 @@ function tarOptions(opts: LayerBuildOptions & { filter?: TarFilter }): TarOption
  */
 export async function buildLayer(tar: Readable, opts: LayerBuildOptions = {}, id = 'layer'): Promise<Layer> {
   const cache = opts.cache ?? BlobCache.default();
-  const { stream, result } = compressLayer(tar, {
+  const { stream, result } = (await loadTar()).compressLayer(tar, {
     compression: opts.compression ?? 'gzip',
     ...(opts.level !== undefined ? { level: opts.level } : {}),
     family: opts.family ?? 'oci',
@@ -99,12 +90,14 @@ export function layerFromDir(dir: string, opts: LayerFromPathOptions = {}): Prom
  * A layer of several host paths, each placed at its `dest` (a directory's content goes under
  * it; a file lands at exactly `dest`).
  */
-export function layerFromPaths(pairs: PathPair[], opts: LayerFromPathOptions = {}): Promise<Layer> {
+export async function layerFromPaths(pairs: PathPair[], opts: LayerFromPathOptions = {}): Promise<Layer> {
+  const { tarPaths } = await loadTar();
   return buildLayer(tarPaths(pairs, tarOptions(opts)), opts, pairs.map((p) => p.src).join(', '));
 }
 
 /** A layer of in-memory content: `{ '/etc/app.conf': 'text' | bytes | { data, mode, ... } }`. */
-export function layerFromContents(contents: Contents, opts: LayerFromPathOptions = {}): Promise<Layer> {
+export async function layerFromContents(contents: Contents, opts: LayerFromPathOptions = {}): Promise<Layer> {
+  const { tarContents } = await loadTar();
   const o = tarOptions(opts);
   if (opts.dest) o.prefix = opts.dest;
   return buildLayer(tarContents(contents, o), opts, 'contents');
@@ -124,6 +117,7 @@ export async function layerFromTarball(file: string, opts: LayerBuildOptions = {
   } finally {
     await fh.close();
   }
+  const { detectCompression, decompress } = await loadTar();
   const found = detectCompression(head.subarray(0, n));
   const wanted = opts.compression ?? 'gzip';
   if (found === 'none' && wanted !== 'none') {

@@ -2,9 +2,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Compression, type Digest, layerMediaType, parseDigest } from '@pd/oci-types';
-import { compressLayer } from '@pd/tar';
 import { BlobCache } from '../cache.js';
 import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
+import { tar as loadTar } from '../lazy-tar.js';
 import type { Layer, StreamOptions } from '../model.js';
 import { verifiedUncompressed } from './stream.js';
 
@@ -76,7 +76,7 @@ export class RecompressedLayer implements Layer {
       const known = await this.remembered(id);
       if (known) return known;
       const tar = await verifiedUncompressed(this.source, signal ? { signal } : {});
-      const { stream, result } = compressLayer(tar, {
+      const { stream, result } = (await loadTar()).compressLayer(tar, {
         compression: this.compression,
         ...(signal ? { signal } : {}),
         ...(onProgress ? { onProgress: (e) => onProgress({ id, phase: 'build', done: e.done }) } : {}),

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '@pd/oci-types';
 import type { RegistryClient } from '@pd/registry';
-import { FileSlice } from '@pd/tar';
+import { FileSlice } from '@pd/tar/file-io';
 import type { BlobCache } from '../cache.js';
 import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
 import type { BlobLocation, Layer, StreamOptions } from '../model.js';

@@ -1,6 +1,6 @@
 import { pipeline, type Readable } from 'node:stream';
 import { createVerifier } from '@pd/oci-types';
-import { decompress } from '@pd/tar';
+import { tar } from '../lazy-tar.js';
 import type { Layer, StreamOptions } from '../model.js';
 
 /**
@@ -9,7 +9,11 @@ import type { Layer, StreamOptions } from '../model.js';
  * not match the config still fails.
  */
 export async function verifiedUncompressed(layer: Layer, opts: StreamOptions = {}): Promise<Readable> {
-  const [diffId, compressed] = await Promise.all([layer.diffId(), layer.compressed(opts)]);
+  const [diffId, compressed, { decompress }] = await Promise.all([
+    layer.diffId(),
+    layer.compressed(opts),
+    tar(),
+  ]);
   return pipeline(
     decompress(compressed),
     createVerifier(diffId, { subject: `layer ${diffId} (uncompressed)` }),

@@ -1,7 +1,7 @@
 import type { History } from '@pd/oci-types';
-import { flattenLayers } from '@pd/tar';
 import { ComputedImage, editableParts, loadParts } from '../computed.js';
 import { buildLayer, type LayerBuildOptions } from '../layers/built.js';
+import { tar as loadTar } from '../lazy-tar.js';
 import type { Image } from '../model.js';
 import { type CreatedOption, createdTimestamp } from './time.js';
 
@@ -21,7 +21,7 @@ export interface FlattenOptions extends LayerBuildOptions {
 export async function flatten(image: Image, opts: FlattenOptions = {}): Promise<Image> {
   const parts = editableParts(await loadParts(image));
   const sources = parts.layers.map((l) => () => l.uncompressed(opts.signal ? { signal: opts.signal } : {}));
-  const tar = flattenLayers(sources, opts.signal ? { signal: opts.signal } : {});
+  const tar = (await loadTar()).flattenLayers(sources, opts.signal ? { signal: opts.signal } : {});
   const layer = await buildLayer(tar, opts, 'flatten');
   const created = createdTimestamp(opts.created);
   parts.layers = [layer];

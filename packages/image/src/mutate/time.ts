@@ -1,4 +1,4 @@
-import { sourceDateEpoch } from '@pd/tar';
+import { sourceDateEpoch } from '@pd/oci-types';
 
 /** When a mutation happened: a date, RFC 3339 text, seconds since the epoch, or 'now'. */
 export type CreatedOption = Date | string | number | 'now';

@@ -19,7 +19,10 @@ import { compressAll } from '../mutate/convert.js';
 export interface PushOptions extends StreamOptions {
   /** The registry client (default: the shared `defaultClient`). */
   client?: RegistryClient;
-  /** Blobs uploaded at once (default 4; the client also bounds transfers per registry). */
+  /**
+   * Blobs handled at once (default 6, the registry client's own bound per registry, so that a
+   * copy within a registry sends the mounts of a 5-layer image and its config in one round).
+   */
   concurrency?: number;
   /**
    * How uncompressed layers (`docker save` writes them so) are uploaded: `gzip` (default), `zstd`,
@@ -165,7 +168,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
-    await mapLimit(blobs, opts.concurrency ?? 4, async (b) =>
+    await mapLimit(blobs, opts.concurrency ?? 6, async (b) =>
       pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label, b.verified, await b.file()),
     );
   } catch (e) {
