@@ -259,8 +259,10 @@ export function connectionError(
         hint: 'the host does not answer; check the network, a proxy or a firewall',
       });
     case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT': {
-      const ms = code === 'UND_ERR_HEADERS_TIMEOUT' ? timeouts?.headers : timeouts?.body;
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'HEADERS_TIMEOUT':
+    case 'BODY_TIMEOUT': {
+      const ms = code.includes('HEADERS') ? timeouts?.headers : timeouts?.body;
       return new RegistryConnectionError(
         `${host} stopped answering${ms ? ` for ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}` : ''}`,
         { ...init, hint: 'the registry or the network stalled; retry, or raise the timeout' },

@@ -143,7 +143,7 @@ describe('socketRequest', () => {
       timeouts: { ...timeouts, headers: 100 },
     }).catch((e: unknown) => e);
     expect(silent).toBeInstanceOf(SocketError);
-    expect((silent as SocketError).code).toBe('ETIMEDOUT');
+    expect((silent as SocketError).code).toBe('HEADERS_TIMEOUT');
     expect((silent as Error).message).toBe('headers timeout');
   });
 

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { FileBody } from './file-body.js';
+import { NodeHttp } from './node-http.js';
 import { socketRequest } from './socket-request.js';
 import { undiciCore } from './undici.js';
 
@@ -75,6 +76,7 @@ export interface HttpResponse {
  */
 export class HttpTransport {
   private secureAgent: Promise<Dispatcher> | undefined;
+  private nodeHttp: NodeHttp | undefined;
   private insecureAgent: Promise<Dispatcher> | undefined;
   readonly timeouts: Required<TimeoutOptions>;
 
@@ -138,10 +140,17 @@ export class HttpTransport {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const started = Date.now();
     const file = req.body instanceof FileBody ? req.body : undefined;
-    const socket = file !== undefined && req.url.protocol === 'http:' && this.direct(req.url);
+    // Plain HTTP straight to the host: node:http (node-http.ts says why), and a file body on a
+    // socket of its own. TLS and proxies: undici.
+    const plain = req.url.protocol === 'http:' && this.direct(req.url);
+    const socket = plain && file !== undefined;
     const how = socket ? ', socket' : '';
     try {
-      const res = await (socket ? this.overSocket(req, file!) : this.overUndici(req, file));
+      const res = await (socket
+        ? this.overSocket(req, file!)
+        : plain
+          ? this.overNodeHttp(req)
+          : this.overUndici(req, file));
       this.options.logger?.debug?.(
         `${req.method} ${redactUrl(req.url)} -> ${res.status} (${Date.now() - started} ms${how})`,
       );
@@ -162,6 +171,17 @@ export class HttpTransport {
     return socketRequest({ ...req, headers: this.headers(req), body, timeouts: this.timeouts });
   }
 
+  private overNodeHttp(req: HttpRequest): Promise<HttpResponse> {
+    this.nodeHttp ??= new NodeHttp(this.timeouts);
+    return this.nodeHttp.request({
+      url: req.url,
+      method: req.method,
+      headers: this.headers(req),
+      body: (req.body as Exclude<HttpRequest['body'], FileBody>) ?? null,
+      signal: req.signal,
+    });
+  }
+
   private async overUndici(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
     const dispatcher = await this.dispatcher(req.insecureTls === true);
     const { request } = await undiciCore();
@@ -179,6 +199,8 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
+    this.nodeHttp?.close();
+    this.nodeHttp = undefined;
     const agents = [this.secureAgent, this.insecureAgent];
     this.secureAgent = this.insecureAgent = undefined;
     await Promise.all(agents.map(async (a) => (await a)?.close()));

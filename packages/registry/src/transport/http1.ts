@@ -12,6 +12,16 @@ export class SocketError extends Error {
   }
 }
 
+/**
+ * Codes of a connection that went silent, by phase: what connectionError words as "timed out
+ * connecting" or "stopped answering", and the retry rules retry.
+ */
+export const TIMEOUT_CODES = {
+  connect: 'ETIMEDOUT',
+  headers: 'HEADERS_TIMEOUT',
+  body: 'BODY_TIMEOUT',
+} as const;
+
 /** A parsed response head; header names in lower case, repeated headers joined by ", ". */
 export interface Head {
   status: number;

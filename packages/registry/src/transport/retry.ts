@@ -50,6 +50,9 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  // transport/node-http.ts's own
+  'HEADERS_TIMEOUT',
+  'BODY_TIMEOUT',
 ]);
 
 /**

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { type DigestAlgorithm, DigestHasher, DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
-import { type Head, parseHead, requestHead, SocketError } from './http1.js';
+import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
 
 // A blob GET over plain HTTP, received straight into a file. Through undici every socket read
 // becomes a Buffer, a parser callback and a stream chunk; for a 160 MB pull that is most of the
@@ -225,7 +225,7 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
     });
     socket.on('timeout', () => {
       const phase = length < 0 ? (socket.connecting ? 'connect' : 'headers') : 'body';
-      finish(new SocketError(`${phase} timeout`, 'ETIMEDOUT'));
+      finish(new SocketError(`${phase} timeout`, TIMEOUT_CODES[phase]));
     });
     socket.on('error', (e) => finish(e));
     socket.on('end', () => {

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FileBody } from './file-body.js';
 import type { BodyReadable, HttpResponse } from './http.js';
-import { type Head, parseHead, requestHead, SocketError } from './http1.js';
+import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
 
 // A request whose body is a file, over plain HTTP, on a connection of its own. Through undici a
 // 1 GB push read the file into a fresh Buffer per 64 KiB, passed each through a stream and kept
@@ -139,8 +139,8 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
       answer(false);
     });
     socket.on('timeout', () => {
-      const phase = socket.connecting ? 'connect' : head ? 'body' : sending ? 'request body' : 'headers';
-      finish(new SocketError(`${phase} timeout`, 'ETIMEDOUT'));
+      const phase = socket.connecting ? 'connect' : head || sending ? 'body' : 'headers';
+      finish(new SocketError(`${phase} timeout`, TIMEOUT_CODES[phase]));
     });
     socket.on('error', (e) => {
       if (head) answer(true);
