@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Digest, DigestMismatchError } from '@pd/oci-types';
+import { startForwardProxy } from '@pd/test-fixtures';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { FileBody } from '../src/transport/file-body.js';
 import { HttpTransport, readText } from '../src/transport/http.js';
@@ -167,36 +168,24 @@ describe('socketRequest', () => {
 describe('HttpTransport with a FileBody', () => {
   test('plain HTTP goes over a socket; through a proxy the same bytes go as a stream', async () => {
     const data = randomData((1 << 20) + 5);
-    const seen: Array<{ via: string; body: Buffer }> = [];
-    let tunnels = 0;
+    const bodies: Buffer[] = [];
     const http = createHttpServer((req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (c: Buffer) => parts.push(c));
       req.on('end', () => {
-        seen.push({ via: tunnels > 0 ? 'proxy' : 'direct', body: Buffer.concat(parts) });
+        bodies.push(Buffer.concat(parts));
         res.writeHead(201, { 'content-length': '0' }).end();
       });
     });
-    // The proxy: undici tunnels with CONNECT, here back into this same server.
-    http.on('connect', (_req, client: Socket, head: Buffer) => {
-      tunnels++;
-      const { port } = http.address() as { port: number };
-      const upstream = connect(port, '127.0.0.1', () => {
-        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.write(head);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
-      upstream.on('error', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-    });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    // On every address, so that it answers as [::ffff:7f00:1] too: a name that is not loopback.
+    await new Promise<void>((r) => http.listen(0, '::', r));
+    const fwd = await startForwardProxy();
     try {
       const { port } = http.address() as { port: number };
       const logs: string[] = [];
       const logger = { debug: (m: string) => logs.push(m) };
       // The registry's name is not loopback, so the proxy applies; it is the same server.
-      const url = new URL(`http://registry.invalid:${port}/v2/r/blobs/uploads/x`);
+      const url = new URL(`http://[::ffff:7f00:1]:${port}/v2/r/blobs/uploads/x`);
       const request = { url, method: 'PUT' as const, headers: { 'content-length': String(data.length) } };
 
       const direct = new HttpTransport({ userAgent: 'pd-test', logger });
@@ -207,15 +196,17 @@ describe('HttpTransport with a FileBody', () => {
       const proxied = new HttpTransport({
         userAgent: 'pd-test',
         logger,
-        proxy: { httpProxy: `http://127.0.0.1:${port}` },
+        proxy: { httpProxy: fwd.url },
       });
       expect((await proxied.request({ ...request, body: fileBody(data) })).status).toBe(201);
       expect(logs.at(-1)).toMatch(/-> 201 \(\d+ ms\)$/);
       await Promise.all([direct.close(), proxied.close()]);
 
-      expect(seen.map((s) => s.via)).toEqual(['direct', 'proxy']);
-      expect(seen.every((s) => s.body.equals(data))).toBe(true);
+      expect(fwd.seen).toEqual([`CONNECT [::ffff:7f00:1]:${port}`]);
+      expect(bodies).toHaveLength(2);
+      expect(bodies.every((b) => b.equals(data))).toBe(true);
     } finally {
+      await fwd.stop();
       await new Promise<void>((r) => http.close(() => r()));
     }
   });
