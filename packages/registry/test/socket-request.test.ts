@@ -211,3 +211,44 @@ describe('HttpTransport with a FileBody', () => {
     }
   });
 });
+
+describe('HttpTransport over node:http (plain HTTP, no file body)', () => {
+  test('a dozen requests under one signal: one abort listener, and an abort reaches a body being read', async () => {
+    const http = createHttpServer((req, res) => {
+      if (req.url === '/slow') {
+        res.writeHead(200, { 'content-length': '10' });
+        res.write('12345');
+        return; // the rest never comes
+      }
+      res.writeHead(200, { 'content-length': '2' }).end('ok');
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const transport = new HttpTransport({ userAgent: 'pd-test' });
+    try {
+      const { port } = http.address() as { port: number };
+      const controller = new AbortController();
+      const url = (p: string) => new URL(`http://127.0.0.1:${port}${p}`);
+      const all = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          transport.request({ url: url('/'), method: 'GET', signal: controller.signal }),
+        ),
+      );
+      expect(await Promise.all(all.map((r) => readText(r.body)))).toEqual(Array(12).fill('ok'));
+
+      const slow = await transport.request({ url: url('/slow'), method: 'GET', signal: controller.signal });
+      const reading = readText(slow.body);
+      controller.abort(new Error('stop'));
+      await expect(reading).rejects.toThrow('stop');
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await transport.close();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+});

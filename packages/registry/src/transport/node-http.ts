@@ -47,6 +47,32 @@ function asBody(res: IncomingMessage): BodyReadable {
 /** node:http with one keep-alive agent; see the header comment for why. */
 export class NodeHttp {
   private agent: Agent | undefined;
+  /**
+   * Requests in flight by the signal that aborts them: one listener per signal, not one per
+   * request (a command's one signal over a dozen concurrent requests set off Node's leak warning).
+   */
+  private readonly inFlight = new WeakMap<AbortSignal, Set<ClientRequest>>();
+  private readonly responses = new WeakMap<ClientRequest, IncomingMessage>();
+
+  private watch(signal: AbortSignal, r: ClientRequest): void {
+    let requests = this.inFlight.get(signal);
+    if (!requests) {
+      const set = new Set<ClientRequest>();
+      requests = set;
+      this.inFlight.set(signal, set);
+      signal.addEventListener(
+        'abort',
+        () => {
+          // A body already handed out hears the reason itself, not a reset of its socket.
+          for (const q of set) (this.responses.get(q) ?? q).destroy(signal.reason);
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    requests.add(r);
+    r.once('close', () => requests.delete(r));
+  }
 
   constructor(private readonly timeouts: NodeHttpTimeouts) {}
 
@@ -66,8 +92,12 @@ export class NodeHttp {
         method: req.method,
         headers: { host: url.host, ...req.headers },
         agent: this.agent,
-        ...(req.signal ? { signal: req.signal } : {}),
       });
+      if (req.signal) {
+        if (req.signal.aborted) {
+          r.destroy(req.signal.reason);
+        } else this.watch(req.signal, r);
+      }
       // The socket's idle timeout, set for each phase: connecting, sending until the answer's
       // head (registries hash an upload before answering), then the body.
       const idle = (ms: number) => r.setTimeout(ms);
@@ -90,6 +120,7 @@ export class NodeHttp {
       r.on('error', (e) => reject(bodyError ?? e));
       r.once('response', (res) => {
         response = res;
+        this.responses.set(r, res);
         phase = 'body';
         idle(this.timeouts.body);
         res.once('close', () => {
