@@ -251,4 +251,28 @@ describe('HttpTransport over node:http (plain HTTP, no file body)', () => {
       await new Promise<void>((r) => http.close(() => r()));
     }
   });
+
+  test('a silent answer on a kept-alive connection is a headers timeout, not a connect one', async () => {
+    let served = 0;
+    const http = createHttpServer((_req, res) => {
+      served++;
+      if (served === 1) res.writeHead(200, { 'content-length': '2' }).end('ok');
+      // the second request, on the same connection, gets no answer
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const transport = new HttpTransport({ userAgent: 'pd-test', timeout: { headers: 200 } });
+    try {
+      const { port } = http.address() as { port: number };
+      const url = new URL(`http://127.0.0.1:${port}/`);
+      expect(await readText((await transport.request({ url, method: 'GET' })).body)).toBe('ok');
+      const err = await transport.request({ url, method: 'GET' }).catch((e: unknown) => e);
+      expect(served).toBe(2);
+      expect((err as SocketError).code).toBe('HEADERS_TIMEOUT');
+      expect((err as Error).message).toBe('headers timeout');
+    } finally {
+      await transport.close();
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { BodyReadable, HttpResponse } from './http.js';
+import type { BodyReadable, HttpResponse, TimeoutOptions } from './http.js';
 import { SocketError, TIMEOUT_CODES } from './http1.js';
 
 // Requests to plain-HTTP registries reached directly (loopback, an insecure registry on the LAN)
@@ -9,13 +9,6 @@ import { SocketError, TIMEOUT_CODES } from './http1.js';
 // compilation of its WebAssembly parser (two GETs in a cold process: 212 ms with undici and
 // --liftoff-only, 376 ms without, 133 ms with node:http; `node -e 0` 110 ms). A CLI pays that
 // on every command. node:http parses natively and loads in 5 ms. TLS and proxies stay with undici.
-
-/** Timeouts of one request, in ms. */
-export interface NodeHttpTimeouts {
-  connect: number;
-  headers: number;
-  body: number;
-}
 
 export interface NodeHttpRequest {
   url: URL;
@@ -74,7 +67,7 @@ export class NodeHttp {
     r.once('close', () => requests.delete(r));
   }
 
-  constructor(private readonly timeouts: NodeHttpTimeouts) {}
+  constructor(private readonly timeouts: Required<TimeoutOptions>) {}
 
   request(req: NodeHttpRequest): Promise<HttpResponse> {
     const http = process.getBuiltinModule('node:http');
@@ -109,7 +102,11 @@ export class NodeHttp {
         else r.destroy(e);
       });
       r.on('socket', (socket) => {
-        if (!socket.connecting) return idle(this.timeouts.headers);
+        // A kept-alive socket is connected already: the wait is for the answer.
+        if (!socket.connecting) {
+          phase = 'headers';
+          return idle(this.timeouts.headers);
+        }
         idle(this.timeouts.connect);
         socket.once('connect', () => {
           if (phase === 'connect') phase = 'headers';
