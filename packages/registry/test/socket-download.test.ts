@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { SizeMismatchError } from '@pd/oci-types';
+import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseHead, SocketError } from '../src/transport/http1.js';
 import {
@@ -181,5 +181,65 @@ describe('socket download', () => {
     });
     expect(parseHead('HTTP/1.0 404')).toEqual({ status: 404, headers: {} });
     expect(() => parseHead('SSH-2.0-OpenSSH_9.2')).toThrow(SocketError);
+  });
+});
+
+describe('socket download, hashed on a thread', () => {
+  const onThread = { hashThreadFrom: 0 };
+  /** A server sending `body` in odd-sized writes, the head sharing the first. */
+  const sending = (body: Buffer, upTo = body.length) =>
+    serve((s) => {
+      s.write(Buffer.concat([Buffer.from(ok(body.length)), body.subarray(0, 777)]));
+      for (let off = 777; off < upTo; off += 65_537)
+        s.write(body.subarray(off, Math.min(upTo, off + 65_537)));
+      s.end();
+    });
+
+  test('several at once, more than there are threads, writes slower than the socket: each verified', async () => {
+    const bodies = Array.from({ length: 6 }, (_, i) => randomData((3 << 20) + i * 4099));
+    const sinks = bodies.map(() => slowSink(5));
+    const outs = await Promise.all(
+      bodies.map(async (body, i) => receive(request(await sending(body), body, onThread), sinks[i]!)),
+    );
+    expect(outs).toEqual(bodies.map((b) => ({ kind: 'stored', size: b.length })));
+    expect(sinks.map((sink, i) => sink.bytes().equals(bodies[i]!))).toEqual(bodies.map(() => true));
+  });
+
+  test('a body that is not the digest fails with the digest it had', async () => {
+    const body = randomData(2 << 20);
+    const other = randomData(16);
+    const err = await receive(
+      request(await sending(body), body, { ...onThread, digest: sha256(other) }),
+      slowSink(0),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect((err as Error).message).toContain(sha256(body));
+  });
+
+  test('a connection closed mid-body or an abort ends it with its error, nothing left waiting', async () => {
+    const body = randomData(3 << 20);
+    const short = await receive(request(await sending(body, 2_000_000), body, onThread), slowSink(2)).catch(
+      (e: unknown) => e,
+    );
+    expect(short).toMatchObject({
+      code: 'ECONNRESET',
+      message: `connection closed after 2000000 of ${body.length} bytes`,
+    });
+
+    const stalled = await serve((s) =>
+      s.write(Buffer.concat([Buffer.from(ok(body.length)), body.subarray(0, 1_500_000)])),
+    );
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('stop now')), 100);
+    const err = await receive(request(stalled, body, { ...onThread, signal: ac.signal }), slowSink(1)).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toBe('stop now');
+    // The threads are still good for the next download.
+    const again = randomData(1 << 20);
+    expect(await receive(request(await sending(again), again, onThread), slowSink(0))).toEqual({
+      kind: 'stored',
+      size: again.length,
+    });
   });
 });
