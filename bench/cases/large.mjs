@@ -67,7 +67,7 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
     const blobs = blobUrls(registry, image);
     const floors = {
       ...nodeStart(),
-      ...nodeFetchLadder(scratch, blobs, ['undici']),
+      ...nodeFetchLadder(scratch, blobs, ['socket', 'files', 'undici']),
       ...curlFetch(scratch, blobs),
     };
     log(`[large-pull] pd pull vs skopeo copy docker:// oci: (${src}, ${mb(total)})`);

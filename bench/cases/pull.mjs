@@ -2,8 +2,9 @@
 // Pull cases: the harness's fixture image (test-fixtures largeImage, --size-mb, 4 data layers half
 // random, half text, on busybox) from the loopback CNCF registry into an OCI layout and into a
 // docker archive: `pd pull` against `skopeo copy`, start-up included. The floors run in the same
-// rounds: `node -e 0`, the Node ladder on the same layer blobs (raw net.Socket, node:http +
-// sha256, undici + sha256 + files: lib/node-fetch-floor.mjs) and `curl --parallel`.
+// rounds: `node -e 0`, the Node ladder on the same layer blobs (raw net.Socket; raw net.Socket +
+// sha256 + files; node:http + sha256; undici + sha256 + files: lib/node-fetch-floor.mjs) and
+// `curl --parallel`.
 // Cache state: pd gets an empty PD_CACHE_DIR for every run (skopeo keeps no blob cache); every
 // run writes a new output.
 // Standalone: pnpm build && node bench/cases/pull.mjs [iterations]

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Blob download benchmark: pd (@pd/registry) against `skopeo copy docker://… oci:DIR`, with the
-// Node ladder of lib/node-fetch-floor.mjs (raw socket, node:http + sha256, undici + files) in-process.
+// Node ladder of lib/node-fetch-floor.mjs (raw socket, raw socket + sha256 + files, node:http +
+// sha256, undici + files) in-process.
 // Both fetch the manifest, the config and every layer of a multi-layer image of a few hundred MB
 // (random and compressible layers) from a local CNCF registry into an OCI-layout directory,
 // verifying digests. Target: pd at least 2x faster than skopeo.
@@ -321,9 +322,11 @@ export async function run({ iterations = 5 } = {}) {
             return (c.user + c.system) / 1e6;
           },
         ],
-        // The Node ladder (lib/node-fetch-floor.mjs): raw socket → node:http + sha256 → undici + files.
+        // The Node ladder (lib/node-fetch-floor.mjs): raw socket → raw socket + sha256 + files →
+        // node:http + sha256 → undici + files.
         ...[
           ['node socket', 'socket'],
+          ['node socket files', 'files'],
           ['node http', 'http'],
           ['node', 'undici'],
         ].map(([name, via]) => [

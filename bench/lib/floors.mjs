@@ -18,10 +18,11 @@ export const nodeStart = () => ({ 'node -e 0': command([process.execPath, '-e', 
 export const pdVersion = () => ({ 'pd version': command(pdArgv('version')) });
 
 /** The Node ladder of lib/node-fetch-floor.mjs over `blobs`, each rung a process of its own. */
-export function nodeFetchLadder(scratch, blobs, vias = ['socket', 'http', 'undici']) {
+export function nodeFetchLadder(scratch, blobs, vias = ['socket', 'files', 'http', 'undici']) {
   const specs = blobs.map((b) => `${b.url}#${b.digest}`);
   const label = {
     socket: 'node net.Socket',
+    files: 'node net.Socket + sha256 + files',
     http: 'node:http + sha256',
     undici: 'node undici + sha256 + files',
   };

@@ -3,6 +3,9 @@
 // no pd code, one rung of the ladder per `via` (each adds one layer of work to the one before):
 //   socket  a raw net.Socket per blob: send the GET, receive every byte into one reused buffer
 //           (no parsing, no hash, no file)
+//   files   a raw net.Socket per blob, the body received into reused 1 MiB buffers, each
+//           written to the blob's file when full and hashed: on the main thread, or for a blob
+//           of 128 MiB or more on a worker thread of its own (the buffers shared with it)
 //   http    node:http per blob, the body hashed with sha256 (no file)
 //   undici  the undici modules pd's transport loads, sha256 checked while the bytes arrive,
 //           1 MiB batched writes, one file per blob
@@ -16,15 +19,17 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import request from 'undici/lib/api/api-request.js';
 import Agent from 'undici/lib/dispatcher/agent.js';
 
-export const VIAS = ['socket', 'http', 'undici'];
+export const VIAS = ['socket', 'files', 'http', 'undici'];
 
 /** Fetch `URL#DIGEST` specs concurrently (into files in `dir` for `undici`), checking digests but for `socket`. */
 export async function fetchBlobs(dir, specs, { via = 'undici' } = {}) {
   if (via === 'socket') return void (await Promise.all(specs.map(receiveRaw)));
   if (via === 'http') return void (await Promise.all(specs.map(hashHttp)));
+  if (via === 'files') return void (await Promise.all(specs.map((spec) => socketToFile(dir, spec))));
   if (via !== 'undici') throw new Error(`via: one of ${VIAS.join(', ')}`);
   const agent = new Agent();
   try {
@@ -62,6 +67,118 @@ function receiveRaw(spec) {
       head.startsWith('HTTP/1.1 200') ? resolve(received) : reject(new Error(`${u}: ${head}`)),
     );
   });
+}
+
+const BUFFER = 1 << 20;
+const THREAD_FROM = 128 << 20;
+const HASH_WORKER = `
+const { parentPort } = require('node:worker_threads');
+const hash = require('node:crypto').createHash('sha256');
+parentPort.on('message', (m) => {
+  if (m.buffer) hash.update(new Uint8Array(m.buffer, 0, m.length));
+  parentPort.postMessage(m.buffer ? 0 : hash.digest('hex'));
+});`;
+
+/** sha256 on a worker over shared buffers: `update` settles when it is done with the buffer. */
+function hashThread() {
+  const worker = new Worker(HASH_WORKER, { eval: true });
+  const waiting = [];
+  worker.on('message', (m) => waiting.shift()(m));
+  const ask = (m) => new Promise((resolve) => waiting.push(resolve) && worker.postMessage(m));
+  return {
+    update: (buffer, length) => ask({ buffer: buffer.buffer, length }),
+    digest: () => ask({}).finally(() => worker.terminate()),
+  };
+}
+
+/**
+ * A raw socket per blob, the body into four 1 MiB buffers taken in turn (the kernel reads straight
+ * into the free tail of the current one), each written to the file when full; while all four are
+ * being written, reading stops. sha256 over every byte, for a large blob on a thread of its own
+ * (the buffers shared with it); the digest checked.
+ */
+async function socketToFile(dir, spec) {
+  const [url, digest] = spec.split('#');
+  const u = new URL(url);
+  const file = await open(join(dir, digest.replace(':', '-')), 'wx');
+  let thread;
+  let hash;
+  let free = [];
+  // Where reads go while all four buffers are being written (reading stops meanwhile).
+  const overflow = Buffer.allocUnsafe(BUFFER);
+  let current = Buffer.allocUnsafe(64 * 1024); // the head lands here
+  let fill = 0;
+  let length = -1;
+  let received = 0;
+  let chain = Promise.resolve();
+  await new Promise((resolve, reject) => {
+    const flush = () => {
+      const full = current;
+      const n = fill;
+      current = free.pop() ?? overflow;
+      fill = 0;
+      const hashed = thread?.update(full, n);
+      chain = chain.then(async () => {
+        await file.write(full, 0, n);
+        await hashed;
+        if (current !== overflow) return void free.push(full);
+        overflow.copy(full, 0, 0, fill);
+        current = full;
+        if (received === length || BUFFER - fill < 64 * 1024) flush();
+        else socket.resume();
+      });
+      if (received === length) chain.then(resolve, reject);
+      chain.catch(reject);
+    };
+    const body = (n) => {
+      if (hash) hash.update(current.subarray(fill, fill + n));
+      fill += n;
+      received += n;
+      if (current !== overflow && (received === length || BUFFER - fill < 64 * 1024)) flush();
+    };
+    const socket = connect({
+      port: Number(u.port || 80),
+      host: u.hostname,
+      onread: {
+        buffer: () => current.subarray(fill),
+        // false stops reading while every buffer is being written (and hashed)
+        callback: (n, buf) => {
+          if (length >= 0) {
+            // A read lands where `buffer` pointed after the read before: elsewhere when that
+            // buffer has since been swapped (head parsed, a write done, reading resumed).
+            if (buf.buffer !== current.buffer || buf.byteOffset !== current.byteOffset + fill) {
+              Buffer.from(buf.buffer, buf.byteOffset, n).copy(current, fill);
+            }
+            body(n);
+            return current !== overflow;
+          }
+          fill += n;
+          const text = current.subarray(0, fill).toString('latin1');
+          const end = text.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          if (!text.startsWith('HTTP/1.1 200')) return reject(new Error(`${url}: ${text.slice(0, 12)}`));
+          length = Number(/\r\ncontent-length: *(\d+)/i.exec(text)[1]);
+          const rest = current.subarray(end + 4, fill);
+          if (length >= THREAD_FROM) thread = hashThread();
+          else hash = createHash('sha256');
+          free = Array.from({ length: 4 }, () =>
+            thread ? Buffer.from(new SharedArrayBuffer(BUFFER)) : Buffer.allocUnsafe(BUFFER),
+          );
+          current = free.pop();
+          rest.copy(current);
+          fill = 0;
+          body(rest.length);
+        },
+      },
+    });
+    socket.on('connect', () =>
+      socket.write(`GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`),
+    );
+    socket.on('error', reject);
+  });
+  await file.close();
+  const actual = `sha256:${thread ? await thread.digest() : hash.digest('hex')}`;
+  if (actual !== digest) throw new Error(`${url}: digest mismatch`);
 }
 
 /** node:http, sha256 of the body checked; nothing written. */
