@@ -4,18 +4,22 @@
 // a second registry (a fresh startRegistry instance for every run, stopped after it, so every
 // blob really travels and neither side's memory of earlier runs helps it).
 // Floors in the same rounds: `node -e 0`, `pd version` (Node + the CLI loaded); across
-// registries also `curl --parallel` downloading the layer blobs (half the bytes moved).
+// registries also `curl --parallel` downloading the layer blobs (half the bytes moved) and
+// copy-socket-floor.mjs (the whole copy by a Node program on raw sockets, no HTTP library).
 // Cache state: pd gets an empty PD_CACHE_DIR per run; skopeo keeps its blob-info cache.
 // bench/cases/copy-ladder.mjs splits a same-registry copy request by request.
 // Standalone: pnpm build && node bench/cases/copy.mjs [iterations]
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { blobUrls, curlFetch, floorsOf, nodeStart, pdVersion } from '../lib/floors.mjs';
 import { alternate } from '../lib/measure.mjs';
 import { pdArgv, pdEnv, runnable } from '../lib/pd.mjs';
 import { pairResult } from '../lib/result.mjs';
 import { ensureTools, runStandalone, SKOPEO_TLS } from '../lib/setup.mjs';
 import { scratchSide } from '../lib/sides.mjs';
+
+const COPY_FLOOR = fileURLToPath(new URL('./copy-socket-floor.mjs', import.meta.url));
 
 export const CASES = {
   copy: { name: 'registry → registry copy, same registry', target: '≤ 2×', maxRatio: 2 },
@@ -33,9 +37,10 @@ async function manifestDigest(registry, repo, mediaType) {
 
 /**
  * pd copy and skopeo copy of `src` to a new repository of the registry `dest(round)` gives
- * (`{ registry, stop? }`), the copy checked to serve the source's manifest digest.
+ * (`{ registry, stop? }`), the copy checked to serve the source's manifest digest; `floor` adds
+ * the raw-socket copy of copy-socket-floor.mjs, checked the same way.
  */
-function copySides(scratch, src, image, dest) {
+function copySides(scratch, src, image, dest, { floor = false } = {}) {
   const side = (who, argv) =>
     scratchSide(scratch, who, async (dir) => {
       const d = await dest();
@@ -55,6 +60,9 @@ function copySides(scratch, src, image, dest) {
     skopeo: side('skopeo', (to) => ({
       argv: ['skopeo', 'copy', '-q', ...SKOPEO_TLS, `docker://${src}`, `docker://${to}`],
     })),
+    ...(floor
+      ? { 'node raw-socket copy': side('floor', (to) => ({ argv: [process.execPath, COPY_FLOOR, src, to] })) }
+      : {}),
   };
 }
 
@@ -107,14 +115,20 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
     };
     const floors = { ...nodeStart(), ...pdVersion(), ...curlFetch(scratch, blobUrls(registry, image)) };
     const r = await alternate(
-      { ...copySides(scratch, src, image, fresh), ...floors },
+      { ...copySides(scratch, src, image, fresh, { floor: true }), ...floors },
       { iterations, warmups, log },
     );
     rows.push(
-      row('copy-registries', r, Object.keys(floors), [
-        'destination: a registry started empty for each run (outside the timing); every blob is downloaded and uploaded',
-        'curl --parallel floor: the download half only (the same layer blobs into files)',
-      ]),
+      row(
+        'copy-registries',
+        r,
+        [...Object.keys(floors), 'node raw-socket copy'],
+        [
+          'destination: a registry started empty for each run (outside the timing); every blob is downloaded and uploaded',
+          'curl --parallel floor: the download half only (the same layer blobs into files)',
+          'node raw-socket copy floor: bench/cases/copy-socket-floor.mjs, every blob GET and PUT on raw sockets at once, hashed, no HTTP library, no retries',
+        ],
+      ),
     );
   }
   await rm(scratch, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Layer from a directory: `pd layer create DIR -o FILE` (gzip -6, the default) against
 // `tar -c | pigz -6` (target ≤ 0.9×; `tar -c | gzip -6` for context), run alternately with the
-// floors `tar -c | cat` (reading the tree, no compression) and `node -e 0` on one ~350 MB tree (shared
-// libraries, generated source, random data, 20 000 tiny files, links). Every run writes a new
+// floors `tar -c | cat` (reading the tree, no compression), `node -e 0` and Node's zlib on every
+// core (deflate-floor.mjs) on one ~350 MB tree (shared libraries, generated source, random data,
+// 20 000 tiny files, links). Every run writes a new
 // file; the tree stays in the page cache after the warm-up (so this measures CPU, not the disk).
 // Standalone: pnpm build && node bench/cases/layer.mjs [iterations]
 import { execFileSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { alternate } from '../lib/measure.mjs';
 import { pdArgv, pdCommandMissing, pdEnv } from '../lib/pd.mjs';
 import { notRun, pairResult } from '../lib/result.mjs';
 import { ensureTools } from '../lib/setup.mjs';
+import { command } from '../lib/sides.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -137,6 +139,7 @@ export async function prepareTree(log = console.log) {
   return dataDir;
 }
 
+const DEFLATE_FLOOR = fileURLToPath(new URL('./deflate-floor.mjs', import.meta.url));
 const CASE = { name: 'layer from a directory', target: '≤ 0.9× pigz', maxRatio: 0.9 };
 
 export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
@@ -165,10 +168,14 @@ export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
   const shell = (compressor) => (file) => ({
     argv: ['sh', '-c', `tar -c -C '${dir}' . | ${compressor} > '${file}'`],
   });
-  // Floors: reading the tree into one tar stream (no compression), and Node's start-up.
+  // Floors: reading the tree into one tar stream (no compression), Node's start-up, and the
+  // compression alone on every core (deflate-floor.mjs, on the tree's tar made here untimed).
+  const tarred = join(out, 'input.tar');
+  execFileSync('tar', ['-c', '-f', tarred, '-C', dir, '.']);
   const floors = {
     ...nodeStart(),
     'tar -c | cat': side('tar', shell('cat')),
+    'node zlib -6 on every core': command([process.execPath, DEFLATE_FLOOR, tarred]),
   };
   log(
     `[layer] pd layer create vs tar|pigz -6 and tar|gzip -6 (${(inputBytes / 2 ** 20).toFixed(0)} MiB, ${availableParallelism()} cores)`,
