@@ -7,10 +7,10 @@
 //           written to the blob's file when full and hashed: on the main thread, or for a blob
 //           of 128 MiB or more on a worker thread of its own (the buffers shared with it)
 //   http    node:http per blob, the body hashed with sha256 (no file)
-//   undici  the undici modules pd's transport loads, sha256 checked while the bytes arrive,
-//           1 MiB batched writes, one file per blob
+//   undici  undici's Agent and request() (what a client on undici loads), sha256 checked as
+//           the bytes arrive, 1 MiB batched writes, one file per blob
 // Every blob at once. No manifest, config, cache, layout or progress.
-// Usage: node node-fetch-floor.mjs [--via socket|http|undici] DIR URL#DIGEST...
+// Usage: node node-fetch-floor.mjs [--via socket|files|http|undici] DIR URL#DIGEST...
 //        (or import { fetchBlobs } and call it in-process)
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';

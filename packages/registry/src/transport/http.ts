@@ -4,7 +4,6 @@ import type { Dispatcher } from 'undici';
 import { FileBody } from './file-body.js';
 import { NodeHttp } from './node-http.js';
 import { socketRequest } from './socket-request.js';
-import { undiciCore } from './undici.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
 export interface ProxyOptions {
@@ -70,9 +69,10 @@ export interface HttpResponse {
 }
 
 /**
- * The one place bytes leave the process: two undici agents (verifying and, for registries
- * marked insecure, not verifying TLS), timeouts, User-Agent, and redacted request logging.
- * No redirects, retries or auth here; those belong to the callers that know the rules.
+ * The one place bytes leave the process: node:http and node:https straight to a registry,
+ * undici's proxy agents (verifying and, for registries marked insecure, not verifying TLS)
+ * through a forward proxy; timeouts, User-Agent, and redacted request logging. No redirects,
+ * retries or auth here; those belong to the callers that know the rules.
  */
 export class HttpTransport {
   private secureAgent: Promise<Dispatcher> | undefined;
@@ -91,6 +91,7 @@ export class HttpTransport {
     this.timeouts = { connect: 30_000, headers: 120_000, body: 60_000, ...options.timeout };
   }
 
+  /** undici's proxy agent, loaded only when a request goes through a proxy. */
   private async agent(verify: boolean): Promise<Dispatcher> {
     const options = {
       connect: { timeout: this.timeouts.connect, rejectUnauthorized: verify },
@@ -98,10 +99,7 @@ export class HttpTransport {
       bodyTimeout: this.timeouts.body,
       keepAliveTimeout: 30_000,
     };
-    const proxy = this.options.proxy;
-    if (!proxy || (!proxy.httpProxy && !proxy.httpsProxy)) return new (await undiciCore()).Agent(options);
-    // The proxy agent relies on the API methods undici's index adds to every dispatcher, so it
-    // comes from the whole package, loaded only when a proxy is set.
+    const proxy = this.options.proxy ?? {};
     const { EnvHttpProxyAgent } = await import('undici');
     // Through the proxy, `connect` applies to the proxy and `requestTls` to the registry behind it.
     return new EnvHttpProxyAgent({
@@ -140,17 +138,17 @@ export class HttpTransport {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const started = Date.now();
     const file = req.body instanceof FileBody ? req.body : undefined;
-    // Plain HTTP straight to the host: node:http (node-http.ts says why), and a file body on a
-    // socket of its own. TLS and proxies: undici.
-    const plain = req.url.protocol === 'http:' && this.direct(req.url);
-    const socket = plain && file !== undefined;
+    // Straight to the host: node:http or node:https (node-http.ts says why), and over plain HTTP
+    // a file body on a socket of its own. Through a proxy: undici.
+    const direct = this.direct(req.url);
+    const socket = direct && file !== undefined && req.url.protocol === 'http:';
     const how = socket ? ', socket' : '';
     try {
       const res = await (socket
         ? this.overSocket(req, file!)
-        : plain
-          ? this.overNodeHttp(req)
-          : this.overUndici(req, file));
+        : direct
+          ? this.overNodeHttp(req, file)
+          : this.overProxy(req, file));
       this.options.logger?.debug?.(
         `${req.method} ${redactUrl(req.url)} -> ${res.status} (${Date.now() - started} ms${how})`,
       );
@@ -171,21 +169,21 @@ export class HttpTransport {
     return socketRequest({ ...req, headers: this.headers(req), body, timeouts: this.timeouts });
   }
 
-  private overNodeHttp(req: HttpRequest): Promise<HttpResponse> {
+  private overNodeHttp(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
     this.nodeHttp ??= new NodeHttp(this.timeouts);
     return this.nodeHttp.request({
       url: req.url,
       method: req.method,
       headers: this.headers(req),
-      body: (req.body as Exclude<HttpRequest['body'], FileBody>) ?? null,
+      body: file ? file.readable() : ((req.body as Exclude<HttpRequest['body'], FileBody>) ?? null),
       signal: req.signal,
+      insecureTls: req.insecureTls,
     });
   }
 
-  private async overUndici(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
+  private async overProxy(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
     const dispatcher = await this.dispatcher(req.insecureTls === true);
-    const { request } = await undiciCore();
-    const res = await request(dispatcher, {
+    const res = await dispatcher.request({
       origin: req.url.origin,
       path: `${req.url.pathname}${req.url.search}`,
       method: req.method,

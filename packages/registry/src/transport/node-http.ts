@@ -3,19 +3,23 @@ import type { Readable } from 'node:stream';
 import type { BodyReadable, HttpResponse, TimeoutOptions } from './http.js';
 import { SocketError, TIMEOUT_CODES } from './http1.js';
 
-// Requests to plain-HTTP registries reached directly (loopback, an insecure registry on the LAN)
-// go through Node's own HTTP client. undici costs a command 80-250 ms before its first answer
-// in a fresh process: its modules and node:http2, which it loads whatever the protocol, and the
-// compilation of its WebAssembly parser (two GETs in a cold process: 212 ms with undici and
-// --liftoff-only, 376 ms without, 133 ms with node:http; `node -e 0` 110 ms). A CLI pays that
-// on every command. node:http parses natively and loads in 5 ms. TLS and proxies stay with undici.
+// Requests to registries reached directly, over HTTP or HTTPS, go through Node's own HTTP client.
+// undici costs a command 80-250 ms before its first answer in a fresh process: its modules and
+// node:http2, which it loads whatever the protocol, and the compilation of its WebAssembly parser
+// (two GETs in a cold process: 212 ms with undici and --liftoff-only, 376 ms without, 133 ms
+// with node:http; `node -e 0` 110 ms). A CLI pays that on every command. node:http parses
+// natively and loads in 5 ms; node:https is node:http over node:tls, the TLS stack undici uses
+// too (same trust store, same error codes). Proxies stay with undici.
 
 export interface NodeHttpRequest {
+  /** An `http:` or `https:` URL. */
   url: URL;
   method: string;
   headers: Record<string, string>;
   body: string | Uint8Array | Readable | null;
   signal?: AbortSignal | undefined;
+  /** HTTPS without checking the server's certificate (an insecure registry). */
+  insecureTls?: boolean | undefined;
 }
 
 /** The response stream with the one method of undici's body that callers use beyond a Readable's. */
@@ -37,9 +41,10 @@ function asBody(res: IncomingMessage): BodyReadable {
   return Object.assign(res, { dump }) as unknown as BodyReadable;
 }
 
-/** node:http with one keep-alive agent; see the header comment for why. */
+/** node:http and node:https with keep-alive agents; see the header comment for why. */
 export class NodeHttp {
-  private agent: Agent | undefined;
+  /** By kind: plain, TLS verified, TLS unverified. */
+  private readonly agents = new Map<'http' | 'https' | 'https-insecure', Agent>();
   /**
    * Requests in flight by the signal that aborts them: one listener per signal, not one per
    * request (a command's one signal over a dozen concurrent requests set off Node's leak warning).
@@ -69,10 +74,23 @@ export class NodeHttp {
 
   constructor(private readonly timeouts: Required<TimeoutOptions>) {}
 
+  private agent(tls: boolean, verify: boolean): Agent {
+    const kind = !tls ? 'http' : verify ? 'https' : 'https-insecure';
+    let agent = this.agents.get(kind);
+    if (!agent) {
+      const keep = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' } as const;
+      agent = tls
+        ? new (process.getBuiltinModule('node:https').Agent)({ ...keep, rejectUnauthorized: verify })
+        : new (process.getBuiltinModule('node:http').Agent)(keep);
+      this.agents.set(kind, agent);
+    }
+    return agent;
+  }
+
   request(req: NodeHttpRequest): Promise<HttpResponse> {
-    const http = process.getBuiltinModule('node:http');
-    this.agent ??= new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' });
     const { url, body } = req;
+    const tls = url.protocol === 'https:';
+    const http = process.getBuiltinModule(tls ? 'node:https' : 'node:http');
     return new Promise((resolve, reject) => {
       let phase: 'connect' | 'headers' | 'body' = 'connect';
       let done = false;
@@ -80,11 +98,11 @@ export class NodeHttp {
       let bodyError: unknown;
       const r: ClientRequest = http.request({
         host: url.hostname.replace(/^\[|\]$/g, ''),
-        port: Number(url.port || 80),
+        port: Number(url.port || (tls ? 443 : 80)),
         path: `${url.pathname}${url.search}`,
         method: req.method,
         headers: { host: url.host, ...req.headers },
-        agent: this.agent,
+        agent: this.agent(tls, req.insecureTls !== true),
       });
       if (req.signal) {
         if (req.signal.aborted) {
@@ -107,8 +125,9 @@ export class NodeHttp {
           phase = 'headers';
           return idle(this.timeouts.headers);
         }
+        // Connected means the TLS handshake done, for HTTPS: it is part of the connect phase.
         idle(this.timeouts.connect);
-        socket.once('connect', () => {
+        socket.once(tls ? 'secureConnect' : 'connect', () => {
           if (phase === 'connect') phase = 'headers';
           idle(this.timeouts.headers);
         });
@@ -141,7 +160,7 @@ export class NodeHttp {
   }
 
   close(): void {
-    this.agent?.destroy();
-    this.agent = undefined;
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
   }
 }
