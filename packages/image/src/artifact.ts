@@ -1,7 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Descriptor,
   type Digest,
@@ -14,9 +13,10 @@ import {
   parseReference,
   type ReferenceParts,
 } from '@pd/oci-types';
-import { type RegistryClient, RegistryError } from '@pd/registry';
+import type { RegistryClient } from '@pd/registry';
 import { readFileStream } from '@pd/tar/file-io';
 import { defaultClient } from './client.js';
+import { whileBlobsSettle } from './sinks/settle.js';
 
 /** The annotation naming a layer's file, as ORAS and `pd artifact pull` read it. */
 export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
@@ -222,26 +222,6 @@ export async function pushArtifact(
     );
   }
   return { descriptor, manifest, uploaded, ...(referrers ? { referrers } : {}) };
-}
-
-/**
- * Run a manifest PUT again while the registry says a blob it names is unknown although it was
- * just uploaded: distribution's filesystem storage truncates and rewrites a blob's link in place,
- * so while another client uploads the same blob (the empty config, by every artifact push) the
- * link reads as empty for a moment.
- */
-export async function whileBlobsSettle<T>(put: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await put();
-    } catch (e) {
-      const unknown =
-        e instanceof RegistryError &&
-        (e.codes.includes('MANIFEST_BLOB_UNKNOWN') || e.codes.includes('BLOB_UNKNOWN'));
-      if (!unknown || attempt >= 5) throw e;
-      await sleep(100 * attempt, undefined, { signal });
-    }
-  }
 }
 
 /** Refuse a title that is not a plain file name: no separators, `..`, absolute paths or NULs. */

@@ -10,11 +10,12 @@ import {
   UnsupportedMediaTypeError,
 } from '@pd/oci-types';
 import { NotFoundError, type RegistryClient, type RepositoryLike } from '@pd/registry';
-import { type ArtifactFile, type PushedArtifact, pushArtifact, whileBlobsSettle } from './artifact.js';
+import { type ArtifactFile, type PushedArtifact, pushArtifact } from './artifact.js';
 import { defaultClient } from './client.js';
 import { DirBlobStore, readVerified } from './formats/blob-store.js';
 import { REF_NAME_ANNOTATION, readLayoutIndex } from './formats/oci-layout-reader.js';
 import { addToLayout } from './formats/oci-layout-writer.js';
+import { whileBlobsSettle } from './sinks/settle.js';
 
 /** Options shared by the referrer functions. */
 export interface ReferrerCallOptions {

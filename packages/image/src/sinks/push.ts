@@ -14,6 +14,7 @@ import { defaultClient } from '../client.js';
 import { verifiesItself } from '../formats/verified-stream.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
+import { whileBlobsSettle } from './settle.js';
 
 /** Options of `push`. */
 export interface PushOptions extends StreamOptions {
@@ -175,7 +176,10 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     stop.abort(e);
     throw e;
   }
-  await client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {});
+  await whileBlobsSettle(
+    () => client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {}),
+    opts.signal,
+  );
   return { digest, size: raw.byteLength, mediaType, ref: tagOrDigest.withDigest(digest) };
 }
 
