@@ -23,7 +23,7 @@ const WRITE_BUFFERS = 4;
  * Bodies this large are hashed on a worker thread (hash-thread.ts), smaller ones where they land:
  * a thread costs about 65 ms of CPU to start, what hashing 128 MiB costs on the main thread, and
  * the download waits for it (measured: four 40 MB blobs pulled in 0.67 s with threads, 0.59 s
- * without; two 540 MB blobs in 1.55 s with, 2.05 s without).
+ * without; two 540 MB blobs in 1.44-1.85 s with, 1.65-2.05 s without).
  */
 export const HASH_THREAD_FROM = 128 * 1024 * 1024;
 /** Response heads larger than this are not a registry's. */
