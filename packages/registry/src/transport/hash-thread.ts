@@ -6,10 +6,11 @@ import type { DigestAlgorithm } from '@pd/oci-types';
  * socket. On the main thread the two serialise: 1 GB costs about 0.5 s of hashing there, and
  * while it runs nothing is read, so a pull of two 540 MB blobs took 1.6 s in-process against
  * 1.2 s with one hashing thread per blob (raw sockets writing to files either way; pd's pull of
- * them: 1.65-2.05 s against 1.44-1.85 s, bench/results/2026-12-06-hash.md). The thread reads the download's write
- * buffers where they lie (SharedArrayBuffers, handed over once), so a chunk costs a message, not
- * a copy; a buffer goes back to the download once it is both written and hashed. The worker is
- * evaluated from source text, like @pd/tar's compression pool, so no file needs locating.
+ * them: 1.65-2.05 s against 1.44-1.85 s, bench/results/2026-12-06-hash.md). The thread reads
+ * the download's write buffers where they lie (SharedArrayBuffers, handed over once), so a chunk
+ * costs a message, not a copy; a buffer goes back to the download once it is both written and
+ * hashed. The worker is evaluated from source text, like @pd/tar's compression pool, so no file
+ * needs locating.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

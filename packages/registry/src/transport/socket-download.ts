@@ -255,11 +255,16 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
       socket.setTimeout(req.timeouts.headers);
       socket.write(requestHead('GET', req.url, req.headers));
     });
+    // Once every byte is in (the digest may still be on its way from the hashing thread), what
+    // the connection does next no longer matters.
     socket.on('timeout', () => {
+      if (verifying) return;
       const phase = length < 0 ? (socket.connecting ? 'connect' : 'headers') : 'body';
       finish(new SocketError(`${phase} timeout`, TIMEOUT_CODES[phase]));
     });
-    socket.on('error', (e) => finish(e));
+    socket.on('error', (e) => {
+      if (!verifying) finish(e);
+    });
     socket.on('end', () => {
       if (length < 0 || received < length) {
         finish(
