@@ -5,8 +5,9 @@ import type { Io } from './context.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then again
 // with TurboFan on background threads, and Node waits for those at exit: 100-200 ms of every
-// registry command over HTTPS on a 2-core machine (plain HTTP goes through node:http instead; a
-// copy took 0.48 s, 0.42 s without; RSS 95 MB, 60 MB), and
+// registry command that goes through it on a 2-core machine (now only through a forward proxy:
+// registries reached directly go through node:http and node:https; a copy took 0.48 s, 0.42 s
+// without; RSS 95 MB, 60 MB), and
 // Liftoff code parses fast enough that pulls got faster too (bench/results/2026-12-05.md). Not
 // where WebAssembly does heavy work, which Liftoff code does ~25% slower: the zstd encoder and
 // the conda solver (build, conda build, layer create, any zstd option). V8 flags are per process:
