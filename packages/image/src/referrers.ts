@@ -346,7 +346,8 @@ async function copyContent(
       digest: blob.digest,
       size: blob.size,
       signal,
-      ...(sameRegistry ? { mountFrom: from } : {}),
+      // Within a registry a mount; across two, the upload reads the source itself.
+      ...(sameRegistry ? { mountFrom: from } : { from }),
     });
   }
 }

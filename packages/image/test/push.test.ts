@@ -140,6 +140,51 @@ describe.skipIf(fixturesMissing())('push', () => {
     expect(sent('PUT') + sent('PATCH')).toBe(total + configSize);
     // The client's one probe of a small single-POST upload (ignored by distribution) is all else.
     expect(sent('POST')).toBeLessThanOrEqual(256 * 1024);
+    // A layer that keeps copies is streamed through the cache, which fills on the way.
+    for (const l of fx.layers) expect(await cache.has(l.digest)).toBe(true);
+  });
+
+  test('to a second registry with no cache: each layer piped socket to socket, verified, no copy kept', async () => {
+    const fx = env.fixtures.layered;
+    const logs: string[] = [];
+    const client = new RegistryClient({ dockerConfig: false, logger: { debug: (m) => logs.push(m) } });
+    try {
+      const img = await remote.image(env.viaProxy(fx.ref), { client, cache: false });
+      const ref = `${secondProxy.host}/piped/layered:v1`;
+      const pushed = await push(img, ref, { client });
+      expect(pushed.digest).toBe(fx.digest);
+      const back = await readPushedImage(second, 'piped/layered', 'v1', fx.digest);
+      expect(back.layers).toEqual(fx.layers);
+      // One GET per distinct layer at the source; those above 256 KiB (a small blob goes as a single
+      // POST through the client) in one GET and one PUT on sockets of their own.
+      const distinct = new Map(fx.layers.map((l) => [l.digest, l.size]));
+      const piped = [...distinct.values()].filter((size) => size > 256 * 1024).length;
+      expect(piped).toBeGreaterThan(0);
+      const layerGets = logs.filter(
+        (m) => m.startsWith('GET ') && [...distinct.keys()].some((d) => m.includes(d)),
+      );
+      expect(layerGets).toHaveLength(distinct.size);
+      expect(logs.filter((m) => /^GET .*\/blobs\/sha256:.* -> 200 \(\d+ ms, socket\)$/.test(m))).toHaveLength(
+        piped,
+      );
+      expect(logs.filter((m) => /^PUT .*blobs\/uploads\/.* -> 201 \(\d+ ms, socket\)$/.test(m))).toHaveLength(
+        piped,
+      );
+      // Wrong bytes from the source fail the copy; nothing is tagged.
+      const victim = fx.layers[1]!.digest;
+      const fault = env.proxy.inject({ fault: { kind: 'flip-byte' }, method: 'GET', path: victim });
+      try {
+        const bad = `${secondProxy.host}/piped/flipped:v1`;
+        const img2 = await remote.image(env.viaProxy(fx.ref), { client, cache: false });
+        await expect(push(img2, bad, { client })).rejects.toBeInstanceOf(DigestMismatchError);
+        expect(await client.headManifest(bad)).toBeUndefined();
+        expect(await client.headBlob(bad, victim)).toBeUndefined();
+      } finally {
+        fault.remove();
+      }
+    } finally {
+      await client.close();
+    }
   });
 
   test('from an OCI layout and an OCI archive skopeo wrote: each layer goes from where it lies in the file', async () => {

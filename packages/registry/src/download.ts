@@ -9,7 +9,11 @@ import { apiPath, type Context, pullScope } from './context.js';
 import { isAbortError } from './errors.js';
 import { MAX_REDIRECTS, REDIRECTS } from './requester.js';
 import { redactUrl } from './transport/http.js';
-import { socketDownload } from './transport/socket-download.js';
+import {
+  type SocketDownloadOutcome,
+  type SocketReceiveRequest,
+  socketDownload,
+} from './transport/socket-download.js';
 import { type RepositoryLike, repoName, shortDigest } from './types.js';
 
 // A socket hands over chunks of 64 KiB or less; one write each is one thread-pool trip per
@@ -65,7 +69,10 @@ export async function downloadBlob(
     dirname(path),
     `.${basename(path)}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.tmp`,
   );
-  const direct = await socketFetch(ctx, repo, digest, tmp, opts);
+  const direct = await socketFetch(ctx, repo, digest, opts, {
+    receive: (req) => socketDownload({ ...req, path: tmp }),
+    undo: () => rm(tmp, { force: true }).then(() => true),
+  });
   if (direct !== undefined) {
     await rename(tmp, path).catch(async (e: unknown) => {
       await rm(tmp, { force: true });
@@ -85,19 +92,32 @@ export async function downloadBlob(
   }
 }
 
+/** Where a blob fetched over a socket goes (a new file, an upload), and how to take a failed try back. */
+export interface SocketTarget {
+  /** The GET, its body into the target: socketDownload, or receive into a sink. */
+  receive(req: SocketReceiveRequest): Promise<SocketDownloadOutcome>;
+  /** Leave the target as it was before the try; false when that cannot be (bytes went on). */
+  undo(): Promise<boolean>;
+  /**
+   * Wait for one of the registry's download slots (default). A pipe does not: it runs in its
+   * upload's slot, and its upload's socket is already open, so it must not wait for others.
+   */
+  slot?: boolean;
+}
+
 /**
- * The blob into `tmp` over a plain-HTTP socket of its own (see transport/socket-download.ts), with
- * the authorization the requester already holds; its size, or undefined when this way does not
- * apply (TLS, a proxy) or did not work (a 401, an error status, a cut connection): then `tmp` is
- * gone and the requester's way (auth challenges, retries, resume, typed errors) starts over. A
- * digest or size mismatch is final.
+ * The blob into `target` over a plain-HTTP socket of its own (see transport/socket-download.ts),
+ * with the authorization the requester already holds; its size, or undefined when this way does
+ * not apply (TLS, a proxy) or did not work (a 401, an error status, a cut connection): then the
+ * target is undone and the requester's way (auth challenges, retries, resume, typed errors) can
+ * start over. A digest or size mismatch is final, and so is a failure the target cannot undo.
  */
-async function socketFetch(
+export async function socketFetch(
   ctx: Context,
   repo: RepositoryLike,
   digest: string,
-  tmp: string,
   opts: GetBlobOptions,
+  target: SocketTarget,
 ): Promise<number | undefined> {
   const { requester } = ctx;
   const signal = opts.signal;
@@ -109,7 +129,7 @@ async function socketFetch(
   const what = `blob ${shortDigest(digest)} in ${repoName(repo)}`;
   const progress = (done: number, phase: string) =>
     ctx.progress(opts.onProgress, { id: digest, label: opts.label, done, total: opts.size, phase });
-  const release = await ctx.downloads(repo.registry).acquire(signal);
+  const release = target.slot === false ? () => {} : await ctx.downloads(repo.registry).acquire(signal);
   try {
     progress(0, 'download');
     for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
@@ -120,10 +140,9 @@ async function socketFetch(
       if (home && authorization.header) headers.authorization = authorization.header;
       const started = Date.now();
       try {
-        const out = await socketDownload({
+        const out = await target.receive({
           url,
           headers,
-          path: tmp,
           digest,
           algorithm,
           size: opts.size,
@@ -140,14 +159,14 @@ async function socketFetch(
         ctx.logger?.debug?.(
           `GET ${redactUrl(url)} -> ${out.status} (socket; ${REDIRECTS.has(out.status) ? 'redirect' : 'handing over'})`,
         );
-        await rm(tmp, { force: true });
+        await target.undo();
         const location = out.headers.location;
         if (!REDIRECTS.has(out.status) || !location) return undefined;
         url = new URL(location, url);
       } catch (e) {
-        await rm(tmp, { force: true });
+        const undone = await target.undo();
         if (isAbortError(e) || signal?.aborted) throw signal?.reason ?? e;
-        if (e instanceof PdError) throw e;
+        if (e instanceof PdError || !undone) throw e;
         ctx.logger?.debug?.(
           `GET ${redactUrl(url)} over a socket failed (${(e as Error).message}); again through the client`,
         );

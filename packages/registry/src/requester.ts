@@ -12,7 +12,6 @@ import {
   RegistryError,
   type Subject,
 } from './errors.js';
-import type { FileBody } from './transport/file-body.js';
 import {
   abandon,
   discard,
@@ -24,6 +23,7 @@ import {
   readText,
   redactUrl,
 } from './transport/http.js';
+import type { PouredBody } from './transport/poured-body.js';
 import {
   isRetryableError,
   isRetryableStatus,
@@ -34,7 +34,7 @@ import {
 } from './transport/retry.js';
 
 /** A request body that can be produced again for a retry. */
-export type BodySource = string | Uint8Array | (() => Readable | FileBody | Promise<Readable | FileBody>);
+export type BodySource = string | Uint8Array | (() => Readable | PouredBody | Promise<Readable | PouredBody>);
 
 export interface SendOptions {
   registry: string;

@@ -1,4 +1,5 @@
 import { type Digest, DigestMismatchError, parseDigest, toDigest } from '@pd/oci-types';
+import { BlobPipe } from './blob-pipe.js';
 import { headBlob } from './blobs.js';
 import { apiPath, type Context, pullScope, pushScope } from './context.js';
 import {
@@ -12,6 +13,7 @@ import {
 import type { RegistryResponse } from './requester.js';
 import { FileBody } from './transport/file-body.js';
 import { discard, header } from './transport/http.js';
+import type { PouredBody } from './transport/poured-body.js';
 import { isRetryableError, isRetryableStatus, RetryBudget, sleep } from './transport/retry.js';
 import {
   type CallOptions,
@@ -57,6 +59,14 @@ export interface UploadOptions extends TransferOptions {
    * them sent only once they match `digest`. Chunked uploads still read `open`.
    */
   file?: { path: string; start?: number | undefined } | undefined;
+  /**
+   * Another repository, of any registry, that holds the blob and this client may read; needs
+   * `digest` and `size`. Over plain HTTP at both ends the bytes go from its GET's socket to the
+   * upload's through a few reused buffers, verified on the way, with the last of them sent only
+   * once they match `digest`. Otherwise (TLS, a proxy, a GET not answered with the blob) `open`
+   * is read as without it. A repository of the target's registry is better given as `mountFrom`.
+   */
+  from?: RepositoryLike | string | undefined;
 }
 
 /** What `uploadBlob` did: the blob's digest and size, and how it got there. */
@@ -149,17 +159,8 @@ export async function uploadBlob(
       verified: opts.sourceVerified,
       keep: opts.size !== undefined && opts.size <= SINGLE_POST_LIMIT,
     });
-    const file =
-      opts.file !== undefined && expected && opts.size !== undefined
-        ? new FileBody(opts.file.path, {
-            start: opts.file.start,
-            size: opts.size,
-            digest: expected,
-            what,
-            onBytes: (n) => progress(n, 'upload'),
-          })
-        : undefined;
-    const op: Upload = { ctx, repo, subject, source, file, budget, opts, expected, signal, progress };
+    const poured = await pouredBody(ctx, repo, source, expected, what, opts, progress);
+    const op: Upload = { ctx, repo, subject, source, poured, budget, opts, expected, signal, progress };
     try {
       for (;;) {
         try {
@@ -186,13 +187,47 @@ export async function uploadBlob(
   }
 }
 
+/**
+ * The body of one-request uploads when it need not be a stream: the blob's file
+ * (`UploadOptions.file`), or its GET from another registry (`UploadOptions.from`).
+ */
+async function pouredBody(
+  ctx: Context,
+  repo: RepositoryLike,
+  source: UploadSource,
+  digest: Digest | undefined,
+  what: string,
+  opts: UploadOptions,
+  progress: (done: number, phase: string) => void,
+): Promise<PouredBody | undefined> {
+  const { size, signal } = opts;
+  if (!digest || size === undefined) return undefined;
+  const onBytes = (n: number) => progress(n, 'upload');
+  if (opts.file !== undefined) {
+    return new FileBody(opts.file.path, { start: opts.file.start, size, digest, what, onBytes });
+  }
+  // A small blob goes in one POST where the registry takes it, through the client's kept-alive
+  // connections; the bytes are kept for the PUT that follows where it does not.
+  if (opts.from === undefined || size <= SINGLE_POST_LIMIT) return undefined;
+  // Only a source over plain HTTP can be piped; any other is streamed, so that its wait for a
+  // download slot happens before the upload's request, not inside it.
+  const from = toSourceRepository(repo, opts.from);
+  const ep = await ctx.requester.endpoint(from.registry, signal);
+  if (!ep.origin.startsWith('http:') || !ctx.requester.http.direct(new URL(ep.origin))) return undefined;
+  const stream = async () => {
+    await source.reset();
+    return source.rest(onBytes);
+  };
+  return new BlobPipe(ctx, from, { digest, size }, stream, { signal, onBytes });
+}
+
 interface Upload {
   ctx: Context;
   repo: RepositoryLike;
   subject: Subject;
   source: UploadSource;
-  /** The blob as a file, for one-request uploads (`UploadOptions.file`). */
-  file: FileBody | undefined;
+  /** The body of one-request uploads when it is a file or a pipe (see pouredBody). */
+  poured: PouredBody | undefined;
   budget: RetryBudget;
   opts: UploadOptions;
   expected: Digest | undefined;
@@ -249,14 +284,14 @@ function sendWhole(
   headers: Record<string, string>,
   ok: number[],
 ) {
-  const { ctx, repo, source, file } = op;
+  const { ctx, repo, source, poured } = op;
   return ctx.requester.send({
     registry: repo.registry,
     method,
     path,
     headers: { 'content-type': OCTET, ...headers },
     body: async () => {
-      if (file) return file;
+      if (poured) return poured;
       await source.reset();
       return source.rest((n) => op.progress(n, 'upload'));
     },
@@ -300,7 +335,7 @@ async function monolithic(op: Upload, location: URL, digest: Digest): Promise<Up
   );
   await discard(res.body);
   checkStored(res, digest, op);
-  return { digest, size: op.file ? op.file.options.size : source.position, how: 'uploaded' };
+  return { digest, size: opts.size ?? source.position, how: 'uploaded' };
 }
 
 /** Digest unknown: one streaming PATCH (hashing as it goes), resumed from the registry's offset on failure. */

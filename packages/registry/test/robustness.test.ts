@@ -358,6 +358,36 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
     await client.close();
   });
 
+  test('a blob read from another registry (`from`) crosses TLS at either end as a stream', async () => {
+    const client = new RegistryClient({ dockerConfig: false });
+    const tlsHost = `127.0.0.1:${port}`;
+    const data = randomData(700_000);
+    const digest = sha256(data);
+    let opened = 0;
+    const open = () => {
+      opened++;
+      return sourceOf(data)();
+    };
+    await client.uploadBlob(`${registry.host}/pd/plain`, sourceOf(data), { digest, size: data.length });
+    // Plain HTTP source, TLS target: the PUT takes the stream.
+    const toTls = await client.uploadBlob(`${tlsHost}/pd/from-plain`, open, {
+      digest,
+      size: data.length,
+      from: `${registry.host}/pd/plain`,
+    });
+    expect([toTls.how, opened]).toEqual(['uploaded', 1]);
+    // TLS source, plain-HTTP target: the socket PUT is poured from the stream.
+    const toPlain = await client.uploadBlob(`${registry.host}/pd/from-tls`, open, {
+      digest,
+      size: data.length,
+      from: `${tlsHost}/pd/from-plain`,
+    });
+    expect([toPlain.how, opened]).toEqual(['uploaded', 2]);
+    for (const at of [`${tlsHost}/pd/from-plain`, `${registry.host}/pd/from-tls`])
+      expect(sha256(await readAll(await client.getBlob(at, digest)))).toBe(digest);
+    await client.close();
+  });
+
   test('an untrusted certificate on a non-loopback name is refused with a hint', async () => {
     const client = new RegistryClient({ dockerConfig: false });
     const err = await client.ping(mapped(port)).catch((e: unknown) => e);

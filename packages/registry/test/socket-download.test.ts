@@ -184,6 +184,35 @@ describe('socket download', () => {
   });
 });
 
+describe('a body that is not the blob asked for', () => {
+  // The sink may be an upload (blob-pipe.ts): it must never get every byte of a wrong blob.
+  for (const [how, over] of [
+    ['hashed where it lands', {}],
+    ['hashed on a thread', { hashThreadFrom: 0 }],
+  ] as const) {
+    test(`${how}: the last write buffer is never written`, async () => {
+      for (const size of [600_000, (3 << 20) + 12_345]) {
+        const body = randomData(size);
+        const url = await serve((s) => {
+          s.write(Buffer.from(ok(body.length)));
+          for (let off = 0; off < body.length; off += 65_536) s.write(body.subarray(off, off + 65_536));
+          s.end();
+        });
+        const sink = slowSink(0);
+        const err = await receive(request(url, body, { ...over, digest: sha256(randomData(8)) }), sink).catch(
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(DigestMismatchError);
+        // Whole buffers before the last went on (a MiB each at most); the last one did not.
+        const written = sink.bytes().length;
+        expect(written).toBeLessThan(size);
+        expect(written).toBeLessThanOrEqual(Math.floor(size / (1 << 20)) << 20);
+        if (size < 1 << 20) expect(written).toBe(0);
+      }
+    });
+  }
+});
+
 describe('socket download, hashed on a thread', () => {
   const onThread = { hashThreadFrom: 0 };
   /** A server sending `body` in odd-sized writes, the head sharing the first. */

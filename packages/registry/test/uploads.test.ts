@@ -368,6 +368,124 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
     });
   });
 
+  describe('from another registry (`from`): the GET poured into the PUT, socket to socket', () => {
+    let source: RunningRegistry;
+    let sourceProxy: FaultProxy;
+    const at = (name: string) => ({ registry: sourceProxy.host, repository: `pd/${name}` });
+    const never = () => Promise.reject(new Error('the source registry is read, not the stream'));
+    /** A blob of `size` random bytes, stored in the source registry's `name` (through its proxy). */
+    const seed = async (name: string, size: number) => {
+      const data = randomData(size);
+      const digest = sha256(data);
+      await client.uploadBlob(at(name), sourceOf(data), { digest, size });
+      sourceProxy.resetStats();
+      return { data, digest };
+    };
+    const gets = () => sourceProxy.requests({ method: 'GET' }).map((r) => r.status);
+
+    beforeAll(async () => {
+      source = await startRegistry();
+      sourceProxy = await startFaultProxy(source.url);
+    });
+    afterEach(() => {
+      sourceProxy.clearFaults();
+      sourceProxy.resetStats();
+    });
+    afterAll(async () => {
+      await sourceProxy?.stop();
+      await source?.stop();
+    });
+
+    test('one GET at the source, one PUT at the target, the same bytes; open() is not called', async () => {
+      const { data, digest } = await seed('pipe', 5 * MiB + 321);
+      const events: ProgressEvent[] = [];
+      const r = await client.uploadBlob(repo('pipe'), never, {
+        digest,
+        size: data.length,
+        from: at('pipe'),
+        onProgress: (e) => events.push(e),
+      });
+      expect(r).toEqual({ digest, size: data.length, how: 'uploaded' });
+      expect(log()).toEqual([
+        `HEAD /v2/pd/pipe/blobs/${digest} 404`,
+        'POST /v2/pd/pipe/blobs/uploads/ 202',
+        'PUT /v2/pd/pipe/blobs/uploads/<id> 201',
+      ]);
+      expect(sourceProxy.requests().map((x) => `${x.method} ${x.path} ${x.status}`)).toEqual([
+        `GET /v2/pd/pipe/blobs/${digest} 200`,
+      ]);
+      expect(proxy.requests({ method: 'PUT' })[0]?.requestBytes).toBe(data.length);
+      expect((await stored('pipe', digest))?.equals(data)).toBe(true);
+      expect(events.some((e) => e.phase === 'upload' && e.done === data.length)).toBe(true);
+      expect(events.at(-1)).toMatchObject({ id: digest, done: data.length, phase: 'done' });
+    });
+
+    test('bytes that are not the blob fail the upload as a digest mismatch; nothing is stored', async () => {
+      // That the last buffer never leaves is socket-download.test.ts's; here, the whole way.
+      const { data, digest } = await seed('pipe-flip', 3 * MiB);
+      sourceProxy.inject({ method: 'GET', path: '/blobs/', fault: { kind: 'flip-byte' } });
+      const err = await client
+        .uploadBlob(repo('pipe-flip'), never, { digest, size: data.length, from: at('pipe-flip') })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect(gets()).toEqual([200]);
+      expect(await stored('pipe-flip', digest)).toBeUndefined();
+    });
+
+    test('a source without the blob (404), or one that resets before a byte left: open() instead', async () => {
+      const data = randomData(2 * MiB);
+      const digest = sha256(data);
+      let opened = 0;
+      const open = () => {
+        opened++;
+        return sourceOf(data)();
+      };
+      const r = await client.uploadBlob(repo('pipe-404'), open, {
+        digest,
+        size: data.length,
+        from: at('nowhere'),
+      });
+      expect(r.how).toBe('uploaded');
+      expect(opened).toBe(1);
+      expect(gets()).toEqual([404]);
+      expect((await stored('pipe-404', digest))?.equals(data)).toBe(true);
+
+      const seeded = await seed('pipe-reset', 2 * MiB);
+      sourceProxy.inject({ method: 'GET', path: '/blobs/', times: 1, fault: { kind: 'reset' } });
+      opened = 0;
+      const r2 = await client.uploadBlob(
+        repo('pipe-reset'),
+        () => {
+          opened++;
+          return sourceOf(seeded.data)();
+        },
+        { digest: seeded.digest, size: seeded.data.length, from: at('pipe-reset') },
+      );
+      expect(r2.how).toBe('uploaded');
+      expect(opened).toBe(1);
+      expect((await stored('pipe-reset', seeded.digest))?.equals(seeded.data)).toBe(true);
+    });
+
+    test('a GET cut after bytes went on fails that PUT; the upload starts over and pipes again', async () => {
+      const { data, digest } = await seed('pipe-cut', 4 * MiB);
+      sourceProxy.inject({
+        method: 'GET',
+        path: '/blobs/',
+        times: 1,
+        fault: { kind: 'reset-body', afterBytes: 2 * MiB + 17 },
+      });
+      const r = await client.uploadBlob(repo('pipe-cut'), never, {
+        digest,
+        size: data.length,
+        from: at('pipe-cut'),
+      });
+      expect(r.how).toBe('uploaded');
+      expect(gets()).toHaveLength(2);
+      expect(proxy.requests({ method: 'PUT' }).at(-1)?.status).toBe(201);
+      expect((await stored('pipe-cut', digest))?.equals(data)).toBe(true);
+    });
+  });
+
   test('503 and 429 on POST are retried', async () => {
     const data = randomData(300_000);
     proxy.inject({ method: 'POST', times: 1, fault: { kind: 'status', status: 503 } });

@@ -40,6 +40,11 @@ export class RemoteLayer implements Layer {
     this.descriptor = init.descriptor;
   }
 
+  /** Streams of this layer fill the blob cache on the way (false: it keeps nothing). */
+  get keepsCopies(): boolean {
+    return this.init.cache !== false;
+  }
+
   async digest(): Promise<Digest> {
     return this.descriptor.digest;
   }

@@ -12,6 +12,7 @@ import type { RegistryClient, ProgressEvent as RegistryProgress, RepositoryLike 
 import type { FileSlice } from '@pd/tar';
 import { defaultClient } from '../client.js';
 import { verifiesItself } from '../formats/verified-stream.js';
+import { RemoteLayer } from '../layers/remote.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
 import { whileBlobsSettle } from './settle.js';
@@ -66,6 +67,32 @@ function mountSource(location: BlobLocation | undefined, target: RepositoryLike)
   return location;
 }
 
+/**
+ * Another registry, whose blob the upload may read itself (registry to registry, socket to socket
+ * over plain HTTP): a remote layer that keeps no copy. One that fills the blob cache is streamed
+ * through it, so that the cache still fills.
+ */
+function pipeSource(layer: Layer, target: RepositoryLike): RepositoryLike | undefined {
+  const { location } = layer;
+  if (!(layer instanceof RemoteLayer) || layer.keepsCopies || !location) return undefined;
+  return location.registry === target.registry ? undefined : location;
+}
+
+/** One blob to push: its descriptor and the ways to its bytes. */
+interface Blob {
+  d: { digest: Digest; size: number };
+  open: (signal: AbortSignal) => Promise<Readable>;
+  /** The registry repository that holds it, for a mount. */
+  location: BlobLocation | undefined;
+  label: string;
+  /** Its stream checks itself against its digest. */
+  verified: boolean;
+  /** Where it sits in a local file, if it does. */
+  file: () => Promise<FileSlice | undefined>;
+  /** Where the upload may read it from another registry itself (pipeSource). */
+  from: RepositoryLike | undefined;
+}
+
 interface Ctx {
   client: RegistryClient;
   target: Reference;
@@ -77,24 +104,18 @@ interface Ctx {
  * has it (skip: a mount answers 201 then too, else a HEAD tells). Bytes are opened only for an
  * upload, and are the compressed blob as it is: never decompressed and recompressed on the way.
  */
-async function pushBlob(
-  ctx: Ctx,
-  d: { digest: Digest; size: number },
-  open: () => Promise<Readable>,
-  location: BlobLocation | undefined,
-  label: string,
-  verified: boolean,
-  file: FileSlice | undefined,
-): Promise<void> {
+async function pushBlob(ctx: Ctx, b: Blob, signal: AbortSignal): Promise<void> {
+  const { d, label } = b;
   const { client, target, opts } = ctx;
-  const mountFrom = mountSource(location, target);
+  const mountFrom = mountSource(b.location, target);
+  const file = await b.file();
   const onProgress = opts.onProgress;
   // The client reports a failing source as a failed request; keep the source's own error (a
   // digest mismatch of the layer being copied, a pruned cache file) to say what really broke.
   let sourceError: unknown;
   const guarded = async () => {
     try {
-      const stream = await open();
+      const stream = await b.open(signal);
       stream.once('error', (e) => {
         sourceError ??= e;
       });
@@ -112,12 +133,13 @@ async function pushBlob(
       signal: opts.signal,
       // A self-verifying layer's stream fails before its end on wrong bytes: hashing it again
       // while uploading would be a second pass over every byte.
-      sourceVerified: verified,
+      sourceVerified: b.verified,
       // Where the blob sits in a local file: sent from there (hashed on the way) instead of open().
       ...(file && file.digest === d.digest && file.size === d.size
         ? { file: { path: file.path, start: file.start } }
         : {}),
       ...(mountFrom ? { mountFrom } : {}),
+      ...(b.from ? { from: b.from } : {}),
       onProgress: onProgress
         ? (e: RegistryProgress) =>
             onProgress({ id: d.digest, label, phase: phaseOf(e.phase), done: e.done, total: d.size })
@@ -146,14 +168,17 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const total = manifest.layers.length;
   // The config goes with the layers (only the manifest must wait for them all), and its bytes are
   // read only for an upload: a copy within a registry mounts it and never fetches it.
-  const blobs = [...byDigest.values()].map(({ d, layer, index }) => ({
-    d,
-    open: (signal: AbortSignal) => layer.compressed({ signal }),
-    location: layer.location,
-    label: `layer ${index + 1}/${total}`,
-    verified: verifiesItself(layer),
-    file: () => layer.compressedFile?.(),
-  }));
+  const blobs = [...byDigest.values()].map(
+    ({ d, layer, index }): Blob => ({
+      d,
+      open: (signal) => layer.compressed({ signal }),
+      location: layer.location,
+      label: `layer ${index + 1}/${total}`,
+      verified: verifiesItself(layer),
+      file: async () => layer.compressedFile?.(),
+      from: pipeSource(layer, ctx.target),
+    }),
+  );
   if (!byDigest.has(manifest.config.digest)) {
     blobs.push({
       d: manifest.config,
@@ -162,6 +187,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
       label: 'config',
       verified: false,
       file: async () => undefined,
+      from: undefined,
     });
   }
   // One failed blob stops the others: the image cannot be completed anyway.
@@ -169,9 +195,7 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
-    await mapLimit(blobs, opts.concurrency ?? 6, async (b) =>
-      pushBlob(layerCtx, b.d, () => b.open(signal), b.location, b.label, b.verified, await b.file()),
-    );
+    await mapLimit(blobs, opts.concurrency ?? 6, (b) => pushBlob(layerCtx, b, signal));
   } catch (e) {
     stop.abort(e);
     throw e;

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ContentVerifier, type Digest, PdError, SizeMismatchError } from '@pd/oci-types';
 import { UploadSourceError } from '../errors.js';
+import { PouredBody } from './poured-body.js';
 
 /** Bytes read from the file at a time. */
 const CHUNK = 1 << 20;
@@ -28,11 +29,24 @@ export interface FileBodyOptions {
  * the way and the last chunk is handed out only once size and digest checked out, so a file that
  * is not the blob it claims to be never completes an upload.
  */
-export class FileBody {
+export class FileBody extends PouredBody {
   constructor(
     readonly path: string,
     readonly options: FileBodyOptions,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** The chunks onto the socket, the next read while the last is written (two buffers in turn). */
+  async pour(write: (chunk: Buffer) => Promise<void>): Promise<void> {
+    let previous: Promise<void> = Promise.resolve();
+    for await (const chunk of this.chunks(true)) {
+      await previous;
+      previous = write(chunk);
+      previous.catch(() => undefined); // awaited on the next turn or below
+    }
+    await previous;
+  }
 
   /**
    * The file's bytes in order. With `reuse`, two buffers take turns: a chunk is overwritten two
@@ -72,7 +86,7 @@ export class FileBody {
   }
 
   /** The bytes as a stream, for a transport that takes streams (TLS, a proxy). */
-  readable(): Readable {
+  override readable(): Readable {
     return Readable.from(this.chunks(false), { objectMode: false });
   }
 }

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { FileBody } from './file-body.js';
 import { NodeHttp } from './node-http.js';
+import { PouredBody } from './poured-body.js';
 import { socketRequest } from './socket-request.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
@@ -54,8 +54,8 @@ export interface HttpRequest {
   url: URL;
   method: HttpMethod;
   headers?: Record<string, string>;
-  /** A FileBody goes from its file straight onto a socket of its own where that applies. */
-  body?: string | Uint8Array | Readable | FileBody | null;
+  /** A PouredBody (a file, a blob from another registry) goes onto a socket of its own where that applies. */
+  body?: string | Uint8Array | Readable | PouredBody | null;
   signal?: AbortSignal | undefined;
   /** Skip certificate verification (registries the caller marked insecure). */
   insecureTls?: boolean;
@@ -137,18 +137,18 @@ export class HttpTransport {
 
   async request(req: HttpRequest): Promise<HttpResponse> {
     const started = Date.now();
-    const file = req.body instanceof FileBody ? req.body : undefined;
+    const poured = req.body instanceof PouredBody ? req.body : undefined;
     // Straight to the host: node:http or node:https (node-http.ts says why), and over plain HTTP
-    // a file body on a socket of its own. Through a proxy: undici.
+    // a poured body on a socket of its own. Through a proxy: undici.
     const direct = this.direct(req.url);
-    const socket = direct && file !== undefined && req.url.protocol === 'http:';
+    const socket = direct && poured !== undefined && req.url.protocol === 'http:';
     const how = socket ? ', socket' : '';
     try {
       const res = await (socket
-        ? this.overSocket(req, file!)
+        ? this.overSocket(req, poured!)
         : direct
-          ? this.overNodeHttp(req, file)
-          : this.overProxy(req, file));
+          ? this.overNodeHttp(req, poured)
+          : this.overProxy(req, poured));
       this.options.logger?.debug?.(
         `${req.method} ${redactUrl(req.url)} -> ${res.status} (${Date.now() - started} ms${how})`,
       );
@@ -165,30 +165,34 @@ export class HttpTransport {
     return { 'user-agent': this.options.userAgent, ...req.headers };
   }
 
-  private overSocket(req: HttpRequest, body: FileBody): Promise<HttpResponse> {
+  private overSocket(req: HttpRequest, body: PouredBody): Promise<HttpResponse> {
     return socketRequest({ ...req, headers: this.headers(req), body, timeouts: this.timeouts });
   }
 
-  private overNodeHttp(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
+  private async overNodeHttp(req: HttpRequest, poured: PouredBody | undefined): Promise<HttpResponse> {
     this.nodeHttp ??= new NodeHttp(this.timeouts);
     return this.nodeHttp.request({
       url: req.url,
       method: req.method,
       headers: this.headers(req),
-      body: file ? file.readable() : ((req.body as Exclude<HttpRequest['body'], FileBody>) ?? null),
+      body: poured
+        ? await poured.readable()
+        : ((req.body as Exclude<HttpRequest['body'], PouredBody>) ?? null),
       signal: req.signal,
       insecureTls: req.insecureTls,
     });
   }
 
-  private async overProxy(req: HttpRequest, file: FileBody | undefined): Promise<HttpResponse> {
+  private async overProxy(req: HttpRequest, poured: PouredBody | undefined): Promise<HttpResponse> {
     const dispatcher = await this.dispatcher(req.insecureTls === true);
     const res = await dispatcher.request({
       origin: req.url.origin,
       path: `${req.url.pathname}${req.url.search}`,
       method: req.method,
       headers: this.headers(req),
-      body: file ? file.readable() : ((req.body as Exclude<HttpRequest['body'], FileBody>) ?? null),
+      body: poured
+        ? await poured.readable()
+        : ((req.body as Exclude<HttpRequest['body'], PouredBody>) ?? null),
       signal: req.signal ?? null,
       // Uploads are not idempotent at the HTTP level; never let undici replay them on its own.
       idempotent: req.method === 'GET' || req.method === 'HEAD',

@@ -29,12 +29,11 @@ export const HASH_THREAD_FROM = 128 * 1024 * 1024;
 /** Response heads larger than this are not a registry's. */
 const HEAD_LIMIT = 64 * 1024;
 
-export interface SocketDownloadRequest {
+/** A blob GET whose body goes into a {@link WriteSink}. */
+export interface SocketReceiveRequest {
   /** An `http:` URL. */
   url: URL;
   headers: Record<string, string>;
-  /** The file to create (`wx`); the caller removes it on failure. */
-  path: string;
   digest: string;
   algorithm: DigestAlgorithm;
   /** Expected size, when the descriptor gave one. */
@@ -47,6 +46,11 @@ export interface SocketDownloadRequest {
   onBytes?: (done: number) => void;
   /** Bodies of at least this many bytes are hashed on a thread (default {@link HASH_THREAD_FROM}). */
   hashThreadFrom?: number;
+}
+
+export interface SocketDownloadRequest extends SocketReceiveRequest {
+  /** The file to create (`wx`); the caller removes it on failure. */
+  path: string;
 }
 
 /** How a socket download ended: the file holds the verified blob, or the server answered otherwise. */
@@ -77,13 +81,20 @@ export async function socketDownload(req: SocketDownloadRequest): Promise<Socket
   }
 }
 
-/** Where the body goes: a FileHandle, or (in tests) anything that writes like one. */
+/**
+ * Where the body goes: a FileHandle, an upload's socket (blob-pipe.ts), or (in tests) anything
+ * that writes like one. A write buffer is filled again once its write resolved.
+ */
 export interface WriteSink {
   write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
 }
 
-/** The exchange itself: GET, head, body into `sink` in order. */
-export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<SocketDownloadOutcome> {
+/**
+ * The exchange itself: GET, head, body into `sink` in order, verified. Outcome `stored` once the
+ * last write resolved and the digest checked out; `answered` (nothing written) for any answer but
+ * a plain 200.
+ */
+export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<SocketDownloadOutcome> {
   return new Promise((resolve, reject) => {
     // Hashed where the bytes land (small bodies), or by a thread as each write buffer fills.
     let hasher: DigestHasher | undefined;
@@ -140,14 +151,15 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
       }
     };
 
-    const flush = () => {
+    /** Write the current buffer (`hash`: and have the thread hash it meanwhile). */
+    const flush = (hash = true) => {
       const full = batch!;
       const n = fill;
       fill = 0;
       batch = free.pop();
       if (!batch) socket.pause();
       // The thread hashes the buffer while it is written; it is free again after both.
-      const hashed = thread?.update(buffers.indexOf(full), n);
+      const hashed = hash ? thread?.update(buffers.indexOf(full), n) : undefined;
       hashed?.catch(() => {});
       writing = writing.then(async () => {
         let off = 0;
@@ -165,18 +177,25 @@ export function receive(req: SocketDownloadRequest, sink: WriteSink): Promise<So
       writing.catch((e) => finish(e));
     };
 
-    /** Once every byte arrived and sits in a write buffer: the last write, then the digest. */
+    /**
+     * Once every byte arrived and sits in a write buffer: the digest, then the last write, so a
+     * sink never gets the whole of a blob that is not the one asked for (an upload it feeds would
+     * complete).
+     */
     const complete = () => {
       if (settled || verifying || received !== length || overflowed > 0 || !batch) return;
       verifying = true;
-      if (fill > 0) flush();
       const verdict = (actual: string) => {
         if (actual !== req.digest) return finish(new DigestMismatchError(req.what, req.digest, actual));
+        if (fill > 0) flush(false);
         req.onBytes?.(received);
         finish(undefined, { kind: 'stored', size: received });
       };
-      if (hasher) verdict(hasher.digest());
-      else writing.then(() => thread!.digest()).then(verdict, (e) => finish(e));
+      if (hasher) return verdict(hasher.digest());
+      const last = fill > 0 ? thread!.update(buffers.indexOf(batch), fill) : undefined;
+      Promise.all([last, writing])
+        .then(() => thread!.digest())
+        .then(verdict, (e) => finish(e));
     };
 
     /** Body bytes: `inPlace` when the socket read them into the current write buffer at `fill`. */

@@ -1,16 +1,20 @@
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import type { FileBody } from './file-body.js';
 import type { BodyReadable, HttpResponse } from './http.js';
 import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
+import type { PouredBody } from './poured-body.js';
 
-// A request whose body is a file, over plain HTTP, on a connection of its own. Through undici a
+// A request whose body is poured (a file, a blob piped from another registry), over plain HTTP,
+// on a connection of its own. Through undici a
 // 1 GB push read the file into a fresh Buffer per 64 KiB, passed each through a stream and kept
 // it until written: pd spent 1.4 s of user and 1.0 s of system CPU where the same upload from
 // two reused buffers onto a socket spends 0.9 and 0.35 (hashing included), and on 2 cores that
 // CPU is taken from the registry receiving it (bench/results/2026-12-06-push.md). TLS and
 // proxies stay with undici. The response is handed back like undici's, for the requester to
 // judge: auth challenges, error bodies and statuses are its business.
+
+/** Ends a pour once the server answered: the rest would go nowhere. */
+const ANSWERED = new Error('the server answered before the body ended');
 
 /** Response heads larger than this are not a registry's. */
 const HEAD_LIMIT = 64 * 1024;
@@ -21,9 +25,9 @@ export interface SocketRequest {
   /** An `http:` URL. */
   url: URL;
   method: string;
-  /** Content-Length included: the file's size. */
+  /** Content-Length included: the body's size. */
   headers: Record<string, string>;
-  body: FileBody;
+  body: PouredBody;
   timeouts: { connect: number; headers: number; body: number };
   signal?: AbortSignal | undefined;
 }
@@ -95,16 +99,9 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
     const write = (chunk: Buffer) =>
       new Promise<void>((done, fail) => socket.write(chunk, (e) => (e ? fail(e) : done())));
 
-    /** The body, each chunk written before its buffer comes round again (FileBody.chunks). */
+    /** The body, poured onto the socket; an answer before its end (a refusal) stops it there. */
     const send = async () => {
-      let previous: Promise<void> = Promise.resolve();
-      for await (const chunk of req.body.chunks(true)) {
-        // An answer before the end (a refusal): the rest would go nowhere.
-        if (head || settled) return;
-        await previous;
-        previous = write(chunk);
-      }
-      await previous;
+      await req.body.pour((chunk) => (head || settled ? Promise.reject(ANSWERED) : write(chunk)));
       sending = false;
       // Registries hash the blob before they answer: the headers timeout starts now.
       if (!head) socket.setTimeout(req.timeouts.headers);
