@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import { EvalWorkers, type WorkerSlot } from '@pd/internal';
 import { PdError } from '@pd/oci-types';
 
 /*
@@ -8,10 +8,9 @@ import { PdError } from '@pd/oci-types';
  * while the same blocks through deflateRawSync on two workers go 23 → 44 MB/s); the threadpool
  * is also shared with every fs call the tar writer makes. zstd is WebAssembly
  * (@bokuweb/zstd-wasm: the reference C library, no native addon), which runs on the thread that
- * calls it. The worker is evaluated from source text, which works the same from TypeScript
- * sources under vitest, from the built dist and from a consumer's bundle, with no extra file to
- * ship or locate. A worker gets the zstd library (as CommonJS text, see zstd-library.ts) with its
- * first zstd job, so gzip never loads it.
+ * calls it. The workers are evaluated from source text (@pd/internal's EvalWorkers). A worker
+ * gets the zstd library (as CommonJS text, see zstd-library.ts) with its first zstd job, so gzip
+ * never loads it.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -49,59 +48,20 @@ export type PoolJob =
   | { op: 'deflate'; data: Buffer; dictionary: Buffer | undefined; level: number; last: boolean }
   | { op: 'zstd'; data: Buffer; level: number };
 
-interface Slot {
-  worker: Worker;
-  busy: number;
-  /** The zstd library was sent to this worker (with its first zstd job). */
-  zstd: boolean;
-}
-
-interface Pending {
-  slot: Slot;
-  resolve: (b: Buffer) => void;
-  reject: (e: Error) => void;
-}
-
 export class CompressionPool {
   readonly size: number;
-  private readonly slots: Slot[] = [];
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  private readonly workers: EvalWorkers;
+  /** Workers that were sent the zstd library (with their first zstd job). */
+  private readonly hasZstd = new WeakSet<WorkerSlot>();
   private zstdSource: string | undefined;
   private zstdLoading: Promise<void> | undefined;
 
   constructor(size: number) {
     this.size = size;
-  }
-
-  private spawn(): Slot {
-    // execArgv: [] keeps the parent's flags (e.g. --input-type=module) from breaking the eval'd CommonJS worker.
-    const { Worker } = process.getBuiltinModule('node:worker_threads');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
-    const slot: Slot = { worker, busy: 0, zstd: false };
-    worker.unref(); // an idle pool must not keep the process alive
-    worker.on('message', (msg: { id: number; out?: Uint8Array; error?: string }) => {
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      if (--slot.busy === 0) worker.unref();
-      if (msg.out) p.resolve(Buffer.from(msg.out.buffer, msg.out.byteOffset, msg.out.byteLength));
-      else
-        p.reject(new PdError(`compression failed: ${msg.error ?? 'unknown error'}`, { code: 'COMPRESSION' }));
+    this.workers = new EvalWorkers(WORKER_SOURCE, {
+      size,
+      failure: (message) => new PdError(`compression failed: ${message}`, { code: 'COMPRESSION' }),
     });
-    const fail = (e: Error) => {
-      const i = this.slots.indexOf(slot);
-      if (i >= 0) this.slots.splice(i, 1);
-      for (const [id, p] of this.pending) {
-        if (p.slot !== slot) continue;
-        this.pending.delete(id);
-        p.reject(e);
-      }
-    };
-    worker.on('error', fail);
-    worker.on('exit', () => fail(new PdError('compression worker exited', { code: 'COMPRESSION' })));
-    this.slots.push(slot);
-    return slot;
   }
 
   /**
@@ -125,25 +85,18 @@ export class CompressionPool {
   }
 
   /** Run a job on the least busy worker. `data` (and `dictionary`) are transferred, not copied. */
-  run(job: PoolJob): Promise<Buffer> {
-    if (job.op === 'zstd' && this.zstdSource === undefined) return this.loadZstd().then(() => this.run(job));
-    let slot: Slot | undefined;
-    for (const s of this.slots) if (slot === undefined || s.busy < slot.busy) slot = s;
-    if (slot === undefined || (slot.busy > 0 && this.slots.length < this.size)) slot = this.spawn();
-    const chosen = slot;
-    const id = this.nextId++;
-    if (chosen.busy++ === 0) chosen.worker.ref();
-    return new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { slot: chosen, resolve, reject });
-      const transfer: ArrayBuffer[] = [job.data.buffer as ArrayBuffer];
-      if (job.op === 'deflate' && job.dictionary) transfer.push(job.dictionary.buffer as ArrayBuffer);
-      let zstdLibrary: string | undefined;
-      if (job.op === 'zstd' && !chosen.zstd) {
-        chosen.zstd = true;
-        zstdLibrary = this.zstdSource;
-      }
-      chosen.worker.postMessage({ id, ...job, zstdLibrary }, transfer);
-    });
+  async run(job: PoolJob): Promise<Buffer> {
+    if (job.op === 'zstd' && this.zstdSource === undefined) await this.loadZstd();
+    const slot = this.workers.pick();
+    const transfer: ArrayBuffer[] = [job.data.buffer as ArrayBuffer];
+    if (job.op === 'deflate' && job.dictionary) transfer.push(job.dictionary.buffer as ArrayBuffer);
+    let zstdLibrary: string | undefined;
+    if (job.op === 'zstd' && !this.hasZstd.has(slot)) {
+      this.hasZstd.add(slot);
+      zstdLibrary = this.zstdSource;
+    }
+    const { out } = (await this.workers.call(slot, { ...job, zstdLibrary }, transfer)) as { out: Uint8Array };
+    return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
   }
 }
 

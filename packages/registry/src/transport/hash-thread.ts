@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads';
+import { EvalWorkers } from '@pd/internal';
 import type { DigestAlgorithm } from '@pd/oci-types';
 
 /*
@@ -9,8 +9,8 @@ import type { DigestAlgorithm } from '@pd/oci-types';
  * them: 1.65-2.05 s against 1.44-1.85 s, bench/results/2026-12-06-hash.md). The thread reads
  * the download's write buffers where they lie (SharedArrayBuffers, handed over once), so a chunk
  * costs a message, not a copy; a buffer goes back to the download once it is both written and
- * hashed. The worker is evaluated from source text, like @pd/tar's compression pool, so no file
- * needs locating.
+ * hashed. The threads are evaluated from source text (@pd/internal's EvalWorkers), as @pd/tar's
+ * compression workers are.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -18,17 +18,17 @@ const { createHash } = require('node:crypto');
 const streams = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
-    streams.set(m.id, { hash: createHash(m.algorithm), buffers: m.buffers.map((b) => Buffer.from(b)) });
+    streams.set(m.hash, { hash: createHash(m.algorithm), buffers: m.buffers.map((b) => Buffer.from(b)) });
   } else if (m.op === 'update') {
-    const s = streams.get(m.id);
+    const s = streams.get(m.hash);
     s.hash.update(s.buffers[m.index].subarray(0, m.length));
     parentPort.postMessage({ id: m.id });
   } else if (m.op === 'digest') {
-    const s = streams.get(m.id);
-    streams.delete(m.id);
+    const s = streams.get(m.hash);
+    streams.delete(m.hash);
     parentPort.postMessage({ id: m.id, digest: s.hash.digest('hex') });
   } else {
-    streams.delete(m.id);
+    streams.delete(m.hash);
   }
 });
 `;
@@ -41,93 +41,51 @@ export interface ThreadHash {
   update(index: number, length: number): Promise<void>;
   /** `algorithm:hex` of everything given to update; the hash is closed after it. */
   digest(): Promise<string>;
-  /** Forget the hash (a download that failed); calls still pending reject. */
+  /** Forget the hash (a download that failed): later calls reject, those in flight still settle. */
   close(): void;
 }
 
-interface Waiter {
-  resolve: (digest?: string) => void;
-  reject: (e: Error) => void;
-}
+let threads: EvalWorkers | undefined;
+let nextHash = 0;
 
-interface Thread {
-  worker: Worker;
-  /** Per open hash, its waiters in order: the worker answers each hash's messages in turn. */
-  open: Map<number, Waiter[]>;
-}
-
-const threads: Thread[] = [];
-let nextId = 0;
-
-function maxThreads(): number {
-  return Math.max(1, Math.min(4, process.getBuiltinModule('node:os').availableParallelism()));
-}
-
-function failAll(thread: Thread, e: Error): void {
-  const i = threads.indexOf(thread);
-  if (i >= 0) threads.splice(i, 1);
-  for (const waiters of thread.open.values()) for (const w of waiters.splice(0)) w.reject(e);
-  thread.open.clear();
-}
-
-function startThread(): Thread {
-  const { Worker } = process.getBuiltinModule('node:worker_threads');
-  const worker = new Worker(WORKER_SOURCE, { eval: true });
-  const thread: Thread = { worker, open: new Map() };
-  worker.unref();
-  worker.on('message', (m: { id: number; digest?: string }) =>
-    thread.open.get(m.id)?.shift()?.resolve(m.digest),
-  );
-  worker.on('error', (e) => failAll(thread, e));
-  worker.on('exit', (code) => failAll(thread, new Error(`hashing thread exited (code ${code})`)));
-  threads.push(thread);
-  return thread;
-}
-
-/** The thread with the fewest open hashes, a new one while there are fewer than the cores. */
-function pickThread(): Thread {
-  const idle = threads.find((t) => t.open.size === 0);
-  if (idle) return idle;
-  if (threads.length < maxThreads()) return startThread();
-  return threads.reduce((a, b) => (b.open.size < a.open.size ? b : a));
-}
-
-/** A hash of `algorithm` on a worker thread, over `count` shared buffers of `size` bytes. */
+/**
+ * A hash of `algorithm` on a worker thread, over `count` shared buffers of `size` bytes. A hash
+ * stays on its thread (its state lives there): it goes to the one with the fewest hashes open,
+ * a new one while there are fewer than the cores (at most 4).
+ */
 export function threadHash(algorithm: DigestAlgorithm, count: number, size: number): ThreadHash {
-  const thread = pickThread();
-  const id = nextId++;
+  threads ??= new EvalWorkers(WORKER_SOURCE, {
+    size: Math.max(1, Math.min(4, process.getBuiltinModule('node:os').availableParallelism())),
+    failure: (message) => new Error(`hashing thread: ${message}`),
+  });
+  const pool = threads;
+  const slot = pool.pick();
+  const hash = nextHash++;
   const shared = Array.from({ length: count }, () => new SharedArrayBuffer(size));
-  const waiters: Waiter[] = [];
-  thread.open.set(id, waiters);
-  // Referenced while a hash is open, so a pending digest keeps the process alive.
-  if (thread.open.size === 1) thread.worker.ref();
-  thread.worker.postMessage({ op: 'open', id, algorithm, buffers: shared });
-  const wait = () =>
-    new Promise<string | undefined>((resolve, reject) => {
-      if (!thread.open.has(id)) reject(new Error('hash already closed'));
-      else waiters.push({ resolve, reject });
-    });
+  // Held while open, so a pending digest keeps the process alive and the next hash goes elsewhere.
+  pool.hold(slot);
+  pool.post(slot, { op: 'open', hash, algorithm, buffers: shared });
+  let open = true;
+  const closed = () => Promise.reject(new Error('hash closed'));
   const close = () => {
-    if (!thread.open.delete(id)) return;
-    if (thread.open.size === 0) thread.worker.unref();
-    for (const w of waiters.splice(0)) w.reject(new Error('hash closed'));
+    if (!open) return;
+    open = false;
+    pool.release(slot);
   };
   return {
     buffers: shared.map((b) => Buffer.from(b)),
     async update(index, length) {
-      const done = wait();
-      thread.worker.postMessage({ op: 'update', id, index, length });
-      await done;
+      if (!open) return closed();
+      await pool.call(slot, { op: 'update', hash, index, length });
     },
     async digest() {
-      const done = wait();
-      thread.worker.postMessage({ op: 'digest', id });
-      const hex = await done;
+      if (!open) return closed();
+      const { digest } = (await pool.call(slot, { op: 'digest', hash })) as { digest: string };
       close();
-      return `${algorithm}:${hex}`;
+      return `${algorithm}:${digest}`;
     },
     close() {
-      if (thread.open.has(id)) thread.worker.postMessage({ op: 'drop', id });
+      if (open) pool.post(slot, { op: 'drop', hash });
       close();
     },
   };
