@@ -32,9 +32,15 @@ export class BlobPipe extends PouredBody {
     const { digest, size } = this.blob;
     const { signal, onBytes } = this.options;
     let poured = 0;
+    // A write that failed is the upload's failure (the target answered or went away): nothing
+    // to fall back to for this request.
+    let writeFailed = false;
     const sink: WriteSink = {
       write: async (buffer, offset, length) => {
-        await write(buffer.subarray(offset, offset + length));
+        await write(buffer.subarray(offset, offset + length)).catch((e: unknown) => {
+          writeFailed = true;
+          throw e;
+        });
         poured += length;
         return { bytesWritten: length };
       },
@@ -46,7 +52,7 @@ export class BlobPipe extends PouredBody {
       { size, signal },
       {
         receive: (req) => receive({ ...req, ...(onBytes ? { onBytes } : {}) }, sink),
-        undo: async () => poured === 0,
+        undo: async () => poured === 0 && !writeFailed,
         slot: false,
       },
     );

@@ -466,6 +466,25 @@ describe.skipIf(registryMissing())('blob uploads against the real registry', () 
       expect((await stored('pipe-reset', seeded.digest))?.equals(seeded.data)).toBe(true);
     });
 
+    test('a PUT reset by the target stops the GET too; the upload starts over and pipes again', async () => {
+      const { data, digest } = await seed('pipe-put-reset', 3 * MiB);
+      proxy.inject({ method: 'PUT', times: 1, fault: { kind: 'reset' } });
+      let opened = 0;
+      const r = await client.uploadBlob(
+        repo('pipe-put-reset'),
+        () => {
+          opened++;
+          return never();
+        },
+        { digest, size: data.length, from: at('pipe-put-reset') },
+      );
+      expect(r.how).toBe('uploaded');
+      // The failed PUT is the upload's to retry; the source stream is no fallback for it.
+      expect(opened).toBe(0);
+      expect(proxy.requests({ method: 'PUT' }).map((x) => x.status)).toContain(201);
+      expect((await stored('pipe-put-reset', digest))?.equals(data)).toBe(true);
+    });
+
     test('a GET cut after bytes went on fails that PUT; the upload starts over and pipes again', async () => {
       const { data, digest } = await seed('pipe-cut', 4 * MiB);
       sourceProxy.inject({
