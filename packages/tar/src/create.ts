@@ -3,6 +3,7 @@ import { type Contents, planContents } from './contents.js';
 import { cleanPath } from './names.js';
 import { resolveTarOptions, type TarOptions } from './options.js';
 import { finalizePlan, type PlannedEntry } from './plan.js';
+import { walkSorted } from './sorted-walk.js';
 import { walk } from './walk.js';
 import { writeTar } from './writer.js';
 
@@ -19,7 +20,10 @@ function join(prefix: string, rel: string): string {
 }
 
 /** Build the tar lazily: the tree is scanned when the stream is first read. */
-export function lazyTar(plan: () => Promise<PlannedEntry[]>, opts: TarOptions): Readable {
+export function lazyTar(
+  plan: () => Promise<Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>>,
+  opts: TarOptions,
+): Readable {
   const { signal, onProgress } = opts;
   async function* gen() {
     const entries = await plan();
@@ -53,10 +57,15 @@ export function tarDirectory(dir: string, opts: TarOptions = {}): Readable {
 export function tarPaths(pairs: PathPair[], opts: TarOptions = {}): Readable {
   const o = resolveTarOptions(opts);
   const prefix = cleanPath(o.prefix);
+  const placed = pairs.map(({ src, dest }) => ({ src, dest: join(prefix, cleanPath(dest)) }));
+  const parents = { mtime: o.epoch, owner: o.defaultOwner };
   return lazyTar(async () => {
+    // Without a filter, entries come as the walk finds them (sorted-walk.ts); a filter may rename
+    // them, so then the whole tree is planned and sorted first.
+    if (!o.filter) return walkSorted(placed, o, parents);
     const entries: PlannedEntry[] = [];
-    for (const { src, dest } of pairs) await walk(src, join(prefix, cleanPath(dest)), o, entries);
-    return finalizePlan(entries, { mtime: o.epoch, owner: o.defaultOwner });
+    for (const { src, dest } of placed) await walk(src, dest, o, entries);
+    return finalizePlan(entries, parents);
   }, opts);
 }
 

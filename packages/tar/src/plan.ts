@@ -24,6 +24,29 @@ export interface Owner {
 
 export const ROOT_OWNER: Owner = { uid: 0, gid: 0, uname: '', gname: '' };
 
+/** A directory entry for a parent no source provides: 0755, the given owner and mtime. */
+export function parentEntry(path: string, defaults: { mtime: number; owner: Owner }): PlannedEntry {
+  const { owner, mtime } = defaults;
+  return {
+    path,
+    source: { kind: 'none' },
+    header: {
+      name: `${path}/`,
+      type: 'directory',
+      mode: 0o755,
+      uid: owner.uid,
+      gid: owner.gid,
+      uname: owner.uname,
+      gname: owner.gname,
+      size: 0,
+      mtime,
+      linkname: '',
+      devmajor: 0,
+      devminor: 0,
+    },
+  };
+}
+
 /**
  * Order entries by path bytes (parents sort before their children because a prefix sorts first),
  * add missing parent directories, and turn repeated inodes into hardlinks to the first path.
@@ -37,24 +60,7 @@ export function finalizePlan(
   for (const e of entries) if (e.path !== '') byPath.set(e.path, e);
   for (const path of [...byPath.keys()]) {
     for (let p = parentOf(path); p !== '' && !byPath.has(p); p = parentOf(p)) {
-      byPath.set(p, {
-        path: p,
-        source: { kind: 'none' },
-        header: {
-          name: p,
-          type: 'directory',
-          mode: 0o755,
-          uid: parentDefaults.owner.uid,
-          gid: parentDefaults.owner.gid,
-          uname: parentDefaults.owner.uname,
-          gname: parentDefaults.owner.gname,
-          size: 0,
-          mtime: parentDefaults.mtime,
-          linkname: '',
-          devmajor: 0,
-          devminor: 0,
-        },
-      });
+      byPath.set(p, parentEntry(p, parentDefaults));
     }
   }
   const sorted = [...byPath.values()].sort((a, b) => compareBytes(a.path, b.path));

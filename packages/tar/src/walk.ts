@@ -13,7 +13,7 @@ import type { PlannedEntry } from './plan.js';
  */
 const YIELD_EVERY = 256;
 let sinceYield = 0;
-async function maybeYield(): Promise<void> {
+export async function maybeYield(): Promise<void> {
   if (++sinceYield < YIELD_EVERY) return;
   sinceYield = 0;
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -37,7 +37,13 @@ function devMinor(rdev: number): number {
   return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
 }
 
-function entryFor(src: string, dest: string, st: Stats, opts: ResolvedTarOptions): PlannedEntry | undefined {
+/** The planned entry of host path `src` (stat `st`) at layer path `dest`; undefined when it cannot be archived or the filter drops it. */
+export function entryFor(
+  src: string,
+  dest: string,
+  st: Stats,
+  opts: ResolvedTarOptions,
+): PlannedEntry | undefined {
   const type = entryType(st);
   if (type === undefined) return undefined;
   const owner = opts.owner === 'keep' ? { uid: st.uid, gid: st.gid, uname: '', gname: '' } : opts.owner;

@@ -73,8 +73,14 @@ async function* readStreaming(
   }
 }
 
-/** The archive bytes of a finalized plan, in chunks of at least COALESCE bytes (but the last). */
-export async function* writeTar(plan: PlannedEntry[], signal?: AbortSignal): AsyncGenerator<Buffer> {
+/**
+ * The archive bytes of a finalized plan (or of entries in its order as a walk finds them), in
+ * chunks of at least COALESCE bytes (but the last).
+ */
+export async function* writeTar(
+  plan: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
+  signal?: AbortSignal,
+): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const push = (b: Buffer) => {
@@ -87,7 +93,7 @@ export async function* writeTar(plan: PlannedEntry[], signal?: AbortSignal): Asy
     pendingBytes = 0;
     return out;
   };
-  for (const e of plan) {
+  for await (const e of plan) {
     signal?.throwIfAborted();
     push(encodeHeader(e.header));
     const size = e.header.size;
