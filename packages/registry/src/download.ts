@@ -123,7 +123,7 @@ export async function socketFetch(
   const signal = opts.signal;
   const ep = await requester.endpoint(repo.registry, signal);
   let url = new URL(apiPath(repo, `blobs/${digest}`), ep.origin);
-  if (url.protocol !== 'http:' || !requester.http.direct(url)) return undefined;
+  if (!requester.http.socketable(url)) return undefined;
   const { algorithm } = parseDigest(digest);
   const authorization = await requester.auth.authorize(repo.registry, pullScope(repo), signal);
   const what = `blob ${shortDigest(digest)} in ${repoName(repo)}`;
@@ -133,7 +133,7 @@ export async function socketFetch(
   try {
     progress(0, 'download');
     for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
-      if (url.protocol !== 'http:' || !requester.http.direct(url)) return undefined;
+      if (!requester.http.socketable(url)) return undefined;
       const home = url.origin === ep.origin;
       const headers: Record<string, string> = { 'user-agent': requester.http.userAgent };
       // Credentials belong to the registry's origin only, as in the requester.

@@ -213,7 +213,7 @@ async function pouredBody(
   // download slot happens before the upload's request, not inside it.
   const from = toSourceRepository(repo, opts.from);
   const ep = await ctx.requester.endpoint(from.registry, signal);
-  if (!ep.origin.startsWith('http:') || !ctx.requester.http.direct(new URL(ep.origin))) return undefined;
+  if (!ctx.requester.http.socketable(new URL(ep.origin))) return undefined;
   const stream = async () => {
     await source.reset();
     return source.rest(onBytes);

@@ -125,6 +125,11 @@ export class HttpTransport {
     return !proxy || (!proxy.httpProxy && !proxy.httpsProxy) || LOOPBACK.includes(url.hostname);
   }
 
+  /** Whether a request to `url` can go on a socket of its own: plain HTTP, straight to the host. */
+  socketable(url: URL): boolean {
+    return url.protocol === 'http:' && this.direct(url);
+  }
+
   /** The agent for verified or unverified TLS, created on first use. */
   private dispatcher(insecure: boolean): Promise<Dispatcher> {
     if (insecure) {
@@ -141,7 +146,7 @@ export class HttpTransport {
     // Straight to the host: node:http or node:https (node-http.ts says why), and over plain HTTP
     // a poured body on a socket of its own. Through a proxy: undici.
     const direct = this.direct(req.url);
-    const socket = direct && poured !== undefined && req.url.protocol === 'http:';
+    const socket = poured !== undefined && this.socketable(req.url);
     const how = socket ? ', socket' : '';
     try {
       const res = await (socket
@@ -165,6 +170,13 @@ export class HttpTransport {
     return { 'user-agent': this.options.userAgent, ...req.headers };
   }
 
+  /** The body as node:http and undici take it: a poured body as its stream. */
+  private async streamBody(req: HttpRequest, poured: PouredBody | undefined) {
+    return poured
+      ? await poured.readable()
+      : ((req.body as Exclude<HttpRequest['body'], PouredBody>) ?? null);
+  }
+
   private overSocket(req: HttpRequest, body: PouredBody): Promise<HttpResponse> {
     return socketRequest({ ...req, headers: this.headers(req), body, timeouts: this.timeouts });
   }
@@ -175,9 +187,7 @@ export class HttpTransport {
       url: req.url,
       method: req.method,
       headers: this.headers(req),
-      body: poured
-        ? await poured.readable()
-        : ((req.body as Exclude<HttpRequest['body'], PouredBody>) ?? null),
+      body: await this.streamBody(req, poured),
       signal: req.signal,
       insecureTls: req.insecureTls,
     });
@@ -190,9 +200,7 @@ export class HttpTransport {
       path: `${req.url.pathname}${req.url.search}`,
       method: req.method,
       headers: this.headers(req),
-      body: poured
-        ? await poured.readable()
-        : ((req.body as Exclude<HttpRequest['body'], PouredBody>) ?? null),
+      body: await this.streamBody(req, poured),
       signal: req.signal ?? null,
       // Uploads are not idempotent at the HTTP level; never let undici replay them on its own.
       idempotent: req.method === 'GET' || req.method === 'HEAD',
