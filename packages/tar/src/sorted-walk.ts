@@ -1,9 +1,7 @@
-import { lstatSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { parentOf } from './names.js';
 import type { ResolvedTarOptions } from './options.js';
 import { type Owner, type PlannedEntry, parentEntry } from './plan.js';
-import { entryFor, maybeYield } from './walk.js';
+import { listDir, placeSource } from './walk.js';
 
 /*
  * The entries of host paths in the order finalizePlan gives them (by path bytes, the later pair
@@ -85,28 +83,15 @@ export async function* walkSorted(
   const queue = new Queue();
   const add = (entry: PlannedEntry, dir: string | undefined, pair: number, madeUp = false) =>
     queue.push({ key: Buffer.from(entry.path, 'utf8'), entry, dir, pair, madeUp });
-  const list = async (dir: string, dest: string, pair: number) => {
-    opts.signal?.throwIfAborted();
-    for (const name of readdirSync(dir)) {
-      await maybeYield();
-      const src = join(dir, name);
-      const st = lstatSync(src);
-      const entry = entryFor(src, dest === '' ? name : `${dest}/${name}`, st, opts);
-      if (entry) add(entry, st.isDirectory() ? src : undefined, pair);
-    }
-  };
+  const list = (dir: string, dest: string, pair: number) =>
+    listDir(dir, dest, opts, (entry, subdir) => add(entry, subdir, pair));
   for (const [pair, { src, dest }] of pairs.entries()) {
-    // The source itself is followed if it is a symlink (as docker's COPY does); inside it, nothing is.
-    const st = statSync(src);
-    if (dest === '') {
-      if (!st.isDirectory())
-        throw new RangeError(`cannot place the file ${src} at the layer root; give a destination path`);
-      await list(src, '', pair);
+    const { entry, dir } = placeSource(src, dest, opts);
+    if (!entry) {
+      if (dir) await list(dir, dest, pair); // the layer root: its content only
       continue;
     }
-    const entry = entryFor(src, dest, st, opts);
-    if (!entry) continue;
-    add(entry, st.isDirectory() ? src : undefined, pair);
+    add(entry, dir, pair);
     for (let p = parentOf(dest); p !== ''; p = parentOf(p))
       add(parentEntry(p, parents), undefined, pair, true);
   }

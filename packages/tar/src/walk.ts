@@ -13,7 +13,7 @@ import type { PlannedEntry } from './plan.js';
  */
 const YIELD_EVERY = 256;
 let sinceYield = 0;
-export async function maybeYield(): Promise<void> {
+async function maybeYield(): Promise<void> {
   if (++sinceYield < YIELD_EVERY) return;
   sinceYield = 0;
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -37,13 +37,11 @@ function devMinor(rdev: number): number {
   return Number((BigInt(rdev) & 0xffn) | ((BigInt(rdev) >> 12n) & ~0xffn));
 }
 
-/** The planned entry of host path `src` (stat `st`) at layer path `dest`; undefined when it cannot be archived or the filter drops it. */
-export function entryFor(
-  src: string,
-  dest: string,
-  st: Stats,
-  opts: ResolvedTarOptions,
-): PlannedEntry | undefined {
+/**
+ * The planned entry of host path `src` (stat `st`) at layer path `dest`; undefined when it cannot
+ * be archived or the filter drops it.
+ */
+function entryFor(src: string, dest: string, st: Stats, opts: ResolvedTarOptions): PlannedEntry | undefined {
   const type = entryType(st);
   if (type === undefined) return undefined;
   const owner = opts.owner === 'keep' ? { uid: st.uid, gid: st.gid, uname: '', gname: '' } : opts.owner;
@@ -71,6 +69,47 @@ export function entryFor(
 }
 
 /**
+ * Where host path `src` lands at layer path `dest` (cleaned, '' = root): its own entry (none for
+ * the root, or when it cannot be archived or the filter drops it), and the host directory whose
+ * content goes under `dest` (when `src` is a directory that is kept). The source itself is
+ * followed if it is a symlink (as docker's COPY does); inside it, nothing is.
+ */
+export function placeSource(
+  src: string,
+  dest: string,
+  opts: ResolvedTarOptions,
+): { entry: PlannedEntry | undefined; dir: string | undefined } {
+  const st = statSync(src);
+  if (dest === '') {
+    if (!st.isDirectory())
+      throw new RangeError(`cannot place the file ${src} at the layer root; give a destination path`);
+    return { entry: undefined, dir: src };
+  }
+  const entry = entryFor(src, dest, st, opts);
+  return { entry, dir: entry && st.isDirectory() ? src : undefined };
+}
+
+/**
+ * Each entry directly inside host directory `dir`, at `dest/<name>`, told to `found` with the
+ * host directory to descend into when it is one. Not recursive: the callers choose the order.
+ */
+export async function listDir(
+  dir: string,
+  dest: string,
+  opts: ResolvedTarOptions,
+  found: (entry: PlannedEntry, subdir: string | undefined) => void,
+): Promise<void> {
+  opts.signal?.throwIfAborted();
+  for (const name of readdirSync(dir)) {
+    await maybeYield();
+    const src = join(dir, name);
+    const st = lstatSync(src);
+    const entry = entryFor(src, dest === '' ? name : `${dest}/${name}`, st, opts);
+    if (entry) found(entry, st.isDirectory() ? src : undefined);
+  }
+}
+
+/**
  * Plan the entries for host path `src` placed at layer path `dest` (cleaned, '' = root),
  * recursively. The order found here is irrelevant: {@link finalizePlan} sorts.
  */
@@ -80,18 +119,9 @@ export async function walk(
   opts: ResolvedTarOptions,
   out: PlannedEntry[],
 ): Promise<void> {
-  // The source itself is followed if it is a symlink (as docker's COPY does); inside it, nothing is.
-  const st = statSync(src);
-  if (dest === '') {
-    if (!st.isDirectory())
-      throw new RangeError(`cannot place the file ${src} at the layer root; give a destination path`);
-    await walkDir(src, '', opts, out);
-    return;
-  }
-  const entry = entryFor(src, dest, st, opts);
-  if (!entry) return;
-  out.push(entry);
-  if (st.isDirectory()) await walkDir(src, dest, opts, out);
+  const { entry, dir } = placeSource(src, dest, opts);
+  if (entry) out.push(entry);
+  if (dir) await walkDir(dir, dest, opts, out);
 }
 
 async function walkDir(
@@ -100,16 +130,10 @@ async function walkDir(
   opts: ResolvedTarOptions,
   out: PlannedEntry[],
 ): Promise<void> {
-  opts.signal?.throwIfAborted();
   const subdirs: [string, string][] = [];
-  for (const name of readdirSync(dir)) {
-    await maybeYield();
-    const src = join(dir, name);
-    const st = lstatSync(src);
-    const entry = entryFor(src, dest === '' ? name : `${dest}/${name}`, st, opts);
-    if (!entry) continue;
+  await listDir(dir, dest, opts, (entry, subdir) => {
     out.push(entry);
-    if (st.isDirectory()) subdirs.push([src, entry.path]);
-  }
+    if (subdir) subdirs.push([subdir, entry.path]);
+  });
   for (const [src, childDest] of subdirs) await walkDir(src, childDest, opts, out);
 }
