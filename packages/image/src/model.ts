@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type {
   Descriptor,
@@ -78,6 +79,13 @@ export interface Layer {
    * `localPath` answers and file sinks hardlink it instead of writing the bytes a second time.
    */
   fetch?(opts?: StreamOptions): Promise<void>;
+  /**
+   * Write the compressed blob, verified, into `file` at `position` (its `size()` bytes, positional
+   * writes), when the layer can do that better than a stream: a registry blob goes socket to file.
+   * Archive sinks, which know every member's offset before any bytes, fetch layers this way side
+   * by side, each written once. On failure the region holds whatever arrived: discard the file.
+   */
+  writeCompressedAt?(file: FileHandle, position: number, opts?: StreamOptions): Promise<void>;
 }
 
 /** A single-platform image: a manifest, a config and layers (base first). */

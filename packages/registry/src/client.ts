@@ -1,10 +1,11 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Digest } from '@pd/oci-types';
 import { Authenticator } from './auth/session.js';
 import { type BlobHead, deleteBlob, type GetBlobOptions, getBlob, headBlob } from './blobs.js';
 import type { Context } from './context.js';
 import { CredentialStore, type CredentialsOption } from './credentials/store.js';
-import { downloadBlob } from './download.js';
+import { downloadBlob, downloadBlobAt } from './download.js';
 import { apiHost, Endpoints } from './endpoint.js';
 import { type LoginContext, type LoginResult, login, logout, normalizeRegistry } from './login.js';
 import {
@@ -221,6 +222,21 @@ export class RegistryClient {
     opts?: GetBlobOptions,
   ): Promise<{ digest: Digest; size: number; path: string }> {
     return downloadBlob(this.ctx, toRepository(repo), digest, path, opts);
+  }
+
+  /**
+   * Download a blob, verified, into `file` at `position` (positional writes, the handle's own
+   * position untouched), beside other blobs landing in the same file; resolves with its size.
+   * On failure the region holds whatever arrived: discard the file.
+   */
+  downloadBlobAt(
+    repo: RepositoryLike | string,
+    digest: string,
+    file: FileHandle,
+    position: number,
+    opts?: GetBlobOptions,
+  ): Promise<number> {
+    return downloadBlobAt(this.ctx, toRepository(repo), digest, file, position, opts);
   }
 
   headBlob(repo: RepositoryLike | string, digest: string, opts?: CallOptions): Promise<BlobHead | undefined> {

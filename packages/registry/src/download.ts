@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { type FileHandle, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -10,9 +10,11 @@ import { isAbortError } from './errors.js';
 import { MAX_REDIRECTS, REDIRECTS } from './requester.js';
 import { redactUrl } from './transport/http.js';
 import {
+  receive,
   type SocketDownloadOutcome,
   type SocketReceiveRequest,
   socketDownload,
+  type WriteSink,
 } from './transport/socket-download.js';
 import { type RepositoryLike, repoName, shortDigest } from './types.js';
 
@@ -90,6 +92,77 @@ export async function downloadBlob(
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Download a blob into `file` at `position`: its bytes, verified, fill `position` to `position +
+ * size` with positional writes, so that several blobs can land side by side in one file whose
+ * layout is known before any of them arrived (an archive: every member's offset follows from
+ * the sizes). Returns the size. A failed try is written over by the next one from its start;
+ * when the call fails, the region holds whatever arrived, and the caller discards the file.
+ */
+export async function downloadBlobAt(
+  ctx: Context,
+  repo: RepositoryLike,
+  digest: string,
+  file: FileHandle,
+  position: number,
+  opts: GetBlobOptions = {},
+): Promise<number> {
+  const direct = await socketFetch(ctx, repo, digest, opts, {
+    receive: (req) => receive(req, positionalSink(file, position)),
+    undo: async () => true,
+  });
+  if (direct !== undefined) return direct;
+  const stream = await getBlob(ctx, repo, digest, opts);
+  try {
+    return await copyToRegion(stream, file, position);
+  } catch (e) {
+    stream.destroy();
+    throw e;
+  }
+}
+
+/**
+ * Copy `input` into `file` from `position` on, in positional writes of about {@link BATCH} bytes;
+ * returns the byte count. (A file stream over the handle would do it, but one made with
+ * `autoClose: false` keeps the handle referenced, and its `close()` would never resolve.)
+ */
+async function copyToRegion(input: Readable, file: FileHandle, position: number): Promise<number> {
+  let at = position;
+  let batch: Buffer[] = [];
+  let pending = 0;
+  const flush = async () => {
+    const buffers = batch;
+    batch = [];
+    pending = 0;
+    while (buffers.length > 0) {
+      let n = (await file.writev(buffers, at)).bytesWritten;
+      at += n;
+      // writev may write less: go on from the first byte it left.
+      while (buffers.length > 0 && n >= buffers[0]!.length) n -= buffers.shift()!.length;
+      if (n > 0) buffers[0] = buffers[0]!.subarray(n);
+    }
+  };
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    batch.push(chunk);
+    pending += chunk.length;
+    if (pending >= BATCH) await flush();
+  }
+  await flush();
+  return at - position;
+}
+
+/** Writes in order from `position` on, each at its own offset (pwrite): the handle's own position is left alone. */
+function positionalSink(file: FileHandle, position: number): WriteSink {
+  let at = position;
+  return {
+    write: async (buffer, offset, length) => {
+      const done = await file.write(buffer, offset, length, at);
+      at += done.bytesWritten;
+      return done;
+    },
+  };
 }
 
 /** Where a blob fetched over a socket goes (a new file, an upload), and how to take a failed try back. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import {
@@ -124,6 +125,69 @@ describe.skipIf(skip)('blob downloads against the real registry', () => {
       ]);
       expect(readdirSync(dir)).toEqual(['layer']);
     } finally {
+      cleanup();
+    }
+  });
+
+  test('downloadBlobAt fills its region of a shared file, beside another blob, and nothing else', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'archive');
+    // Marked bytes around and between the two regions show that no write strays.
+    const gap = 1000;
+    const layerAt = gap;
+    const configAt = layerAt + layer.size + gap;
+    const total = configAt + config.size + gap;
+    writeFileSync(path, Buffer.alloc(total, 0xaa));
+    const file = await open(path, 'r+');
+    try {
+      const sizes = await Promise.all([
+        client.downloadBlobAt(viaProxy(), layer.digest, file, layerAt, { size: layer.size }),
+        client.downloadBlobAt(viaProxy(), config.digest, file, configAt, { size: config.size }),
+      ]);
+      expect(sizes).toEqual([layer.size, config.size]);
+      const bytes = readFileSync(path);
+      expect(bytes.length).toBe(total);
+      expect(sha256(bytes.subarray(layerAt, layerAt + layer.size))).toBe(layer.digest);
+      expect(sha256(bytes.subarray(configAt, configAt + config.size))).toBe(config.digest);
+      const marks = Buffer.concat([
+        bytes.subarray(0, layerAt),
+        bytes.subarray(layerAt + layer.size, configAt),
+        bytes.subarray(configAt + config.size),
+      ]);
+      expect(marks.equals(Buffer.alloc(3 * gap, 0xaa))).toBe(true);
+    } finally {
+      await file.close();
+      cleanup();
+    }
+  });
+
+  test('downloadBlobAt: a socket cut mid-body is fetched again by the client over the same region; a bad blob fails', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'archive');
+    const at = 512;
+    const file = await open(path, 'w+');
+    try {
+      proxy.inject({
+        path: /\/blobs\/sha256:/,
+        method: 'GET',
+        times: 1,
+        fault: { kind: 'reset-body', afterBytes: 1_000_000 },
+      });
+      expect(await client.downloadBlobAt(viaProxy(), layer.digest, file, at, { size: layer.size })).toBe(
+        layer.size,
+      );
+      const bytes = readFileSync(path);
+      expect(bytes.length).toBe(at + layer.size);
+      expect(sha256(bytes.subarray(at))).toBe(layer.digest);
+      expect(proxy.requests({ method: 'GET', path: /\/blobs\/sha256:/ }).map((r) => r.status)).toEqual([
+        200, 200,
+      ]);
+
+      proxy.inject({ path: /\/blobs\/sha256:/, method: 'GET', fault: { kind: 'flip-byte' } });
+      const err = await client.downloadBlobAt(viaProxy(), layer.digest, file, at).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+    } finally {
+      await file.close();
       cleanup();
     }
   });

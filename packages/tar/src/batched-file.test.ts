@@ -117,6 +117,28 @@ describe('BatchedFileWriter', () => {
     expect((await readFile(path)).equals(Buffer.concat([head, big, middle, small]))).toBe(true);
   });
 
+  test('skip leaves a region after everything queued, for positional writes running beside the writer', async () => {
+    const path = join(dir, 'skipped');
+    const file = await open(path, 'w');
+    const out = new BatchedFileWriter(file);
+    const head = chunks(20); // more than a batch: some of it is written before the skip
+    const hole = randomBytes((3 << 20) / 2);
+    const tail = randomBytes(100);
+    await writeFile(join(dir, 'appended-after-hole'), tail);
+    for (const c of head) out.write(c);
+    const at = await out.skip(hole.length);
+    expect(at).toBe(20 * 64 * 1024);
+    // The region is filled from outside while the writer goes on after it.
+    const filled = file.write(hole, 0, hole.length, at);
+    out.write(tail);
+    expect(await out.appendFile(join(dir, 'appended-after-hole'))).toBe(tail.length);
+    expect(await out.skip(0)).toBe(at + hole.length + 2 * tail.length);
+    await out.flush();
+    await filled;
+    await file.close();
+    expect((await readFile(path)).equals(Buffer.concat([...head, hole, tail, tail]))).toBe(true);
+  });
+
   test('appendFile stops where onChunk throws, and a missing file rejects', async () => {
     await writeFile(join(dir, 'stop'), randomBytes(3 << 20));
     const file = await open(join(dir, 'stopped'), 'w');

@@ -1,8 +1,7 @@
-import { mapLimit } from '@pd/internal';
 import { type Descriptor, parseDigest } from '@pd/oci-types';
-import type { StreamOptions } from '../model.js';
-import { type BlobToWrite, type LayerBlob, layerStream } from './image-blobs.js';
-import type { TarWriter } from './tar-writer.js';
+import type { Layer, StreamOptions } from '../model.js';
+import { type BlobToWrite, layerStream } from './image-blobs.js';
+import type { FileRegion, TarWriter } from './tar-writer.js';
 
 /** Member names of blobs in one archive layout. */
 export interface BlobNaming {
@@ -28,7 +27,10 @@ function memberName(naming: BlobNaming, b: BlobToWrite): string {
 /**
  * Write blobs as tar members in the given order, each member once, each directory once before its
  * first member. Layers stream from their source through a verifier: a digest or size error fails
- * the write (and the caller's temporary file is removed).
+ * the write (and the caller's temporary file is removed). A layer that can write itself into the
+ * file (a registry blob: `Layer.writeCompressedAt`) gets its member's place reserved and fills it
+ * meanwhile, beside the others: an archive's offsets all follow from the sizes, so a pull into one
+ * fetches every layer at once and writes each byte once, with no stop in the blob cache.
  */
 export async function writeBlobMembers(
   tar: TarWriter,
@@ -36,11 +38,12 @@ export async function writeBlobMembers(
   naming: BlobNaming,
   options: StreamOptions = {},
 ): Promise<void> {
-  const prefetch = startPrefetch(blobs, options);
+  const fills = new Fills(options);
   try {
-    await writeMembers(tar, blobs, naming, options, prefetch.ready);
+    await writeMembers(tar, blobs, naming, options, fills);
+    await fills.done();
   } finally {
-    await prefetch.stop();
+    await fills.stop();
   }
 }
 
@@ -49,11 +52,12 @@ async function writeMembers(
   blobs: BlobToWrite[],
   naming: BlobNaming,
   options: StreamOptions,
-  ready: (blob: LayerBlob) => Promise<void>,
+  fills: Fills,
 ): Promise<void> {
   const written = new Set<string>();
   for (const blob of blobs) {
     options.signal?.throwIfAborted();
+    fills.throwIfFailed();
     const name = memberName(naming, blob);
     if (written.has(name)) continue;
     const parts = name.split('/');
@@ -69,63 +73,59 @@ async function writeMembers(
       await tar.file(name, blob.data);
       continue;
     }
-    await ready(blob);
+    // A blob in a local file (the blob cache, checked against its digest by the layer) is copied
+    // from it, as the OCI layout writer hardlinks it.
+    const local = await blob.layer.localPath?.();
+    if (local === undefined && blob.layer.writeCompressedAt) {
+      fills.start(blob.layer, await tar.reserve(name, d.size));
+      continue;
+    }
     const report = options.onProgress;
     report?.({ id: d.digest, label: name, phase: 'write', done: 0, total: d.size });
     const onData = (done: number) =>
       report?.({ id: d.digest, label: name, phase: 'write', done, total: d.size });
-    // A blob in a local file (the blob cache, checked against its digest by the layer) is copied
-    // from it, as the OCI layout writer hardlinks it; anything else streams through a verifier.
-    const local = await blob.layer.localPath?.();
     if (local !== undefined) await tar.copyFile(name, d.size, local, onData);
     else await tar.stream(name, d.size, await layerStream(blob, options), onData);
   }
 }
 
-/** How many layers are fetched ahead at once. */
-const PREFETCH_CONCURRENCY = 4;
-
 /**
- * An archive is written in order, one member after another; a registry layer streamed in turn
- * would leave the network idle while the others wait. So every fetchable layer but the first
- * (which streams at once) is fetched into the cache meanwhile, a few at a time, and read back
- * from there when its turn comes. `stop` aborts what is still running and waits for it, so no
- * write outlives the archive's temporary file.
+ * The layers writing themselves into reserved members. The first failure stops the others; `stop`
+ * aborts what still runs and waits for it, so no write outlives the archive's temporary file.
  */
-function startPrefetch(
-  blobs: BlobToWrite[],
-  options: StreamOptions,
-): { ready: (blob: LayerBlob) => Promise<void>; stop: () => Promise<void> } {
-  const ahead = blobs
-    .filter((b): b is LayerBlob => b.kind === 'layer' && b.layer.fetch !== undefined)
-    .slice(1);
-  const abort = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-  const outcomes = new Map<LayerBlob, { promise: Promise<void>; settle: (e?: unknown) => void }>();
-  for (const blob of ahead) {
-    let settle!: (e?: unknown) => void;
-    const promise = new Promise<void>((resolve, reject) => {
-      settle = (e) => (e === undefined ? resolve() : reject(e));
-    });
-    promise.catch(() => undefined); // seen when the layer's turn comes; unseen if the write stops first
-    outcomes.set(blob, { promise, settle });
+class Fills {
+  private readonly abort = new AbortController();
+  private readonly running: Promise<void>[] = [];
+  private failure: { error: unknown } | undefined;
+  private readonly options: StreamOptions;
+
+  constructor(options: StreamOptions) {
+    const signal = options.signal ? AbortSignal.any([options.signal, this.abort.signal]) : this.abort.signal;
+    this.options = { ...options, signal };
   }
-  // A failed prefetch is reported at its layer's turn; the others go on meanwhile.
-  const all = mapLimit(ahead, PREFETCH_CONCURRENCY, async (blob) => {
-    const outcome = outcomes.get(blob)!;
-    try {
-      signal.throwIfAborted();
-      await blob.layer.fetch?.({ ...options, signal });
-      outcome.settle();
-    } catch (e) {
-      outcome.settle(e);
-    }
-  });
-  return {
-    ready: (blob) => outcomes.get(blob)?.promise ?? Promise.resolve(),
-    stop: async () => {
-      abort.abort();
-      await all;
-    },
-  };
+
+  start(layer: Layer, region: FileRegion): void {
+    const fill = layer.writeCompressedAt!(region.file, region.position, this.options).catch(
+      (error: unknown) => {
+        if (this.failure) return;
+        this.failure = { error };
+        this.abort.abort(error);
+      },
+    );
+    this.running.push(fill);
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  async done(): Promise<void> {
+    await Promise.all(this.running);
+    this.throwIfFailed();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.running);
+  }
 }

@@ -7,6 +7,13 @@ const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
 const MAX_OCTAL_SIZE = 8 ** 11 - 1;
 
+/** Bytes of an open file that someone else writes: `size` of them from `position`. */
+export interface FileRegion {
+  file: FileHandle;
+  position: number;
+  size: number;
+}
+
 /**
  * A deterministic tar writer for archives of images: regular files and directories only, owner
  * 0:0, one fixed mtime, modes 0644 / 0755. Sizes are declared up front (a header precedes its
@@ -16,7 +23,7 @@ export class TarWriter {
   private readonly out: BatchedFileWriter;
 
   constructor(
-    fh: FileHandle,
+    private readonly fh: FileHandle,
     private readonly mtime = 0,
   ) {
     this.out = new BatchedFileWriter(fh);
@@ -66,6 +73,18 @@ export class TarWriter {
     await this.out.appendFile(path, count);
     count.end();
     await this.put([padding(size)]);
+  }
+
+  /**
+   * A member of `size` bytes that this writer leaves unwritten: resolves with the offset of its
+   * data, for the caller to fill with positional writes (a download running beside the writer)
+   * before the archive counts as written.
+   */
+  async reserve(name: string, size: number): Promise<FileRegion> {
+    await this.put(header(name, size, '0', 0o644, this.mtime));
+    const position = await this.out.skip(size);
+    await this.put([padding(size)]);
+    return { file: this.fh, position, size };
   }
 
   /** The two zero blocks that end an archive; everything is written when this resolves. */

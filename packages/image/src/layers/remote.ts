@@ -1,6 +1,7 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '@pd/oci-types';
-import type { RegistryClient } from '@pd/registry';
+import type { GetBlobOptions, RegistryClient } from '@pd/registry';
 import { FileSlice } from '@pd/tar/file-io';
 import type { BlobCache } from '../cache.js';
 import { VERIFIED_STREAMS } from '../formats/verified-stream.js';
@@ -92,14 +93,15 @@ export class RemoteLayer implements Layer {
       await this.fetch(opts.signal ? { signal: opts.signal } : {});
       return cache.open(digest, { size, verify: false, ...(opts.signal ? { signal: opts.signal } : {}) });
     }
-    const body = await client.getBlob(location, digest, {
-      size,
-      signal: opts.signal,
-      onProgress: opts.onProgress
-        ? (e) => opts.onProgress?.({ id: digest, phase: 'download', done: e.done, total: size })
-        : undefined,
-    });
+    const body = await client.getBlob(location, digest, downloadOptions(digest, size, opts));
     return cache ? cache.tee(digest, body, { size, sourceVerified: true }) : body;
+  }
+
+  /** Straight from the registry into the file (the cache is neither read nor filled: sinks ask `localPath` first). */
+  async writeCompressedAt(file: FileHandle, position: number, opts: StreamOptions = {}): Promise<void> {
+    const { client, location } = this.init;
+    const { digest, size } = this.descriptor;
+    await client.downloadBlobAt(location, digest, file, position, downloadOptions(digest, size, opts));
   }
 
   uncompressed(opts: StreamOptions = {}): Promise<Readable> {
@@ -114,21 +116,26 @@ export class RemoteLayer implements Layer {
     const { cache, client, location } = this.init;
     if (!cache) return;
     const { digest, size } = this.descriptor;
-    const onProgress = opts.onProgress;
     // The client writes the file itself: over plain HTTP it goes socket to file with no stream.
     await cache.ingest(
       digest,
       {
         toFile: (path, signal) =>
-          client.downloadBlob(location, digest, path, {
-            size,
-            signal,
-            onProgress: onProgress
-              ? (e) => onProgress({ id: digest, phase: 'download', done: e.done, total: size })
-              : undefined,
-          }),
+          client.downloadBlob(location, digest, path, downloadOptions(digest, size, { ...opts, signal })),
       },
       { size, ...(opts.signal ? { signal: opts.signal } : {}) },
     );
   }
+}
+
+/** The client's options for a download of this layer's blob: its size, the signal, progress as the layer's. */
+function downloadOptions(digest: Digest, size: number, opts: StreamOptions): GetBlobOptions {
+  const { onProgress } = opts;
+  return {
+    size,
+    signal: opts.signal,
+    onProgress: onProgress
+      ? (e) => onProgress({ id: digest, phase: 'download', done: e.done, total: size })
+      : undefined,
+  };
 }
