@@ -39,6 +39,9 @@ describe.skipIf(missing)('pd repairs what faults leave in its cache and outputs'
   it('pull, flip a byte in a cached blob, pull again: one warning, the blob is fetched again', async () => {
     const first = await pd(['pull', fx.layered.ref, '-o', join(iso.dir, 'one.tar')], { env: iso.env });
     expect(first.code, first.stderr).toBe(0);
+    // An archive takes registry blobs straight in; a layout is what goes through the cache.
+    const seed = await pd(['pull', fx.layered.ref, '-o', join(iso.dir, 'seed')], { env: iso.env });
+    expect(seed.code, seed.stderr).toBe(0);
     const layer = fx.layered.layers[0]!.digest;
     const cached = join(iso.env.PD_CACHE_DIR!, 'blobs', 'sha256', layer.slice('sha256:'.length));
     const bytes = readFileSync(cached);

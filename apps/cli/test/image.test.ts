@@ -269,7 +269,7 @@ describe.skipIf(missing)('image commands against the real registry, checked with
       env: { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'fresh-cache') },
     });
     expect(v.stderr).not.toMatch(/\x1b/);
-    expect(v.stderr).toMatch(/^pd: sha256:[0-9a-f]{12}: download$/m);
+    expect(v.stderr).toMatch(/^pd: sha256:[0-9a-f]{12}: download \(\d[\d.]* [kMG]?B\)$/m);
     const q = await run(['pull', '-q', fx.layered.ref, '-o', join(iso.dir, 'q.tar')]);
     expect(q.stderr).toBe('');
     expect(q.stdout).toMatch(/^wrote .*q\.tar \(combined, sha256:[0-9a-f]{64}\)\n$/);
