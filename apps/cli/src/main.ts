@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from 'node:events';
 import module from 'node:module';
 import { runCli } from './cli.js';
 import type { Io } from './context.js';
@@ -26,6 +27,9 @@ if (!heavyWasm && !noWasm) process.getBuiltinModule('node:v8').setFlagsFromStrin
 // Ctrl-C aborts the running command (temporary files are removed, bars cleared); a second one
 // ends the process at once.
 const controller = new AbortController();
+// Every transfer of a command listens on this signal; a pull of many layers holds more than the
+// ten after which Node prints a leak warning on the user's terminal.
+setMaxListeners(0, controller.signal);
 process.on('SIGINT', () => {
   // A command with its own handler (pd run forwards signals to the container) decides what a
   // second Ctrl-C does.

@@ -1,7 +1,7 @@
 import { link, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { mapLimit } from '@pd/internal';
+import { abortGroup, mapLimit } from '@pd/internal';
 import {
   type Descriptor,
   InvalidReferenceError,
@@ -107,8 +107,8 @@ export async function writeOciLayout(
     // once (and by several processes); only the index.json update needs the lock.
     // On a failure the other writes are aborted and awaited, so that none is still creating
     // files when the directory is removed below.
-    const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const stop = abortGroup(options.signal);
+    const { signal } = stop;
     await mapLimit(
       plan.blobs,
       BLOB_CONCURRENCY,

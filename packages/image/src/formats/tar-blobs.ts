@@ -1,3 +1,4 @@
+import { type AbortGroup, abortGroup } from '@pd/internal';
 import { type Descriptor, parseDigest } from '@pd/oci-types';
 import type { Layer, StreamOptions } from '../model.js';
 import { type BlobToWrite, layerStream } from './image-blobs.js';
@@ -94,14 +95,14 @@ async function writeMembers(
  * aborts what still runs and waits for it, so no write outlives the archive's temporary file.
  */
 class Fills {
-  private readonly abort = new AbortController();
+  private readonly group: AbortGroup;
   private readonly running: Promise<void>[] = [];
   private failure: { error: unknown } | undefined;
   private readonly options: StreamOptions;
 
   constructor(options: StreamOptions) {
-    const signal = options.signal ? AbortSignal.any([options.signal, this.abort.signal]) : this.abort.signal;
-    this.options = { ...options, signal };
+    this.group = abortGroup(options.signal);
+    this.options = { ...options, signal: this.group.signal };
   }
 
   start(layer: Layer, region: FileRegion): void {
@@ -109,7 +110,7 @@ class Fills {
       (error: unknown) => {
         if (this.failure) return;
         this.failure = { error };
-        this.abort.abort(error);
+        this.group.abort(error);
       },
     );
     this.running.push(fill);
@@ -125,7 +126,7 @@ class Fills {
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
+    this.group.abort();
     await Promise.all(this.running);
   }
 }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { mapLimit } from '@pd/internal';
+import { abortGroup, mapLimit } from '@pd/internal';
 import {
   type Compression,
   type Descriptor,
@@ -191,8 +191,8 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
     });
   }
   // One failed blob stops the others: the image cannot be completed anyway.
-  const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const stop = abortGroup(opts.signal);
+  const { signal } = stop;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
     await mapLimit(blobs, opts.concurrency ?? 6, (b) => pushBlob(layerCtx, b, signal));
