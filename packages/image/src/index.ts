@@ -81,6 +81,7 @@ export {
 export { KnownLayer, type KnownLayerInit } from './layers/known.js';
 export { RecompressedLayer, type RecompressOptions } from './layers/recompressed.js';
 export { RemoteLayer, type RemoteLayerInit } from './layers/remote.js';
+export { BlobLocations } from './locations.js';
 export * from './model.js';
 export { type Addendum, type AppendOptions, appendLayers } from './mutate/append.js';
 export { type ConfigEdits, type ConfigMapper, editConfig, type KeySet, mapConfig } from './mutate/config.js';

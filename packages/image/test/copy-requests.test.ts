@@ -2,9 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryClient } from '@pd/registry';
-import { readPushedImage, skopeo } from '@pd/test-fixtures';
+import {
+  type FaultProxy,
+  type RunningRegistry,
+  readPushedImage,
+  skopeo,
+  startFaultProxy,
+  startRegistry,
+} from '@pd/test-fixtures';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { BlobCache } from '../src/cache.js';
+import { BlobLocations } from '../src/locations.js';
 import type { ProgressEvent } from '../src/model.js';
 import * as remote from '../src/remote.js';
 import { push } from '../src/sinks/push.js';
@@ -120,3 +128,79 @@ describe.skipIf(fixturesMissing())('copy within one registry: requests', () => {
     expect(raw.stdout).toBe(Buffer.from(await list.rawManifest()).toString());
   });
 });
+
+describe.skipIf(fixturesMissing())(
+  'copy into a second repository of another registry: mounts from the first',
+  () => {
+    let env: Env;
+    let dest: RunningRegistry;
+    let destProxy: FaultProxy;
+    let dir: string;
+    beforeAll(async () => {
+      env = await startEnv();
+      dest = await startRegistry();
+      destProxy = await startFaultProxy(dest.url);
+      dir = mkdtempSync(join(tmpdir(), 'pd-locations-'));
+    });
+    afterAll(async () => {
+      await destProxy?.stop();
+      await dest?.stop();
+      await env?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('the first copy uploads and notes where; the second mounts every blob from there, no byte moved', async () => {
+      const fx = env.fixtures.layered;
+      const locations = new BlobLocations(join(dir, 'locations'));
+      const blobs = [...new Set([...fx.layers.map((l) => l.digest), fx.configDigest])];
+      const img = await remote.get(fx.ref, { client: env.client, cache: env.cache });
+      await push(img, `${destProxy.host}/first/layered:v1`, { client: env.client, locations });
+      for (const d of blobs)
+        expect(await locations.repositories(destProxy.host, d)).toEqual(['first/layered']);
+
+      destProxy.resetStats();
+      const events: ProgressEvent[] = [];
+      const again = await push(img, `${destProxy.host}/second/layered:v1`, {
+        client: env.client,
+        locations,
+        onProgress: (e) => events.push(e),
+      });
+      expect(again.digest).toBe(fx.digest);
+      const posts = destProxy.requests({ method: 'POST' });
+      expect(posts.map((r) => r.status)).toEqual(blobs.map(() => 201));
+      const mounts = posts.map((r) => new URL(r.url, 'http://x').searchParams);
+      expect(mounts.map((q) => q.get('mount')).sort()).toEqual([...blobs].sort());
+      expect(new Set(mounts.map((q) => q.get('from')))).toEqual(new Set(['first/layered']));
+      expect(destProxy.requests({ method: 'PATCH' })).toEqual([]);
+      expect(destProxy.requests({ method: 'PUT' }).map(line)).toEqual(['PUT …/manifests/v1 201']);
+      for (const d of blobs) expect(events.filter((e) => e.id === d).at(-1)?.phase).toBe('mount');
+      for (const d of blobs) {
+        expect(await locations.repositories(destProxy.host, d)).toEqual(['second/layered', 'first/layered']);
+      }
+      const back = await readPushedImage(dest, 'second/layered', 'v1', fx.digest);
+      expect(back.layers).toEqual(fx.layers);
+    });
+
+    test('a record the registry no longer backs costs no request: the declined mount opens the upload', async () => {
+      const fx = env.fixtures.small;
+      const locations = new BlobLocations(join(dir, 'stale'));
+      const blobs = [...new Set([...fx.layers.map((l) => l.digest), fx.configDigest])];
+      for (const d of blobs) await locations.remember(destProxy.host, 'never/pushed', d);
+      const img = await remote.get(fx.ref, { client: env.client, cache: env.cache });
+      destProxy.resetStats();
+      await push(img, `${destProxy.host}/stale/small:v1`, { client: env.client, locations });
+      // Per blob: the mount (declined: 202 with an upload session), the HEAD it leaves, the upload
+      // into that session: as many requests as HEAD, POST and PUT without a record.
+      for (const d of blobs) {
+        const of = destProxy.log.filter(
+          (r) => r.path.includes(d) || new URL(r.url, 'http://x').searchParams.get('mount') === d,
+        );
+        expect(of.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 202', 'HEAD 404']);
+      }
+      expect(destProxy.requests({ method: 'PUT', path: '/blobs/uploads/' })).toHaveLength(blobs.length);
+      expect(destProxy.requests({ method: 'POST' })).toHaveLength(blobs.length);
+      const back = await readPushedImage(dest, 'stale/small', 'v1', fx.digest);
+      expect(back.layers).toEqual(fx.layers);
+    });
+  },
+);

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import {
+  BlobLocations,
   compressAll,
   hasNullFields,
   type Image,
@@ -223,7 +224,15 @@ export async function emit(
   if (values.output === undefined) {
     const ref = parseRef(values.tag!);
     const algo = preserve ? 'none' : (compression ?? 'gzip');
-    const r = await push(image, ref, { client: await ctx.registry(), onProgress, signal, compression: algo });
+    // Where blobs were pushed before, kept in the cache: a second repository of a registry gets
+    // them mounted from the first instead of uploaded.
+    const r = await push(image, ref, {
+      client: await ctx.registry(),
+      onProgress,
+      signal,
+      compression: algo,
+      locations: BlobLocations.default(),
+    });
     const result: OutputResult = {
       digest: r.digest,
       size: r.size,

@@ -13,6 +13,7 @@ import type { FileSlice } from '@pd/tar';
 import { defaultClient } from '../client.js';
 import { verifiesItself } from '../formats/verified-stream.js';
 import { RemoteLayer } from '../layers/remote.js';
+import type { BlobLocations } from '../locations.js';
 import type { BlobLocation, Image, ImageIndex, Layer, ProgressEvent, StreamOptions } from '../model.js';
 import { compressAll } from '../mutate/convert.js';
 import { whileBlobsSettle } from './settle.js';
@@ -33,6 +34,13 @@ export interface PushOptions extends StreamOptions {
    * Docker image with zstd layers becomes an OCI image. `none` keeps every digest.
    */
   compression?: Compression;
+  /**
+   * Where blobs were seen in registries (`new BlobLocations()` or `BlobLocations.default()`: in
+   * the blob cache's directory; default none). A blob that another repository of the target's
+   * registry held when it was last pushed there is mounted from it instead of uploaded, as skopeo
+   * does from its blob-info cache; every blob pushed is noted. The pd CLI passes its own.
+   */
+  locations?: BlobLocations | undefined;
 }
 
 /** What `push` pushed, and where. */
@@ -97,6 +105,25 @@ interface Ctx {
   client: RegistryClient;
   target: Reference;
   opts: PushOptions;
+  locations: BlobLocations | undefined;
+}
+
+/** Mount sources for a blob, at most this many from the locations seen before (each a request when it does not take). */
+const SEEN_MOUNTS = 2;
+
+/**
+ * Where to mount a blob from: its own repository when it is in the target's registry, then those
+ * of that registry where pd saw it last (pushed or mounted there before).
+ */
+async function mountSources(ctx: Ctx, b: Blob): Promise<RepositoryLike[]> {
+  const { target, locations } = ctx;
+  const own = mountSource(b.location, target);
+  const seen = locations ? await locations.repositories(target.registry, b.d.digest) : [];
+  const others = seen
+    .filter((repository) => repository !== target.repository && repository !== own?.repository)
+    .slice(0, SEEN_MOUNTS)
+    .map((repository) => ({ registry: target.registry, repository }));
+  return own ? [own, ...others] : others;
 }
 
 /**
@@ -106,8 +133,8 @@ interface Ctx {
  */
 async function pushBlob(ctx: Ctx, b: Blob, signal: AbortSignal): Promise<void> {
   const { d, label } = b;
-  const { client, target, opts } = ctx;
-  const mountFrom = mountSource(b.location, target);
+  const { client, target, opts, locations } = ctx;
+  const mountFrom = await mountSources(ctx, b);
   const file = await b.file();
   const onProgress = opts.onProgress;
   // The client reports a failing source as a failed request; keep the source's own error (a
@@ -138,7 +165,7 @@ async function pushBlob(ctx: Ctx, b: Blob, signal: AbortSignal): Promise<void> {
       ...(file && file.digest === d.digest && file.size === d.size
         ? { file: { path: file.path, start: file.start } }
         : {}),
-      ...(mountFrom ? { mountFrom } : {}),
+      ...(mountFrom.length > 0 ? { mountFrom } : {}),
       ...(b.from ? { from: b.from } : {}),
       onProgress: onProgress
         ? (e: RegistryProgress) =>
@@ -148,6 +175,7 @@ async function pushBlob(ctx: Ctx, b: Blob, signal: AbortSignal): Promise<void> {
   } catch (e) {
     throw sourceError ?? e;
   }
+  await locations?.remember(target.registry, target.repository, d.digest);
 }
 
 async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promise<PushResult> {
@@ -289,7 +317,12 @@ export async function push(
   const at = target.tag
     ? new Reference({ registry: target.registry, repository: target.repository, tag: target.tag })
     : target.repo().withDigest(digest);
-  const ctx: Ctx = { client: opts.client ?? defaultClient(), target: target.repo(), opts };
+  const ctx: Ctx = {
+    client: opts.client ?? defaultClient(),
+    target: target.repo(),
+    opts,
+    locations: opts.locations,
+  };
   const result = await pushAny(ctx, x, at);
   if (x === source) return result;
   const sourceDigest = await source.digest();
