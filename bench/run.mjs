@@ -28,6 +28,7 @@ const NAMES = {
   'large-push': ['push OCI layout → registry, large image', '≤ 0.7×'],
   copy: ['registry → registry copy, same registry', '≤ 2×'],
   'copy-registries': ['registry → registry copy, two registries', '≤ 0.7×'],
+  'copy-again': ['registry → registry copy, again into a new repository', '≤ 2× (as within one registry)'],
   append: ['append one file + push to new repo', '≤ 0.25×, 0 base bytes'],
   layer: ['layer from a directory', '≤ 0.9× pigz'],
   run: ['run cached small image', '≤ 0.4×'],
@@ -134,7 +135,7 @@ try {
     (await import('./cases/pull.mjs')).run({ ...opts, only: keys }),
   );
   await attempt(LARGE, async (keys) => (await import('./cases/large.mjs')).run({ ...opts, only: keys }));
-  await attempt(['copy', 'copy-registries'], async (keys) =>
+  await attempt(['copy', 'copy-registries', 'copy-again'], async (keys) =>
     (await import('./cases/copy.mjs')).run({ ...opts, only: keys }),
   );
   await attempt(['append'], async () => {
