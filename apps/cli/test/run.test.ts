@@ -156,6 +156,7 @@ describe.skipIf(missing)('pd run and pd cache, with runc and the real registry',
       blobs: { removed: ls.blobs.length, freed: expect.any(Number), kept: 0 },
       layers: { removed: ls.layers.length },
       containers: { removed: 1, orphans: 0, running: 0 },
+      locations: { removed: 0 },
     });
     const after = JSON.parse((await run(['cache', 'ls', '--json'])).stdout);
     expect(after).toMatchObject({ blobs: [], layers: [], containers: [] });

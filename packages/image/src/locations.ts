@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDigest, tryParseReference } from '@pd/oci-types';
 import { defaultCacheDir } from './cache.js';
@@ -63,6 +63,27 @@ export class BlobLocations {
     } catch {
       await rm(tmp, { force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Remove the records not written for `olderThanMs` (default 0: all of them, and the directory
+   * with them); how many went. Records are hints, so nothing breaks without them: the next push
+   * into a registry uploads what it cannot mount, and notes it again.
+   */
+  async prune(olderThanMs = 0): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    const entries = await readdir(this.dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    let removed = 0;
+    for (const e of entries) {
+      if (!e.isFile()) continue;
+      const path = join(e.parentPath, e.name);
+      const st = await stat(path).catch(() => undefined);
+      if (st === undefined || (olderThanMs > 0 && st.mtimeMs >= cutoff)) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    if (olderThanMs <= 0) await rm(this.dir, { recursive: true, force: true });
+    return removed;
   }
 }
 

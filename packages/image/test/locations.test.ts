@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { digestOf } from '@pd/oci-types';
@@ -48,5 +48,23 @@ describe('BlobLocations', () => {
     await expect(l.remember('reg.example', 'a/b', blob)).resolves.toBeUndefined();
     expect(await l.repositories('reg.example', blob)).toEqual([]);
     expect(readFileSync(blocked, 'utf8')).toBe('not a directory');
+  });
+});
+
+describe('BlobLocations.prune', () => {
+  test('drops the records older than asked, or all of them', async () => {
+    const l = new BlobLocations(join(dir, 'prune'));
+    const other = digestOf(Buffer.from('another layer'));
+    await l.remember('reg.example', 'old/one', blob);
+    await l.remember('reg.example', 'new/one', other);
+    const hex = blob.slice('sha256:'.length);
+    const aged = new Date(Date.now() - 3 * 24 * 3600 * 1000);
+    utimesSync(join(dir, 'prune', 'reg.example', 'sha256', hex), aged, aged);
+    expect(await l.prune(24 * 3600 * 1000)).toBe(1);
+    expect(await l.repositories('reg.example', blob)).toEqual([]);
+    expect(await l.repositories('reg.example', other)).toEqual(['new/one']);
+    expect(await l.prune()).toBe(1);
+    expect(readdirSync(dir).includes('prune')).toBe(false);
+    expect(await l.prune()).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
-import { BlobCache, defaultCacheDir } from '@pd/image';
+import { join } from 'node:path';
+import { BlobCache, BlobLocations, defaultCacheDir } from '@pd/image';
 import { LayerStore, listContainers, pruneContainers, pruneLayers } from '@pd/runner';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
@@ -98,7 +99,8 @@ export const cachePrune = defineCommand({
     '--keep-size keeps the most recently used blobs up to that size. --containers also removes the\n' +
     'containers kept by runs without --rm once they have exited (and so frees their layers). A running\n' +
     'container is never touched, nor the layers it uses. Leftovers of pd runs that were killed are always\n' +
-    'removed, and a container still running after its pd run was killed (orphaned) is stopped.\n' +
+    'removed, and a container still running after its pd run was killed (orphaned) is stopped. Notes of\n' +
+    'where blobs were pushed (copies mount them from there) go too: all, or those older than AGE.\n' +
     '--dry-run only reports, for blobs.',
   args: [],
   options: {
@@ -117,7 +119,7 @@ export const cachePrune = defineCommand({
   },
   json:
     '{ "blobs": { "removed": 3, "freed": 123456, "kept": 789 }, "layers": { "removed": 2 },\n' +
-    '  "containers": { "removed": 0, "orphans": 0, "running": 1 } }\n' +
+    '  "containers": { "removed": 0, "orphans": 0, "running": 1 }, "locations": { "removed": 4 } }\n' +
     'with --dry-run: { "dryRun": true, "blobs": { "wouldRemove": [{ "digest", "size" }], "wouldFree": 123456, "kept": 789 } }',
   examples: [
     { note: 'everything unused', command: 'pd cache prune' },
@@ -142,6 +144,11 @@ export const cachePrune = defineCommand({
     const layers = dryRun
       ? []
       : await pruneLayers({ cacheDir: dir, ...(olderThan !== undefined ? { olderThanMs: olderThan } : {}) });
+    // Where blobs were pushed: small hints, dropped by age (all without options), never by size.
+    const locations =
+      dryRun || (olderThan === undefined && keep !== undefined)
+        ? 0
+        : await new BlobLocations(join(dir, 'locations')).prune(olderThan ?? 0);
     if (ctx.flags.json && dryRun) {
       // What would go, said as such: nothing was removed.
       ctx.printJson({
@@ -163,6 +170,7 @@ export const cachePrune = defineCommand({
           orphans: containers.orphans.length,
           running: containers.running.length,
         },
+        locations: { removed: locations },
       });
       return 0;
     }
@@ -176,7 +184,8 @@ export const cachePrune = defineCommand({
         (containers.orphans.length > 0 ? ` (${containers.orphans.length} orphaned, stopped)` : '') +
         (containers.running.length > 0
           ? `; ${containers.running.length} running container(s) left alone`
-          : ''),
+          : '') +
+        (locations > 0 ? `; forgot where ${locations} blob(s) were pushed` : ''),
     );
     if (dryRun) for (const b of blobs.removed) ctx.print(`${b.digest}  ${formatBytes(b.size)}`);
     return 0;
