@@ -188,6 +188,32 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     }
   });
 
+  test('a layer whose socket is cut mid-body is fetched again through the client, over the same member', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'archive-cut'));
+    const victim = fx.layers.reduce((a, b) => (b.size > a.size ? b : a));
+    expect(victim.size).toBeGreaterThan(200_000);
+    const cut = env.proxy.inject({
+      fault: { kind: 'reset-body', afterBytes: 100_000 },
+      method: 'GET',
+      path: victim.digest,
+      times: 1,
+    });
+    try {
+      env.proxy.resetStats();
+      const image = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+      const out = join(cache.dir, 'cut.tar');
+      await writeDockerArchive(out, [{ image, tags: [] }]);
+      expect(cut.hits).toBe(1);
+      const gets = env.proxy.requests({ method: 'GET', path: victim.digest });
+      expect(gets.map((r) => r.status)).toEqual([200, 200]);
+      const back = await readDockerArchive(out);
+      for (const l of await back.layers()) await drain(await l.compressed());
+    } finally {
+      cut.remove();
+    }
+  });
+
   test('a docker archive copies a layer the cache holds instead of fetching it again', async () => {
     const fx = env.fixtures.layered;
     const cache = new BlobCache(join(env.cacheDir, 'archive-cached'));
