@@ -138,9 +138,11 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
       path: `/blobs/${layer.digest}`,
     });
     try {
+      // A cache of its own: the shared one noted where the copies above put this layer in the
+      // second registry, and pd would mount it from there instead of piping the tampered bytes.
       const r = await pd(
         ['copy', `${proxy.host}/${image.repository}:${image.tag}`, `${proxy2.host}/tampered/layered:v1`],
-        { env: iso.env },
+        { env: { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'cache-tampered') } },
       );
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(new RegExp(`digest mismatch .*${layer.digest}`));

@@ -156,8 +156,17 @@ export async function installFresh(registry, specs, opts = {}) {
     join(dir, 'package.json'),
     `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: opts.type ?? 'commonjs' }, null, 2)}\n`,
   );
-  await registry.npm(['install', '--no-package-lock', ...specs], { cwd: dir });
-  return dir;
+  // Third-party packages come through verdaccio's uplink to the npm registry, which hiccups (a
+  // failed uplink fetch answers 404, seen once for undici in CI); a real failure fails all three.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await registry.npm(['install', '--no-package-lock', ...specs], { cwd: dir });
+      return dir;
+    } catch (e) {
+      if (attempt === 3) throw e;
+      await new Promise((r) => setTimeout(r, attempt * 3000));
+    }
+  }
 }
 
 /** Bytes under `dir` (files as stored, links not followed). */
