@@ -71,18 +71,20 @@ export class BlobLocations {
    * into a registry uploads what it cannot mount, and notes it again.
    */
   async prune(olderThanMs = 0): Promise<number> {
-    const cutoff = Date.now() - olderThanMs;
     const entries = await readdir(this.dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    if (olderThanMs <= 0) {
+      await rm(this.dir, { recursive: true, force: true });
+      return files.length;
+    }
+    const cutoff = Date.now() - olderThanMs;
     let removed = 0;
-    for (const e of entries) {
-      if (!e.isFile()) continue;
-      const path = join(e.parentPath, e.name);
+    for (const path of files) {
       const st = await stat(path).catch(() => undefined);
-      if (st === undefined || (olderThanMs > 0 && st.mtimeMs >= cutoff)) continue;
+      if (st === undefined || st.mtimeMs >= cutoff) continue;
       await rm(path, { force: true });
       removed++;
     }
-    if (olderThanMs <= 0) await rm(this.dir, { recursive: true, force: true });
     return removed;
   }
 }

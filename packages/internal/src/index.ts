@@ -4,3 +4,4 @@
 export { type AbortGroup, abortGroup } from './abort-group.js';
 export { EvalWorkers, type EvalWorkersOptions, type WorkerSlot } from './eval-workers.js';
 export { mapLimit } from './map-limit.js';
+export { byteLength, writeFully } from './write-fully.js';

@@ -3,6 +3,7 @@ import { type FileHandle, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { writeFully } from '@pd/internal';
 import { type Digest, PdError, parseDigest } from '@pd/oci-types';
 import { type GetBlobOptions, getBlob } from './blobs.js';
 import { apiPath, type Context, pullScope } from './context.js';
@@ -133,16 +134,10 @@ async function copyToRegion(input: Readable, file: FileHandle, position: number)
   let batch: Buffer[] = [];
   let pending = 0;
   const flush = async () => {
-    const buffers = batch;
+    await writeFully(file, batch, at);
+    at += pending;
     batch = [];
     pending = 0;
-    while (buffers.length > 0) {
-      let n = (await file.writev(buffers, at)).bytesWritten;
-      at += n;
-      // writev may write less: go on from the first byte it left.
-      while (buffers.length > 0 && n >= buffers[0]!.length) n -= buffers.shift()!.length;
-      if (n > 0) buffers[0] = buffers[0]!.subarray(n);
-    }
   };
   for await (const chunk of input as AsyncIterable<Buffer>) {
     batch.push(chunk);

@@ -2,6 +2,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { byteLength, writeFully } from '@pd/internal';
 import { ContentVerifier, type Digest } from '@pd/oci-types';
 
 // Streams arrive in chunks of 64 KiB or less (socket reads, compressed blocks). Writing each one
@@ -39,7 +40,7 @@ export class BatchedFileWriter {
       this.pending = 0;
       this.last = this.last.then(async () => {
         const at = this.position;
-        this.position += total(chunks);
+        this.position += byteLength(chunks);
         await writeAll(await this.file, chunks, at);
       });
     }
@@ -202,34 +203,12 @@ export async function writeStreamToFile(
   return size;
 }
 
-function total(buffers: Uint8Array[]): number {
-  return buffers.reduce((n, b) => n + b.byteLength, 0);
-}
-
 /**
  * Write every byte of `buffers` at `position`, or at the handle's current position when none is
  * given (writev may write less).
  */
-export async function writeAll(fh: FileHandle, buffers: Uint8Array[], position?: number): Promise<void> {
-  const size = total(buffers);
-  if (size === 0) return;
-  const { bytesWritten } = await fh.writev(buffers, position);
-  if (bytesWritten === size) return;
-  let skip = bytesWritten;
-  let at = position === undefined ? undefined : position + bytesWritten;
-  for (const b of buffers) {
-    if (skip >= b.byteLength) {
-      skip -= b.byteLength;
-      continue;
-    }
-    let off = skip;
-    skip = 0;
-    while (off < b.byteLength) {
-      const n = (await fh.write(b, off, b.byteLength - off, at)).bytesWritten;
-      off += n;
-      if (at !== undefined) at += n;
-    }
-  }
+export function writeAll(fh: FileHandle, buffers: Uint8Array[], position?: number): Promise<void> {
+  return writeFully(fh, buffers, position);
 }
 
 /** Read size of `readFileStream`: the default 64 KiB made 16 times the chunks, each a pool trip and a hash update. */
