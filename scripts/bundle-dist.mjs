@@ -6,7 +6,8 @@
 // other .js files are removed, so nothing can load a second copy of a module.
 //
 // @pd/internal (helpers several packages share, never published) is bundled in too, so no
-// published package depends on it.
+// published package depends on it: into the entries, and into the modules kept separate that
+// import it.
 //
 // `--entry NAME` (repeatable) names the entry modules instead of index.js. With several, code
 // they share, and modules they import dynamically (the CLI's commands), go into chunk files
@@ -64,6 +65,33 @@ const result = await build({
   plugins: [keepSeparate, bundleInternal],
   logLevel: 'warning',
 });
+
+// A module kept separate is left as tsc wrote it, unless it imports @pd/internal: then that (and
+// only that) is bundled into it, its imports of sibling modules staying imports.
+const siblingsExternal = {
+  name: 'pd-siblings-external',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) =>
+      args.importer.startsWith(`${dist}/`) ? { path: args.path, external: true } : undefined,
+    );
+  },
+};
+for (const path of separate) {
+  if (!/from ['"]@pd\/internal['"]/.test(await readFile(path, 'utf8'))) continue;
+  await build({
+    entryPoints: [path],
+    outfile: path,
+    allowOverwrite: true,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    plugins: [siblingsExternal, bundleInternal],
+    logLevel: 'warning',
+  });
+}
 
 const written = Object.keys(result.metafile.outputs).map((p) => relative(dist, resolve(p)));
 const keep = new Set([...written, ...separate.map((p) => relative(dist, p))]);
