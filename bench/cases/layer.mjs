@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Layer from a directory: `pd layer create DIR -o FILE` (gzip -6, the default) against
 // `tar -c | pigz -6` (target ≤ 0.9×; `tar -c | gzip -6` for context), run alternately with the
-// floors `tar -c | cat` (reading the tree, no compression), `node -e 0` and Node's zlib on every
-// core (deflate-floor.mjs) on one ~350 MB tree (shared libraries, generated source, random data,
-// 20 000 tiny files, links). Every run writes a new
+// floors `tar -c | cat` (reading the tree, no compression), `node -e 0`, Node's zlib on every
+// core (deflate-floor.mjs) and the rest of the job around it (layer-job-floor.mjs: hashing, CRC
+// and writing, fed from the tree's tar file or from `tar -c`) on one ~350 MB tree (shared
+// libraries, generated source, random data, 20 000 tiny files, links). Every run writes a new
 // file; the tree stays in the page cache after the warm-up (so this measures CPU, not the disk).
 // Standalone: pnpm build && node bench/cases/layer.mjs [iterations]
 import { execFileSync } from 'node:child_process';
@@ -140,6 +141,7 @@ export async function prepareTree(log = console.log) {
 }
 
 const DEFLATE_FLOOR = fileURLToPath(new URL('./deflate-floor.mjs', import.meta.url));
+const JOB_FLOOR = fileURLToPath(new URL('./layer-job-floor.mjs', import.meta.url));
 const CASE = { name: 'layer from a directory', target: '≤ 0.9× pigz', maxRatio: 0.9 };
 
 export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
@@ -168,14 +170,21 @@ export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
   const shell = (compressor) => (file) => ({
     argv: ['sh', '-c', `tar -c -C '${dir}' . | ${compressor} > '${file}'`],
   });
-  // Floors: reading the tree into one tar stream (no compression), Node's start-up, and the
-  // compression alone on every core (deflate-floor.mjs, on the tree's tar made here untimed).
+  // Floors, each a rung above the one before: reading the tree into one tar stream (no
+  // compression), Node's start-up, the compression alone on every core (deflate-floor.mjs, on the
+  // tree's tar made here untimed), then the whole job but the walk (layer-job-floor.mjs: that tar
+  // hashed, CRC'd, compressed on every core and written), and the same fed by `tar -c`.
   const tarred = join(out, 'input.tar');
   execFileSync('tar', ['-c', '-f', tarred, '-C', dir, '.']);
+  const jobFloor = `'${process.execPath}' '${JOB_FLOOR}'`;
   const floors = {
     ...nodeStart(),
     'tar -c | cat': side('tar', shell('cat')),
     'node zlib -6 on every core': command([process.execPath, DEFLATE_FLOOR, tarred]),
+    'node: the tar → sha256 + crc32 + zlib -6 on every core + file': side('job', (file) => ({
+      argv: ['sh', '-c', `${jobFloor} '${tarred}' > '${file}'`],
+    })),
+    'tar -c | the same': side('tar-job', shell(jobFloor)),
   };
   log(
     `[layer] pd layer create vs tar|pigz -6 and tar|gzip -6 (${(inputBytes / 2 ** 20).toFixed(0)} MiB, ${availableParallelism()} cores)`,
