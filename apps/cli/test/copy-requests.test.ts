@@ -129,6 +129,20 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     ]);
   });
 
+  it("between two registries, the destination's ping does not wait for the source's manifest", async () => {
+    const image = fx.layered;
+    proxy.resetStats();
+    proxy2.resetStats();
+    await copy(`${proxy.host}/${image.repository}:${image.tag}`, `${proxy2.host}/early/layered:v1`);
+    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+    const pings = proxy2.requests({ path: /^\/v2\/$/ });
+    // Sent before the source's manifest was even asked for (after its own ping): one round trip
+    // less before the first blob moves. Still one ping at each registry.
+    expect(pings).toHaveLength(1);
+    expect(pings[0]!.startedAt).toBeLessThan(manifest!.startedAt);
+    expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(1);
+  });
+
   it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {
     const image = fx.layered;
     const layer = image.layers.reduce((a, b) => (b.size > a.size ? b : a));

@@ -43,6 +43,16 @@ async function copyRaw(ctx: Context, src: Reference, dst: Reference): Promise<Ou
   return { digest: d.digest, size: d.size, mediaType: d.mediaType, reference: dst.toString() };
 }
 
+/**
+ * Find the destination registry's endpoint (GET /v2/) while the source is read: one round trip
+ * less before the first blob moves. Within one registry it is the source's ping, shared. A failed
+ * ping is not kept: the push pings again and reports it.
+ */
+async function pingEarly(ctx: Context, dst: Reference): Promise<void> {
+  const client = await ctx.registry();
+  void client.ping(dst.registry, { signal: ctx.signal }).catch(() => undefined);
+}
+
 /** Registry to registry, one reference: the image (or artifact), then its referrers when asked. */
 async function copyOne(
   ctx: Context,
@@ -55,6 +65,7 @@ async function copyOne(
 ): Promise<OutputResult & { referrers?: unknown[] }> {
   let image: Image | ImageIndex | undefined;
   let result: OutputResult;
+  await pingEarly(ctx, dst);
   try {
     image = await openAny(ctx, { transport: 'docker', ref: src }, platform, keepOthers, PAST_CACHE);
   } catch (e) {
@@ -183,6 +194,7 @@ export const copy = defineCommand({
     const file = parseImageDestination(args.DST_REF!).transport !== undefined;
     const dst = file ? undefined : await registryRef(args.DST_REF!);
     checkDigestOptions(file ? { ...digests, output: args.DST_REF! } : digests);
+    if (dst) await pingEarly(ctx, dst);
     const image = await openAny(
       ctx,
       args.SRC_REF!,
