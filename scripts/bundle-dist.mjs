@@ -48,11 +48,8 @@ const bundleInternal = {
 // The package's version, for code that names it (the CLI's `pd version`) without reading
 // package.json at start-up.
 const { version } = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8'));
-const result = await build({
-  entryPoints: entries.map((name) => join(dist, name)),
-  ...(entries.length === 1
-    ? { outfile: join(dist, entries[0]) }
-    : { outdir: dist, splitting: true, chunkNames: 'chunk-[hash]' }),
+// Both builds below: ESM for Node 20 over tsc's output, npm packages left as imports.
+const common = {
   allowOverwrite: true,
   bundle: true,
   format: 'esm',
@@ -60,10 +57,17 @@ const result = await build({
   target: 'node20',
   packages: 'external',
   sourcemap: true,
+  logLevel: 'warning',
+};
+const result = await build({
+  ...common,
+  entryPoints: entries.map((name) => join(dist, name)),
+  ...(entries.length === 1
+    ? { outfile: join(dist, entries[0]) }
+    : { outdir: dist, splitting: true, chunkNames: 'chunk-[hash]' }),
   metafile: true,
   define: { __PD_VERSION__: JSON.stringify(version) },
   plugins: [keepSeparate, bundleInternal],
-  logLevel: 'warning',
 });
 
 // A module kept separate is left as tsc wrote it, unless it imports @pd/internal: then that (and
@@ -78,19 +82,7 @@ const siblingsExternal = {
 };
 for (const path of separate) {
   if (!/from ['"]@pd\/internal['"]/.test(await readFile(path, 'utf8'))) continue;
-  await build({
-    entryPoints: [path],
-    outfile: path,
-    allowOverwrite: true,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    plugins: [siblingsExternal, bundleInternal],
-    logLevel: 'warning',
-  });
+  await build({ ...common, entryPoints: [path], outfile: path, plugins: [siblingsExternal, bundleInternal] });
 }
 
 const written = Object.keys(result.metafile.outputs).map((p) => relative(dist, resolve(p)));
