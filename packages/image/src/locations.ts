@@ -13,17 +13,22 @@ const KEEP = 4;
  * from one of them instead of uploading it, as skopeo's blob-info cache lets it do: a copy into
  * a second repository of a registry moves no layer bytes. A hint only: a mount the registry
  * declines costs no extra request (its answer opens the upload), and a record that cannot be read
- * or written is no record. Kept at `<cache>/locations/<registry>/<algorithm>/<hex>`, one
- * repository per line.
+ * or written is no record. Kept in a cache directory, beside the blob cache's blobs, at
+ * `<cache>/locations/<registry>/<algorithm>/<hex>`, one repository per line.
  */
 export class BlobLocations {
-  constructor(readonly dir: string = join(defaultCacheDir(), 'locations')) {}
+  /** Where the records are: `locations/` in the cache directory. */
+  readonly dir: string;
+
+  constructor(cacheDir: string = defaultCacheDir()) {
+    this.dir = join(cacheDir, 'locations');
+  }
 
   private static readonly shared = new Map<string, BlobLocations>();
 
-  /** One instance per directory, under `defaultCacheDir()` as it is now. */
+  /** One instance per directory, for `defaultCacheDir()` as it is now. */
   static default(): BlobLocations {
-    const dir = join(defaultCacheDir(), 'locations');
+    const dir = defaultCacheDir();
     let l = BlobLocations.shared.get(dir);
     if (!l) {
       l = new BlobLocations(dir);

@@ -151,7 +151,7 @@ describe.skipIf(fixturesMissing())(
 
     test('the first copy uploads and notes where; the second mounts every blob from there, no byte moved', async () => {
       const fx = env.fixtures.layered;
-      const locations = new BlobLocations(join(dir, 'locations'));
+      const locations = new BlobLocations(join(dir, 'first'));
       const blobs = [...new Set([...fx.layers.map((l) => l.digest), fx.configDigest])];
       const img = await remote.get(fx.ref, { client: env.client, cache: env.cache });
       await push(img, `${destProxy.host}/first/layered:v1`, { client: env.client, locations });

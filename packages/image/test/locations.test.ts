@@ -23,7 +23,7 @@ describe('BlobLocations', () => {
     expect(await l.repositories('other.example', blob)).toEqual([]);
     expect(await l.repositories('reg.example:5000', digestOf(Buffer.from('another')))).toEqual([]);
     const hex = blob.slice('sha256:'.length);
-    expect(readFileSync(join(dir, 'order', 'reg.example:5000', 'sha256', hex), 'utf8')).toBe(
+    expect(readFileSync(join(dir, 'order', 'locations', 'reg.example:5000', 'sha256', hex), 'utf8')).toBe(
       'c\ne/five\nd/four\nb/two\n',
     );
   });
@@ -35,7 +35,7 @@ describe('BlobLocations', () => {
     await l.remember('reg.example', 'UPPER/case', blob);
     expect(readdirSync(join(dir)).includes('names')).toBe(false);
     await l.remember('reg.example', 'ok/repo', blob);
-    const file = join(dir, 'names', 'reg.example', 'sha256', blob.slice('sha256:'.length));
+    const file = join(dir, 'names', 'locations', 'reg.example', 'sha256', blob.slice('sha256:'.length));
     writeFileSync(file, 'ok/repo\n../../evil\n\nNot/Valid\nalso/ok\n');
     expect(await l.repositories('reg.example', blob)).toEqual(['ok/repo', 'also/ok']);
   });
@@ -44,7 +44,7 @@ describe('BlobLocations', () => {
     // A file where the directory should be: no write can succeed, not even as root.
     const blocked = join(dir, 'blocked');
     writeFileSync(blocked, 'not a directory');
-    const l = new BlobLocations(join(blocked, 'locations'));
+    const l = new BlobLocations(blocked);
     await expect(l.remember('reg.example', 'a/b', blob)).resolves.toBeUndefined();
     expect(await l.repositories('reg.example', blob)).toEqual([]);
     expect(readFileSync(blocked, 'utf8')).toBe('not a directory');
@@ -59,12 +59,12 @@ describe('BlobLocations.prune', () => {
     await l.remember('reg.example', 'new/one', other);
     const hex = blob.slice('sha256:'.length);
     const aged = new Date(Date.now() - 3 * 24 * 3600 * 1000);
-    utimesSync(join(dir, 'prune', 'reg.example', 'sha256', hex), aged, aged);
+    utimesSync(join(dir, 'prune', 'locations', 'reg.example', 'sha256', hex), aged, aged);
     expect(await l.prune(24 * 3600 * 1000)).toBe(1);
     expect(await l.repositories('reg.example', blob)).toEqual([]);
     expect(await l.repositories('reg.example', other)).toEqual(['new/one']);
     expect(await l.prune()).toBe(1);
-    expect(readdirSync(dir).includes('prune')).toBe(false);
+    expect(readdirSync(join(dir, 'prune')).includes('locations')).toBe(false);
     expect(await l.prune()).toBe(0);
   });
 });

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { BlobCache, BlobLocations, defaultCacheDir } from '@pd/image';
 import { LayerStore, listContainers, pruneContainers, pruneLayers } from '@pd/runner';
 import { defineCommand } from '../command.js';
@@ -148,7 +147,7 @@ export const cachePrune = defineCommand({
     const locations =
       dryRun || (olderThan === undefined && keep !== undefined)
         ? 0
-        : await new BlobLocations(join(dir, 'locations')).prune(olderThan ?? 0);
+        : await new BlobLocations(dir).prune(olderThan ?? 0);
     if (ctx.flags.json && dryRun) {
       // What would go, said as such: nothing was removed.
       ctx.printJson({

@@ -36,7 +36,7 @@ export interface PushOptions extends StreamOptions {
   compression?: Compression;
   /**
    * Where blobs were seen in registries (`new BlobLocations()` or `BlobLocations.default()`: in
-   * the blob cache's directory; default none). A blob that another repository of the target's
+   * the cache directory; default none). A blob that another repository of the target's
    * registry held when it was last pushed there is mounted from it instead of uploaded, as skopeo
    * does from its blob-info cache; every blob pushed is noted. The pd CLI passes its own.
    */
