@@ -124,7 +124,11 @@ async function socketToFile(dir, spec) {
         if (current !== overflow) return void free.push(full);
         overflow.copy(full, 0, 0, fill);
         current = full;
-        if (received === length || BUFFER - fill < 64 * 1024) flush();
+        // Once every byte is in, an empty buffer is not flushed: two buffers would hand an empty
+        // write back and forth, and the hash thread got updates after its digest.
+        if (received === length) {
+          if (fill > 0) flush();
+        } else if (BUFFER - fill < 64 * 1024) flush();
         else socket.resume();
       });
       if (received === length) chain.then(resolve, reject);
