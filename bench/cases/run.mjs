@@ -4,7 +4,10 @@
 // run it: the built CLI in a fresh node process, by reference (resolved from the local record, no
 // registry round trip). For context, not for the target: pd with crun, bare `runc run` of a
 // prepared bundle (the runtime's own floor), `node -e 0` (Node's start-up, the floor of any pd
-// command), and the same run in-process; the two floors are the row's floors (lib/floors.mjs).
+// command), and the same run in-process. The row's floors are a ladder, each rung one more part
+// of the job: Node starting; `pd help run` (Node, the CLI and the run command's modules, @pd/runner
+// among them, loaded; no work); bare runc; a Node script spawning runc on the prepared bundle
+// (Node, node:child_process, the fork, the runtime: what pd adds beyond it is its own work).
 // The first run's unpacking is the unpack case (cases/unpack.mjs).
 // Standalone: pnpm build && PD_TEST_DOCKER_HOST=... node bench/cases/run.mjs [iterations]
 import { existsSync } from 'node:fs';
@@ -18,6 +21,10 @@ import { notRun, pairResult } from '../lib/result.mjs';
 import { runStandalone } from '../lib/setup.mjs';
 
 const CASE = { name: 'run cached small image', target: '≤ 0.4×', maxRatio: 0.4 };
+// The least a Node program does to run a container: spawn the runtime on a prepared bundle, its
+// stdio inherited, and exit with its code (the argv after the script is the runtime's).
+const SPAWN_RUNC = `const [file, ...args] = process.argv.slice(1);
+require('node:child_process').spawn(file, args, { stdio: 'inherit' }).on('exit', (code) => process.exit(code ?? 1));`;
 
 async function load(pkgDir) {
   const dist = join(ROOT, pkgDir, 'dist', 'index.js');
@@ -53,6 +60,23 @@ export async function run({ ctx, iterations = 5, warmups = 2 } = {}) {
         prepare: () => ({ argv: pdArgv('run', '--rm', '--runtime', 'crun', ref, 'true'), env }),
       },
       ...nodeStart(),
+      'pd help run': { prepare: () => ({ argv: pdArgv('help', 'run'), env }) },
+      'node: spawn runc': {
+        prepare: () => ({
+          argv: [
+            process.execPath,
+            '-e',
+            SPAWN_RUNC,
+            'runc',
+            '--root',
+            runcRoot,
+            'run',
+            '--bundle',
+            bundle.dir,
+            'pd-bench-node',
+          ],
+        }),
+      },
       'docker run': {
         prepare: () => ({
           argv: ['docker', '-H', host, 'run', '--rm', '--network', 'none', base.tag, 'true'],
@@ -86,7 +110,7 @@ export async function run({ ctx, iterations = 5, warmups = 2 } = {}) {
         target: CASE.target,
         maxRatio: CASE.maxRatio,
         floors: [
-          ...floorsOf(warm, ['node -e 0', 'runc (bare bundle)']),
+          ...floorsOf(warm, ['node -e 0', 'pd help run', 'runc (bare bundle)', 'node: spawn runc']),
           {
             name: 'node -e 0 + runc (sum)',
             medianMs: Math.round(warm['node -e 0'].medianMs + warm['runc (bare bundle)'].medianMs),
