@@ -3,22 +3,25 @@ import { setMaxListeners } from 'node:events';
 import module from 'node:module';
 import { runCli } from './cli.js';
 import type { Io } from './context.js';
+import { proxyConfigured } from './proxy.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then again
 // with TurboFan on background threads, and Node waits for those at exit: 100-200 ms of every
-// registry command that goes through it on a 2-core machine (now only through a forward proxy:
-// registries reached directly go through node:http and node:https; a copy took 0.48 s, 0.42 s
-// without; RSS 95 MB, 60 MB), and
-// Liftoff code parses fast enough that pulls got faster too (bench/results/2026-12-05.md). Not
-// where WebAssembly does heavy work, which Liftoff code does ~25% slower: the zstd encoder and
-// the conda solver (build, conda build, layer create, any zstd option). V8 flags are per process:
-// the CLI sets it, the libraries leave it to their host. Set before the first connection. Help
-// and version load no WebAssembly, and skip node:v8 (5 ms of their start-up).
+// registry command that went through it on a 2-core machine (a copy took 0.48 s, 0.42 s without;
+// RSS 95 MB, 60 MB), and Liftoff code parses fast enough that pulls got faster too
+// (bench/results/2026-12-05.md). Registries reached directly now go through node:http and
+// node:https, so pd loads undici only for a forward proxy (HTTP(S)_PROXY): without one, no command
+// but the heavy ones compiles WebAssembly, and none loads node:v8 for the flag (3 ms of `pd run`'s
+// start-up, of help's and version's). Not where WebAssembly does heavy work, which Liftoff code
+// does ~25% slower: the zstd encoder and the conda solver (build, conda build, layer create, any
+// zstd option). V8 flags are per process: the CLI sets it, the libraries leave it to their host.
+// Set before the first connection.
 const words = process.argv.slice(2);
 const command = words.find((w) => !w.startsWith('-'));
 const heavyWasm =
   ['build', 'conda', 'layer'].includes(command ?? '') || words.some((w) => w.includes('zstd'));
 const noWasm =
+  !proxyConfigured(process.env) ||
   command === undefined ||
   ['version', 'help'].includes(command) ||
   words.some((w) => w === '--help' || w === '-h');

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missingTools } from '@pd/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -139,6 +139,32 @@ describe('bad references exit 1 with a hint', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr.trimEnd()).toMatch(message);
+  });
+});
+
+describe('the Liftoff flag (node:v8) only where undici may compile WebAssembly', () => {
+  // main.ts loads node:v8 just to set --liftoff-only, and only a forward proxy brings undici in:
+  // a preload reports whether node:v8 was loaded by the time pd exits.
+  const probe = join(iso.dir, 'v8-probe.cjs');
+  const answer = join(iso.dir, 'v8-probe.txt');
+  writeFileSync(
+    probe,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(answer)}, ` +
+      `String(process.moduleLoadList.includes('NativeModule v8'))));`,
+  );
+  const loadsV8 = async (args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    const r = await pd(args, { env: { ...iso.env, NODE_OPTIONS: `--require ${probe}`, ...extra } });
+    expect(r.stderr).toMatch(/^pd: /); // the registry on port 9 refuses: an error, quickly
+    return readFileSync(answer, 'utf8') === 'true';
+  };
+
+  it('a registry command without a proxy does not load node:v8', async () => {
+    expect(await loadsV8(['digest', '127.0.0.1:9/x:y'])).toBe(false);
+  });
+
+  it('with HTTPS_PROXY or http_proxy set, it sets the flag', async () => {
+    expect(await loadsV8(['digest', '127.0.0.1:9/x:y'], { HTTPS_PROXY: 'http://127.0.0.1:9' })).toBe(true);
+    expect(await loadsV8(['digest', '127.0.0.1:9/x:y'], { http_proxy: 'http://127.0.0.1:9' })).toBe(true);
   });
 });
 
