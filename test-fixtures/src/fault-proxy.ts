@@ -64,6 +64,8 @@ export interface ProxiedRequest {
   range: string | undefined;
   authorization: boolean;
   fault: Fault['kind'] | undefined;
+  /** Which client connection carried it: 1 for the first the proxy accepted, and so on. */
+  connection: number;
   /** When the request arrived and when its answer ended (performance.now() of the proxy). */
   startedAt: number;
   endedAt: number;
@@ -115,6 +117,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   let rules: ActiveRule[] = [];
   let log: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
+  const connectionIds = new WeakMap<Socket, number>();
+  let connections = 0;
   const random = seededRandom(Number(process.env.PD_TEST_SEED ?? 20261204));
 
   const pick = (req: IncomingMessage, path: string): Fault | undefined => {
@@ -145,6 +149,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       range: header(req.headers, 'range'),
       authorization: req.headers.authorization !== undefined,
       fault: fault?.kind,
+      connection: connectionIds.get(req.socket) ?? 0,
       startedAt: performance.now(),
       endedAt: 0,
     };
@@ -210,6 +215,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   });
   server.on('connection', (s: Socket) => {
     sockets.add(s);
+    connectionIds.set(s, ++connections);
     s.on('close', () => sockets.delete(s));
   });
 

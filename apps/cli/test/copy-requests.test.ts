@@ -31,6 +31,21 @@ const line = (r: ProxiedRequest) =>
 /** {@link line} with the blob's digest as `BLOB`. */
 const anyBlob = (r: ProxiedRequest) => line(r).replace(/blobs\/sha256:[0-9a-f]{64}/, 'blobs/BLOB');
 
+/**
+ * Whether the copy kept its connections: the source's manifest GET on the ping's connection, the
+ * manifest PUT on one an earlier request used. A new connection costs a round trip (two with TLS):
+ * 120 ms of a copy with 40 ms between pd and the registry, when short answers left unread held
+ * their sockets.
+ */
+function reusedConnections(p: FaultProxy): { manifestOnPing: boolean; putOnEarlier: boolean } {
+  const [ping, manifest] = p.log;
+  const put = p.log.at(-1)!;
+  return {
+    manifestOnPing: manifest?.connection === ping?.connection,
+    putOnEarlier: p.log.slice(0, -1).some((r) => r.connection === put.connection),
+  };
+}
+
 /** Blob files the copy left in pd's cache. */
 function cachedBlobs(cacheDir: string): string[] {
   const dir = join(cacheDir, 'blobs', 'sha256');
@@ -80,6 +95,7 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     const mounts = proxy.requests({ method: 'POST' }).map((r) => new URL(r.url, 'http://x').searchParams);
     expect(mounts.map((q) => q.get('mount')).sort()).toEqual([...blobs].sort());
     expect(new Set(mounts.map((q) => q.get('from')))).toEqual(new Set([image.repository]));
+    expect(reusedConnections(proxy)).toEqual({ manifestOnPing: true, putOnEarlier: true });
     expect(cachedBlobs(iso.env.PD_CACHE_DIR!)).toEqual([]);
     // The source's manifest, byte for byte (so its digest), as skopeo reads it back.
     expect(await rawManifest(`${registry.host}/copied/layered:v1`)).toBe(await rawManifest(image.ref));
@@ -112,6 +128,8 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
       blobs.map(() => 201),
     );
     expect(dst.length).toBe(3 * blobs.length + 2);
+    expect(reusedConnections(proxy).manifestOnPing).toBe(true);
+    expect(reusedConnections(proxy2).putOnEarlier).toBe(true);
     expect(cachedBlobs(iso.env.PD_CACHE_DIR!)).toEqual([]);
     const back = await readPushedImage(second, 'mirror/layered', 'v1', image.digest);
     expect(back.layers).toEqual(image.layers);

@@ -98,6 +98,27 @@ describe.skipIf(skip)('manifests against the real registry', () => {
     expect(await skopeoDigest(`${registry.host}/pd/app:oci`)).toBe(digest);
   });
 
+  test('one after another, requests share one kept-alive connection (short answers read to their end)', async () => {
+    // The ping's tiny body, a HEAD, a PUT's empty 201: a body left unread held its socket, so the
+    // next request paid a new connection (a round trip; two with TLS).
+    const fresh = new RegistryClient({ dockerConfig: false });
+    try {
+      proxy.resetStats();
+      const m = await fresh.getManifest(`${proxy.host}/pd/app:v1`);
+      await fresh.headManifest(`${proxy.host}/pd/app:v1`);
+      await fresh.putManifest(`${proxy.host}/pd/app:again`, m.bytes, m.mediaType);
+      expect(proxy.log.map((r) => `${r.method} ${r.status}`)).toEqual([
+        'GET 200',
+        'GET 200',
+        'HEAD 200',
+        'PUT 201',
+      ]);
+      expect(new Set(proxy.log.map((r) => r.connection)).size).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test('a flipped byte in a manifest fetched by tag is caught through Docker-Content-Digest', async () => {
     proxy.inject({ path: /\/manifests\//, method: 'GET', fault: { kind: 'flip-byte', offset: 40 } });
     try {

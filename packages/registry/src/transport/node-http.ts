@@ -26,7 +26,9 @@ export interface NodeHttpRequest {
 function asBody(res: IncomingMessage): BodyReadable {
   const dump = ({ limit = 128 * 1024 }: { limit?: number } = {}) =>
     new Promise<void>((resolve) => {
-      if (res.complete || res.destroyed) return resolve();
+      // `complete` is not enough: a short body that arrived whole still waits in the stream, and
+      // the agent frees the socket for the next request only at 'end', once it has been read.
+      if (res.readableEnded || res.destroyed) return resolve();
       let seen = 0;
       res.on('data', (chunk: Buffer) => {
         seen += chunk.length;
