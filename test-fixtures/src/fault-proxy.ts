@@ -23,6 +23,8 @@ export type Fault =
   | { kind: 'stall' }
   /** Forward, sending the response body at about `bytesPerSecond`. */
   | { kind: 'slow'; bytesPerSecond: number }
+  /** Forward, holding the whole response back for `ms` first (a far or busy registry). */
+  | { kind: 'delay'; ms: number }
   /** Forward, inverting the bits of one response body byte (default: the middle one). */
   | { kind: 'flip-byte'; offset?: number }
   /** Forward without the Range header, as a registry without range support would answer. */
@@ -201,7 +203,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         path: url,
         headers,
       },
-      (upRes) => forward(upRes, res, fault, entry),
+      (upRes) => {
+        if (fault?.kind !== 'delay') return forward(upRes, res, fault, entry);
+        upRes.pause();
+        setTimeout(() => forward(upRes, res, fault, entry), fault.ms);
+      },
     );
     up.on('error', () => {
       entry.status = -1;

@@ -1,11 +1,18 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DigestMismatchError, MediaType } from '@pd/oci-types';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { BlobCache } from '../src/cache.js';
-import { readDockerArchive, writeDockerArchive } from '../src/formats/index.js';
+import {
+  readDockerArchive,
+  readOciLayout,
+  writeDockerArchive,
+  writeOciLayout,
+} from '../src/formats/index.js';
 import { verifiesItself } from '../src/formats/verified-stream.js';
 import { RemoteLayer } from '../src/layers/remote.js';
+import type { Image as ImageModel } from '../src/model.js';
 import * as remote from '../src/remote.js';
 import { Image } from '../src/seed.js';
 import { type Env, fixturesMissing, startEnv, tarFiles } from './helpers.js';
@@ -248,6 +255,58 @@ describe.skipIf(fixturesMissing())('remote images', () => {
       expect(await cache.has(victim.digest)).toBe(false);
     } finally {
       flip.remove();
+    }
+  });
+
+  test('an OCI layout starts the first layer downloads while the config is on its way', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'early'));
+    const out = mkdtempSync(join(tmpdir(), 'pd-early-'));
+    try {
+      // The config's answer held back 400 ms, as from a far registry: the layers need nothing
+      // of it, so their GETs go out beside it, not one round trip after it.
+      const hold = env.proxy.inject({
+        method: 'GET',
+        path: fx.configDigest,
+        fault: { kind: 'delay', ms: 400 },
+      });
+      env.proxy.resetStats();
+      const img = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+      await writeOciLayout(join(out, 'layout'), img, { tag: 'v1' });
+      hold.remove();
+      const [config] = env.proxy.requests({ method: 'GET', path: fx.configDigest });
+      const layers = env.proxy
+        .requests({ method: 'GET', path: '/blobs/' })
+        .filter((r) => !r.path.endsWith(fx.configDigest));
+      expect(layers.map((r) => r.path.split('/').at(-1)).sort()).toEqual(
+        fx.layers.map((l) => l.digest).sort(),
+      );
+      const early = layers.filter((r) => r.startedAt < config!.endedAt - 200);
+      expect(early.length).toBe(Math.min(4, fx.layers.length));
+      const back = (await readOciLayout(join(out, 'layout'))) as ImageModel;
+      expect(await Promise.all((await back.layers()).map((l) => l.digest()))).toEqual(
+        fx.layers.map((l) => l.digest),
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  test('a config that is not the manifest’s stops the early layer downloads; nothing is left', async () => {
+    const fx = env.fixtures.layered;
+    const cache = new BlobCache(join(env.cacheDir, 'early-bad'));
+    const out = mkdtempSync(join(tmpdir(), 'pd-early-'));
+    try {
+      const flip = env.proxy.inject({ method: 'GET', path: fx.configDigest, fault: { kind: 'flip-byte' } });
+      const img = await remote.image(env.viaProxy(fx.ref), { client: env.client, cache });
+      await expect(writeOciLayout(join(out, 'layout'), img)).rejects.toThrow();
+      flip.remove();
+      expect(flip.hits).toBe(1);
+      // The downloads begun before the config failed were stopped and waited for.
+      expect(existsSync(join(out, 'layout'))).toBe(false);
+      expect(readdirSync(join(cache.dir, 'tmp'))).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 

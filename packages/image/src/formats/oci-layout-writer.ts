@@ -97,7 +97,19 @@ export async function writeOciLayout(
   options: WriteOciOptions = {},
 ): Promise<Descriptor> {
   checkTag(options.tag);
-  const plan = await planBlobs(root, options.manifests ?? 'oci');
+  // On a failure the other transfers are aborted and awaited, so that none is still creating
+  // files when the directory is removed below.
+  const stop = abortGroup(options.signal);
+  const { signal } = stop;
+  const early = fetchFirstLayers(dir, root, { ...options, signal });
+  let plan: Awaited<ReturnType<typeof planBlobs>>;
+  try {
+    plan = await planBlobs(root, options.manifests ?? 'oci');
+  } catch (e) {
+    stop.abort();
+    await early;
+    throw e;
+  }
   // The first directory this call created (undefined when `dir` existed): a failure before the
   // index is written removes it, so a failed pull into a new layout leaves nothing behind.
   const created = await mkdir(dir, { recursive: true });
@@ -105,10 +117,6 @@ export async function writeOciLayout(
     await prepareLayout(dir);
     // Blobs are content-addressed and written through temp files, so several may be written at
     // once (and by several processes); only the index.json update needs the lock.
-    // On a failure the other writes are aborted and awaited, so that none is still creating
-    // files when the directory is removed below.
-    const stop = abortGroup(options.signal);
-    const { signal } = stop;
     await mapLimit(
       plan.blobs,
       BLOB_CONCURRENCY,
@@ -118,7 +126,10 @@ export async function writeOciLayout(
       },
       { settle: true, onError: () => stop.abort() },
     );
+    await early;
   } catch (e) {
+    stop.abort();
+    await early;
     if (created !== undefined) await removeUnindexed(created, dir);
     throw e;
   }
@@ -199,6 +210,35 @@ async function removeUnindexed(created: string, dir: string): Promise<void> {
 
 /** Blobs written at once: enough to overlap downloads of a lazy image, few enough to keep memory flat. */
 const BLOB_CONCURRENCY = 4;
+
+/**
+ * Start downloading the first layers of a registry image into the cache while planBlobs fetches
+ * and checks its config: the layers need nothing of it, and waiting cost a round trip before the
+ * first layer byte. Only the cache is written (the layout gets a blob once the plan holds); the
+ * writes join these downloads (the cache shares one download of a blob). Layers the layout or
+ * the cache holds already are left alone. Settles when the downloads do; their failures are the
+ * writes' to report.
+ */
+async function fetchFirstLayers(
+  dir: string,
+  root: Image | ImageIndex,
+  options: StreamOptions,
+): Promise<void> {
+  if (root.kind !== 'image') return;
+  try {
+    const layers = (await root.layers()).slice(0, BLOB_CONCURRENCY);
+    await Promise.allSettled(
+      layers.map(async (layer) => {
+        if (!layer.fetch || (await layer.localPath?.()) !== undefined) return;
+        const d = { digest: await layer.digest(), size: await layer.size() };
+        if ((await sizeIfExists(join(dir, blobPath(d.digest)))) === d.size) return;
+        await layer.fetch(options);
+      }),
+    );
+  } catch {
+    // planBlobs meets the same problem and reports it
+  }
+}
 
 /** Check or create `oci-layout`; return the current index.json, if any. */
 async function prepareLayout(dir: string): Promise<OciImageIndex | undefined> {
