@@ -29,6 +29,8 @@ const NAMES = {
   copy: ['registry → registry copy, same registry', '≤ 2×'],
   'copy-registries': ['registry → registry copy, two registries', '≤ 0.7×'],
   'copy-again': ['registry → registry copy, again into a new repository', '≤ 2× (as within one registry)'],
+  'far-pull': ['pull → OCI layout, registry 40 ms away', '≤ 0.6× (as on loopback)'],
+  'far-copy': ['registry → registry copy, same registry 40 ms away', '≤ 2× (as on loopback)'],
   append: ['append one file + push to new repo', '≤ 0.25×, 0 base bytes'],
   layer: ['layer from a directory', '≤ 0.9× pigz'],
   run: ['run cached small image', '≤ 0.4×'],
@@ -137,6 +139,9 @@ try {
   await attempt(LARGE, async (keys) => (await import('./cases/large.mjs')).run({ ...opts, only: keys }));
   await attempt(['copy', 'copy-registries', 'copy-again'], async (keys) =>
     (await import('./cases/copy.mjs')).run({ ...opts, only: keys }),
+  );
+  await attempt(['far-pull', 'far-copy'], async (keys) =>
+    (await import('./cases/far.mjs')).run({ ...opts, only: keys }),
   );
   await attempt(['append'], async () => {
     const m = await import('./cases/append.mjs');

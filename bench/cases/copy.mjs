@@ -49,7 +49,7 @@ async function manifestDigest(registry, repo, mediaType) {
  * (`{ registry, stop? }`), the copy checked to serve the source's manifest digest; `floor` adds
  * the raw-socket copy of copy-socket-floor.mjs, checked the same way.
  */
-function copySides(scratch, src, image, dest, { floor = false, seed = false } = {}) {
+export function copySides(scratch, src, image, dest, { floor = false, seed = false } = {}) {
   const side = (who, argv) =>
     scratchSide(scratch, who, async (dir) => {
       const d = await dest();
