@@ -53,25 +53,29 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
       `every request through lib/delay-proxy.mjs: ${DELAY_MS} ms each way, a new connection one round trip more`,
       'pd: empty PD_CACHE_DIR per run',
     ];
+    const measured = async (key, sides, floors, peer, commands, more = []) => {
+      const r = await alternate({ ...sides, ...floors }, { iterations, warmups, log });
+      rows.push(
+        pairResult({
+          ...CASES[key],
+          pd: r.pd,
+          peer: { name: peer, ...r.skopeo },
+          ...commands,
+          floors: floorsOf(r, Object.keys(floors)),
+          notes: [...notes, ...more],
+        }),
+      );
+    };
     if (wanted.includes('far-pull')) {
       log(
         `[far] pd pull vs skopeo copy docker:// oci: through ${proxy.host} (${2 * DELAY_MS} ms round trip)`,
       );
-      const floors = { ...nodeStart(), ...curlFetch(scratch, blobUrls({ host: proxy.host }, image)) };
-      const r = await alternate(
-        { ...pullSides(scratch, src, image), ...floors },
-        { iterations, warmups, log },
-      );
-      rows.push(
-        pairResult({
-          ...CASES['far-pull'],
-          pd: r.pd,
-          peer: { name: 'skopeo copy docker:// oci:', ...r.skopeo },
-          pdCommand: 'pd pull REF -o DIR',
-          peerCommand: 'skopeo copy docker://REF oci:DIR:latest',
-          floors: floorsOf(r, Object.keys(floors)),
-          notes,
-        }),
+      await measured(
+        'far-pull',
+        pullSides(scratch, src, image),
+        { ...nodeStart(), ...curlFetch(scratch, blobUrls({ host: proxy.host }, image)) },
+        'skopeo copy docker:// oci:',
+        { pdCommand: 'pd pull REF -o DIR', peerCommand: 'skopeo copy docker://REF oci:DIR:latest' },
       );
     }
     if (wanted.includes('far-copy')) {
@@ -83,22 +87,14 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
         timeoutMs: 300_000,
       });
       if (taught.code !== 0) throw new Error(`skopeo copy ${src} ${seed}: ${taught.stderr}`);
-      const floors = nodeStart();
       const dest = async () => ({ registry: { host: proxy.host, url: registry.url } });
-      const r = await alternate(
-        { ...copySides(scratch, src, image, dest), ...floors },
-        { iterations, warmups, log },
-      );
-      rows.push(
-        pairResult({
-          ...CASES['far-copy'],
-          pd: r.pd,
-          peer: { name: 'skopeo copy docker:// docker://', ...r.skopeo },
-          pdCommand: 'pd copy SRC DST',
-          peerCommand: 'skopeo copy docker://SRC docker://DST',
-          floors: floorsOf(r, Object.keys(floors)),
-          notes: [...notes, `both mount the blobs (skopeo from its blob-info cache, taught once)`],
-        }),
+      await measured(
+        'far-copy',
+        copySides(scratch, src, image, dest),
+        nodeStart(),
+        'skopeo copy docker:// docker://',
+        { pdCommand: 'pd copy SRC DST', peerCommand: 'skopeo copy docker://SRC docker://DST' },
+        ['both mount the blobs (skopeo from its blob-info cache, taught once)'],
       );
     }
     return rows;
