@@ -112,8 +112,9 @@ export async function writeOciLayout(
   }
   // The first directory this call created (undefined when `dir` existed): a failure before the
   // index is written removes it, so a failed pull into a new layout leaves nothing behind.
-  const created = await mkdir(dir, { recursive: true });
+  let created: string | undefined;
   try {
+    created = await mkdir(dir, { recursive: true });
     await prepareLayout(dir);
     // Blobs are content-addressed and written through temp files, so several may be written at
     // once (and by several processes); only the index.json update needs the lock.
