@@ -13,7 +13,7 @@ import {
   validateOciLayoutIndex,
 } from '@pd/oci-types';
 import { BatchedFileWriter, pipeInto, writeAll } from '@pd/tar/file-io';
-import type { Image, ImageIndex, StreamOptions } from '../model.js';
+import type { Image, ImageIndex, Layer, StreamOptions } from '../model.js';
 import { tempPathBeside, withLockFile, writeFileAtomically } from './atomic-file.js';
 import { blobPath } from './blob-store.js';
 import { LayoutError } from './errors.js';
@@ -230,10 +230,10 @@ async function fetchFirstLayers(
     const layers = (await root.layers()).slice(0, BLOB_CONCURRENCY);
     await Promise.allSettled(
       layers.map(async (layer) => {
-        if (!layer.fetch || (await layer.localPath?.()) !== undefined) return;
+        if (!layer.fetch) return; // not a registry layer: nothing to start early
         const d = { digest: await layer.digest(), size: await layer.size() };
-        if ((await sizeIfExists(join(dir, blobPath(d.digest)))) === d.size) return;
-        await layer.fetch(options);
+        if ((await sizeIfExists(join(dir, blobPath(d.digest)))) !== d.size)
+          await fetchIntoCache(layer, options);
       }),
     );
   } catch {
@@ -301,9 +301,7 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOpti
     await writeFileAtomically(target, (fh) => writeAll(fh, [blob.data]));
     return;
   }
-  // A layer that can be fetched into a local cache (a registry layer) is fetched there first and
-  // hardlinked into the layout: one write of the bytes instead of two (cache and layout).
-  if (blob.layer.fetch && (await blob.layer.localPath?.()) === undefined) await blob.layer.fetch(options);
+  await fetchIntoCache(blob.layer, options);
   if (await linkLocal(blob, target)) {
     options.onProgress?.({ id: d.digest, phase: 'write', done: d.size, total: d.size });
     return;
@@ -322,6 +320,14 @@ async function writeBlobFile(dir: string, blob: BlobToWrite, options: StreamOpti
     },
     { sync: false },
   );
+}
+
+/**
+ * A layer that can be fetched into a local cache (a registry layer) and is not there yet is
+ * fetched there, to be hardlinked into the layout: one write of the bytes instead of two.
+ */
+async function fetchIntoCache(layer: Layer, options: StreamOptions): Promise<void> {
+  if (layer.fetch && (await layer.localPath?.()) === undefined) await layer.fetch(options);
 }
 
 /** Hardlink the layer's local file into place when it offers one of the right size. */
