@@ -69,6 +69,7 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
       ...nodeStart(),
       ...nodeFetchLadder(scratch, blobs, ['socket', 'files', 'undici']),
       ...curlFetch(scratch, blobs),
+      ...curlFetch(scratch, blobs, { ranges: 4 }),
     };
     log(`[large-pull] pd pull vs skopeo copy docker:// oci: (${src}, ${mb(total)})`);
     const r = await alternate({ ...pullSides(scratch, src, image), ...floors }, { iterations, warmups, log });
