@@ -147,7 +147,8 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
         bytes.copy(batch, fill, off, off + k);
         fill += k;
         off += k;
-        if (fill === WRITE_BUFFER) flush();
+        // The buffer that holds the body's last byte waits for the verdict (complete()).
+        if (fill === WRITE_BUFFER && !(off === bytes.length && received === length)) flush();
       }
     };
 
@@ -207,7 +208,7 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       if (!inPlace) store(bytes);
       else {
         fill += take;
-        if (WRITE_BUFFER - fill < MIN_READ) flush();
+        if (WRITE_BUFFER - fill < MIN_READ && received < length) flush();
       }
       if (received - reported >= WRITE_BUFFER) {
         reported = received;
@@ -251,7 +252,8 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       port: Number(req.url.port || 80),
       onread: {
         // Asked before each read: the free tail of the write buffer once the body flows.
-        buffer: () => (batch && length >= 0 && !settled ? batch.subarray(fill) : spare),
+        // (Not past the body's end: the buffer with its last byte may be full, waiting.)
+        buffer: () => (batch && length >= 0 && received < length && !settled ? batch.subarray(fill) : spare),
         callback: (n, buf) => {
           if (settled) return false;
           const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
