@@ -388,6 +388,35 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
     await client.close();
   });
 
+  test('downloadBlob over HTTPS: a large blob on a socket of its own, a small one through the client', async () => {
+    const lines: string[] = [];
+    const client = new RegistryClient({ dockerConfig: false, logger: { debug: (m) => lines.push(m) } });
+    const repo = `127.0.0.1:${port}/pd/tls-download`;
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const [size, socket] of [
+        [9 << 20, true],
+        [700_000, false],
+      ] as const) {
+        const data = randomData(size);
+        const { digest } = await client.uploadBlob(repo, sourceOf(data), { size });
+        lines.length = 0;
+        const path = join(dir, `blob-${size}`);
+        expect((await client.downloadBlob(repo, digest, path, { size })).size).toBe(size);
+        expect(sha256(readFileSync(path))).toBe(sha256(data));
+        const gets = lines.filter((l) => l.startsWith('GET ') && l.includes('/blobs/'));
+        expect(gets).toEqual([
+          socket
+            ? expect.stringMatching(/^GET https:\/\/.+ -> 200 \(\d+ ms, socket\)$/)
+            : expect.stringMatching(/^GET https:\/\/.+ -> 200 \(\d+ ms\)$/),
+        ]);
+      }
+    } finally {
+      cleanup();
+      await client.close();
+    }
+  });
+
   test('an untrusted certificate on a non-loopback name is refused with a hint', async () => {
     const client = new RegistryClient({ dockerConfig: false });
     const err = await client.ping(mapped(port)).catch((e: unknown) => e);

@@ -1,9 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
-import { afterEach, describe, expect, test } from 'vitest';
+import { missingTools } from '@pd/test-fixtures';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { parseHead, SocketError } from '../src/transport/http1.js';
 import {
   receive,
@@ -17,7 +20,7 @@ import { randomData, tempDir } from './helpers.js';
 // packets, chunked bodies, early closes. The real registry is in blobs.test.ts.
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const servers: Server[] = [];
+const servers: Pick<Server, 'close'>[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
@@ -271,5 +274,97 @@ describe('socket download, hashed on a thread', () => {
       kind: 'stored',
       size: again.length,
     });
+  });
+});
+
+describe.skipIf(missingTools('openssl'))('socket download over TLS', () => {
+  const certs = tempDir('pd-sock-tls-');
+  // A certificate for the name `localhost` (and 127.0.0.1), made by openssl and trusted by no one.
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem'],
+      ...['-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    ],
+    { cwd: certs.dir, stdio: 'ignore' },
+  );
+  const key = readFileSync(join(certs.dir, 'key.pem'));
+  const cert = readFileSync(join(certs.dir, 'cert.pem'));
+  afterAll(() => certs.cleanup());
+
+  /** A TLS server answering each request head with `answer`; records the SNI name it was sent. */
+  async function serveTls(
+    answer: (socket: TLSSocket) => void,
+    host = '127.0.0.1',
+  ): Promise<{ url: URL; names: (string | false | null)[] }> {
+    const names: (string | false | null)[] = [];
+    const server = createTlsServer({ key, cert }, (socket) => {
+      names.push(socket.servername);
+      let head = '';
+      socket.on('data', (d) => {
+        head += d.toString('latin1');
+        if (head.includes('\r\n\r\n')) answer(socket);
+      });
+      socket.on('error', () => {});
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    return { url: new URL(`https://${host}:${port}/v2/r/blobs/x`), names };
+  }
+
+  const answerWith = (body: Buffer, step: number) => (s: TLSSocket) => {
+    s.write(Buffer.concat([Buffer.from(ok(body.length)), body.subarray(0, 777)]));
+    for (let off = 777; off < body.length; off += step) s.write(body.subarray(off, off + step));
+    s.end();
+  };
+
+  test.each([
+    ['hashed where the bytes land', undefined],
+    ['hashed on a thread', 1],
+  ])(
+    'writes slower than the socket (%s): reading pauses, nothing is lost or reordered',
+    async (_how, from) => {
+      const body = randomData(9 << 20);
+      const { url, names } = await serveTls(answerWith(body, 100_003));
+      const sink = slowSink(15);
+      const out = await receive(request(url, body, { insecureTls: true, hashThreadFrom: from }), sink);
+      expect(out).toEqual({ kind: 'stored', size: body.length });
+      expect(sha256(sink.bytes())).toBe(sha256(body));
+      expect(Math.max(...sink.sizes)).toBe(1 << 20);
+      // An address is not a server name: no SNI.
+      expect(names).toEqual([false]);
+    },
+  );
+
+  test('the certificate is checked unless the registry is insecure; SNI names the host', async () => {
+    const body = randomData(100_000);
+    const { url, names } = await serveTls(answerWith(body, 10_000), 'localhost');
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'blob');
+      const refused = await socketDownload(request(url, body, { path })).catch((e: unknown) => e);
+      expect((refused as NodeJS.ErrnoException).code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
+      expect(readFileSync(path).length).toBe(0);
+      rmSync(path);
+      const out = await socketDownload(request(url, body, { path, insecureTls: true }));
+      expect(out).toEqual({ kind: 'stored', size: body.length });
+      expect(readFileSync(path).equals(body)).toBe(true);
+      expect(names.at(-1)).toBe('localhost');
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a flipped byte fails with the digest it had; the sink never gets the whole body', async () => {
+    const body = randomData(3 << 20);
+    const bad = Buffer.from(body);
+    bad[bad.length >> 1]! ^= 0xff;
+    const { url } = await serveTls(answerWith(bad, 65_536));
+    const sink = slowSink(0);
+    const err = await receive(request(url, body, { insecureTls: true }), sink).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect((err as Error).message).toContain(sha256(bad));
+    expect(sink.bytes().length).toBeLessThan(body.length);
   });
 });

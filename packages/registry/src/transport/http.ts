@@ -130,6 +130,11 @@ export class HttpTransport {
     return url.protocol === 'http:' && this.direct(url);
   }
 
+  /** Whether a blob GET from `url` can be received on a socket of its own: straight to the host, HTTP or HTTPS. */
+  receivable(url: URL): boolean {
+    return (url.protocol === 'http:' || url.protocol === 'https:') && this.direct(url);
+  }
+
   /** The agent for verified or unverified TLS, created on first use. */
   private dispatcher(insecure: boolean): Promise<Dispatcher> {
     if (insecure) {

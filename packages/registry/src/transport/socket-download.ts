@@ -1,18 +1,21 @@
 import { open } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 import { type DigestAlgorithm, DigestHasher, DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import { type ThreadHash, threadHash } from './hash-thread.js';
 import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
 
-// A blob GET over plain HTTP, received straight into a file. Through undici every socket read
-// becomes a Buffer, a parser callback and a stream chunk; for a 160 MB pull that is most of the
-// CPU the process spends (bench/results/2026-12-05-c.md: 0.3 s of CPU here against 0.75 s for
-// a minimal undici program doing the same hashing and writing). Here the kernel reads straight
+// A blob GET on a connection of its own, received straight into a file. Through undici every
+// socket read became a Buffer, a parser callback and a stream chunk, and through node:http a
+// parser call, an IncomingMessage chunk and a stream write: for a 160 MB pull most of the CPU the
+// process spends (bench/results/2026-12-05-c.md: 0.3 s of CPU here against 0.75 s for a minimal
+// undici program doing the same hashing and writing). Over plain HTTP the kernel reads straight
 // into 1 MiB write buffers that take turns (net's `onread`, asked for the free tail of the
 // current one before each read), the bytes are hashed where they land, and the body makes no
-// garbage and no copy (copying it cost 20 ms of CPU per 154 MB pulled). Plain HTTP only:
-// a TLS socket has no `onread`. Anything but a 200 with a Content-Length is handed back to the
-// caller, whose requester knows auth, redirects, errors and retries.
+// garbage and no copy (copying it cost 20 ms of CPU per 154 MB pulled). A TLS socket has no
+// `onread`: its decrypted chunks (16 KiB each) are copied into the same write buffers, with no
+// HTTP parser or stream between them (a 160 MB pull over TLS: see download.ts). Anything but a
+// 200 with a Content-Length is handed back to the caller, whose requester knows auth, redirects,
+// errors and retries.
 
 const READ_BUFFER = 256 * 1024;
 const WRITE_BUFFER = 1 << 20;
@@ -31,8 +34,10 @@ const HEAD_LIMIT = 64 * 1024;
 
 /** A blob GET whose body goes into a {@link WriteSink}. */
 export interface SocketReceiveRequest {
-  /** An `http:` URL. */
+  /** An `http:` or `https:` URL. */
   url: URL;
+  /** HTTPS without checking the server's certificate (an insecure registry's own origin). */
+  insecureTls?: boolean | undefined;
   headers: Record<string, string>;
   digest: string;
   algorithm: DigestAlgorithm;
@@ -116,7 +121,7 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     // Where a read goes when no write buffer is free (or the head is still to come): copied
     // from there like any chunk.
     const spare = Buffer.allocUnsafe(READ_BUFFER);
-    const overflow = Buffer.allocUnsafe(READ_BUFFER);
+    let overflow = Buffer.allocUnsafe(READ_BUFFER);
     let overflowed = 0;
     let writing: Promise<void> = Promise.resolve();
 
@@ -139,6 +144,13 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       let off = 0;
       while (off < bytes.length) {
         if (!batch) {
+          // A read is at most READ_BUFFER; a TLS socket may hand over a chunk or two more after
+          // its pause.
+          if (overflowed + bytes.length - off > overflow.length) {
+            const bigger = Buffer.allocUnsafe(2 * (overflowed + bytes.length - off));
+            overflow.copy(bigger, 0, 0, overflowed);
+            overflow = bigger;
+          }
           bytes.copy(overflow, overflowed, off);
           overflowed += bytes.length - off;
           return;
@@ -247,32 +259,61 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       if (rest.length > 0) body(rest);
     };
 
-    const socket: Socket = connect({
-      host: req.url.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(req.url.port || 80),
-      onread: {
-        // Asked before each read: the free tail of the write buffer once the body flows.
-        // (Not past the body's end: the buffer with its last byte may be full, waiting.)
-        buffer: () => (batch && length >= 0 && received < length && !settled ? batch.subarray(fill) : spare),
-        callback: (n, buf) => {
-          if (settled) return false;
-          const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
-          const inPlace =
-            batch !== undefined && buf.buffer === batch.buffer && buf.byteOffset === batch.byteOffset + fill;
-          try {
-            if (length < 0) onHead(chunk);
-            else body(chunk, inPlace);
-          } catch (e) {
-            finish(e);
-          }
-          // false pauses reading: while the write buffers are all taken, nothing may arrive.
-          return !settled && (length < 0 || batch !== undefined);
-        },
-      },
-    });
+    /** Bytes from the socket; whether it may read on (not while the write buffers are all taken). */
+    const arrive = (chunk: Buffer<ArrayBufferLike>, inPlace: boolean): boolean => {
+      if (settled) return false;
+      try {
+        if (length < 0) onHead(chunk);
+        else body(chunk, inPlace);
+      } catch (e) {
+        finish(e);
+      }
+      return !settled && (length < 0 || batch !== undefined);
+    };
+
+    const tls = req.url.protocol === 'https:';
+    const host = req.url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(req.url.port || (tls ? 443 : 80));
+    let connected = false;
+    const socket: Socket = tls
+      ? process.getBuiltinModule('node:tls').connect({
+          host,
+          port,
+          // SNI names a host, never an address.
+          ...(isIP(host) ? {} : { servername: host }),
+          rejectUnauthorized: req.insecureTls !== true,
+          ALPNProtocols: ['http/1.1'],
+        })
+      : connect({
+          host,
+          port,
+          onread: {
+            // Asked before each read: the free tail of the write buffer once the body flows.
+            // (Not past the body's end: the buffer with its last byte may be full, waiting.)
+            buffer: () =>
+              batch && length >= 0 && received < length && !settled ? batch.subarray(fill) : spare,
+            callback: (n, buf) => {
+              if (settled) return false;
+              const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+              const inPlace =
+                batch !== undefined &&
+                buf.buffer === batch.buffer &&
+                buf.byteOffset === batch.byteOffset + fill;
+              // false pauses reading: while the write buffers are all taken, nothing may arrive.
+              return arrive(chunk, inPlace);
+            },
+          },
+        });
+    if (tls) {
+      socket.on('data', (chunk: Buffer) => {
+        if (!arrive(chunk, false) && !settled) socket.pause();
+      });
+    }
     socket.setNoDelay(true);
     socket.setTimeout(req.timeouts.connect);
-    socket.on('connect', () => {
+    // Connected means the TLS handshake done, for HTTPS: it is part of the connect phase.
+    socket.on(tls ? 'secureConnect' : 'connect', () => {
+      connected = true;
       socket.setTimeout(req.timeouts.headers);
       socket.write(requestHead('GET', req.url, req.headers));
     });
@@ -280,7 +321,7 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     // the connection does next no longer matters.
     socket.on('timeout', () => {
       if (verifying) return;
-      const phase = length < 0 ? (socket.connecting ? 'connect' : 'headers') : 'body';
+      const phase = length < 0 ? (connected ? 'headers' : 'connect') : 'body';
       finish(new SocketError(`${phase} timeout`, TIMEOUT_CODES[phase]));
     });
     socket.on('error', (e) => {
