@@ -11,7 +11,10 @@ const PUSH_FLOOR = fileURLToPath(new URL('../cases/push-socket-floor.mjs', impor
 
 /** Blob URLs of an image's layers (config left out: skopeo and pd fetch it too, it is tiny). */
 export const blobUrls = (registry, image, layers = image.layers) =>
-  layers.map((l) => ({ url: `http://${registry.host}/v2/${image.repository}/blobs/${l.digest}`, ...l }));
+  layers.map((l) => ({
+    url: `${registry.url ?? `http://${registry.host}`}/v2/${image.repository}/blobs/${l.digest}`,
+    ...l,
+  }));
 
 /** `node -e 0`: Node starting and exiting, the floor of every pd command. */
 export const nodeStart = () => ({ 'node -e 0': command([process.execPath, '-e', '0']) });
@@ -27,6 +30,7 @@ export function nodeFetchLadder(scratch, blobs, vias = ['socket', 'files', 'http
     files: 'node net.Socket + sha256 + files',
     http: 'node:http + sha256',
     undici: 'node undici + sha256 + files',
+    tls: 'node TLS socket + sha256 + files',
   };
   return Object.fromEntries(
     vias.map((via) => [
@@ -48,9 +52,12 @@ export function curlFetch(scratch, blobs, { ranges = 1 } = {}) {
   // One transfer per part, each with its own options (`--next` starts the next one: otherwise
   // the last -r given would apply to every URL).
   const parts = (dir, b, i) => {
-    if (ranges < 2 || b.size < RANGED_FROM) return [['-o', `${dir}/b${i}`, b.url]];
+    // -k: the bench's HTTPS registry has a certificate no one trusts (pd and skopeo skip the check too).
+    const tls = b.url.startsWith('https:') ? ['-k'] : [];
+    if (ranges < 2 || b.size < RANGED_FROM) return [[...tls, '-o', `${dir}/b${i}`, b.url]];
     const step = Math.ceil(b.size / ranges);
     return Array.from({ length: ranges }, (_, k) => [
+      ...tls,
       '-r',
       `${k * step}-${Math.min(b.size, (k + 1) * step) - 1}`,
       '-o',

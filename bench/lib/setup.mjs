@@ -183,6 +183,30 @@ export async function createContext({
       const registry = await ctx.registry();
       return { image, registry, src: `${registry.host}/${image.repository}:${image.tag}` };
     },
+    /**
+     * The fixture image on a second registry that speaks HTTPS (its own TLS, a certificate openssl
+     * made for 127.0.0.1, trusted by no one), copied there by skopeo: `{ image, registry, src, ca }`.
+     */
+    tlsSource: once(async () => {
+      const { image, src: plain } = await ctx.source();
+      await ensureTools(['openssl', 'skopeo'], log);
+      const dir = join(WORK, 'tls');
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const [certificate, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+      await execFileP('openssl', [
+        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certificate],
+        ...['-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      ]);
+      const registry = await fx.startRegistry({ tls: { certificate, key } });
+      stops.push(() => registry.stop());
+      const src = `${registry.host}/${image.repository}:${image.tag}`;
+      log(`[setup] the fixture image onto an HTTPS registry: skopeo copy ${plain} ${src}`);
+      await execFileP('skopeo', ['copy', '-q', ...SKOPEO_TLS, `docker://${plain}`, `docker://${src}`], {
+        timeout: 600_000,
+      });
+      return { image, registry, src, ca: certificate };
+    }),
     /** `bench/.work/NAME`, emptied. */
     async scratch(name) {
       const dir = join(WORK, name);

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): Promise<number> {
@@ -28,4 +28,26 @@ export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void
     }
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms: ${String(last)}`);
+}
+
+/** Wait until something accepts connections on loopback `port` (a TLS server, whose certificate fetch would refuse). */
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect({ port, host: '127.0.0.1' }, () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.on('error', reject);
+      });
+      return;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`127.0.0.1:${port} did not accept a connection within ${timeoutMs} ms: ${String(last)}`);
 }

@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForHttp } from './ports.js';
+import { freePort, waitForHttp, waitForPort } from './ports.js';
 import { missingTools, which } from './tools.js';
 
 export interface TokenAuthConfig {
@@ -20,12 +20,14 @@ export interface RegistryOptions {
   token?: TokenAuthConfig;
   /** Extra top-level YAML appended to the config (e.g. `compatibility:` or `validation:`). */
   extraConfig?: string;
+  /** Serve HTTPS with this certificate and key (PEM files), as a registry on the internet does. */
+  tls?: { certificate: string; key: string };
 }
 
 export interface RunningRegistry {
   /** `127.0.0.1:PORT`: the registry part of references. */
   host: string;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with the `tls` option) */
   url: string;
   port: number;
   /** Storage root of the registry (to count or corrupt blobs in tests). */
@@ -59,6 +61,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     'http:',
     `  addr: 127.0.0.1:${port}`,
   ];
+  if (options.tls) {
+    const { certificate, key } = options.tls;
+    lines.push(
+      '  tls:',
+      `    certificate: ${JSON.stringify(certificate)}`,
+      `    key: ${JSON.stringify(key)}`,
+    );
+  }
   if (options.htpasswd) {
     const file = join(root, 'htpasswd');
     writeFileSync(file, '');
@@ -87,10 +97,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   try {
     await Promise.race([
-      waitForHttp(`${url}/v2/`),
+      options.tls ? waitForPort(port) : waitForHttp(`${url}/v2/`),
       exited.then(() => {
         throw new Error(`registry exited at start: ${stderr}`);
       }),
