@@ -325,13 +325,21 @@ describe.skipIf(missingTools('openssl'))('socket download over TLS', () => {
   ])(
     'writes slower than the socket (%s): reading pauses, nothing is lost or reordered',
     async (_how, from) => {
-      const body = randomData(9 << 20);
+      const body = randomData(12 << 20);
       const { url, names } = await serveTls(answerWith(body, 100_003));
       const sink = slowSink(15);
-      const out = await receive(request(url, body, { insecureTls: true, hashThreadFrom: from }), sink);
+      // Bytes received but not yet written, each time the download reports progress.
+      const ahead: number[] = [];
+      const onBytes = (n: number) => ahead.push(n - sink.bytes().length);
+      const out = await receive(
+        request(url, body, { insecureTls: true, hashThreadFrom: from, onBytes }),
+        sink,
+      );
       expect(out).toEqual({ kind: 'stored', size: body.length });
       expect(sha256(sink.bytes())).toBe(sha256(body));
       expect(Math.max(...sink.sizes)).toBe(1 << 20);
+      // Four write buffers and a chunk or two: reading stopped before more arrived.
+      expect(Math.max(...ahead)).toBeLessThanOrEqual(4.5 * (1 << 20));
       // An address is not a server name: no SNI.
       expect(names).toEqual([false]);
     },
