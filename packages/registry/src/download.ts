@@ -176,8 +176,8 @@ export interface SocketTarget {
 /**
  * Over HTTPS only blobs of this size or more go on a connection of their own: each costs a TLS
  * handshake (a round trip or two, and its CPU) that the client's kept-alive connections spare
- * smaller ones, while a large body saves far more than that by skipping node:https's parser and
- * streams (a 160 MB pull over TLS on loopback: see the commit that added this).
+ * smaller ones, while a large body saves more than that by skipping node:https's parser and
+ * streams (a 160 MB pull over TLS on loopback, four 40 MB layers: 815 -> 788 ms median).
  */
 const TLS_SOCKET_FROM = 8 * 1024 * 1024;
 
@@ -187,11 +187,12 @@ function receivable(requester: Context['requester'], url: URL, size: number | un
 }
 
 /**
- * The blob into `target` over a socket of its own (see transport/socket-download.ts),
- * with the authorization the requester already holds; its size, or undefined when this way does
- * not apply (a proxy, a small blob over TLS) or did not work (a 401, an error status, a cut connection): then the
- * target is undone and the requester's way (auth challenges, retries, resume, typed errors) can
- * start over. A digest or size mismatch is final, and so is a failure the target cannot undo.
+ * The blob into `target` over a socket of its own (see transport/socket-download.ts), with the
+ * authorization the requester already holds; its size, or undefined when this way does not apply
+ * (a proxy, a small blob over TLS) or did not work (a 401, an error status, a cut connection):
+ * then the target is undone and the requester's way (auth challenges, retries, resume, typed
+ * errors) can start over. A digest or size mismatch is final, and so is a failure the target
+ * cannot undo.
  */
 export async function socketFetch(
   ctx: Context,
