@@ -14,40 +14,40 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolve once `url` answers any HTTP status, or reject after `timeoutMs`. */
-export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms: ${String(last)}`);
+export function waitForHttp(url: string, timeoutMs = 15_000): Promise<void> {
+  return retryUntil(`${url} did not answer`, timeoutMs, async () => {
+    const res = await fetch(url);
+    await res.arrayBuffer();
+  });
 }
 
 /** Wait until something accepts connections on loopback `port` (a TLS server, whose certificate fetch would refuse). */
-export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      await new Promise<void>((resolve, reject) => {
+export function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  return retryUntil(
+    `127.0.0.1:${port} did not accept a connection`,
+    timeoutMs,
+    () =>
+      new Promise<void>((resolve, reject) => {
         const socket = connect({ port, host: '127.0.0.1' }, () => {
           socket.destroy();
           resolve();
         });
         socket.on('error', reject);
-      });
-      return;
+      }),
+  );
+}
+
+/** Try `attempt` every 50 ms until it resolves; reject with `failure` and the last error after `timeoutMs`. */
+async function retryUntil(failure: string, timeoutMs: number, attempt: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await attempt();
     } catch (e) {
       last = e;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error(`127.0.0.1:${port} did not accept a connection within ${timeoutMs} ms: ${String(last)}`);
+  throw new Error(`${failure} within ${timeoutMs} ms: ${String(last)}`);
 }
