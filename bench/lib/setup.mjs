@@ -185,7 +185,7 @@ export async function createContext({
     },
     /**
      * The fixture image on a second registry that speaks HTTPS (its own TLS, a certificate openssl
-     * made for 127.0.0.1, trusted by no one), copied there by skopeo: `{ image, registry, src, ca }`.
+     * made for 127.0.0.1, trusted by no one), copied there by skopeo: `{ image, registry, src }`.
      */
     tlsSource: once(async () => {
       const { image, src: plain } = await ctx.source();
@@ -193,19 +193,15 @@ export async function createContext({
       const dir = join(WORK, 'tls');
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
-      const [certificate, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-      await execFileP('openssl', [
-        ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certificate],
-        ...['-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-      ]);
-      const registry = await fx.startRegistry({ tls: { certificate, key } });
+      const tls = fx.selfSignedCertificate(dir, '127.0.0.1', ['IP:127.0.0.1']);
+      const registry = await fx.startRegistry({ tls });
       stops.push(() => registry.stop());
       const src = `${registry.host}/${image.repository}:${image.tag}`;
       log(`[setup] the fixture image onto an HTTPS registry: skopeo copy ${plain} ${src}`);
       await execFileP('skopeo', ['copy', '-q', ...SKOPEO_TLS, `docker://${plain}`, `docker://${src}`], {
         timeout: 600_000,
       });
-      return { image, registry, src, ca: certificate };
+      return { image, registry, src };
     }),
     /** `bench/.work/NAME`, emptied. */
     async scratch(name) {

@@ -1,3 +1,4 @@
+export * from './certificates.js';
 export * from './conda-channel.js';
 export * from './docker.js';
 export * from './fault-proxy.js';

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCertificate } from './certificates.js';
 import type { TokenAuthConfig } from './registry.js';
 
 /**
@@ -71,29 +71,9 @@ export interface TokenIssuer {
 
 export async function startTokenIssuer(options: TokenIssuerOptions = {}): Promise<TokenIssuer> {
   const dir = mkdtempSync(join(tmpdir(), 'pd-token-issuer-'));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  // A self-signed certificate made by openssl (an independent tool), trusted by the registry as its
-  // rootcertbundle; the token issuer signs with its key.
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=pd-test-token-issuer',
-    ],
-    { stdio: 'ignore' },
-  );
+  // A self-signed certificate, trusted by the registry as its rootcertbundle; the token issuer
+  // signs with its key.
+  const { certificate: certFile, key: keyFile } = selfSignedCertificate(dir, 'pd-test-token-issuer');
   const key = createPrivateKey(readFileSync(keyFile));
   const certPem = readFileSync(certFile, 'utf8');
   const certDer = pemBody(certPem);

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -12,6 +11,7 @@ import {
   missingTools,
   type RunningRegistry,
   registryMissing,
+  selfSignedCertificate,
   startFaultProxy,
   startForwardProxy,
   startRegistry,
@@ -302,39 +302,18 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
 
   beforeAll(async () => {
     registry = await startRegistry();
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'key.pem',
-        '-out',
-        'cert.pem',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { cwd: certs.dir, stdio: 'ignore' },
-    );
+    const { certificate, key } = selfSignedCertificate(certs.dir, 'localhost');
     // A TLS front for the registry, as a real deployment would terminate TLS.
-    tls = createHttpsServer(
-      { key: readFileSync(join(certs.dir, 'key.pem')), cert: readFileSync(join(certs.dir, 'cert.pem')) },
-      (req, res) => {
-        const up = httpRequest(
-          { host: '127.0.0.1', port: registry.port, method: req.method, path: req.url, headers: req.headers },
-          (r) => {
-            res.writeHead(r.statusCode ?? 502, r.rawHeaders);
-            r.pipe(res);
-          },
-        );
-        req.pipe(up);
-      },
-    );
+    tls = createHttpsServer({ key: readFileSync(key), cert: readFileSync(certificate) }, (req, res) => {
+      const up = httpRequest(
+        { host: '127.0.0.1', port: registry.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.rawHeaders);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
     await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
     port = (tls.address() as AddressInfo).port;
   });

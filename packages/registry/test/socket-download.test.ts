@@ -1,11 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
-import { missingTools } from '@pd/test-fixtures';
+import { missingTools, selfSignedCertificate } from '@pd/test-fixtures';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { parseHead, SocketError } from '../src/transport/http1.js';
 import {
@@ -280,16 +279,9 @@ describe('socket download, hashed on a thread', () => {
 describe.skipIf(missingTools('openssl'))('socket download over TLS', () => {
   const certs = tempDir('pd-sock-tls-');
   // A certificate for the name `localhost` (and 127.0.0.1), made by openssl and trusted by no one.
-  execFileSync(
-    'openssl',
-    [
-      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem'],
-      ...['-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-    ],
-    { cwd: certs.dir, stdio: 'ignore' },
-  );
-  const key = readFileSync(join(certs.dir, 'key.pem'));
-  const cert = readFileSync(join(certs.dir, 'cert.pem'));
+  const files = selfSignedCertificate(certs.dir, 'localhost', ['DNS:localhost', 'IP:127.0.0.1']);
+  const key = readFileSync(files.key);
+  const cert = readFileSync(files.certificate);
   afterAll(() => certs.cleanup());
 
   /** A TLS server answering each request head with `answer`; records the SNI name it was sent. */
