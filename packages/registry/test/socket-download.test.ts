@@ -193,8 +193,10 @@ describe('a body that is not the blob asked for', () => {
     ['hashed on a thread', { hashThreadFrom: 0 }],
   ] as const) {
     test(`${how}: the last write buffer is never written`, async () => {
-      // Sizes ending mid-buffer, on a buffer's end, and just short of it (where a read would be small).
-      for (const size of [600_000, (3 << 20) + 12_345, 3 << 20, (3 << 20) - 1000]) {
+      // Sizes ending mid-buffer, then on a buffer's end and just short of it (where a read would
+      // be small): the buffer with the last byte was flushed early there before dc56aeb.
+      const onEdge = [3 << 20, (3 << 20) - 1000];
+      for (const size of [600_000, (3 << 20) + 12_345, ...onEdge]) {
         const body = randomData(size);
         const url = await serve((s) => {
           s.write(Buffer.from(ok(body.length)));
@@ -209,7 +211,9 @@ describe('a body that is not the blob asked for', () => {
         // Whole buffers before the last went on (a MiB each at most); the last one did not.
         const written = sink.bytes().length;
         expect(written).toBeLessThan(size);
-        expect(written).toBeLessThanOrEqual(Math.floor(size / (1 << 20)) << 20);
+        // A buffer read into in place goes out once within 64 KiB of full, so near a MiB's end
+        // more than the whole MiBs may have gone; only "not the last" holds there.
+        if (!onEdge.includes(size)) expect(written).toBeLessThanOrEqual(Math.floor(size / (1 << 20)) << 20);
         if (size < 1 << 20) expect(written).toBe(0);
       }
     });
