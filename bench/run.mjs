@@ -8,6 +8,7 @@
 //   --library        also run bench/cases/image.mjs (the append job through @pd/image in-process)
 //   --no-profile     skip profiling the case furthest from its target
 //   --no-save        print only; do not write bench/results/<date>.md nor README's Performance
+//   --keep-page-reporting   measure with the VM's free page reporting as it is (lib/page-reporting.mjs)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.mjs';
+import { holdPageReporting } from './lib/page-reporting.mjs';
 import { PD_MAIN, ROOT } from './lib/pd.mjs';
 import { profileJob } from './lib/profile.mjs';
 import { resultsMarkdown, table, updateReadme } from './lib/report.mjs';
@@ -53,6 +55,7 @@ const { values: flags } = parseArgs({
     library: { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-save': { type: 'boolean', default: false },
+    'keep-page-reporting': { type: 'boolean', default: false },
   },
 });
 const iterations = Number(flags.iterations);
@@ -83,6 +86,8 @@ if (!existsSync(PD_MAIN) || !existsSync(join(ROOT, 'test-fixtures', 'dist', 'ind
 }
 
 const ctx = await createContext({ sizeMB, large, log });
+const pageReporting = holdPageReporting({ keep: flags['keep-page-reporting'] });
+log(`[setup] ${pageReporting.state}`);
 const opts = { ctx, iterations, warmups };
 const rows = [];
 const library = [];
@@ -174,6 +179,7 @@ try {
     }
   }
 } finally {
+  pageReporting.restore();
   await ctx.close();
 }
 
@@ -182,6 +188,7 @@ const machine = await describeMachine({
   dockerHost: process.env.PD_TEST_DOCKER_HOST,
   containerify: containerify && existsSync(containerify) ? containerify : undefined,
 });
+machine.memory = pageReporting.state;
 machine.loadAverageStart = loadStart.map((x) => x.toFixed(2)).join(' ');
 machine.loadAverageEnd = loadavg()
   .map((x) => x.toFixed(2))

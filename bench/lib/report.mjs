@@ -48,6 +48,7 @@ function machineText(m) {
   return [
     `- ${m.nproc} CPUs (${m.cpu}), ${m.ramGiB} GiB RAM, Linux ${m.kernel}`,
     `- disk: ${m.disk}`,
+    ...(m.memory ? [`- memory: ${m.memory}`] : []),
     `- load average at start: ${m.loadAverageStart}; at end: ${m.loadAverageEnd} (other work shared the machine)`,
     `- node ${v.node}; ${v.skopeo}; docker ${v.docker}; ${v.pigz}; ${v.gzip}; ${v.tar}; ${v.registry}; containerify ${v.containerify}`,
   ].join('\n');
