@@ -85,16 +85,18 @@ export function compressLayer(
           : compression === 'zstd'
             ? zstdParallel(input(), level === undefined ? {} : { level })
             : input();
+      // Uncompressed, the output is the input: hashed once, its digest is the diffID.
+      const hashOut = compression !== 'none';
       for await (const chunk of body) {
         if (chunk.length === 0) continue;
-        out.update(chunk);
+        if (hashOut) out.update(chunk);
         yield chunk;
       }
       done = true;
       const diffId = diff.digest();
       settle.resolve({
-        digest: compression === 'none' ? diffId : out.digest(),
-        size: out.size,
+        digest: hashOut ? out.digest() : diffId,
+        size: hashOut ? out.size : diff.size,
         diffId,
         uncompressedSize: diff.size,
         compression,
