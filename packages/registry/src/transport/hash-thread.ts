@@ -51,11 +51,16 @@ let nextHash = 0;
 /**
  * A hash of `algorithm` on a worker thread, over `count` shared buffers of `size` bytes. A hash
  * stays on its thread (its state lives there): it goes to the one with the fewest hashes open,
- * a new one while there are fewer than the cores (at most 4).
+ * a new one while there are fewer than the cores but one (at most 4).
  */
 export function threadHash(algorithm: DigestAlgorithm, count: number, size: number): ThreadHash {
   threads ??= new EvalWorkers(WORKER_SOURCE, {
-    size: Math.max(1, Math.min(4, process.getBuiltinModule('node:os').availableParallelism())),
+    // One core is left to the main thread, which receives and writes. A thread hashes sha256
+    // faster than a connection delivers (1.6 GB/s against 1.1 GB/s on loopback here), so on two
+    // cores one thread takes every large blob: a second one's start (about 85 ms of CPU) cost
+    // more than it gave back (pd's pull of two 540 MB blobs, three sets of 8-12 alternating
+    // runs: one thread faster by 46-117 ms median).
+    size: Math.max(1, Math.min(4, process.getBuiltinModule('node:os').availableParallelism() - 1)),
     failure: (message) => new Error(`hashing thread: ${message}`),
   });
   const pool = threads;
