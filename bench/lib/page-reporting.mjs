@@ -1,7 +1,7 @@
 // Free page reporting (virtio-balloon) hands guest memory that stays free back to the host, in
 // blocks of 2^page_reporting_order pages, about two seconds after it was freed. The host drops
 // it; the next write into such a page faults on the host, a cost the guest sees as a slow copy.
-// Measured on the bench machine (Firecracker, order 9): 1 GB written into the page cache by dd
+// Measured on the bench machine (a VM reporting at order 9, i.e. 2 MiB blocks): 1 GB written into the page cache by dd
 // took 0.14 s of system time right after 1 GB of files was deleted, 1.4-1.8 s when it waited 5 s
 // first, 0.15-0.19 s after 5 s with reporting off. Every bench side deletes its outputs after its
 // run, so how much of the next run's page cache lands on dropped memory depends on how long that
