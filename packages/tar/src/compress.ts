@@ -5,6 +5,7 @@ import { type Compression, type Digest, DigestHasher, layerMediaType } from '@pd
 import { writeStreamToFile } from './batched-file.js';
 import { gzipParallel } from './gzip-parallel.js';
 import type { ProgressEvent } from './options.js';
+import { streamChunks } from './stream-chunks.js';
 import { zstdParallel } from './zstd.js';
 
 /** What compressing a layer yields: blob digest and size, diffID, media type. */
@@ -67,7 +68,7 @@ export function compressLayer(
   const out = new DigestHasher();
   const { signal, onProgress } = opts;
   async function* input(): AsyncGenerator<Buffer> {
-    for await (const raw of tar) {
+    for await (const raw of tar instanceof Readable ? streamChunks(tar) : tar) {
       signal?.throwIfAborted();
       const chunk = toBuffer(raw);
       diff.update(chunk);
