@@ -1,9 +1,12 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -209,5 +212,33 @@ describe('tarPaths and tarContents', () => {
     expect(names).toContain('日本/ファイル');
     expect(hs.find((h) => h.name === 'l')?.linkname).toBe('t'.repeat(300));
     expect(hs.find((h) => h.name === 'big-owner')).toMatchObject({ uid: 2 ** 30, uname: 'n'.repeat(40) });
+  });
+
+  test('bytes at every edge of the gathering buffer come out whole: GNU tar extracts them', async () => {
+    // Small files are read into one buffer of about 512 KiB, big ones streamed, pieces larger
+    // than the buffer passed as they are: sizes on each side of those edges, random bytes.
+    const dir = join(base, 'edges');
+    const sizes = [0, 1, 511, 512, 513, 100_000, 262_143, 262_144, 262_145, 300_000, 600_000, 1_500_000];
+    const files = new Map<string, Buffer>();
+    for (const [i, n] of sizes.entries()) files.set(`f${String(i).padStart(2, '0')}-${n}`, randomBytes(n));
+    for (let i = 0; i < 60; i++)
+      files.set(`small/s${String(i).padStart(2, '0')}`, randomBytes(7_000 + i * 97));
+    mkdirSync(join(dir, 'small'), { recursive: true });
+    for (const [name, data] of files) writeFileSync(join(dir, name), data);
+    const memory = { '/mem/big': { data: randomBytes(700_000) }, '/mem/tiny': 'x' };
+    for (const [tar, want] of [
+      [await collect(tarDirectory(dir)), files],
+      [
+        await collect(tarContents(memory)),
+        new Map([
+          ['mem/big', memory['/mem/big'].data],
+          ['mem/tiny', Buffer.from('x')],
+        ]),
+      ],
+    ] as const) {
+      const out = mkdtempSync(join(base, 'gnu-'));
+      execFileSync('tar', ['-x', '-C', out], { input: tar });
+      for (const [name, data] of want) expect(sha256(readFileSync(join(out, name))), name).toBe(sha256(data));
+    }
   });
 });

@@ -21,6 +21,8 @@ const COALESCE = 256 * 1024;
  */
 const SMALL_FILE = 256 * 1024;
 const BIG_CHUNK = 1 << 20;
+/** A gathering buffer: a chunk's worth and one more small file (with its header and padding). */
+const BATCH = COALESCE + SMALL_FILE + 64 * 1024;
 
 /** A host file no longer has the size it had when the tree was scanned. */
 export class FileChangedError extends PdError {
@@ -32,17 +34,16 @@ export class FileChangedError extends PdError {
   }
 }
 
-function readWhole(path: string, size: number): Buffer {
+/** Read the whole of a small file into `into` at `at` (synchronously, see SMALL_FILE). */
+function readWhole(path: string, size: number, into: Buffer, at: number): void {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const buf = Buffer.allocUnsafe(size);
     let have = 0;
     while (have < size) {
-      const n = readSync(fd, buf, have, size - have, have);
+      const n = readSync(fd, into, at + have, size - have, have);
       if (n === 0) throw new FileChangedError(path, size, have);
       have += n;
     }
-    return buf;
   } finally {
     closeSync(fd);
   }
@@ -81,36 +82,47 @@ export async function* writeTar(
   plan: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const push = (b: Buffer) => {
-    pending.push(b);
-    pendingBytes += b.length;
-  };
+  // Entries are gathered in one buffer: headers copied in, small files read straight into it.
+  // A buffer per file joined into a chunk afterwards cost a copy of every byte (70 ms of a
+  // 308 MB layer of 21 k files) and an allocation per file.
+  let batch = Buffer.allocUnsafeSlow(BATCH);
+  let fill = 0;
   const take = () => {
-    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
+    const out = batch.subarray(0, fill);
+    batch = Buffer.allocUnsafeSlow(BATCH);
+    fill = 0;
     return out;
   };
   for await (const e of plan) {
     signal?.throwIfAborted();
-    push(encodeHeader(e.header));
     const size = e.header.size;
-    if (e.source.kind === 'data') {
-      push(e.source.data);
-    } else if (e.source.kind === 'file') {
+    const pieces = [encodeHeader(e.header)];
+    if (e.source.kind === 'data') pieces.push(e.source.data);
+    for (const piece of pieces) {
+      if (fill + piece.length > BATCH && fill > 0) yield take();
+      // A piece larger than a batch (a big in-memory file, a huge PAX header) goes as it is.
+      if (piece.length > BATCH) yield piece;
+      else fill += piece.copy(batch, fill);
+    }
+    if (e.source.kind === 'file') {
       if (size <= SMALL_FILE) {
-        push(readWhole(e.source.path, size));
+        if (fill + size > BATCH) yield take();
+        readWhole(e.source.path, size, batch, fill);
+        fill += size;
       } else {
-        if (pendingBytes) yield take();
+        if (fill > 0) yield take();
         for await (const chunk of readStreaming(e.source.path, size, signal)) yield chunk;
       }
     }
     const pad = padding(size);
-    if (pad) push(END_OF_ARCHIVE.subarray(0, pad));
-    if (pendingBytes >= COALESCE) yield take();
+    if (pad) {
+      if (fill + pad > BATCH) yield take();
+      batch.fill(0, fill, fill + pad);
+      fill += pad;
+    }
+    if (fill >= COALESCE) yield take();
   }
-  push(END_OF_ARCHIVE);
+  if (fill + END_OF_ARCHIVE.length > BATCH) yield take();
+  fill += END_OF_ARCHIVE.copy(batch, fill);
   yield take();
 }
