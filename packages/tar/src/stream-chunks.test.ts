@@ -63,4 +63,27 @@ describe('streamChunks', () => {
     for await (const _ of streamChunks(input)) break;
     expect(input.destroyed).toBe(true);
   });
+
+  test('a stream paused before is started; an ended one yields nothing; a destroyed one fails', async () => {
+    const paused = Readable.from([bytes(5, 1), bytes(6, 2)], { objectMode: false });
+    paused.pause();
+    const got: number[] = [];
+    for await (const chunk of streamChunks(paused)) got.push(chunk.length);
+    expect(got).toEqual([5, 6]);
+
+    const ended = Readable.from([bytes(5, 1)], { objectMode: false });
+    for await (const _ of ended);
+    const after: Buffer[] = [];
+    for await (const chunk of streamChunks(ended)) after.push(chunk);
+    expect(after).toEqual([]);
+
+    const broken = new Readable({ read() {} });
+    broken.on('error', () => undefined);
+    broken.destroy(new Error('gone'));
+    await expect(
+      (async () => {
+        for await (const _ of streamChunks(broken));
+      })(),
+    ).rejects.toThrow('gone');
+  });
 });

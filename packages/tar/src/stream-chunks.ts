@@ -37,14 +37,16 @@ export async function* streamChunks(input: Readable): AsyncGenerator<Buffer> {
     notify();
   };
   const onClose = () => {
-    if (!ended)
-      failure ??= Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+    if (!ended) failure ??= prematureClose();
     notify();
   };
+  if (input.readableEnded) return;
+  if (input.destroyed) throw input.errored ?? prematureClose();
   input.on('data', onData);
   input.on('end', onEnd);
   input.on('error', onError);
   input.on('close', onClose);
+  input.resume(); // a 'data' listener does not start a stream someone paused
   try {
     for (;;) {
       const chunk = waiting.shift();
@@ -67,4 +69,8 @@ export async function* streamChunks(input: Readable): AsyncGenerator<Buffer> {
     input.off('close', onClose);
     if (!ended) input.destroy();
   }
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
