@@ -124,5 +124,5 @@ export async function* writeTar(
   }
   if (fill + END_OF_ARCHIVE.length > BATCH) yield take();
   fill += END_OF_ARCHIVE.copy(batch, fill);
-  yield take();
+  yield batch.subarray(0, fill); // the last chunk: no fresh buffer after it
 }
