@@ -141,9 +141,11 @@ export async function* lentFileChunks(
 /**
  * Feed a stream into a `BatchedFileWriter`, pausing the stream while a full batch is written.
  * Flowing mode, because an async iterator would read() the stream's buffer, which concatenates
- * (copies) the chunks waiting in it. `onChunk` sees each chunk first and may throw to fail the
- * copy. Resolves at the input's end, rejects on its error, its premature close, or a failed
- * write; the tail may still be queued in `out` (flush it).
+ * (copies) the chunks waiting in it. Not `for await` over `streamChunks` either: its promises
+ * cost about 14 µs of CPU per chunk (a 316 MB file stream of 64 KiB chunks: 10% more CPU, 8% more
+ * time), where this synchronous 'data' handler has none. `onChunk` sees each chunk first and may
+ * throw to fail the copy. Resolves at the input's end, rejects on its error, its premature close,
+ * or a failed write; the tail may still be queued in `out` (flush it).
  */
 export function pipeInto(
   out: BatchedFileWriter,

@@ -8,7 +8,8 @@ const HIGH_WATER = 1 << 20;
  * async iterator calls read(), which joins (copies) every chunk waiting in its buffer into one:
  * 70 ms of a 1.7 s `pd layer create --compression none` of 308 MB. Here the stream flows and
  * pauses while about 1 MiB waits. The stream's error is thrown, a close before its end is one; a
- * consumer that stops early destroys the stream.
+ * consumer that stops early destroys the stream. For streams of large chunks (writeTar's): with
+ * many small ones, the promises per chunk cost more than the join saved (see pipeInto).
  */
 export async function* streamChunks(input: Readable): AsyncGenerator<Buffer> {
   const waiting: Buffer[] = [];
