@@ -1,5 +1,5 @@
 import type { ArgSpec, Command, OptionSpec, OptionTable, RawInvocation, RawValue } from './command.js';
-import { CONDA_PLATFORMS_VALUE, FORCE_PLATFORM_OPTION } from './commands/platform.js';
+import { CONDA_PLATFORMS_VALUE, FORCE_PLATFORM_OPTION } from './commands/platform-options.js';
 import { UsageError } from './output/errors.js';
 
 export type ParsedArgs = RawInvocation;

@@ -1,8 +1,8 @@
-import { PdError } from '@pd/oci-types';
+import { PdError } from '@pd/oci-types/errors';
 import { commandOptions, flagName, GLOBAL_OPTIONS, parseCommandArgs, takesPlatform } from './args.js';
 import type { Command, OptionTable } from './command.js';
 import { COMMAND_GROUPS, COMMANDS, type CommandEntry, commandFamilies } from './commands/index.js';
-import { checkPlatformValue, PLATFORMS_OPTION } from './commands/platform.js';
+import { PLATFORMS_OPTION } from './commands/platform-options.js';
 import { Context, type GlobalFlags, type Io, writeOut } from './context.js';
 import { commandHelp, familyHelp, mainHelp, usageLine } from './help.js';
 import { describeError, errorDetails, isAbort, UsageError } from './output/errors.js';
@@ -170,7 +170,7 @@ export async function runCli(
   let parsed: ReturnType<typeof parseCommandArgs>;
   try {
     parsed = parseCommandArgs(rest, options, command.args, command.stopAfterArg);
-    checkPlatformOptions(command, parsed.values);
+    await checkPlatformOptions(command, parsed.values);
     checkPaths(command, parsed);
   } catch (e) {
     const beforeTerminator = rest.slice(0, rest.indexOf('--') === -1 ? rest.length : rest.indexOf('--'));
@@ -237,12 +237,13 @@ function checkPaths(command: Command, parsed: ReturnType<typeof parseCommandArgs
 }
 
 /** --platform is checked before the command runs: a typo never reaches a registry. */
-function checkPlatformOptions(command: Command, values: Record<string, unknown>): void {
+async function checkPlatformOptions(command: Command, values: Record<string, unknown>): Promise<void> {
   if (!takesPlatform(command)) return;
   if (typeof values.platform !== 'string') {
     if (values['force-platform'] === true) throw new UsageError('--force-platform goes with --platform');
     return;
   }
+  const { checkPlatformValue } = await import('./commands/platform.js');
   try {
     checkPlatformValue(
       values.platform,

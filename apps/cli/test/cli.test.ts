@@ -168,6 +168,47 @@ describe('the Liftoff flag (node:v8) only where undici may compile WebAssembly',
   });
 });
 
+describe('start-up: help and version load none of the packages', () => {
+  // A module hook (node:module register) writes down every file pd's process loads.
+  const hooks = join(iso.dir, 'load-hooks.mjs');
+  const register = join(iso.dir, 'load-register.mjs');
+  const log = join(iso.dir, 'loaded.txt');
+  writeFileSync(
+    hooks,
+    "import { appendFileSync } from 'node:fs';\n" +
+      'export async function load(url, context, next) {\n' +
+      `  appendFileSync(${JSON.stringify(log)}, url + '\\n');\n` +
+      '  return next(url, context);\n}\n',
+  );
+  writeFileSync(
+    register,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`,
+  );
+  const loaded = async (args: string[]) => {
+    writeFileSync(log, '');
+    const r = await pd(args, { env: { ...iso.env, NODE_OPTIONS: `--import ${register}` } });
+    expect(r.code).toBe(0);
+    return readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((u) => u.startsWith('file:'));
+  };
+
+  it.each([[['version']], [['--help']]])('pd %j', async (args) => {
+    const files = await loaded(args);
+    expect(files.some((u) => u.includes('/apps/cli/'))).toBe(true); // the hook saw pd's own files
+    // @pd/oci-types alone cost `pd version` 5 ms; its errors module is all the CLI's core needs.
+    expect(files.filter((u) => /\/packages\//.test(u) && !u.endsWith('/oci-types/dist/errors.js'))).toEqual(
+      [],
+    );
+  });
+
+  it('pd version --json loads @pd/oci-types for the platform', async () => {
+    expect((await loaded(['version', '--json'])).some((u) => u.endsWith('/oci-types/dist/index.js'))).toBe(
+      true,
+    );
+  });
+});
+
 describe.skipIf(missingTools('bash'))('bash completion', () => {
   const script = join(iso.dir, 'pd.bash');
 

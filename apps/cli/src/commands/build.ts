@@ -5,7 +5,8 @@ import type { Compression } from '@pd/oci-types';
 import type { SbomFormat } from '@pd/sbom';
 import { defineCommand } from '../command.js';
 import { checkOutput, emit, OUTPUT_JSON, OUTPUT_OPTIONS, report } from './image-io.js';
-import { PLATFORMS_OPTION, parsePlatformChoice } from './platform.js';
+import { parsePlatformChoice } from './platform.js';
+import { PLATFORMS_OPTION } from './platform-options.js';
 import { attachSboms, checkSbom, SBOM_OPTIONS } from './sbom-attach.js';
 import { parseRef } from './shared.js';
 

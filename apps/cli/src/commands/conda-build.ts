@@ -11,7 +11,7 @@ import type { SbomFormat } from '@pd/sbom';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
 import { emit, FORMATS, imageFor, OUTPUT_JSON, openWhole, report } from './image-io.js';
-import { CONDA_PLATFORMS_VALUE } from './platform.js';
+import { CONDA_PLATFORMS_VALUE } from './platform-options.js';
 import { attachSboms, SBOM_OPTIONS } from './sbom-attach.js';
 import { parseRef } from './shared.js';
 

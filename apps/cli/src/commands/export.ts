@@ -9,7 +9,7 @@ import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
 import { formatBytes } from '../output/format.js';
 import { openInput, openWhole, platformChoice } from './image-io.js';
-import { PLATFORMS_OPTION } from './platform.js';
+import { PLATFORMS_OPTION } from './platform-options.js';
 import { intoDirectory, writeFileAtomic } from './shared.js';
 
 export const exportCommand = defineCommand({

@@ -34,13 +34,8 @@ import {
 import type { OptionSpec } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
-import {
-  ensurePlatform,
-  KEEP_OTHER_PLATFORMS_OPTION,
-  PLATFORMS_OPTION,
-  type PlatformChoice,
-  parsePlatformChoice,
-} from './platform.js';
+import { ensurePlatform, type PlatformChoice, parsePlatformChoice } from './platform.js';
+import { KEEP_OTHER_PLATFORMS_OPTION, PLATFORMS_OPTION } from './platform-options.js';
 import { PLATFORM_OPTION, parseRef, refuseUrl } from './shared.js';
 
 export const FORMATS = ['combined', 'docker', 'oci'] as const;

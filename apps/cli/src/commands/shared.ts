@@ -124,7 +124,7 @@ export async function readStdinText(stdin: AsyncIterable<Buffer | string>): Prom
     .replace(/\r?\n$/, '');
 }
 
-export { PLATFORM_OPTION } from './platform.js';
+export { PLATFORM_OPTION } from './platform-options.js';
 
 export function tryRef(s: string): Reference | undefined {
   try {

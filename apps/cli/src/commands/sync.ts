@@ -4,7 +4,8 @@ import { type Check, PdError, parsePlatform, v, validateWith } from '@pd/oci-typ
 import { parse } from 'yaml';
 import { defineCommand } from '../command.js';
 import { UsageError } from '../output/errors.js';
-import { PLATFORMS_OPTION, parsePlatformChoice } from './platform.js';
+import { parsePlatformChoice } from './platform.js';
+import { PLATFORMS_OPTION } from './platform-options.js';
 
 /**
  * A directory is written `dir:PATH`, or as a path (`/…`, `./…`, `../…`); anything else is a

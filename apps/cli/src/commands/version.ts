@@ -1,4 +1,3 @@
-import { formatPlatform, hostPlatform } from '@pd/oci-types';
 import { defineCommand } from '../command.js';
 import { VERSION } from '../version.js';
 
@@ -11,6 +10,8 @@ export const version = defineCommand({
   examples: [{ note: 'the version', command: 'pd version' }],
   async run(ctx) {
     if (ctx.flags.json) {
+      // Loaded here: the plain `pd version` (and `pd --help`) load none of the packages (5 ms).
+      const { formatPlatform, hostPlatform } = await import('@pd/oci-types');
       ctx.printJson({ version: VERSION, node: process.version, platform: formatPlatform(hostPlatform()) });
     } else {
       ctx.print(`pd ${VERSION}`);

@@ -1,5 +1,5 @@
 import { basename, dirname, join } from 'node:path';
-import { PdError } from '@pd/oci-types';
+import { PdError } from '@pd/oci-types/errors';
 
 /** Wrong command line: printed with the usage line, exit code 2. */
 export class UsageError extends PdError {
