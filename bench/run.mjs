@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: pd against its peers, case by case, each row with its floors (see bench/README.md).
-//   --iterations N   measured runs per side (default 5), after --warmups N (default 1) excluded
+//   --iterations N   measured runs per side (default 5; start-up and run at least 15), after
+//                    --warmups N (default 1) excluded
 //   --only a,b       case keys (NAMES below); --only may name the large cases without --large
 //   --size-mb N      size of the fixture image's data (default 300)
 //   --large          also the large-image cases (≥ 1 GB; minutes): large-pull, large-push
@@ -89,6 +90,11 @@ const ctx = await createContext({ sizeMB, large, log });
 const pageReporting = holdPageReporting({ keep: flags['keep-page-reporting'] });
 log(`[setup] ${pageReporting.state}`);
 const opts = { ctx, iterations, warmups };
+// Cases whose sides take well under a second get more rounds, for seconds of extra time: medians
+// of 3 runs of 110-190 ms on a VM that shares its host put pd version at 1.27x, 1.71x and 1.35x
+// node -e 0 in three full runs (results run12-run14).
+const QUICK_ROUNDS = 15;
+const quick = { ...opts, iterations: Math.max(iterations, QUICK_ROUNDS) };
 const rows = [];
 const library = [];
 
@@ -108,7 +114,7 @@ async function attempt(keys, fn) {
 }
 
 async function runCase() {
-  return (await import(join(ROOT, 'bench', 'cases', 'run.mjs'))).run(opts);
+  return (await import(join(ROOT, 'bench', 'cases', 'run.mjs'))).run(quick);
 }
 
 /** bench/cases/image.mjs (owned by @pd/image) in its own shape, normalised for the library table. */
@@ -138,7 +144,7 @@ async function imageLibrary() {
 let profile;
 let containerify;
 try {
-  await attempt(['startup'], async () => (await import('./cases/startup.mjs')).run(opts));
+  await attempt(['startup'], async () => (await import('./cases/startup.mjs')).run(quick));
   await attempt(['pull-oci', 'pull-docker-archive'], async (keys) =>
     (await import('./cases/pull.mjs')).run({ ...opts, only: keys }),
   );
