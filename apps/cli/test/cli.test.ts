@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { missingTools } from '@pd/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/commands/index.js';
@@ -182,11 +183,13 @@ describe('start-up: help and version load none of the packages', () => {
   );
   writeFileSync(
     register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
   );
   const loaded = async (args: string[]) => {
     writeFileSync(log, '');
-    const r = await pd(args, { env: { ...iso.env, NODE_OPTIONS: `--import ${register}` } });
+    const r = await pd(args, {
+      env: { ...iso.env, NODE_OPTIONS: `--import ${pathToFileURL(register).href}` },
+    });
     expect(r.code).toBe(0);
     return readFileSync(log, 'utf8')
       .split('\n')
