@@ -1,6 +1,7 @@
 // Preload (`node --import bench/lib/stamps.mjs …`) that writes a timeline of the process to the
 // file named by PD_STAMPS at exit: when the preload ran (Node's own start-up), the first socket,
-// every HTTP request undici sent (created, headers received, body ended) and the `exit` event.
+// every HTTP request sent through node:http or undici (created, headers received, body ended)
+// and the `exit` event. Blob bodies pd receives on raw sockets are not requests here.
 // Times are performance.now(): ms since the process started. No pd code is touched, so the
 // same preload times any Node program.
 import diagnostics from 'node:diagnostics_channel';
@@ -24,7 +25,8 @@ diagnostics.subscribe('net.client.socket', ({ socket }) => {
     stamps.firstConnect = t();
   });
 });
-diagnostics.subscribe('undici:request:create', ({ request }) => {
+/** A request's line in the timeline, from its creation on. */
+const started = (request) => {
   const r = {
     method: request.method,
     path: request.path,
@@ -32,8 +34,23 @@ diagnostics.subscribe('undici:request:create', ({ request }) => {
     headers: undefined,
     ended: undefined,
   };
-  open.set(request, r);
   stamps.requests.push(r);
+  return r;
+};
+// node:http has no channel for a body's end: the response's own 'end' event (a listener for it
+// does not change how the body flows).
+diagnostics.subscribe('http.client.request.start', ({ request }) => {
+  const r = started(request);
+  request.once('response', (response) => {
+    r.headers = t();
+    r.status = response.statusCode;
+    response.once('end', () => {
+      r.ended = t();
+    });
+  });
+});
+diagnostics.subscribe('undici:request:create', ({ request }) => {
+  open.set(request, started(request));
 });
 diagnostics.subscribe('undici:request:headers', ({ request, response }) => {
   const r = open.get(request);
