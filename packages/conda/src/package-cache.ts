@@ -6,6 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
+import { mapLimit } from '@pd/internal';
 import { condaCacheDir } from './cache-dir.js';
 import { ChannelError, PackageChecksumError } from './errors.js';
 import type { ProgressEvent } from './progress.js';
@@ -142,21 +143,10 @@ export async function fetchPackages(
   options: FetchPackagesOptions = {},
 ): Promise<string[]> {
   const cache = options.cache ?? new PackageCache();
-  const out: string[] = new Array(records.length);
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    for (let i = next++; i < records.length && failed === undefined; i = next++) {
-      try {
-        out[i] = await cache.fetch(records[i]!, options);
-      } catch (e) {
-        failed ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
-  if (failed !== undefined) throw failed;
-  return out;
+  // settle: the first failure is thrown once the downloads in flight have ended.
+  return mapLimit(records, options.concurrency ?? 4, (record) => cache.fetch(record, options), {
+    settle: true,
+  });
 }
 
 /** Small helpers for sidecar JSON next to cached data. */
