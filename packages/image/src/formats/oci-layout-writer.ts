@@ -210,11 +210,12 @@ async function removeUnindexed(created: string, dir: string): Promise<void> {
 }
 
 /**
- * Blobs written at once: as many as the registry client downloads from one registry (and as push
- * uploads, and skopeo copies). With 4, an image's small first layer held a slot that a large
- * layer then waited for, and that layer finished alone at the end: over TLS, where Node decrypts
- * on one thread, 4 large layers and a small one pulled in 871 against 890 ms (24 alternating
- * runs, medians); over plain HTTP no different. Each download holds 4 MiB of write buffers.
+ * Blobs written at once: as many as the registry client downloads from one registry, a push
+ * uploads and skopeo copies at a time. With 4, an image's small first layer held a slot that a
+ * large layer then waited for, and that layer finished alone at the end: over TLS, where Node
+ * decrypts on one thread, 4 large layers and a small one pulled in 871 against 890 ms (24
+ * alternating runs, medians); over plain HTTP no different. Each download holds 4 MiB of write
+ * buffers.
  */
 const BLOB_CONCURRENCY = 6;
 
