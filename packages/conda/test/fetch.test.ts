@@ -20,9 +20,24 @@ describe.skipIf(missing)('fetchPackages', () => {
   it('fetches every package, a few at a time, and answers in input order', async () => {
     const packages = await solved('fetch-order');
     expect(packages.length).toBeGreaterThan(2);
-    const cache = new PackageCache(join(env.root, 'pkgs-order'));
+    // Counts the fetches in flight (each held a moment, so they would overlap if allowed to).
+    class CountingCache extends PackageCache {
+      inFlight = 0;
+      most = 0;
+      override async fetch(record: (typeof packages)[number], options = {}): Promise<string> {
+        this.most = Math.max(this.most, ++this.inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 20));
+          return await super.fetch(record, options);
+        } finally {
+          this.inFlight--;
+        }
+      }
+    }
+    const cache = new CountingCache(join(env.root, 'pkgs-order'));
     const before = env.http.requests.length;
     const paths = await fetchPackages(packages, { cache, concurrency: 2 });
+    expect(cache.most).toBe(2);
     expect(paths.map((p) => basename(p))).toEqual(packages.map((p) => p.filename));
     for (const [i, p] of paths.entries()) {
       expect(readFileSync(p).length).toBe(packages[i]!.size);

@@ -34,8 +34,9 @@ export async function* gzipParallel(
       blockSize: options.blockSize ?? GZIP_BLOCK,
       // A block is ~3 ms of deflate; with 3 per worker queued, a pause of the reading side (a
       // big file's asynchronous reads, a directory of small files, a GC) left workers idle.
-      // 8 per worker (2 MiB on two cores): `pd layer create` of the bench's 356 MB tree 6.21 ->
-      // 6.14 s median (10 alternating runs; two more sets -183 and -117 ms), same bytes.
+      // 8 per worker (2 MiB on two cores): `pd layer create` of the bench's tree (276 MiB of
+      // tar) 6.21 -> 6.14 s median (10 alternating runs; two more sets -183 and -117 ms), same
+      // bytes.
       inFlight: pool.size * 8,
       keepTail: WINDOW,
       onBlock: (block) => {
