@@ -65,12 +65,9 @@ describe.skipIf(fixturesMissing())('copy within one registry: requests', () => {
     const log = env.proxy.log.map(line);
     expect(env.proxy.requests({ method: 'HEAD' })).toEqual([]);
     expect(env.proxy.requests({ method: 'GET', path: '/blobs/' })).toEqual([]);
-    expect(log).toEqual([
-      'GET /v2/ 200',
-      `GET …/manifests/${fx.tag} 200`,
-      ...blobs.map(() => 'POST …/blobs/uploads/ 201'),
-      'PUT …/manifests/v1 201',
-    ]);
+    // The manifest GET goes out beside the ping (a round trip less), so either may end first.
+    expect(log.slice(0, 2).sort()).toEqual(['GET /v2/ 200', `GET …/manifests/${fx.tag} 200`].sort());
+    expect(log.slice(2)).toEqual([...blobs.map(() => 'POST …/blobs/uploads/ 201'), 'PUT …/manifests/v1 201']);
     // Each blob mounted once, from the source repository.
     const mounts = env.proxy.requests({ method: 'POST' }).map((r) => new URL(r.url, 'http://x').searchParams);
     expect(mounts.map((q) => q.get('mount')).sort()).toEqual([...blobs].sort());

@@ -67,6 +67,19 @@ export class Endpoints {
     return isLoopbackRegistry(registry) || this.isInsecure(registry);
   }
 
+  /** Whether `resolve` has been asked for this registry (its `/v2/` answered or on the way). */
+  isKnown(registry: string): boolean {
+    return this.cache.has(registry);
+  }
+
+  /**
+   * Where the API of `registry` most likely answers, before `/v2/` says: the origin its ping
+   * tries first. Only for a request sent alongside the ping and kept if the ping agrees.
+   */
+  likely(registry: string): Pick<Endpoint, 'origin' | 'insecureTls'> {
+    return { origin: this.origins(registry)[0] as string, insecureTls: this.allowsHttp(registry) };
+  }
+
   resolve(registry: string, signal?: AbortSignal): Promise<Endpoint> {
     let p = this.cache.get(registry);
     if (!p) {
@@ -82,17 +95,20 @@ export class Endpoints {
     this.cache.delete(registry);
   }
 
-  private async ping(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+  /** The origins to try, in order. */
+  private origins(registry: string): string[] {
     const host = apiHost(registry);
-    const fallback = this.allowsHttp(registry);
     // Loopback registries are almost always plain HTTP (a local registry, a test one): try that
     // first, as crane does, and spare the failed TLS handshake; HTTPS stays the fallback. Other
     // registries marked insecure try HTTPS first.
-    const origins = isLoopbackRegistry(registry)
-      ? [`http://${host}`, `https://${host}`]
-      : fallback
-        ? [`https://${host}`, `http://${host}`]
-        : [`https://${host}`];
+    if (isLoopbackRegistry(registry)) return [`http://${host}`, `https://${host}`];
+    return this.allowsHttp(registry) ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
+  }
+
+  private async ping(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+    const host = apiHost(registry);
+    const fallback = this.allowsHttp(registry);
+    const origins = this.origins(registry);
     let lastError: unknown;
     for (let i = 0; i < origins.length; i++) {
       const origin = origins[i] as string;

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
+import { type AbortGroup, abortGroup } from '@pd/internal';
 import { isLoopbackRegistry, PdError } from '@pd/oci-types';
 import { challengesOf, pickChallenge, UnsupportedAuthSchemeError } from './auth/challenge.js';
 import { parseScopes, ScopeSet } from './auth/scope.js';
-import type { Authenticator, Authorization } from './auth/session.js';
+import { type Authenticator, type Authorization, NONE } from './auth/session.js';
 import type { Endpoint, Endpoints } from './endpoint.js';
 import {
   connectionError,
@@ -60,6 +61,14 @@ export interface RegistryResponse extends HttpResponse {
   authorization: Authorization;
 }
 
+/** A request sent before its registry's `/v2/` answered (`Requester.early`). */
+interface Early {
+  url: URL;
+  origin: string;
+  outcome: Promise<{ res: HttpResponse } | { error: unknown }>;
+  group: AbortGroup;
+}
+
 /** Statuses that send a request elsewhere (`Location`), and how many of them a request follows. */
 export const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 export const MAX_REDIRECTS = 5;
@@ -89,14 +98,21 @@ export class Requester {
     const retry = opts.retry !== false;
     let scopes = opts.scopes;
     let reauthenticated = false;
+    let early = this.early(opts);
     for (;;) {
       opts.signal?.throwIfAborted();
-      const ep = await this.endpoint(opts.registry, opts.signal);
-      const authorization = await this.auth.authorize(opts.registry, scopes, opts.signal);
+      const ep = await this.endpoint(opts.registry, opts.signal).catch((e: unknown) => {
+        if (early) drop(early);
+        throw e;
+      });
+      const ahead = early && (await this.adopt(early, ep));
+      early = undefined;
+      const authorization = ahead ? NONE : await this.auth.authorize(opts.registry, scopes, opts.signal);
       let res: HttpResponse;
       let url = typeof opts.path === 'string' ? new URL(opts.path, ep.origin) : sameHostScheme(opts.path, ep);
       try {
-        res = await this.exchange(opts, ep, url, authorization);
+        if (ahead && 'error' in ahead) throw ahead.error;
+        res = ahead ? ahead.res : await this.exchange(opts, ep, url, authorization);
         url = res.url;
       } catch (e) {
         if (isAbortError(e) || opts.signal?.aborted) throw opts.signal?.reason ?? e;
@@ -180,10 +196,53 @@ export class Requester {
     }
   }
 
+  /**
+   * The first GET or HEAD to a registry goes out beside its `/v2/` ping, without credentials,
+   * instead of after it: a round trip less for every command (40 ms to a registry 40 ms away),
+   * as containerd, which sends no ping, saves it. Undefined for any other request.
+   */
+  private early(opts: SendOptions): Early | undefined {
+    if (opts.method !== 'GET' && opts.method !== 'HEAD') return undefined;
+    if (opts.body !== undefined || typeof opts.path !== 'string') return undefined;
+    if (this.endpoints.isKnown(opts.registry)) return undefined;
+    const guess = this.endpoints.likely(opts.registry);
+    const group = abortGroup(opts.signal);
+    const url = new URL(opts.path, guess.origin);
+    const outcome = this.exchange({ ...opts, signal: group.signal }, guess, url, NONE).then(
+      (res) => ({ res }),
+      (error: unknown) => ({ error }),
+    );
+    return { url, origin: guess.origin, outcome, group };
+  }
+
+  /**
+   * The early request's outcome, once the ping has answered, where it stands for the first
+   * attempt: the ping found the origin it went to and asked for no auth (the same request would
+   * have gone, so its answer or its failure counts), or the registry gave a 2xx without auth.
+   * Else it is dropped and the request sent as if it had never been.
+   */
+  private async adopt(early: Early, ep: Endpoint): Promise<Awaited<Early['outcome']> | undefined> {
+    const dropped = () => {
+      this.logger?.debug?.(`${redactUrl(early.url)}: sent before /v2/ answered, not kept: sent again`);
+      return undefined;
+    };
+    if (early.origin !== ep.origin) {
+      drop(early);
+      return dropped();
+    }
+    const outcome = await early.outcome;
+    if (!this.auth.challenge(ep.registry)) return outcome;
+    if (!('res' in outcome)) return dropped();
+    if (outcome.res.status >= 200 && outcome.res.status < 300) return outcome;
+    // Read to its end, the refused answer leaves its connection to the next request.
+    await discard(outcome.res.body);
+    return dropped();
+  }
+
   /** One request plus its redirects. */
   private async exchange(
     opts: SendOptions,
-    ep: Endpoint,
+    ep: Pick<Endpoint, 'origin' | 'insecureTls'>,
     first: URL,
     authorization: Authorization,
   ): Promise<HttpResponse> {
@@ -239,6 +298,12 @@ function sameHostScheme(url: URL, ep: Endpoint): URL {
   const fixed = new URL(url);
   fixed.protocol = origin.protocol;
   return fixed;
+}
+
+/** Cancel an early request nobody will use, or drop the answer it got. */
+function drop(early: Early): void {
+  early.group.abort();
+  void early.outcome.then((o) => 'res' in o && abandon(o.res.body));
 }
 
 function pdErrorIn(e: unknown): PdError | undefined {

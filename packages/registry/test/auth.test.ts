@@ -143,6 +143,20 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('token (Bearer) re
     await client.close();
   });
 
+  test('the first GET, sent beside /v2/ without a token, is refused and sent again with one', async () => {
+    const { logger, lines } = recordingLogger();
+    const client = new RegistryClient({ dockerConfig: false, logger });
+    const before = issuer.requests.length;
+    const got = await client.getManifest(`${registry.host}/public/img:v1`);
+    expect(got.mediaType).toBe(MediaType.OciManifest);
+    expect(issuer.requests.length - before).toBe(1);
+    const manifestLines = lines.filter((l) => l.includes('/v2/public/img/manifests/v1'));
+    expect(manifestLines.filter((l) => l.includes('-> 401'))).toHaveLength(1);
+    expect(manifestLines.filter((l) => l.includes('not kept'))).toHaveLength(1);
+    expect(manifestLines.filter((l) => l.includes('-> 200'))).toHaveLength(1);
+    await client.close();
+  });
+
   test('tokens are cached per scope: a pull after a push reuses the pull,push token', async () => {
     const client = alice();
     const before = issuer.requests.length;

@@ -143,7 +143,25 @@ describe.skipIf(registryMissing())('retries, deadlines and connection failures',
     expect(err).toBeInstanceOf(RateLimitError);
     expect((err as RateLimitError).message).toContain(`${proxy.host} /v2/: too many requests`);
     expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(3);
-    expect(proxy.requests({ path: /\/manifests\// })).toHaveLength(0);
+    // The manifest GET went out beside the first /v2/ (at most once), and was never retried.
+    expect(proxy.requests({ path: /\/manifests\// }).length).toBeLessThanOrEqual(1);
+    await client.close();
+  });
+
+  test('the first request goes out beside /v2/, not after it: one round trip, not two', async () => {
+    const client = new RegistryClient({ dockerConfig: false });
+    proxy.inject({ path: /^\/v2\/$/, fault: { kind: 'delay', ms: 400 } });
+    const start = performance.now();
+    await client.getManifest(`${proxy.host}/pd/robust:v1`);
+    const took = performance.now() - start;
+    const [ping] = proxy.requests({ path: /^\/v2\/$/ });
+    const manifests = proxy.requests({ path: /\/manifests\// });
+    expect(manifests).toHaveLength(1);
+    expect(manifests[0]?.startedAt).toBeLessThan(ping?.endedAt ?? 0);
+    expect(took).toBeLessThan(750);
+    // Once /v2/ has answered, requests go after it as before: no second ping.
+    await client.headManifest(`${proxy.host}/pd/robust:v1`);
+    expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(1);
     await client.close();
   });
 

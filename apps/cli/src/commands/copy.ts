@@ -45,10 +45,12 @@ async function copyRaw(ctx: Context, src: Reference, dst: Reference): Promise<Ou
 
 /**
  * Find the destination registry's endpoint (GET /v2/) while the source is read: one round trip
- * less before the first blob moves. Within one registry it is the source's ping, shared. A failed
- * ping is not kept: the push pings again and reports it.
+ * less before the first blob moves. Within one registry the source's manifest GET starts that
+ * ping and goes out beside it, which a ping started here would hold back until it answered. A
+ * failed ping is not kept: the push pings again and reports it.
  */
-async function pingEarly(ctx: Context, dst: Reference): Promise<void> {
+async function pingEarly(ctx: Context, src: Reference | undefined, dst: Reference): Promise<void> {
+  if (src?.registry === dst.registry) return;
   const client = await ctx.registry();
   void client.ping(dst.registry, { signal: ctx.signal }).catch(() => undefined);
 }
@@ -65,7 +67,7 @@ async function copyOne(
 ): Promise<OutputResult & { referrers?: unknown[] }> {
   let image: Image | ImageIndex | undefined;
   let result: OutputResult;
-  await pingEarly(ctx, dst);
+  await pingEarly(ctx, src, dst);
   try {
     image = await openAny(ctx, { transport: 'docker', ref: src }, platform, keepOthers, PAST_CACHE);
   } catch (e) {
@@ -194,10 +196,11 @@ export const copy = defineCommand({
     const file = parseImageDestination(args.DST_REF!).transport !== undefined;
     const dst = file ? undefined : await registryRef(args.DST_REF!);
     checkDigestOptions(file ? { ...digests, output: args.DST_REF! } : digests);
-    if (dst) await pingEarly(ctx, dst);
+    const source = await parseImageSource(args.SRC_REF!);
+    if (dst) await pingEarly(ctx, source.transport === 'docker' ? source.ref : undefined, dst);
     const image = await openAny(
       ctx,
-      args.SRC_REF!,
+      source,
       platformArg,
       values['keep-other-platforms'],
       dst ? PAST_CACHE : {},

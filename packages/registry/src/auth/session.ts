@@ -31,7 +31,13 @@ interface RegistryAuth {
 
 // Renew a little early so a token does not expire between the check and the registry's check.
 const EXPIRY_MARGIN_MS = 5_000;
-const NONE: Authorization = { header: undefined, credentials: false, scheme: undefined, user: undefined };
+/** No Authorization header: what goes to a registry that asked for none. */
+export const NONE: Authorization = {
+  header: undefined,
+  credentials: false,
+  scheme: undefined,
+  user: undefined,
+};
 
 /**
  * Turns a registry's challenge and the caller's credentials into Authorization headers. Bearer
