@@ -5,11 +5,14 @@
 // opened where one was free, a request waiting for an answer it does not need) cost nothing
 // there; here each costs 40 ms, as between a laptop and a registry. The targets are the
 // loopback rows' (the issue sets them for the job, not for a network).
-// Pull: `pd pull` against `skopeo copy docker:// oci:`; floor: `curl --parallel` fetching the
-// layer blobs through the same proxy. Copy: `pd copy` against `skopeo copy docker:// docker://`
+// Pull: `pd pull` against `skopeo copy docker:// oci:`; floors: `curl --parallel` fetching the
+// layer blobs through the same proxy, and the same after a curl of the manifest (what a client
+// that learns the blobs from the manifest cannot skip: its round trips come first), summed with
+// `node -e 0` for a Node program. Copy: `pd copy` against `skopeo copy docker:// docker://`
 // into a new repository; skopeo's blob-info cache is taught the proxied source once before the
 // rounds (an untimed copy), so both mount; pd mounts from the source repository it reads.
 // Standalone: pnpm build && node bench/cases/far.mjs [iterations]
+import { join } from 'node:path';
 import { startDelayProxy } from '../lib/delay-proxy.mjs';
 import { blobUrls, curlFetch, floorsOf, nodeStart } from '../lib/floors.mjs';
 import { alternate, spawnCollect } from '../lib/measure.mjs';
@@ -20,6 +23,22 @@ import { copySides } from './copy.mjs';
 import { pullSides } from './pull.mjs';
 
 const DELAY_MS = 20;
+const MANIFEST_ACCEPT = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+].join(', ');
+const AFTER_MANIFEST = 'curl: the manifest, then the blobs';
+
+/** `side` (a curl fetching blobs) run after a curl of the manifest at `url`, in one process tree. */
+function afterManifest(side, url) {
+  return {
+    prepare: async (round) => {
+      const job = await side.prepare(round);
+      const script = 'curl -sf -H "$1" -o /dev/null "$2" && shift 2 && exec "$@"';
+      return { ...job, argv: ['sh', '-c', script, 'sh', `Accept: ${MANIFEST_ACCEPT}`, url, ...job.argv] };
+    },
+  };
+}
 export const CASES = {
   'far-pull': {
     name: 'pull → OCI layout, registry 40 ms away',
@@ -53,7 +72,7 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
       `every request through lib/delay-proxy.mjs: ${DELAY_MS} ms each way, a new connection one round trip more`,
       'pd: empty PD_CACHE_DIR per run',
     ];
-    const measured = async (key, sides, floors, peer, commands, more = []) => {
+    const measured = async (key, sides, floors, peer, commands, more = [], sums = () => []) => {
       const r = await alternate({ ...sides, ...floors }, { iterations, warmups, log });
       rows.push(
         pairResult({
@@ -61,7 +80,7 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
           pd: r.pd,
           peer: { name: peer, ...r.skopeo },
           ...commands,
-          floors: floorsOf(r, Object.keys(floors)),
+          floors: [...floorsOf(r, Object.keys(floors)), ...sums(r)],
           notes: [...notes, ...more],
         }),
       );
@@ -70,12 +89,23 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
       log(
         `[far] pd pull vs skopeo copy docker:// oci: through ${proxy.host} (${2 * DELAY_MS} ms round trip)`,
       );
+      const blobs = blobUrls({ host: proxy.host }, image);
+      const manifest = `http://${proxy.host}/v2/${image.repository}/manifests/${image.tag}`;
+      const curl = curlFetch(scratch, blobs);
+      const ordered = curlFetch(join(scratch, 'after-manifest'), blobs)['curl --parallel'];
       await measured(
         'far-pull',
         pullSides(scratch, src, image),
-        { ...nodeStart(), ...curlFetch(scratch, blobUrls({ host: proxy.host }, image)) },
+        { ...nodeStart(), ...curl, [AFTER_MANIFEST]: afterManifest(ordered, manifest) },
         'skopeo copy docker:// oci:',
         { pdCommand: 'pd pull REF -o DIR', peerCommand: 'skopeo copy docker://REF oci:DIR:latest' },
+        [],
+        (r) => [
+          {
+            name: `node -e 0 + ${AFTER_MANIFEST} (sum)`,
+            medianMs: Math.round(r['node -e 0'].medianMs + r[AFTER_MANIFEST].medianMs),
+          },
+        ],
       );
     }
     if (wanted.includes('far-copy')) {
