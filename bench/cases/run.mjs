@@ -109,6 +109,7 @@ export async function run({ ctx, iterations = 5, warmups = 2 } = {}) {
         peerCommand: 'docker run --rm --network none IMAGE true',
         target: CASE.target,
         maxRatio: CASE.maxRatio,
+        jobFloor: 'node: spawn runc',
         floors: [
           ...floorsOf(warm, ['node -e 0', 'pd help run', 'runc (bare bundle)', 'node: spawn runc']),
           {

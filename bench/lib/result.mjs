@@ -17,6 +17,10 @@ function side(name, s, command) {
  * target is maxRatio 1/1.8); `checks` are further conditions of the target (memory, bytes moved),
  * each `{ ok, note }`. The target is met when the ratio and every check hold. `floors` are
  * `{ name, medianMs }` measured in the same rounds (lib/floors.mjs): the least the job costs.
+ * `jobFloor` names the floor that does all of pd's job for a Node program (start-up, every byte,
+ * the hashing, the files), or a lower bound of it: a target under it is out of reach of any such
+ * program on this machine, which the verdict says (issue 15: no target is called unreachable
+ * without a floor measured under it in the same run).
  */
 export function pairResult({
   name,
@@ -29,9 +33,12 @@ export function pairResult({
   checks = [],
   notes = [],
   floors = [],
+  jobFloor,
 }) {
   const ratio = pd.medianMs / peer.medianMs;
   const met = (maxRatio === undefined || ratio <= maxRatio) && checks.every((c) => c.ok);
+  const job = floors.find((f) => f.name === jobFloor);
+  if (jobFloor !== undefined && !job) throw new Error(`${name}: no floor named ${jobFloor}`);
   const result = {
     case: name,
     pd: side('pd', pd, pdCommand),
@@ -41,6 +48,9 @@ export function pairResult({
     maxRatio: maxRatio === undefined ? null : round(maxRatio, 3),
     met,
     floors: floors.map((f) => ({ ...f, ofPeer: round(f.medianMs / peer.medianMs, 2) })),
+    jobFloor: job ? job.name : null,
+    // The target asks for less than the job's floor costs.
+    underFloor: job !== undefined && maxRatio !== undefined && job.medianMs / peer.medianMs > maxRatio,
     notes: [...checks.map((c) => `${c.ok ? 'ok' : 'MISSED'}: ${c.note}`), ...notes],
   };
   // How to run pd's side again (for the profiler); not part of the JSON.
@@ -59,13 +69,19 @@ export function notRun(name, target, reason) {
     maxRatio: null,
     met: null,
     floors: [],
+    jobFloor: null,
+    underFloor: false,
     notes: [],
     notRun: reason,
   };
 }
 
-/** How far a result is from its target: ratio / bound (> 1 is missed). */
+/**
+ * How far a result is from what can be reached: ratio / bound (> 1 is missed), the bound being
+ * the target, or the job's floor where the target is under it.
+ */
 export function targetDistance(r) {
   if (r.notRun || r.ratio === null || !r.maxRatio) return undefined;
-  return r.ratio / r.maxRatio;
+  const floor = r.underFloor ? r.floors.find((f) => f.name === r.jobFloor)?.ofPeer : undefined;
+  return r.ratio / Math.max(r.maxRatio, floor ?? 0);
 }
