@@ -79,7 +79,10 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
     };
     log(`[large-pull] pd pull vs skopeo copy docker:// oci: (${src}, ${mb(total)})`);
     const r = await alternate({ ...pullSides(scratch, src, image), ...floors }, { iterations, warmups, log });
-    const ofCurl = r.pd.medianMs / r['curl --parallel'].medianMs;
+    const curl = r['curl --parallel'].medianMs;
+    const ofCurl = r.pd.medianMs / curl;
+    // The job floor against curl too: the curl condition may ask for less than it takes.
+    const floorOfCurl = r[CASES['large-pull'].jobFloor].medianMs / curl;
     rows.push(
       pairResult({
         ...CASES['large-pull'],
@@ -88,7 +91,10 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
         pdCommand: 'pd pull REF -o DIR',
         peerCommand: 'skopeo copy docker://REF oci:DIR:latest',
         checks: [
-          { ok: ofCurl <= MAX_OF_CURL, note: `pd ${ofCurl.toFixed(2)}× curl --parallel (≤ ${MAX_OF_CURL}×)` },
+          {
+            ok: ofCurl <= MAX_OF_CURL,
+            note: `pd ${ofCurl.toFixed(2)}× curl --parallel (≤ ${MAX_OF_CURL}×; the job floor ${floorOfCurl.toFixed(2)}×)`,
+          },
           ...sizeChecks,
         ],
         floors: floorsOf(r, Object.keys(floors)),
