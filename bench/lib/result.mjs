@@ -17,10 +17,10 @@ function side(name, s, command) {
  * target is maxRatio 1/1.8); `checks` are further conditions of the target (memory, bytes moved),
  * each `{ ok, note }`. The target is met when the ratio and every check hold. `floors` are
  * `{ name, medianMs }` measured in the same rounds (lib/floors.mjs): the least the job costs.
- * `jobFloor` names the floor that does all of pd's job for a Node program (start-up, every byte,
- * the hashing, the files), or a lower bound of it: a target under it is out of reach of any such
- * program on this machine, which the verdict says (issue 15: no target is called unreachable
- * without a floor measured under it in the same run).
+ * `jobFloor` names the floor that does all of pd's job in Node (start-up, every byte, the
+ * hashing, the files), or a part of it, as lean as we could write it: a target under it asks for
+ * less than that program took in the same rounds, which the verdict says (issue 15: no target is
+ * called unreachable without a floor measured under it in the same run).
  */
 export function pairResult({
   name,
