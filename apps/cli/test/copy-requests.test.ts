@@ -32,10 +32,10 @@ const line = (r: ProxiedRequest) =>
 const anyBlob = (r: ProxiedRequest) => line(r).replace(/blobs\/sha256:[0-9a-f]{64}/, 'blobs/BLOB');
 
 /**
- * Whether the copy kept its connections: the source's manifest GET on the ping's connection, the
- * manifest PUT on one an earlier request used. A new connection costs a round trip (two with TLS):
- * 120 ms of a copy with 40 ms between pd and the registry, when short answers left unread held
- * their sockets.
+ * Whether the copy spared round trips: the source's manifest GET sent before the ping answered
+ * (beside it, not after it), the manifest PUT on a connection an earlier request used. A new
+ * connection costs a round trip (two with TLS): 120 ms of a copy with 40 ms between pd and the
+ * registry, when short answers left unread held their sockets.
  */
 function reusedConnections(p: FaultProxy): { manifestBesidePing: boolean; putOnEarlier: boolean } {
   const ping = p.log.find((r) => r.path === '/v2/');
