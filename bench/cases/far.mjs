@@ -14,7 +14,7 @@
 // Standalone: pnpm build && node bench/cases/far.mjs [iterations]
 import { join } from 'node:path';
 import { startDelayProxy } from '../lib/delay-proxy.mjs';
-import { blobUrls, curlFetch, floorsOf, nodeStart } from '../lib/floors.mjs';
+import { blobUrls, curlFetch, floorsOf, nodeStart, startedFloor, startedName } from '../lib/floors.mjs';
 import { alternate, spawnCollect } from '../lib/measure.mjs';
 import { runnable } from '../lib/pd.mjs';
 import { pairResult } from '../lib/result.mjs';
@@ -28,7 +28,7 @@ const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.manifest.v1+json',
 ].join(', ');
 const AFTER_MANIFEST = 'curl: the manifest, then the blobs';
-const JOB_FLOOR = `node -e 0 + ${AFTER_MANIFEST} (sum)`;
+const JOB_FLOOR = startedName(AFTER_MANIFEST);
 
 /** `side` (a curl fetching blobs) run after a curl of the manifest at `url`, in one process tree. */
 function afterManifest(side, url) {
@@ -102,12 +102,7 @@ export async function run({ ctx, iterations = 5, warmups = 1, only = Object.keys
         'skopeo copy docker:// oci:',
         { pdCommand: 'pd pull REF -o DIR', peerCommand: 'skopeo copy docker://REF oci:DIR:latest' },
         [],
-        (r) => [
-          {
-            name: JOB_FLOOR,
-            medianMs: Math.round(r['node -e 0'].medianMs + r[AFTER_MANIFEST].medianMs),
-          },
-        ],
+        (r) => [startedFloor(r, AFTER_MANIFEST)],
       );
     }
     if (wanted.includes('far-copy')) {

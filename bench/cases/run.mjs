@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { floorsOf, nodeStart } from '../lib/floors.mjs';
+import { floorsOf, nodeStart, startedFloor } from '../lib/floors.mjs';
 import { alternate, median, spawnCollect } from '../lib/measure.mjs';
 import { pdArgv, pdCommandMissing, pdEnv, ROOT } from '../lib/pd.mjs';
 import { notRun, pairResult } from '../lib/result.mjs';
@@ -112,10 +112,7 @@ export async function run({ ctx, iterations = 5, warmups = 2 } = {}) {
         jobFloor: 'node: spawn runc',
         floors: [
           ...floorsOf(warm, ['node -e 0', 'pd help run', 'runc (bare bundle)', 'node: spawn runc']),
-          {
-            name: 'node -e 0 + runc (sum)',
-            medianMs: Math.round(warm['node -e 0'].medianMs + warm['runc (bare bundle)'].medianMs),
-          },
+          startedFloor(warm, 'runc (bare bundle)', 'runc'),
         ],
         notes: [
           `pd --runtime crun ${ms('pd --runtime crun')}; pd in-process ${Math.round(median(inProcess))} ms`,

@@ -135,3 +135,17 @@ export function nodeSocketUpload(scratch, files, fresh) {
 export function floorsOf(results, names = Object.keys(results)) {
   return names.filter((n) => results[n]).map((n) => ({ name: n, medianMs: Math.round(results[n].medianMs) }));
 }
+
+/** The name of {@link startedFloor}'s floor for a side called `label`. */
+export const startedName = (label) => `node -e 0 + ${label} (sum)`;
+
+/**
+ * `node -e 0` plus the side `name` (a job run by another tool), as one floor: what a Node program
+ * pays before it can do that work, and the work. `label` shortens the side's name in the floor's.
+ */
+export function startedFloor(results, name, label = name) {
+  return {
+    name: startedName(label),
+    medianMs: Math.round(results['node -e 0'].medianMs + results[name].medianMs),
+  };
+}

@@ -1,5 +1,6 @@
 // The results table (markdown), the dated results file and README's Performance section.
 import { readFile, writeFile } from 'node:fs/promises';
+import { jobFloorOf } from './result.mjs';
 
 const secs = (ms) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
 const mb = (x) => (x === null || x === undefined ? '—' : `${x.toFixed(0)} MB`);
@@ -9,7 +10,7 @@ function verdict(r) {
   if (r.notRun) return `not run: ${r.notRun}`;
   if (r.met) return 'met';
   if (!r.underFloor) return 'MISSED';
-  const floor = r.floors.find((f) => f.name === r.jobFloor);
+  const floor = jobFloorOf(r);
   return `MISSED, under the floor (${floor.name} ${floor.ofPeer.toFixed(2)}×)`;
 }
 

@@ -76,12 +76,17 @@ export function notRun(name, target, reason) {
   };
 }
 
+/** The row's job floor (`{ name, medianMs, ofPeer }`), or undefined when it names none. */
+export function jobFloorOf(r) {
+  return r.jobFloor ? r.floors.find((f) => f.name === r.jobFloor) : undefined;
+}
+
 /**
  * How far a result is from what can be reached: ratio / bound (> 1 is missed), the bound being
  * the target, or the job's floor where the target is under it.
  */
 export function targetDistance(r) {
   if (r.notRun || r.ratio === null || !r.maxRatio) return undefined;
-  const floor = r.underFloor ? r.floors.find((f) => f.name === r.jobFloor)?.ofPeer : undefined;
-  return r.ratio / Math.max(r.maxRatio, floor ?? 0);
+  const floor = r.underFloor ? jobFloorOf(r).ofPeer : 0;
+  return r.ratio / Math.max(r.maxRatio, floor);
 }
