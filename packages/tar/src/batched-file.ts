@@ -231,6 +231,11 @@ export interface FileSliceOptions {
   digest: Digest;
   /** Names the bytes in errors, e.g. `layer abc/layer.tar of app.tar`. */
   subject?: string | undefined;
+  /**
+   * For compressed bytes: what they hash to once decompressed (a layer's diffID), checked by the
+   * readers that decompress the slice (`extract()`, `decompress()`).
+   */
+  uncompressedDigest?: Digest | undefined;
 }
 
 /**
@@ -256,6 +261,19 @@ export class FileSlice implements AsyncIterable<Buffer> {
   /** What the bytes must hash to. */
   get digest(): Digest {
     return this.options.digest;
+  }
+
+  /** For compressed bytes: what they must hash to once decompressed, when known. */
+  get uncompressedDigest(): Digest | undefined {
+    return this.options.uncompressedDigest;
+  }
+
+  /**
+   * The same bytes, known to decompress to `digest` (a compressed layer blob and its diffID):
+   * readers that decompress the slice check that too.
+   */
+  decompressingTo(digest: Digest): FileSlice {
+    return new FileSlice(this.path, this.start, this.size, { ...this.options, uncompressedDigest: digest });
   }
 
   /** The bytes as fresh chunks, which the consumer may keep. */

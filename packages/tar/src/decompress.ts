@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import type { Compression } from '@pd/oci-types';
+import { type Compression, ContentVerifier } from '@pd/oci-types';
+import { FileSlice } from './batched-file.js';
 import { TarFormatError } from './errors.js';
 
 /**
@@ -33,10 +34,33 @@ function toBuffer(v: Uint8Array | string): Buffer {
 
 /**
  * The uncompressed bytes of a layer stream, whatever it is compressed with (sniffed from its
- * magic bytes). Streams: never holds more than a few chunks.
+ * magic bytes). Streams: never holds more than a few chunks. A {@link FileSlice} that names its
+ * `uncompressedDigest` is checked against it too.
  */
 export function decompress(input: LayerInput): Readable {
-  return Readable.from(decompressChunks(asIterable(input)), { objectMode: false });
+  const chunks = input instanceof FileSlice ? sliceTar(input) : decompressChunks(asIterable(input));
+  return Readable.from(chunks, { objectMode: false });
+}
+
+/**
+ * The layer tar in a file slice: its bytes as they lie, or decompressed and checked against the
+ * slice's `uncompressedDigest` (the slice's own digest is checked as it is read). `lent`: read
+ * through reused buffers ({@link FileSlice.lentChunks}), for a consumer done with each chunk when
+ * it asks for the next; a fresh buffer per read costs its page faults (a gzip layer read as a
+ * stream: 0.12 s more of a 160 MB inflate, bench/results/2026-12-07-unpack.md).
+ */
+export async function* sliceTar(slice: FileSlice, lent = false): AsyncGenerator<Buffer> {
+  const expected = slice.uncompressedDigest;
+  // An uncompressed slice's bytes are its digest's: no second hash for the same answer.
+  const check =
+    expected !== undefined && expected !== slice.digest
+      ? new ContentVerifier(expected, { subject: `uncompressed ${slice.subject}` })
+      : undefined;
+  for await (const chunk of decompressChunks(lent ? slice.lentChunks() : slice, lent)) {
+    check?.update(chunk);
+    yield chunk;
+  }
+  check?.end();
 }
 
 /** What layer readers accept: a stream, any async iterable of bytes, or bytes already in memory. */
@@ -51,7 +75,11 @@ export function asIterable(input: LayerInput): AsyncIterable<Uint8Array | string
   return input;
 }
 
-async function* decompressChunks(input: AsyncIterable<Uint8Array | string>): AsyncGenerator<Buffer> {
+/** `lent`: the input's chunks are lent (their memory reused once the next is asked for). */
+async function* decompressChunks(
+  input: AsyncIterable<Uint8Array | string>,
+  lent = false,
+): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headLength = 0;
@@ -82,7 +110,7 @@ async function* decompressChunks(input: AsyncIterable<Uint8Array | string>): Asy
     const kind = detectCompression(first);
     if (kind === 'none') yield* rest;
     else if (kind === 'gzip') yield* gunzip(rest);
-    else yield* unzstd(rest);
+    else yield* unzstd(rest, lent);
   } finally {
     await it.return?.();
   }
@@ -96,12 +124,32 @@ async function* decompressChunks(input: AsyncIterable<Uint8Array | string>): Asy
 const INFLATE_CHUNK = 256 * 1024;
 
 async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const feed = Readable.from(source, { objectMode: false });
   const z = process.getBuiltinModule('node:zlib').createGunzip({ chunkSize: INFLATE_CHUNK });
-  feed.on('error', (e) => z.destroy(e));
-  feed.pipe(z);
+  // One chunk at a time, the next once zlib is done with the last (the write's callback): zlib
+  // reads a chunk where it lies, on the thread pool, so a source may lend its chunks. A failed
+  // zlib never calls back: its close ends the feeding instead, which then asks for no more chunks,
+  // so the memory of the one zlib may still hold is not read into again.
+  const consumed = (chunk: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      const closed = () => reject(z.errored ?? new Error('gunzip closed'));
+      z.once('close', closed);
+      z.write(chunk, (e) => {
+        z.off('close', closed);
+        if (e) reject(e);
+        else resolve();
+      });
+    });
+  const feeding = (async () => {
+    for await (const chunk of source) {
+      if (z.destroyed) return;
+      await consumed(chunk);
+    }
+    z.end();
+  })();
+  feeding.catch((e: unknown) => z.destroy(e as Error));
   try {
     for await (const chunk of z) yield chunk as Buffer;
+    await feeding;
   } catch (e) {
     if (e instanceof TarFormatError) throw e;
     const err = e as NodeJS.ErrnoException;
@@ -110,12 +158,13 @@ async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     }
     throw e;
   } finally {
-    feed.destroy();
     z.destroy();
+    // The feeding stops at once (see consumed), letting go of the source.
+    await feeding.catch(() => undefined);
   }
 }
 
-async function* unzstd(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+async function* unzstd(source: AsyncIterable<Buffer>, lent: boolean): AsyncGenerator<Buffer> {
   let out: Buffer[] = [];
   // fzstd is 30 ms of start-up, for layers few images have.
   const { Decompress } = await import('fzstd');
@@ -130,7 +179,8 @@ async function* unzstd(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     }
   };
   for await (const chunk of source) {
-    push(chunk, false);
+    // fzstd keeps pieces of a chunk it cannot decode yet: a lent chunk is copied first.
+    push(lent ? Buffer.from(chunk) : chunk, false);
     if (out.length) {
       const ready = out;
       out = [];

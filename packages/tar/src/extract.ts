@@ -23,7 +23,7 @@ import {
 import { mkdir, realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { FileSlice } from './batched-file.js';
-import { decompress, type LayerInput } from './decompress.js';
+import { decompress, type LayerInput, sliceTar } from './decompress.js';
 import { TarFormatError, UnsafePathError } from './errors.js';
 import type { TarHeader } from './header.js';
 import { cleanComponents } from './names.js';
@@ -254,7 +254,7 @@ export class Extractor {
     this.layerPaths = new Set();
     const { signal, onProgress } = this.opts;
     // The parser and this loop keep no chunk once they ask for the next: a file slice may lend them.
-    const bytes = input instanceof FileSlice ? input.lentChunks() : decompress(input);
+    const bytes = input instanceof FileSlice ? sliceTar(input, true) : decompress(input);
     for await (const { header, body } of parseTar(bytes)) {
       signal?.throwIfAborted();
       this.stats.entries++;

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
+import { Readable } from 'node:stream';
+import { type Digest, DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
 import { archive, paxEntry, rawEntry } from '@pd/test-fixtures';
 import { afterAll, describe, expect, test } from 'vitest';
 import { collect, describeTree } from '../test/helpers.js';
 import { FileSlice } from './batched-file.js';
+import { compressLayer } from './compress.js';
+import { decompress, sliceTar } from './decompress.js';
+import { TarFormatError } from './errors.js';
 import { extract } from './extract.js';
 
 const base = mkdtempSync(join(tmpdir(), 'pd-file-slice-'));
@@ -67,5 +71,70 @@ describe('FileSlice', () => {
     });
     await expect(collect(past.lentChunks())).rejects.toBeInstanceOf(SizeMismatchError);
     await expect(collect(past)).rejects.toBeInstanceOf(SizeMismatchError);
+  });
+});
+
+/** `layer` compressed, inside a file between junk (a layout's blob, an archive's member), as a slice. */
+async function compressedSlice(compression: 'gzip' | 'zstd'): Promise<FileSlice> {
+  const { stream, result } = compressLayer(Readable.from([layer]), { compression });
+  const blob = await collect(stream);
+  const path = join(base, `archive.${compression}`);
+  writeFileSync(path, Buffer.concat([junk, blob, junk]));
+  return new FileSlice(path, junk.length, blob.length, { digest: (await result).digest as Digest });
+}
+
+describe('FileSlice of a compressed layer', () => {
+  test.each(['gzip', 'zstd'] as const)(
+    '%s: extracts the same tree as the uncompressed stream, read through lent chunks',
+    async (compression) => {
+      const slice = (await compressedSlice(compression)).decompressingTo(digestOf(layer));
+      const fromSlice = join(base, `${compression}-slice`);
+      const fromStream = join(base, `${compression}-stream`);
+      await extract(slice, fromSlice);
+      await extract(layer, fromStream);
+      expect(describeTree(fromSlice, { mtime: true })).toEqual(describeTree(fromStream, { mtime: true }));
+      // The same bytes, lent or fresh, and through decompress() as a stream.
+      expect((await collect(sliceTar(slice, true))).equals(layer)).toBe(true);
+      expect((await collect(decompress(slice))).equals(layer)).toBe(true);
+    },
+  );
+
+  test('the diffID is checked once decompressed, the blob digest as read', async () => {
+    const gz = await compressedSlice('gzip');
+    const wrongDiff = gz.decompressingTo(digestOf('not the layer'));
+    await expect(extract(wrongDiff, join(base, 'wrong-diff'))).rejects.toThrow(DigestMismatchError);
+    await expect(collect(decompress(wrongDiff))).rejects.toThrow(/uncompressed/);
+    const wrongBlob = new FileSlice(gz.path, gz.start, gz.size, { digest: digestOf('x') }).decompressingTo(
+      digestOf(layer),
+    );
+    await expect(extract(wrongBlob, join(base, 'wrong-blob'))).rejects.toBeInstanceOf(DigestMismatchError);
+    // Without a diffID, only the blob's digest is checked.
+    expect((await collect(sliceTar(gz, true))).equals(layer)).toBe(true);
+  });
+
+  test('corrupt gzip is a TarFormatError; a reader that stops early lets the file go', async () => {
+    const gz = await compressedSlice('gzip');
+    const bytes = Buffer.concat([
+      junk,
+      Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]),
+      randomBytes(4 << 20),
+    ]);
+    const path = join(base, 'corrupt.gz');
+    writeFileSync(path, bytes);
+    const corrupt = new FileSlice(path, junk.length, bytes.length - junk.length, { digest: digestOf(bytes) });
+    await expect(collect(sliceTar(corrupt, true))).rejects.toBeInstanceOf(TarFormatError);
+    // One chunk of output, then return(): the feeding stops and the slice's file is closed.
+    for await (const chunk of sliceTar(gz.decompressingTo(digestOf(layer)), true)) {
+      expect(chunk.length).toBeGreaterThan(0);
+      break;
+    }
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === gz.path;
+      } catch {
+        return false;
+      }
+    });
+    expect(open).toEqual([]);
   });
 });
