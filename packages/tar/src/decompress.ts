@@ -91,10 +91,12 @@ async function* decompressChunks(
       break;
     }
     const b = toBuffer(r.value);
-    head.push(b);
     headLength += b.length;
+    // Kept while the next chunk is read only if too short to sniff: a copy then, as it may be lent.
+    head.push(headLength < 6 ? Buffer.from(b) : b);
   }
-  const first = Buffer.concat(head);
+  // Most often the first chunk alone: no copy of it (a fresh MiB page-faults, 3 ms a layer here).
+  const first = head.length === 1 ? head[0]! : Buffer.concat(head);
   const rest: AsyncIterable<Buffer> = {
     async *[Symbol.asyncIterator]() {
       if (first.length) yield first;
