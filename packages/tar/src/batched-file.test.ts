@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { BatchedFileWriter, writeStreamToFile } from './batched-file.js';
+import { BatchedFileWriter, lentFileChunks, writeStreamToFile } from './batched-file.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -158,5 +158,37 @@ describe('BatchedFileWriter', () => {
       code: 'ENOENT',
     });
     await other.close();
+  });
+});
+
+describe('lentFileChunks', () => {
+  test('a read that runs to its end leaves its buffers to the next; one stopped early keeps its own', async () => {
+    const a = randomBytes(3 * 1024 * 1024 + 5);
+    const b = randomBytes(2 * 1024 * 1024);
+    await writeFile(join(dir, 'a'), a);
+    await writeFile(join(dir, 'b'), b);
+    // Stopped after its first chunk, which the reader keeps (it asked for no next one).
+    let kept: Buffer | undefined;
+    for await (const chunk of lentFileChunks(join(dir, 'a'))) {
+      kept = chunk;
+      break;
+    }
+    const memoryOfA = kept!.buffer;
+    const seen: Buffer[] = [];
+    const fromB: ArrayBufferLike[] = [];
+    for await (const chunk of lentFileChunks(join(dir, 'b'))) {
+      fromB.push(chunk.buffer);
+      seen.push(Buffer.from(chunk));
+    }
+    expect(Buffer.concat(seen).equals(b)).toBe(true);
+    expect(fromB).not.toContain(memoryOfA);
+    expect(kept!.equals(a.subarray(0, 1024 * 1024))).toBe(true);
+    // b ran to its end: the next read gets its memory, and reads the right bytes into it.
+    const again: Buffer[] = [];
+    for await (const chunk of lentFileChunks(join(dir, 'a'), 5, 2 * 1024 * 1024)) {
+      expect(fromB).toContain(chunk.buffer);
+      again.push(Buffer.from(chunk));
+    }
+    expect(Buffer.concat(again).equals(a.subarray(5, 5 + 2 * 1024 * 1024))).toBe(true);
   });
 });
