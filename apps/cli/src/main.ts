@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import module from 'node:module';
 import { runCli } from './cli.js';
 import type { Io } from './context.js';
+import { keepFreedMemory } from './malloc.js';
 import { proxyConfigured } from './proxy.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with Liftoff, then again
@@ -26,6 +27,8 @@ const noWasm =
   ['version', 'help'].includes(command) ||
   words.some((w) => w === '--help' || w === '-h');
 if (!heavyWasm && !noWasm) process.getBuiltinModule('node:v8').setFlagsFromString('--liftoff-only');
+// Not for help and version, which move no data (malloc.ts).
+if (command !== undefined && !['version', 'help'].includes(command)) keepFreedMemory();
 
 // Ctrl-C aborts the running command (temporary files are removed, bars cleared); a second one
 // ends the process at once.
