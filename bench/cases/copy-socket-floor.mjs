@@ -8,6 +8,9 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { keepFreedMemory } from '../lib/malloc.mjs';
+
+keepFreedMemory();
 
 const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',

@@ -9,6 +9,9 @@
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { keepFreedMemory } from '../lib/malloc.mjs';
+
+keepFreedMemory();
 
 const STRIPE = 4 << 20;
 const WORKER = `

@@ -14,6 +14,9 @@ import { createReadStream, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { keepFreedMemory } from '../lib/malloc.mjs';
+
+keepFreedMemory();
 
 const STRIPE = 4 << 20;
 const WORKER = `

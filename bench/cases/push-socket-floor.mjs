@@ -9,6 +9,9 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { keepFreedMemory } from '../lib/malloc.mjs';
+
+keepFreedMemory();
 
 const BUFFER = 1 << 20;
 const args = process.argv.slice(2);

@@ -12,6 +12,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { keepFreedMemory } from '../lib/malloc.mjs';
+
+keepFreedMemory();
 
 const PIECE = 1 << 20;
 const [dir, ...layers] = process.argv.slice(2);

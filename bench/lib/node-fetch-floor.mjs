@@ -25,6 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import request from 'undici/lib/api/api-request.js';
 import Agent from 'undici/lib/dispatcher/agent.js';
+import { keepFreedMemory } from './malloc.mjs';
 
 export const VIAS = ['socket', 'files', 'http', 'undici', 'tls'];
 
@@ -292,6 +293,7 @@ async function fetchBlob(agent, dir, spec) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  keepFreedMemory();
   const args = process.argv.slice(2);
   const via = args[0] === '--via' ? args.splice(0, 2)[1] : 'undici';
   const [dir, ...specs] = args;
