@@ -64,6 +64,14 @@ export interface Layer {
    */
   uncompressedFile?(): Promise<FileSlice | undefined>;
   /**
+   * Where the layer sits in a local file, as a slice that @pd/tar's `extract()` and
+   * `applyLayers()` read through reused buffers: the tar itself (checked against `diffId()`), or
+   * the compressed blob (checked against `digest()` as read and, decompressed, against
+   * `diffId()`). Undefined when it does not sit in a file, or when reading it so would cost a
+   * pass of its own (a compressed archive member that no name gives the digest of).
+   */
+  tarFile?(): Promise<FileSlice | undefined>;
+  /**
    * Where the compressed blob sits, as it is, in a local file (a layout's blob, a member of an
    * archive, the blob cache), checked against `digest()` as it is read: uploads send it from there
    * (over plain HTTP straight from the file onto the socket). Undefined when it does not.

@@ -246,11 +246,10 @@ export class LayerStore {
       // By path: the last entry of a path decides its owner, as it decided its content.
       const owned = new Map<string, OwnedEntry>();
       let dropped = 0;
-      // A layer held in a local file (the blob cache's, a layout's, an archive's member) is read
-      // from there through reused buffers, checked as it is read: the blob against its digest
-      // and, decompressed, against the diffID.
-      let input: LayerInput | undefined =
-        (await layer.uncompressedFile?.()) ?? (await layer.compressedFile?.())?.decompressingTo(diffId);
+      // A layer held in a local file (a layout's blob, an archive's member) is read from there
+      // through reused buffers, checked as it is read (tarFile, or uncompressedFile of a Layer
+      // that has only that).
+      let input: LayerInput | undefined = (await layer.tarFile?.()) ?? (await layer.uncompressedFile?.());
       if (input === undefined) {
         const source = await layer.uncompressed({ ...(options.signal ? { signal: options.signal } : {}) });
         input = this.verify ? verified(source, diffId) : source;

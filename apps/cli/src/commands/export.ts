@@ -101,13 +101,13 @@ async function exportImage(
   many = false,
 ): Promise<Record<string, unknown>> {
   const layers = await image.layers();
-  // A layer held in a local file (an archive's member, a layout's or the cache's blob) is read
-  // from there: the extractor reads it through reused buffers, checking the blob's digest and,
-  // decompressed, its diffID.
+  // A layer held in a local file (an archive's member, a layout's blob) is read from there
+  // (tarFile, or uncompressedFile of a Layer that has only that): the extractor reads it through
+  // reused buffers.
   const sources = layers.map(
     (l, i) => async () =>
+      (await l.tarFile?.()) ??
       (await l.uncompressedFile?.()) ??
-      (await l.compressedFile?.())?.decompressingTo(await l.diffId()) ??
       l.uncompressed({
         signal: ctx.signal,
         onProgress: (e) => ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` }),

@@ -84,6 +84,12 @@ export class DockerArchiveLayer implements Layer, SelfVerifying {
     return (await this.compression()) === 'none' ? this.compressedFile() : undefined;
   }
 
+  /** The member as extract() reads it; a compressed one only when a name gave its digest. */
+  async tarFile(): Promise<FileSlice | undefined> {
+    if ((await this.compression()) === 'none') return this.compressedFile();
+    return this.known.digest ? (await this.compressedFile()).decompressingTo(this.expectedDiffId) : undefined;
+  }
+
   async uncompressed(options: StreamOptions = {}): Promise<Readable> {
     // An uncompressed member is already verified against its diffID by compressed().
     if ((await this.compression()) === 'none') return this.compressed(options);

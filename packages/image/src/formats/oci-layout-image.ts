@@ -72,6 +72,11 @@ export class LayoutLayer implements Layer, SelfVerifying {
     });
   }
 
+  /** The blob as extract() reads it: checked against its digest and, decompressed, the diffID. */
+  async tarFile(): Promise<FileSlice | undefined> {
+    return (await this.compressedFile())?.decompressingTo(await this.diffId());
+  }
+
   async uncompressed(options: StreamOptions = {}): Promise<Readable> {
     const diffId = await this.diffId();
     // The compressed bytes are checked on the way too: a blob that decompresses fine can still be the wrong one.

@@ -147,6 +147,14 @@ describe.skipIf(skip)('docker archives', () => {
     const slice = await layer.uncompressedFile?.();
     expect(slice?.path).toBe(saved);
     expect((await streamToBuffer(Readable.from(slice!))).equals(bytes)).toBe(true);
+    // The same slice for extract(): the tar itself, its digest the diffID, nothing to decompress.
+    const tar = await layer.tarFile?.();
+    expect([tar?.path, tar?.start, tar?.digest, tar?.uncompressedDigest]).toEqual([
+      saved,
+      slice!.start,
+      await layer.diffId(),
+      undefined,
+    ]);
   });
 
   for (const layout of ['classic', 'combined'] as const) {
@@ -207,6 +215,11 @@ describe.skipIf(skip)('docker archives', () => {
         layout === 'classic' ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip,
       );
       expect((await layerFiles(top)).get('pd/marker.txt')).toBe(`marker ${id}\n`);
+      // extract() reads a gzip member in place only where a name gives its digest (blobs/sha256/
+      // of a combined archive); a classic one's would cost a pass of its own, so it streams.
+      const inPlace = await top.tarFile?.();
+      if (layout === 'classic') expect(inPlace).toBeUndefined();
+      else expect([inPlace?.digest, inPlace?.uncompressedDigest]).toEqual([extra.digest, extra.diffId]);
     });
   }
 
@@ -401,6 +414,12 @@ describe.skipIf(skip)('docker archives', () => {
     expect(await layers[0]!.mediaType()).toBe(MediaType.OciLayerGzip);
     // A gzip member is no layer tar to read in place; it is the blob, in place, for uploads.
     expect(await layers[0]!.uncompressedFile?.()).toBeUndefined();
+    // For extract(): the blob in place, to be decompressed and checked against the diffID.
+    const tar = await layers[0]!.tarFile?.();
+    expect([tar?.digest, tar?.uncompressedDigest]).toEqual([
+      manifest.layers[0]!.digest,
+      fx.small.layers[0]!.diffId,
+    ]);
     const blob = (await layers[0]!.compressedFile?.())!;
     expect(blob.path).toBe(archive);
     expect(blob.digest).toBe(manifest.layers[0]!.digest);

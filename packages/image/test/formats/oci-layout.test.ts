@@ -176,6 +176,14 @@ describe.skipIf(skip)('OCI image layouts', () => {
     expect(tar.includes(Buffer.from(fx.layered.files['/etc/app.conf']!))).toBe(true);
     const gz = await streamToBuffer(await layers[1]!.compressed());
     expect(gz.length).toBe(await layers[1]!.size());
+    // For extract(): the blob where it lies, to be checked against its digest and, decompressed,
+    // against the diffID skopeo's config names.
+    const inPlace = await layers[1]!.tarFile?.();
+    expect([inPlace?.path, inPlace?.digest, inPlace?.uncompressedDigest]).toEqual([
+      join(layout, 'blobs', 'sha256', (await layers[1]!.digest()).slice('sha256:'.length)),
+      await layers[1]!.digest(),
+      fx.layered.layers[1]!.diffId,
+    ]);
     // The same as a tar, through readOciArchive.
     const archive = join(dir, 'skopeo.tar');
     await skopeo(['copy', '-q', `oci:${layout}:sk`, `oci-archive:${archive}:sk`]);
