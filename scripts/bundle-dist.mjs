@@ -16,6 +16,12 @@
 //
 // Other arguments name dist modules that stay files of their own (e.g. `zstd-library.js`):
 // modules the package imports dynamically, on first use, so their size costs nothing at start-up.
+//
+// `--inline-workspace` (the CLI) bundles the @pd/* packages too, from their dist as any
+// consumer's bundler sees them, into the chunks beside the entries. A package loaded as its own
+// file costs a command its resolution through node_modules and `exports`, and the compiling of all
+// of it, used or not: `pd run` reached runc 6 ms sooner, and ended 5 ms sooner, with the packages
+// in its chunks (bench/results/2026-12-07-start.md). npm dependencies stay imports.
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
@@ -25,8 +31,9 @@ const dist = join(process.cwd(), 'dist');
 const args = process.argv.slice(2);
 const entries = args.flatMap((a, i) => (args[i - 1] === '--entry' ? [a] : []));
 if (entries.length === 0) entries.push('index.js');
+const inline = args.includes('--inline-workspace');
 const separate = args
-  .filter((a, i) => a !== '--entry' && args[i - 1] !== '--entry')
+  .filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--entry')
   .map((name) => join(dist, name));
 const keepSeparate = {
   name: 'pd-separate-modules',
@@ -35,6 +42,13 @@ const keepSeparate = {
       const path = join(args.resolveDir, args.path);
       return separate.includes(path) ? { path: `./${relative(dist, path)}`, external: true } : undefined;
     });
+  },
+};
+// Each package's entry as Node would resolve it from the importing module (its dist).
+const inlineWorkspace = {
+  name: 'pd-inline-workspace',
+  setup(b) {
+    b.onResolve({ filter: /^@pd\// }, (args) => ({ path: createRequire(args.importer).resolve(args.path) }));
   },
 };
 const bundleInternal = {
@@ -47,7 +61,8 @@ const bundleInternal = {
 };
 // The package's version, for code that names it (the CLI's `pd version`) without reading
 // package.json at start-up.
-const { version } = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8'));
+const manifest = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8'));
+const { version } = manifest;
 // Both builds below: ESM for Node 20 over tsc's output, npm packages left as imports.
 const common = {
   allowOverwrite: true,
@@ -67,8 +82,29 @@ const result = await build({
     : { outdir: dist, splitting: true, chunkNames: 'chunk-[hash]' }),
   metafile: true,
   define: { __PD_VERSION__: JSON.stringify(version) },
-  plugins: [keepSeparate, bundleInternal],
+  plugins: [keepSeparate, inline ? inlineWorkspace : bundleInternal],
 });
+// The inlined packages' npm dependencies are now imported from this package's files: each must
+// be a dependency of this package too, or an install of it alone fails at the first import.
+if (inline) {
+  const declared = new Set(Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies }));
+  const missing = new Set();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const { path, external } of output.imports) {
+      if (!external || path.startsWith('node:') || /^\.{0,2}\//.test(path)) continue;
+      const name = path
+        .split('/')
+        .slice(0, path.startsWith('@') ? 2 : 1)
+        .join('/');
+      if (!declared.has(name)) missing.add(name);
+    }
+  }
+  if (missing.size > 0) {
+    console.error(`bundle-dist: ${manifest.name} imports ${[...missing].join(', ')} (from inlined packages)`);
+    console.error('  add them to its dependencies');
+    process.exit(1);
+  }
+}
 
 // A module kept separate is left as tsc wrote it, unless it imports @pd/internal: then that (and
 // only that) is bundled into it, its imports of sibling modules staying imports.

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { missingTools } from '@pd/test-fixtures';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../src/commands/index.js';
@@ -170,7 +170,9 @@ describe('the Liftoff flag (node:v8) only where undici may compile WebAssembly',
 });
 
 describe('start-up: help and version load none of the packages', () => {
-  // A module hook (node:module register) writes down every file pd's process loads.
+  // A module hook (node:module register) writes down every file pd's process loads. The CLI's
+  // dist carries the packages in its chunks, so what was loaded is read from the loaded files'
+  // source maps: the modules each file was made of.
   const hooks = join(iso.dir, 'load-hooks.mjs');
   const register = join(iso.dir, 'load-register.mjs');
   const log = join(iso.dir, 'loaded.txt');
@@ -185,29 +187,36 @@ describe('start-up: help and version load none of the packages', () => {
     register,
     `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
   );
+  /** The modules, by path, that went into the files `pd ...args` loaded. */
   const loaded = async (args: string[]) => {
     writeFileSync(log, '');
     const r = await pd(args, {
       env: { ...iso.env, NODE_OPTIONS: `--import ${pathToFileURL(register).href}` },
     });
     expect(r.code).toBe(0);
-    return readFileSync(log, 'utf8')
+    const files = readFileSync(log, 'utf8')
       .split('\n')
-      .filter((u) => u.startsWith('file:'));
+      .filter((u) => u.startsWith('file:'))
+      .map((u) => fileURLToPath(u));
+    expect(files.some((f) => f.includes('/apps/cli/dist/'))).toBe(true); // the hook saw pd's own files
+    return files.flatMap((f) => {
+      const map = JSON.parse(readFileSync(`${f}.map`, 'utf8')) as { sources: string[] };
+      return map.sources.map((s) => resolve(dirname(f), s));
+    });
   };
+  const fromPackages = (modules: string[]) => modules.filter((m) => m.includes('/packages/'));
 
   it.each([[['version']], [['--help']]])('pd %j', async (args) => {
-    const files = await loaded(args);
-    expect(files.some((u) => u.includes('/apps/cli/'))).toBe(true); // the hook saw pd's own files
+    const modules = await loaded(args);
+    expect(modules.some((m) => m.endsWith('/apps/cli/src/cli.ts'))).toBe(true); // maps name the sources
     // @pd/oci-types alone cost `pd version` 5 ms; its errors module is all the CLI's core needs.
-    expect(files.filter((u) => /\/packages\//.test(u) && !u.endsWith('/oci-types/dist/errors.js'))).toEqual(
-      [],
-    );
+    const errors = /\/oci-types\/(dist\/errors\.js|src\/errors\.ts)$/;
+    expect(fromPackages(modules).filter((m) => !errors.test(m))).toEqual([]);
   });
 
   it('pd version --json loads @pd/oci-types for the platform', async () => {
-    expect((await loaded(['version', '--json'])).some((u) => u.endsWith('/oci-types/dist/index.js'))).toBe(
-      true,
+    expect(fromPackages(await loaded(['version', '--json']))).toContainEqual(
+      expect.stringMatching(/\/packages\/oci-types\/src\/platform\.ts$/),
     );
   });
 });
