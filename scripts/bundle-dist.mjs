@@ -20,7 +20,7 @@
 // `--inline-workspace` (the CLI) bundles the @pd/* packages too, from their dist as any
 // consumer's bundler sees them, into the chunks beside the entries. A package loaded as its own
 // file costs a command its resolution through node_modules and `exports`, and the compiling of all
-// of it, used or not: `pd run` reached runc 6 ms sooner, and ended 5 ms sooner, with the packages
+// of it, used or not: `pd run` reached runc up to 6 ms sooner, and ended 4-5 ms sooner, with them
 // in its chunks (bench/results/2026-12-07-start.md). npm dependencies stay imports.
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
