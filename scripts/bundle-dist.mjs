@@ -23,12 +23,13 @@
 // of it, used or not: `pd run` reached runc up to 6 ms sooner, and ended 4-5 ms sooner, with them
 // in its chunks (bench/results/2026-12-07-start.md). npm dependencies stay imports.
 //
-// `--core MODULE` (the CLI: cli.js, with the parser, help, errors and output it imports): esbuild
-// puts each module in a chunk by the set of entries and dynamic imports (commands) that reach it,
-// so the modules main.js shares with different sets of commands became 7 small chunks that every
-// command loaded before its own. With every module of the bundle importing MODULE (esbuild's
-// `inject` of a one-line module), all that MODULE reaches is reached by everything: one chunk.
-// `pd version` loaded 10 files, now 4; `pd run` 13, now 7.
+// `--core MODULE` (repeatable; the CLI: cli.js, with the parser, help, errors and output it
+// imports, and command.js, which every command imports): esbuild puts each module in a chunk by
+// the set of entries and dynamic imports (commands) that reach it, so the modules main.js shares
+// with different sets of commands became 7 small chunks that every command loaded before its
+// own. With every module of the bundle importing the MODULEs (esbuild's `inject` of a module
+// that imports them), all they reach is reached by everything: one chunk. `pd version` loaded
+// 10 files, now 3; `pd run` 13, now 6.
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
@@ -39,7 +40,7 @@ const args = process.argv.slice(2);
 const entries = args.flatMap((a, i) => (args[i - 1] === '--entry' ? [a] : []));
 if (entries.length === 0) entries.push('index.js');
 const inline = args.includes('--inline-workspace');
-const core = args.flatMap((a, i) => (args[i - 1] === '--core' ? [a] : []))[0];
+const core = args.flatMap((a, i) => (args[i - 1] === '--core' ? [a] : []));
 const separate = args
   .filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--entry' && args[i - 1] !== '--core')
   .map((name) => join(dist, name));
@@ -84,10 +85,10 @@ const common = {
 };
 // Removed with the other inputs below: it is no output.
 const coreImport = join(dist, '.pd-core.js');
-if (core) await writeFile(coreImport, `import './${core}';\n`);
+if (core.length > 0) await writeFile(coreImport, core.map((m) => `import './${m}';\n`).join(''));
 const result = await build({
   ...common,
-  ...(core ? { inject: [coreImport] } : {}),
+  ...(core.length > 0 ? { inject: [coreImport] } : {}),
   entryPoints: entries.map((name) => join(dist, name)),
   ...(entries.length === 1
     ? { outfile: join(dist, entries[0]) }

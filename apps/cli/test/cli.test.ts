@@ -187,8 +187,8 @@ describe('start-up: help and version load none of the packages', () => {
     register,
     `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
   );
-  /** The modules, by path, that went into the files `pd ...args` loaded. */
-  const loaded = async (args: string[]) => {
+  /** The files `pd ...args` loaded. */
+  const loadedFiles = async (args: string[]) => {
     writeFileSync(log, '');
     const r = await pd(args, {
       env: { ...iso.env, NODE_OPTIONS: `--import ${pathToFileURL(register).href}` },
@@ -199,11 +199,14 @@ describe('start-up: help and version load none of the packages', () => {
       .filter((u) => u.startsWith('file:'))
       .map((u) => fileURLToPath(u));
     expect(files.some((f) => f.includes('/apps/cli/dist/'))).toBe(true); // the hook saw pd's own files
-    return files.flatMap((f) => {
+    return files;
+  };
+  /** The modules, by path, that went into the files `pd ...args` loaded. */
+  const loaded = async (args: string[]) =>
+    (await loadedFiles(args)).flatMap((f) => {
       const map = JSON.parse(readFileSync(`${f}.map`, 'utf8')) as { sources: string[] };
       return map.sources.map((s) => resolve(dirname(f), s));
     });
-  };
   const fromPackages = (modules: string[]) => modules.filter((m) => m.includes('/packages/'));
 
   it.each([[['version']], [['--help']]])('pd %j', async (args) => {
@@ -212,6 +215,17 @@ describe('start-up: help and version load none of the packages', () => {
     // @pd/oci-types alone cost `pd version` 5 ms; its errors module is all the CLI's core needs.
     const errors = /\/oci-types\/(dist\/errors\.js|src\/errors\.ts)$/;
     expect(fromPackages(modules).filter((m) => !errors.test(m))).toEqual([]);
+  });
+
+  it('pd version loads its entry, the CLI core and the command: three files', async () => {
+    // Each ES module file costs the start-up its own resolve, read, compile and link; the build
+    // keeps the core one chunk (scripts/bundle-dist.mjs --core).
+    const files = await loadedFiles(['version']);
+    expect(files.map((f) => f.replace(/.*\/dist\//, ''))).toEqual([
+      'main.js',
+      expect.stringMatching(/^chunk-/),
+      expect.stringMatching(/^chunk-/),
+    ]);
   });
 
   it('pd version --json loads @pd/oci-types for the platform', async () => {
