@@ -26,7 +26,7 @@
 // `--core MODULE` (repeatable; the CLI: cli.js, with the parser, help, errors and output it
 // imports, and command.js, which every command imports): esbuild puts each module in a chunk by
 // the set of entries and dynamic imports (commands) that reach it, so the modules main.js shares
-// with different sets of commands became 7 small chunks that every command loaded before its
+// with different sets of commands became 8 small chunks that every command loaded before its
 // own. With every module of the bundle importing the MODULEs (esbuild's `inject` of a module
 // that imports them), all they reach is reached by everything: one chunk. `pd version` loaded
 // 10 files, now 3; `pd run` 13, now 6.
