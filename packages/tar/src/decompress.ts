@@ -3,6 +3,9 @@ import { type Compression, ContentVerifier } from '@pd/oci-types';
 import { FileSlice } from './batched-file.js';
 import { TarFormatError } from './errors.js';
 
+/** The most bytes detectCompression looks at (xz's magic): what a stream's head must hold. */
+const SNIFF_BYTES = 6;
+
 /**
  * Compression named by the first bytes of a stream (needs at least 4 bytes to see zstd). Throws
  * `TarFormatError` for xz and bzip2, which layers may not use.
@@ -11,7 +14,13 @@ export function detectCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd)
     return 'zstd';
-  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58) {
+  if (
+    head.length >= SNIFF_BYTES &&
+    head[0] === 0xfd &&
+    head[1] === 0x37 &&
+    head[2] === 0x7a &&
+    head[3] === 0x58
+  ) {
     throw new TarFormatError('xz-compressed layers are not supported', {
       hint: 'recompress the layer with gzip or zstd',
     });
@@ -84,7 +93,7 @@ async function* decompressChunks(
   const head: Buffer[] = [];
   let headLength = 0;
   let ended = false;
-  while (headLength < 6) {
+  while (headLength < SNIFF_BYTES) {
     const r = await it.next();
     if (r.done) {
       ended = true;
@@ -92,8 +101,8 @@ async function* decompressChunks(
     }
     const b = toBuffer(r.value);
     headLength += b.length;
-    // Kept while the next chunk is read only if too short to sniff: a copy then, as it may be lent.
-    head.push(headLength < 6 ? Buffer.from(b) : b);
+    // Kept while the next chunk is read only if too short to sniff: a copy then, if it is lent.
+    head.push(lent && headLength < SNIFF_BYTES ? Buffer.from(b) : b);
   }
   // Most often the first chunk alone: no copy of it (a fresh MiB page-faults, 3 ms a layer here).
   const first = head.length === 1 ? head[0]! : Buffer.concat(head);
