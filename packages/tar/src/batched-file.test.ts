@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { BatchedFileWriter, lentFileChunks, writeStreamToFile } from './batched-file.js';
+import { BatchedFileWriter, keepLentChunk, lentFileChunks, writeStreamToFile } from './batched-file.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -190,5 +190,43 @@ describe('lentFileChunks', () => {
       again.push(Buffer.from(chunk));
     }
     expect(Buffer.concat(again).equals(a.subarray(5, 5 + 2 * 1024 * 1024))).toBe(true);
+  });
+
+  test('a kept chunk is not read into until it is let go, and the reading goes on meanwhile', async () => {
+    const c = randomBytes(5 * 1024 * 1024 + 3);
+    await writeFile(join(dir, 'c'), c);
+    let letGo!: () => void;
+    const writing = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    let first: Buffer | undefined;
+    const seen: Buffer[] = [];
+    const memories: ArrayBufferLike[] = [];
+    for await (const chunk of lentFileChunks(join(dir, 'c'))) {
+      if (first === undefined) {
+        first = chunk;
+        // As a write of a slice of it would: the memory stays as it is until the write ends.
+        keepLentChunk(chunk.subarray(100), writing);
+      }
+      memories.push(chunk.buffer);
+      seen.push(Buffer.from(chunk));
+    }
+    // Six chunks went through two turns of buffers, none into the kept one after it.
+    expect(Buffer.concat(seen).equals(c)).toBe(true);
+    expect(memories.filter((m) => m === first!.buffer)).toHaveLength(1);
+    expect(first!.equals(c.subarray(0, 1024 * 1024))).toBe(true);
+    // Let go, it is spare memory again: a later reader that keeps every chunk (and so takes a
+    // spare buffer for every read) fills it.
+    letGo();
+    await writing;
+    await new Promise((resolve) => setImmediate(resolve));
+    const later: ArrayBufferLike[] = [];
+    const never = new Promise<void>(() => {});
+    for await (const chunk of lentFileChunks(join(dir, 'c'))) {
+      keepLentChunk(chunk, never);
+      later.push(chunk.buffer);
+    }
+    expect(later).toContain(first!.buffer);
+    expect(new Set(later).size).toBe(later.length);
   });
 });

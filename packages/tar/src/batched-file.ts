@@ -100,18 +100,53 @@ async function copyInto(
 }
 
 const LENT_CHUNK = 1 << 20;
+/** Lent memory a consumer kept past its turn, until the promise settles (keepLentChunk). */
+const kept = new WeakMap<ArrayBufferLike, Promise<void>>();
+
+/**
+ * Keep a chunk of {@link lentFileChunks} (or a slice of it) past its turn, until `until` settles:
+ * nothing is read into its memory before then (the reader takes another buffer meanwhile). For a
+ * consumer that hands a chunk to an asynchronous write and asks for the next one, so that the
+ * write runs beside the work on the next chunk (hashing it, parsing it). On memory that was not
+ * lent it does nothing.
+ */
+export function keepLentChunk(chunk: Uint8Array, until: Promise<unknown>): void {
+  const memory = chunk.buffer;
+  const earlier = kept.get(memory);
+  const settled = Promise.allSettled([earlier, until]).then(() => undefined);
+  kept.set(memory, settled);
+  void settled.then(() => {
+    if (kept.get(memory) === settled) kept.delete(memory);
+  });
+}
+
 // The buffers of reads that ran to their end, for the next ones (the latest kept): a fresh MiB
 // page-faults as it is first filled (about 3 ms here), once per buffer and file. A reader stopped
 // early keeps its own.
 const spareBuffers: Buffer[] = [];
 const SPARE_BUFFERS = 4;
 
+/** A spare buffer no consumer still keeps, else a new one. */
+function freeBuffer(): Buffer {
+  for (let i = spareBuffers.length - 1; i >= 0; i--) {
+    if (!kept.has(spareBuffers[i]!.buffer)) return spareBuffers.splice(i, 1)[0]!;
+  }
+  return Buffer.allocUnsafeSlow(LENT_CHUNK);
+}
+
+/** Leave `buffers` to the next readers (a kept one is handed out once it is let go). */
+function spare(buffers: Buffer[]): void {
+  spareBuffers.push(...buffers);
+  spareBuffers.splice(0, spareBuffers.length - SPARE_BUFFERS);
+}
+
 /**
  * The bytes of a file from `start` (`length` of them, or to its end) through two buffers that
  * take turns: when a chunk is handed out, the next one is already being read into the other
  * buffer, into which the chunk after that is read in turn. So each chunk is lent: the consumer
  * must be done with it (and every slice of it) when it asks for the next (with the last one: when
- * the iteration ends). No new memory is touched per read, where a file stream allocates (and
+ * the iteration ends), unless it keeps it ({@link keepLentChunk}): then a third buffer takes its
+ * turn while it is kept. No new memory is touched per read, where a file stream allocates (and
  * page-faults) a fresh 1 MiB buffer for each; a reader that runs to the end leaves its buffers to
  * the next one.
  */
@@ -121,13 +156,18 @@ export async function* lentFileChunks(
   length = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<Buffer> {
   const file = await open(path, 'r');
-  const buffers = [0, 1].map(() => spareBuffers.pop() ?? Buffer.allocUnsafeSlow(LENT_CHUNK));
+  const buffers = [freeBuffer(), freeBuffer()];
   let turn = 0;
   let done = 0;
   let ended = false;
   const readNext = () => {
     const n = Math.min(LENT_CHUNK, length - done);
-    return n > 0 ? file.read(buffers[turn]!, 0, n, start + done) : undefined;
+    if (n <= 0) return undefined;
+    if (kept.has(buffers[turn]!.buffer)) {
+      spare([buffers[turn]!]);
+      buffers[turn] = freeBuffer();
+    }
+    return file.read(buffers[turn]!, 0, n, start + done);
   };
   let reading = readNext();
   try {
@@ -145,10 +185,7 @@ export async function* lentFileChunks(
     await reading?.catch(() => undefined);
     await file.close();
     // The consumer asked for more after the last chunk: it is done with them all.
-    if (ended) {
-      spareBuffers.push(...buffers);
-      spareBuffers.splice(0, spareBuffers.length - SPARE_BUFFERS);
-    }
+    if (ended) spare(buffers);
   }
 }
 

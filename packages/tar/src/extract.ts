@@ -18,11 +18,12 @@ import {
   type Stats,
   symlinkSync,
   utimesSync,
+  write,
   writeSync,
 } from 'node:fs';
 import { mkdir, realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { FileSlice } from './batched-file.js';
+import { FileSlice, keepLentChunk } from './batched-file.js';
 import { decompress, type LayerInput, sliceTar } from './decompress.js';
 import { TarFormatError, UnsafePathError } from './errors.js';
 import type { TarHeader } from './header.js';
@@ -32,6 +33,21 @@ import { parseTar } from './reader.js';
 import { whiteoutTarget } from './whiteout.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** File chunks from this size on are written asynchronously (writeFile); smaller ones at once. */
+const WRITE_BEHIND = 256 * 1024;
+
+/** Write all of `chunk` at `position` of `fd`, on the thread pool. */
+function writeAt(fd: number, chunk: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const from = (off: number) =>
+      write(fd, chunk, off, chunk.length - off, position + off, (e, n) => {
+        if (e) reject(e);
+        else if (off + n < chunk.length) from(off + n);
+        else resolve();
+      });
+    from(0);
+  });
+}
 const MAX_SYMLINK_HOPS = 40;
 
 /** Options of `extract` and `applyLayers`. */
@@ -126,13 +142,16 @@ function umask(): number {
  *
  * Filesystem calls are synchronous: extraction is a sequence of small dependent syscalls, and
  * the promise API's threadpool round trip per call made it 4x slower than GNU tar on layers of
- * small files. Reading and decompressing the input stays asynchronous (zlib runs beside us).
+ * small files. Reading and decompressing the input stays asynchronous (zlib runs beside us), and
+ * so do the writes of a big file's large chunks from a file slice (see writeFile).
  */
 export class Extractor {
   private readonly dirs = new Set<string>(['']);
   private readonly deferred = new Map<string, DeferredDir>();
   /** Real paths written by the layer being extracted (opaque whiteouts spare them). */
   private layerPaths = new Set<string>();
+  /** The layer comes from a FileSlice: its chunks are pd's own, lent ones kept while written. */
+  private writeBehind = false;
   readonly stats: ExtractStats = { entries: 0, bytes: 0, skipped: 0, xattrsSkipped: 0 };
   /** This layer's extended attributes, by real relative path; a path replaced or removed drops out. */
   private readonly xattrs = new Map<string, PendingXattrs>();
@@ -255,6 +274,7 @@ export class Extractor {
     const { signal, onProgress } = this.opts;
     // The parser and this loop keep no chunk once they ask for the next: a file slice may lend them.
     const bytes = input instanceof FileSlice ? sliceTar(input, true) : decompress(input);
+    this.writeBehind = input instanceof FileSlice;
     for await (const { header, body } of parseTar(bytes)) {
       signal?.throwIfAborted();
       this.stats.entries++;
@@ -469,17 +489,36 @@ export class Extractor {
       this.clear(rel);
       fd = openSync(path, flags, 0o600);
     }
+    // A large chunk is written on the thread pool while the next is read, hashed and parsed
+    // here, one write at a time, each at its own offset: `pd export` of a docker archive (317 MB
+    // in four big files, 2 cores) took 0.38-0.40 s writing each chunk before the next, 0.31-0.34 s
+    // so. Only for a file slice's chunks, whose memory is pd's (kept while written, see
+    // keepLentChunk): a caller's iterable may reuse a chunk's memory once the next is asked for.
+    let behind: Promise<void> | undefined;
+    let at = 0;
     try {
       for await (const chunk of body) {
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        const position = at;
+        at += chunk.length;
         this.stats.bytes += chunk.length;
+        if (this.writeBehind && chunk.length >= WRITE_BEHIND) {
+          await behind;
+          behind = writeAt(fd, chunk, position);
+          // The chunk may be lent (an uncompressed layer): its memory is not read into meanwhile.
+          keepLentChunk(chunk, behind);
+          continue;
+        }
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
       }
+      await behind;
       if (this.opts.chown && isRoot) fchownSync(fd, header.uid, header.gid);
       // After chown, which clears setuid bits.
       if (mode !== (0o600 & ~umask())) fchmodSync(fd, mode);
       if (this.opts.mtime !== false) futimesSync(fd, header.mtime, header.mtime);
     } finally {
+      // Never close a descriptor a write still uses (its number could be reused meanwhile).
+      await behind?.catch(() => undefined);
       closeSync(fd);
     }
   }

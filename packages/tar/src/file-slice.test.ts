@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +14,7 @@ import { decompress, sliceTar } from './decompress.js';
 import { TarFormatError } from './errors.js';
 import { extract } from './extract.js';
 
+const isRoot = process.getuid?.() === 0;
 const base = mkdtempSync(join(tmpdir(), 'pd-file-slice-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
@@ -61,6 +63,20 @@ describe('FileSlice', () => {
     expect(describeTree(fromSlice, { mtime: true })).toEqual(describeTree(fromStream, { mtime: true }));
     expect(lstatSync(join(fromSlice, 'late')).mtimeMs).toBe(1234567890 * 1000);
     expect(seen).toEqual({ '/from-slice/dir/early:user.kept': 'value-from-the-first-chunk' });
+  });
+
+  // The big files' chunks are written on the thread pool while the next ones are read: a write
+  // that fails must fail the extraction (and close its file), as a synchronous one did.
+  test.skipIf(!isRoot)('a write that fails (a full filesystem) fails the extraction', async () => {
+    const small = join(base, 'small-fs');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      const slice = new FileSlice(file, junk.length, layer.length, { digest: digestOf(layer) });
+      await expect(extract(slice, join(small, 'root'))).rejects.toMatchObject({ code: 'ENOSPC' });
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 
   test('a wrong digest fails the extraction; a file shorter than the slice is a size mismatch', async () => {
