@@ -234,6 +234,7 @@ export async function socketFetch(
           timeouts: requester.http.timeouts,
           signal,
           onBytes: (done) => progress(done, 'download'),
+          warm: requester.http.warm,
         });
         if (out.kind === 'stored') {
           ctx.logger?.debug?.(`GET ${redactUrl(url)} -> 200 (${Date.now() - started} ms, socket)`);

@@ -106,6 +106,30 @@ describe.skipIf(skip)('blob downloads against the real registry', () => {
     }
   });
 
+  test('preconnect opens the connections downloads then take: none is opened after the ping', async () => {
+    const own = new RegistryClient({ dockerConfig: false });
+    const { dir, cleanup } = tempDir();
+    try {
+      own.preconnect(viaProxy(), { count: 2 });
+      await Promise.all(
+        [layer, config].map((b, i) =>
+          own.downloadBlob(viaProxy(), b.digest, join(dir, `b${i}`), { size: b.size }),
+        ),
+      );
+      expect(sha256(readFileSync(join(dir, 'b0')))).toBe(layer.digest);
+      expect(sha256(readFileSync(join(dir, 'b1')))).toBe(config.digest);
+      const [ping] = proxy.requests({ method: 'GET', path: /^\/v2\/$/ });
+      const gets = proxy.requests({ method: 'GET', path: /\/blobs\/sha256:/ });
+      expect(gets.map((r) => r.status)).toEqual([200, 200]);
+      // Opened before the ping's, by preconnect, one GET each.
+      expect(new Set(gets.map((r) => r.connection)).size).toBe(2);
+      for (const get of gets) expect(get.connection).toBeLessThan(ping!.connection);
+    } finally {
+      cleanup();
+      await own.close();
+    }
+  });
+
   test('a socket cut mid-body hands over to the client, which fetches the blob again', async () => {
     proxy.inject({
       path: /\/blobs\/sha256:/,

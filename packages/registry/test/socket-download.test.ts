@@ -13,6 +13,7 @@ import {
   socketDownload,
   type WriteSink,
 } from '../src/transport/socket-download.js';
+import { WarmSockets } from '../src/transport/warm-sockets.js';
 import { randomData, tempDir } from './helpers.js';
 
 // The socket path against servers that answer byte by byte as a test needs: heads split across
@@ -371,4 +372,122 @@ describe.skipIf(missingTools('openssl'))('socket download over TLS', () => {
     expect((err as Error).message).toContain(sha256(bad));
     expect(sink.bytes().length).toBeLessThan(body.length);
   });
+});
+
+/** Like `serve`, also counting the connections it accepted and those that closed; `drop` closes a new one at once. */
+async function serveCounting(
+  answer: (socket: Socket) => void,
+  drop: (n: number) => boolean = () => false,
+): Promise<{ url: URL; accepted: () => number; closed: () => number }> {
+  let accepted = 0;
+  let closed = 0;
+  const server = createServer((socket) => {
+    socket.on('close', () => closed++);
+    socket.on('error', () => {});
+    if (drop(++accepted)) return socket.destroy();
+    let head = '';
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.includes('\r\n\r\n')) answer(socket);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: new URL(`http://127.0.0.1:${port}/v2/r/blobs/x`),
+    accepted: () => accepted,
+    closed: () => closed,
+  };
+}
+
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).toBe(true);
+};
+
+describe('connections opened ahead (WarmSockets)', () => {
+  test('each GET takes one that is already connected: no connection opened for it', async () => {
+    const body = randomData(200_000);
+    const server = await serveCounting((s) => s.end(Buffer.concat([Buffer.from(ok(body.length)), body])));
+    const warm = new WarmSockets();
+    warm.open(server.url, 2);
+    await until(() => server.accepted() === 2);
+    // Connected: the request goes at once.
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 2; i++) {
+      const sink = slowSink(0);
+      expect(await receive(request(server.url, body, { warm }), sink)).toEqual({
+        kind: 'stored',
+        size: body.length,
+      });
+      expect(sink.bytes().equals(body)).toBe(true);
+    }
+    expect(server.accepted()).toBe(2);
+    // None left: the next one connects as before.
+    expect(await receive(request(server.url, body, { warm }), slowSink(0))).toMatchObject({ kind: 'stored' });
+    expect(server.accepted()).toBe(3);
+  });
+
+  test('one taken while still connecting sends its request once connected', async () => {
+    const body = randomData(1000);
+    const server = await serveCounting((s) => s.end(Buffer.concat([Buffer.from(ok(body.length)), body])));
+    const warm = new WarmSockets();
+    warm.open(server.url, 1);
+    expect(await receive(request(server.url, body, { warm }), slowSink(0))).toMatchObject({ kind: 'stored' });
+    expect(server.accepted()).toBe(1);
+  });
+
+  test('one the server dropped before a GET asked is not taken; those never taken close with close()', async () => {
+    const body = randomData(1000);
+    const server = await serveCounting(
+      (s) => s.end(Buffer.concat([Buffer.from(ok(body.length)), body])),
+      (n) => n === 1,
+    );
+    const warm = new WarmSockets();
+    warm.open(server.url, 1);
+    await until(() => server.closed() === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await receive(request(server.url, body, { warm }), slowSink(0))).toMatchObject({ kind: 'stored' });
+    expect(server.accepted()).toBe(2);
+    warm.open(server.url, 2);
+    await until(() => server.accepted() === 4);
+    warm.close();
+    await until(() => server.closed() === 4);
+  });
+
+  test.skipIf(missingTools('openssl'))(
+    'over HTTPS, the GET goes on a connection whose handshake is done',
+    async () => {
+      const body = randomData(300_000);
+      const { dir, cleanup } = tempDir();
+      try {
+        const tls = selfSignedCertificate(dir, '127.0.0.1', ['IP:127.0.0.1']);
+        let accepted = 0;
+        const server = createTlsServer(
+          { key: readFileSync(tls.key), cert: readFileSync(tls.certificate) },
+          (s) => {
+            accepted++;
+            s.on('error', () => {});
+            s.once('data', () => s.end(Buffer.concat([Buffer.from(ok(body.length)), body])));
+          },
+        );
+        servers.push(server);
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        const url = new URL(`https://127.0.0.1:${(server.address() as { port: number }).port}/v2/r/blobs/x`);
+        const warm = new WarmSockets();
+        warm.open(url, 1, true);
+        await until(() => accepted === 1);
+        const sink = slowSink(0);
+        expect(await receive(request(url, body, { warm, insecureTls: true }), sink)).toEqual({
+          kind: 'stored',
+          size: body.length,
+        });
+        expect(sink.bytes().equals(body)).toBe(true);
+        expect(accepted).toBe(1);
+      } finally {
+        cleanup();
+      }
+    },
+  );
 });

@@ -68,6 +68,8 @@ export const pull = defineCommand({
     platformChoice(values);
     checkOutput(values);
     const ref = await registryRef(args.REF!);
+    // The layers come next: their connections open while the manifest is on its way.
+    (await ctx.registry()).preconnect(ref);
     const platform = values['all-platforms'] ? 'all' : values.platform;
     const image = await openRemote(ctx, args.REF!, platform, values['keep-other-platforms']);
     // The digest printed is the written image's; report notes the source's when the format changed it.

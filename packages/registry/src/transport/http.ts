@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { NodeHttp } from './node-http.js';
 import { PouredBody } from './poured-body.js';
 import { socketRequest } from './socket-request.js';
+import { WarmSockets } from './warm-sockets.js';
 
 /** Forward proxies, as `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` give them. */
 export interface ProxyOptions {
@@ -78,6 +79,8 @@ export class HttpTransport {
   private secureAgent: Promise<Dispatcher> | undefined;
   private nodeHttp: NodeHttp | undefined;
   private insecureAgent: Promise<Dispatcher> | undefined;
+  /** Connections opened for blob downloads before they are asked for (RegistryClient.preconnect). */
+  readonly warm = new WarmSockets();
   readonly timeouts: Required<TimeoutOptions>;
 
   constructor(
@@ -214,6 +217,7 @@ export class HttpTransport {
   }
 
   async close(): Promise<void> {
+    this.warm.close();
     this.nodeHttp?.close();
     this.nodeHttp = undefined;
     const agents = [this.secureAgent, this.insecureAgent];

@@ -1,8 +1,9 @@
 import { open } from 'node:fs/promises';
-import { connect, isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { type DigestAlgorithm, DigestHasher, DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import { type ThreadHash, threadHash } from './hash-thread.js';
 import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
+import { openSocket, type SocketReader, type WarmSockets } from './warm-sockets.js';
 
 // A blob GET on a connection of its own, received straight into a file. Through undici every
 // socket read became a Buffer, a parser callback and a stream chunk, and through node:http a
@@ -52,6 +53,8 @@ export interface SocketReceiveRequest {
   onBytes?: (done: number) => void;
   /** Bodies of at least this many bytes are hashed on a thread (default {@link HASH_THREAD_FROM}). */
   hashThreadFrom?: number;
+  /** Connections opened beforehand; the GET takes one to its origin if one is waiting. */
+  warm?: WarmSockets | undefined;
 }
 
 export interface SocketDownloadRequest extends SocketReceiveRequest {
@@ -273,38 +276,23 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     };
 
     const tls = req.url.protocol === 'https:';
-    const host = req.url.hostname.replace(/^\[|\]$/g, '');
-    const port = Number(req.url.port || (tls ? 443 : 80));
     let connected = false;
-    const socket: Socket = tls
-      ? process.getBuiltinModule('node:tls').connect({
-          host,
-          port,
-          // SNI names a host, never an address.
-          ...(isIP(host) ? {} : { servername: host }),
-          rejectUnauthorized: req.insecureTls !== true,
-          ALPNProtocols: ['http/1.1'],
-        })
-      : connect({
-          host,
-          port,
-          onread: {
-            // Asked before each read: the free tail of the write buffer once the body flows.
-            // (Not past the body's end: the buffer with its last byte may be full, waiting.)
-            buffer: () =>
-              batch && length >= 0 && received < length && !settled ? batch.subarray(fill) : spare,
-            callback: (n, buf) => {
-              if (settled) return false;
-              const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
-              const inPlace =
-                batch !== undefined &&
-                buf.buffer === batch.buffer &&
-                buf.byteOffset === batch.byteOffset + fill;
-              // false pauses reading: while the write buffers are all taken, nothing may arrive.
-              return arrive(chunk, inPlace);
-            },
-          },
-        });
+    const reader: SocketReader = {
+      // Asked before each read: the free tail of the write buffer once the body flows.
+      // (Not past the body's end: the buffer with its last byte may be full, waiting.)
+      buffer: () => (batch && length >= 0 && received < length && !settled ? batch.subarray(fill) : spare),
+      callback: (n, buf) => {
+        if (settled) return false;
+        const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+        const inPlace =
+          batch !== undefined && buf.buffer === batch.buffer && buf.byteOffset === batch.byteOffset + fill;
+        // false pauses reading: while the write buffers are all taken, nothing may arrive.
+        return arrive(chunk, inPlace);
+      },
+    };
+    // A connection opened ahead for it (warm-sockets.ts), else a new one.
+    const warm = req.warm?.take(req.url, req.insecureTls, reader);
+    const socket: Socket = warm?.socket ?? openSocket(req.url, req.insecureTls, { reader });
     if (tls) {
       socket.on('data', (chunk: Buffer) => {
         if (!arrive(chunk, false) && !settled) socket.pause();
@@ -313,11 +301,13 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     socket.setNoDelay(true);
     socket.setTimeout(req.timeouts.connect);
     // Connected means the TLS handshake done, for HTTPS: it is part of the connect phase.
-    socket.on(tls ? 'secureConnect' : 'connect', () => {
+    const send = () => {
       connected = true;
       socket.setTimeout(req.timeouts.headers);
       socket.write(requestHead('GET', req.url, req.headers));
-    });
+    };
+    if (warm?.ready) send();
+    else socket.once(tls ? 'secureConnect' : 'connect', send);
     // Once every byte is in (the digest may still be on its way from the hashing thread), what
     // the connection does next no longer matters.
     socket.on('timeout', () => {
