@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 // The three files docker bind-mounts into every container, generated the same way.
 
@@ -17,7 +17,7 @@ const FALLBACK_DNS = 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n';
 
 async function readOr(path: string, fallback: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return fallback;
   }

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Image } from '@pd/image';
 import { parseReference } from '@pd/oci-types';
@@ -28,5 +27,5 @@ export async function recordImage(dir: string, input: Image | string, image: Ima
     config: Buffer.from(await image.rawConfig()).toString('base64'),
     resolvedAt: new Date().toISOString(),
   };
-  await writeFile(join(dir, IMAGE_RECORD), JSON.stringify(record));
+  writeFileSync(join(dir, IMAGE_RECORD), JSON.stringify(record));
 }

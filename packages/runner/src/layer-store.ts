@@ -1,17 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import {
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { readFileSync, type Stats } from 'node:fs';
+import { lstat, mkdir, readdir, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { Layer } from '@pd/image';
@@ -152,7 +141,8 @@ export class LayerStore {
     const dir = this.dir(diffId);
     let text: string;
     try {
-      text = await readFile(join(dir, 'meta.json'), 'utf8');
+      // Synchronous, as the bundle's small files are (see prepareBundle in bundle.ts).
+      text = readFileSync(join(dir, 'meta.json'), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;

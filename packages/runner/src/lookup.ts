@@ -1,11 +1,11 @@
-import type { Stats } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { CachedLayer } from './layer-store.js';
 
 // Reading a file of the image (/etc/passwd, /etc/group) before any rootfs exists: the path is
 // looked up through the cached layers from the top, with overlay semantics taken from each
-// layer's whiteout lists, and symlinks resolved inside the image (never on the host).
+// layer's whiteout lists, and symlinks resolved inside the image (never on the host). The lstats
+// are synchronous, as the bundle's small files are (see prepareBundle).
 
 const MAX_LINKS = 40;
 
@@ -39,9 +39,9 @@ function split(path: string): string[] {
   return out;
 }
 
-async function lstatOr(path: string): Promise<Stats | undefined> {
+function lstatOr(path: string): Stats | undefined {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch {
     return undefined;
   }
@@ -56,7 +56,7 @@ async function lookupOnce(layers: CachedLayer[], parts: string[]): Promise<Step>
     if (!top) return undefined;
     const last = depth === parts.length;
     if (top.stats.isSymbolicLink()) {
-      const target = await readlink(top.hostPath);
+      const target = readlinkSync(top.hostPath);
       const base = target.startsWith('/') ? [] : prefix.slice(0, -1);
       return { kind: 'link', parts: split([...base, target, ...parts.slice(depth)].join('/')) };
     }
@@ -71,7 +71,7 @@ async function topmost(layers: CachedLayer[], prefix: string[]): Promise<Found |
   const rel = prefix.join('/');
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i]!;
-    const st = await lstatOr(join(layer.fs, rel));
+    const st = lstatOr(join(layer.fs, rel));
     const whiteoutDevice = st?.isCharacterDevice() && st.rdev === 0;
     if (st && !whiteoutDevice) return { hostPath: join(layer.fs, rel), stats: st };
     if (whiteoutDevice || layer.meta.whiteouts.includes(rel)) return undefined;

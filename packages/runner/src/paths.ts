@@ -1,4 +1,4 @@
-import { chmod, mkdir, stat } from 'node:fs/promises';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,9 +28,10 @@ export function runtimeStateDir(runtime: string): string {
  * device nodes and world-writable directories of images: reachable by other users, they would
  * give them root (a setuid binary) or let them plant files in a lower layer every later
  * container sees. Behind a 0700 directory, nothing below it is reachable by path for others.
+ * Synchronous, as the bundle's other small files (see prepareBundle).
  */
 export async function privateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await stat(dir);
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import type { BlobCache, Image, ImageIndex, Layer, OpenImageOptions, StreamOptions } from '@pd/image';
@@ -61,24 +62,16 @@ export function resolveOptions(o: {
   };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Whether `input` may be more than a plain reference (a path, `PATH:TAG`, a transport): then
  * @pd/image's parser decides. A plain `busybox:1.36` costs two stats and loads nothing.
  */
 export async function mayNameFile(input: string): Promise<boolean> {
   if (/^(?:docker:\/\/|oci:|oci-archive:|docker-archive:)/.test(input)) return true;
-  if (await exists(input)) return true;
+  // Synchronous stats (see prepareBundle): a reference with a port and a tag is three of them.
+  if (existsSync(input)) return true;
   for (let i = input.lastIndexOf(':'); i > 0; i = input.lastIndexOf(':', i - 1)) {
-    if (await exists(input.slice(0, i))) return true;
+    if (existsSync(input.slice(0, i))) return true;
   }
   return /^(?:\/|\.\.?\/|~)|\.tar(?::[^/]*)?$/i.test(input);
 }
@@ -153,7 +146,7 @@ function remoteOptions(opts: ResolveOptions, cache: BlobCache): OpenImageOptions
 
 async function readRecord(file: string): Promise<RefRecord | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as RefRecord;
+    return JSON.parse(readFileSync(file, 'utf8')) as RefRecord;
   } catch {
     return undefined;
   }
