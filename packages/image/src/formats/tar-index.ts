@@ -1,3 +1,4 @@
+import { fstatSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -54,7 +55,7 @@ export class TarIndex {
   static async open(path: string, options: ReadMemberOptions = {}): Promise<TarIndex> {
     const fh = await open(path, 'r');
     try {
-      return new TarIndex(path, await scan(fh, path, options.signal));
+      return new TarIndex(path, scan(fh, path, options.signal));
     } finally {
       await fh.close();
     }
@@ -190,19 +191,17 @@ interface Pending {
   longLink?: string;
 }
 
-async function scan(
-  fh: FileHandle,
-  path: string,
-  signal: AbortSignal | undefined,
-): Promise<Map<string, TarMember>> {
-  const { size: fileSize } = await fh.stat();
+function scan(fh: FileHandle, path: string, signal: AbortSignal | undefined): Map<string, TarMember> {
+  // Headers are read synchronously: one 512-byte read per member (an archive of a 20-layer image
+  // has some 60), each a thread-pool round trip the scan would wait for.
+  const { size: fileSize } = fstatSync(fh.fd);
   if (fileSize === 0) throw new ArchiveFormatError(path, 'the file is empty');
   const members = new Map<string, TarMember>();
   const block = Buffer.alloc(BLOCK);
   let global = new Map<string, string>();
   let pending: Pending = {};
   const first = Buffer.alloc(Math.min(8, fileSize));
-  await readFully(fh, first, 0, path);
+  readFully(fh.fd, first, 0, path);
   const compression = outerCompression(first);
   if (compression) throw new CompressedArchiveError(path, compression);
   let pos = 0;
@@ -210,7 +209,7 @@ async function scan(
     signal?.throwIfAborted();
     if (pos === fileSize) break; // no end-of-archive blocks: accepted, as GNU tar does
     if (pos + BLOCK > fileSize) throw new TruncatedArchiveError(path, `partial header at byte ${pos}`);
-    await readFully(fh, block, pos, path);
+    readFully(fh.fd, block, pos, path);
     if (block.every((b) => b === 0)) break;
     const h = decodeHeader(block, pos, path);
     const dataStart = pos + BLOCK;
@@ -222,7 +221,7 @@ async function scan(
       if (h.size > META_LIMIT)
         throw new ArchiveFormatError(path, `tar meta record at byte ${dataStart - BLOCK} is too large`);
       const body = Buffer.alloc(h.size);
-      await readFully(fh, body, dataStart, path);
+      readFully(fh.fd, body, dataStart, path);
       if (h.typeflag === 'x') pending.pax = decodePax(body, path);
       else if (h.typeflag === 'g') global = new Map([...global, ...decodePax(body, path)]);
       else {
@@ -269,10 +268,10 @@ async function scan(
   return members;
 }
 
-async function readFully(fh: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+function readFully(fd: number, buf: Buffer, position: number, path: string): void {
   let done = 0;
   while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    const bytesRead = readSync(fd, buf, done, buf.length - done, position + done);
     if (bytesRead === 0) throw new TruncatedArchiveError(path, `the file ends at byte ${position + done}`);
     done += bytesRead;
   }
