@@ -4,7 +4,10 @@
 // destination, GET the blob on a raw socket (net's `onread` into one reused buffer), hash it,
 // copy it into 1 MiB buffers that take turns and write them to a raw-socket PUT; then the
 // manifest. Plain HTTP, anonymous registries, no retries: a measurement, not a client.
-// Usage: node bench/cases/copy-socket-floor.mjs SRC_HOST/REPO:TAG DST_HOST/REPO:TAG
+// Within one registry, or with MOUNT_FROM (a repository of the destination registry that has the
+// blobs), it mounts every blob at once instead (POST ?mount=&from=, node:http's kept-alive
+// connections): the floor of a copy that moves no bytes.
+// Usage: node bench/cases/copy-socket-floor.mjs SRC_HOST/REPO:TAG DST_HOST/REPO:TAG [MOUNT_FROM]
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -145,10 +148,12 @@ function pipeBlob(src, digest, dst, location) {
   });
 }
 
-const [from, to] = process.argv.slice(2);
-if (!from || !to) throw new Error('usage: copy-socket-floor.mjs SRC_HOST/REPO:TAG DST_HOST/REPO:TAG');
+const [from, to, mountFrom] = process.argv.slice(2);
+if (!from || !to)
+  throw new Error('usage: copy-socket-floor.mjs SRC_HOST/REPO:TAG DST_HOST/REPO:TAG [MOUNT_FROM]');
 const src = parseRef(from);
 const dst = parseRef(to);
+const mountRepo = mountFrom ?? (src.host === dst.host ? src.repo : undefined);
 const manifest = await http('GET', `http://${src.host}/v2/${src.repo}/manifests/${src.tag}`, {
   headers: { accept: MANIFEST_TYPES },
 });
@@ -157,6 +162,12 @@ const parsed = JSON.parse(manifest.body.toString());
 const digests = [...new Set([parsed.config.digest, ...parsed.layers.map((l) => l.digest)])];
 await Promise.all(
   digests.map(async (digest) => {
+    if (mountRepo !== undefined) {
+      const query = `mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(mountRepo)}`;
+      const mounted = await http('POST', `http://${dst.host}/v2/${dst.repo}/blobs/uploads/?${query}`);
+      if (mounted.status !== 201) throw new Error(`mount ${digest}: HTTP ${mounted.status}`);
+      return;
+    }
     const session = await http('POST', `http://${dst.host}/v2/${dst.repo}/blobs/uploads/`);
     if (session.status !== 202) throw new Error(`POST: HTTP ${session.status}`);
     await pipeBlob(src, digest, dst, new URL(session.headers.location, `http://${dst.host}`));

@@ -48,6 +48,7 @@ function writeAt(fd: number, chunk: Buffer, position: number): Promise<void> {
     from(0);
   });
 }
+
 const MAX_SYMLINK_HOPS = 40;
 
 /** Options of `extract` and `applyLayers`. */
