@@ -17,10 +17,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
 
-// Every request of one `pd copy`, as a counting proxy in front of each registry saw it (issue 15):
-// a regression that adds a round trip (a HEAD before a mount, a config fetch, a second ping, a
-// manifest fetched twice) or that reads a blob twice fails here. A copy is a fresh process with
-// an empty cache, as in the bench.
+// Every request of one `pd copy` (and the connections of a `pd pull`), as a counting proxy in
+// front of each registry saw it (issue 15): a regression that adds a round trip (a HEAD before a
+// mount, a config fetch, a second ping, a manifest fetched twice, a layer's connection opened
+// after the manifest) or that reads a blob twice fails here. A copy is a fresh process with an
+// empty cache, as in the bench.
 
 const missing = registryMissing() ?? dockerMissing() ?? skopeoMissing();
 
@@ -156,6 +157,25 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     expect(pings).toHaveLength(1);
     expect(pings[0]!.startedAt).toBeLessThan(manifest!.endedAt);
     expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(1);
+  });
+
+  it('pd pull: the layers come down on connections opened before the manifest was asked for', async () => {
+    const image = fx.layered;
+    proxy.resetStats();
+    const out = join(iso.dir, 'pulled-layered');
+    const r = await pd(['pull', `${proxy.host}/${image.repository}:${image.tag}`, '-o', out], {
+      env: iso.env,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+    const layers = proxy
+      .requests({ method: 'GET', path: '/blobs/' })
+      .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
+    expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
+    // The proxy numbers connections as it accepts them: those preconnect opened came first, so
+    // no layer waited for a connection's round trip after the manifest named it.
+    for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
+    expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
   });
 
   it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {
