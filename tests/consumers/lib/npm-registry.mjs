@@ -60,7 +60,11 @@ export async function startVerdaccio() {
       'auth:',
       `  htpasswd: { file: ${JSON.stringify(join(work, 'htpasswd'))}, max_users: 10 }`,
       'uplinks:',
-      `  npmjs: { url: ${JSON.stringify(await upstreamRegistry())}, timeout: 60s, maxage: 30m }`,
+      // verdaccio takes an uplink offline for fail_timeout after max_fails failed fetches (by
+      // default 5 minutes after 2), and answers 404 meanwhile: a hiccup of the npm registry then
+      // failed every retry of installFresh. CI, 2026-12-07: "404 … fzstd - no such package
+      // available" three times in 9 s.
+      `  npmjs: { url: ${JSON.stringify(await upstreamRegistry())}, timeout: 60s, maxage: 30m, max_fails: 20, fail_timeout: 5s }`,
       'packages:',
       `  '@pd/*': { access: $all, publish: $all, unpublish: $all, storage: ${JSON.stringify(runStorage)} }`,
       `  '**': { access: $all, publish: $all, proxy: npmjs }`,
