@@ -145,6 +145,29 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     ]);
   });
 
+  it('between two registries, the piped layers come down on connections opened before the manifest was asked for', async () => {
+    const image = fx.layered;
+    proxy.resetStats();
+    proxy2.resetStats();
+    // A cache of its own: the shared one knows where the copies above put these blobs in the
+    // second registry, and pd would mount them from there instead of reading the source.
+    const r = await pd(
+      ['copy', `${proxy.host}/${image.repository}:${image.tag}`, `${proxy2.host}/warm/layered:v1`],
+      { env: { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'cache-warm') } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+    // The layers piped from a connection of their own (those over 256 KiB; smaller blobs and the
+    // config go through the client's kept-alive connections) take those preconnect opened.
+    const piped = image.layers.filter((l) => l.size > 256 * 1024);
+    const gets = proxy
+      .requests({ method: 'GET', path: '/blobs/' })
+      .filter((g) => piped.some((l) => g.path.endsWith(l.digest)));
+    expect(piped.length).toBeGreaterThan(0);
+    expect(gets.map((g) => g.status)).toEqual(piped.map(() => 200));
+    for (const get of gets) expect(get.connection).toBeLessThan(manifest!.connection);
+  });
+
   it("between two registries, the destination's ping does not wait for the source's manifest", async () => {
     const image = fx.layered;
     proxy.resetStats();

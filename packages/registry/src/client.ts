@@ -301,10 +301,10 @@ export class RegistryClient {
   /**
    * Open connections for the blob downloads about to come from `repo`'s registry: a pull calls it
    * before it asks for the manifest, and each download that finds one waiting skips its
-   * connection's round trip (over HTTPS, its handshake too). `count` of them, by default as many
-   * as downloads run at once per registry; those no download took within 10 s are closed, and so
-   * are all at {@link close}. Nothing is opened where downloads get no connection of their own
-   * (through a proxy).
+   * connection's round trip (over HTTPS, its handshake too). Up to `count` of them waiting, by
+   * default as many as downloads run at once per registry (a second call tops them up); those no
+   * download took within 10 s are closed, and so are all at {@link close}. Nothing is opened where
+   * downloads get no connection of their own (through a proxy).
    */
   preconnect(repo: RepositoryLike | string, opts: { count?: number } = {}): void {
     const { registry } = toRepository(repo);

