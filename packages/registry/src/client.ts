@@ -137,14 +137,13 @@ export class RegistryClient {
       allowHttp: (r) => this.endpoints.allowsHttp(r),
     });
     const requester = new Requester(this.http, this.endpoints, this.auth, policy, logger);
-    const concurrency = options.concurrency ?? 6;
-    this.concurrency = concurrency;
+    this.concurrency = options.concurrency ?? 6;
     const downloads = new Map<string, Semaphore>();
     const uploads = new Map<string, Semaphore>();
     const pool = (map: Map<string, Semaphore>, registry: string) => {
       let s = map.get(registry);
       if (!s) {
-        s = new Semaphore(concurrency);
+        s = new Semaphore(this.concurrency);
         map.set(registry, s);
       }
       return s;

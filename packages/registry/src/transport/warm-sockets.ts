@@ -24,7 +24,6 @@ interface Warm {
   /** Connected (for HTTPS: the handshake done). */
   ready: boolean;
   holder: { reader: SocketReader | undefined };
-  opened: number;
   forget: () => void;
 }
 
@@ -90,7 +89,6 @@ export class WarmSockets {
         socket,
         ready: false,
         holder,
-        opened: Date.now(),
         forget: () => {
           const at = list.indexOf(warm);
           if (at >= 0) list.splice(at, 1);
@@ -100,7 +98,8 @@ export class WarmSockets {
       socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
         warm.ready = true;
       });
-      // A connection refused or dropped before a download took it is no longer offered.
+      // A connection refused, dropped or idle for KEEP_MS before a download took it is no longer
+      // offered.
       socket.on('error', warm.forget);
       socket.once('end', warm.forget);
       socket.once('close', warm.forget);
@@ -126,7 +125,7 @@ export class WarmSockets {
       socket.off('close', warm.forget);
       socket.off('timeout', warm.forget);
       socket.setTimeout(0);
-      if (socket.destroyed || Date.now() - warm.opened > KEEP_MS) {
+      if (socket.destroyed) {
         socket.destroy();
         continue;
       }
