@@ -106,6 +106,8 @@ interface Ctx {
   target: Reference;
   opts: PushOptions;
   locations: BlobLocations | undefined;
+  /** Records of where blobs went, being written: awaited after the manifest, never before it. */
+  notes: Promise<void>[];
 }
 
 /** Mount sources for a blob, at most this many from the locations seen before (each a request when it does not take). */
@@ -175,7 +177,9 @@ async function pushBlob(ctx: Ctx, b: Blob, signal: AbortSignal): Promise<void> {
   } catch (e) {
     throw sourceError ?? e;
   }
-  await locations?.remember(target.registry, target.repository, d.digest);
+  // A hint: a record that cannot be written is no record, never a failed push.
+  const note = locations?.remember(target.registry, target.repository, d.digest).catch(() => undefined);
+  if (note) ctx.notes.push(note);
 }
 
 async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promise<PushResult> {
@@ -223,15 +227,21 @@ async function pushImage(ctx: Ctx, image: Image, tagOrDigest: Reference): Promis
   const { signal } = stop;
   const layerCtx: Ctx = { ...ctx, opts: { ...opts, signal } };
   try {
-    await mapLimit(blobs, opts.concurrency ?? 6, (b) => pushBlob(layerCtx, b, signal));
-  } catch (e) {
-    stop.abort(e);
-    throw e;
+    try {
+      await mapLimit(blobs, opts.concurrency ?? 6, (b) => pushBlob(layerCtx, b, signal));
+    } catch (e) {
+      stop.abort(e);
+      throw e;
+    }
+    await whileBlobsSettle(
+      () => client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {}),
+      opts.signal,
+    );
+  } finally {
+    // The last blob's record (a read, a write, a rename) went beside the manifest's PUT instead
+    // of before it; none is left half-written when push returns or fails.
+    await Promise.all(ctx.notes.splice(0));
   }
-  await whileBlobsSettle(
-    () => client.putManifest(tagOrDigest, raw, mediaType, opts.signal ? { signal: opts.signal } : {}),
-    opts.signal,
-  );
   return { digest, size: raw.byteLength, mediaType, ref: tagOrDigest.withDigest(digest) };
 }
 
@@ -322,6 +332,7 @@ export async function push(
     target: target.repo(),
     opts,
     locations: opts.locations,
+    notes: [],
   };
   const result = await pushAny(ctx, x, at);
   if (x === source) return result;
