@@ -312,9 +312,20 @@ export class RegistryClient {
       const url = new URL('/v2/', ep.origin);
       if (this.http.receivable(url)) this.http.warm.open(url, count, ep.insecureTls);
     };
-    // Before /v2/ answered: where the ping goes first (the manifest request goes there too).
-    if (!this.endpoints.isKnown(registry)) open(this.endpoints.likely(registry));
-    else this.endpoints.resolve(registry).then(open, () => undefined);
+    if (this.endpoints.isKnown(registry)) {
+      this.endpoints.resolve(registry).then(open, () => undefined);
+      return;
+    }
+    // Before /v2/ answered: where the ping goes first (the manifest request goes there too). If
+    // the ping finds the API elsewhere (a loopback registry that speaks only TLS, an insecure
+    // one only plain HTTP), the connections follow it there.
+    const guess = this.endpoints.likely(registry);
+    open(guess);
+    this.endpoints.whenResolved(registry, (ep) => {
+      if (ep.origin === guess.origin && ep.insecureTls === guess.insecureTls) return;
+      this.http.warm.drop(new URL('/v2/', guess.origin), guess.insecureTls);
+      open(ep);
+    });
   }
 
   /** Close pooled connections. */

@@ -47,6 +47,8 @@ export interface Endpoint {
  */
 export class Endpoints {
   private readonly cache = new Map<string, Promise<Endpoint>>();
+  /** Callbacks of `whenResolved` for registries no ping was started for yet. */
+  private readonly waiting = new Map<string, Array<(ep: Endpoint) => void>>();
 
   constructor(
     private readonly http: HttpTransport,
@@ -87,8 +89,26 @@ export class Endpoints {
       this.cache.set(registry, p);
       // A failed ping is not remembered: the next call tries again.
       p.catch(() => this.cache.delete(registry));
+      const waiting = this.waiting.get(registry);
+      this.waiting.delete(registry);
+      for (const fn of waiting ?? []) p.then(fn, () => undefined);
     }
     return p;
+  }
+
+  /**
+   * Call `fn` with the endpoint once a ping of `registry` finds it, without starting one: a
+   * request sent beside the first ping must not wait behind it (see `likely`).
+   */
+  whenResolved(registry: string, fn: (ep: Endpoint) => void): void {
+    const p = this.cache.get(registry);
+    if (p) {
+      p.then(fn, () => undefined);
+      return;
+    }
+    const waiting = this.waiting.get(registry) ?? [];
+    waiting.push(fn);
+    this.waiting.set(registry, waiting);
   }
 
   forget(registry: string): void {

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import { missingTools, selfSignedCertificate } from '@pd/test-fixtures';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { RegistryClient } from '../src/index.js';
 import { parseHead, SocketError } from '../src/transport/http1.js';
 import {
   receive,
@@ -492,4 +494,55 @@ describe('connections opened ahead (WarmSockets)', () => {
       }
     },
   );
+});
+
+describe.skipIf(missingTools('openssl'))('connections opened ahead follow the ping', () => {
+  test('a loopback registry that speaks only TLS: they open over HTTPS once /v2/ answered there, and the downloads take them', async () => {
+    // Over TLS only blobs of 8 MiB or more go on connections of their own (download.ts).
+    const blobs = [randomData(8 << 20), randomData((8 << 20) + 1)];
+    const { dir, cleanup } = tempDir();
+    const tls = selfSignedCertificate(dir, '127.0.0.1', ['IP:127.0.0.1']);
+    // Every TLS connection in the order accepted, with the requests it carried.
+    const connections: string[][] = [];
+    const server = createHttpsServer(
+      { key: readFileSync(tls.key), cert: readFileSync(tls.certificate) },
+      (req, res) => {
+        connections[(req.socket as TLSSocket & { n: number }).n]!.push(`${req.method} ${req.url}`);
+        const blob = blobs.find((b) => req.url?.endsWith(sha256(b)));
+        if (req.url === '/v2/')
+          return res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end();
+        if (!blob) return res.writeHead(404).end();
+        res.writeHead(200, { 'content-length': blob.length }).end(blob);
+      },
+    );
+    server.on('secureConnection', (s) => {
+      (s as TLSSocket & { n: number }).n = connections.push([]) - 1;
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const client = new RegistryClient({ dockerConfig: false });
+    try {
+      client.preconnect({ registry, repository: 'r' }, { count: 2 });
+      // Plain HTTP is tried first (a loopback registry), and the TLS server drops it.
+      await client.ping(registry);
+      await until(() => connections.length === 3);
+      await Promise.all(
+        blobs.map((b, i) =>
+          client.downloadBlob({ registry, repository: 'r' }, sha256(b), join(dir, `b${i}`), {
+            size: b.length,
+          }),
+        ),
+      );
+      for (const [i, b] of blobs.entries()) expect(readFileSync(join(dir, `b${i}`)).equals(b)).toBe(true);
+      // The ping's connection, then the two opened ahead, each of which served one download.
+      expect(connections.map((c) => c.length)).toEqual([1, 1, 1]);
+      expect(connections.slice(1).flat().sort()).toEqual(
+        blobs.map((b) => `GET /v2/r/blobs/${sha256(b)}`).sort(),
+      );
+    } finally {
+      await client.close();
+      cleanup();
+    }
+  });
 });

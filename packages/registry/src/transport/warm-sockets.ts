@@ -136,6 +136,13 @@ export class WarmSockets {
     return undefined;
   }
 
+  /** Close the connections to `url`'s origin that no download took (opened to the wrong one). */
+  drop(url: URL, insecureTls?: boolean): void {
+    const key = originOf(url, insecureTls);
+    for (const warm of this.idle.get(key)?.splice(0) ?? []) warm.socket.destroy();
+    this.idle.delete(key);
+  }
+
   /** Close the connections no download took. */
   close(): void {
     for (const list of this.idle.values()) for (const warm of list.splice(0)) warm.socket.destroy();
