@@ -87,9 +87,13 @@ describe('compressLayer', () => {
     for (const pos of [...starts, tailStart]) {
       const last = pos === tailStart;
       const chunk = data.subarray(pos, last ? data.length : pos + block);
+      // A block all of random bytes (900 000 to 1 200 000) is stored; the others deflate at -6.
+      // Stored blocks are as long as the output buffer lets them be: the whole block's worth.
+      const random = pos >= 900_000 && pos + chunk.length <= 1_200_000;
       parts.push(
         deflateRawSync(chunk, {
-          level: 6,
+          level: random ? 0 : 6,
+          chunkSize: Math.max(65536, chunk.length + (chunk.length >> 8) + 1024),
           finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
           ...(pos > 0 ? { dictionary: data.subarray(pos - 32 * 1024, pos) } : {}),
         }),
@@ -100,6 +104,26 @@ describe('compressLayer', () => {
     trailer.writeUInt32LE(data.length, 4);
     parts.push(trailer);
     expect(sha256(parallel)).toBe(sha256(Buffer.concat(parts)));
+  });
+
+  test('a block deflate cannot shrink is stored, not deflated; one whose bytes repeat within 32 KiB is deflated', async () => {
+    const random = randomBytes(512 * 1024);
+    const out = await collect(gzipParallel(chunked(random, [100_000])));
+    expect(gunzipSync(out).equals(random)).toBe(true);
+    // The first deflate block (after the 10-byte header): stored (BTYPE 00), and as long as a
+    // stored block may be. zlib at -6 emits stored blocks of at most 16 KiB on such bytes.
+    expect((out[10]! >> 1) & 3).toBe(0);
+    const len = out.readUInt16LE(11);
+    expect(out.readUInt16LE(13)).toBe(len ^ 0xffff);
+    expect(len).toBeGreaterThan(16 * 1024);
+    expect(out.length).toBeLessThan(random.length + 200);
+    // 8 KiB of random bytes, over and over: no sample of 4 KiB repeats itself, but each repeats
+    // what came 8 KiB before it.
+    const unit = randomBytes(8 * 1024);
+    const repeated = Buffer.concat(Array.from({ length: 64 }, () => unit));
+    const packed = await collect(gzipParallel(chunked(repeated, [100_000])));
+    expect(gunzipSync(packed).equals(repeated)).toBe(true);
+    expect(packed.length).toBeLessThan(repeated.length / 10);
   });
 
   test.each(['gzip', 'zstd', 'none'] as const)('%s: empty input', async (compression) => {
