@@ -41,6 +41,14 @@ export interface Endpoint {
 }
 
 /**
+ * Call `fn` with the endpoint once `ping` finds it. For hints (connections opened ahead): a failed
+ * ping is reported to those who await `resolve`, and an `fn` that throws fails nothing.
+ */
+function settleInto(ping: Promise<Endpoint>, fn: (ep: Endpoint) => void): void {
+  ping.then(fn).catch(() => undefined);
+}
+
+/**
  * Finds how to talk to each registry, once per client: `GET /v2/` over HTTPS, and over plain
  * HTTP only for loopback hosts or registries the caller marked insecure (then HTTPS is still
  * tried first, like docker's insecure-registries). The answer also yields the auth challenge.
@@ -91,7 +99,7 @@ export class Endpoints {
       p.catch(() => this.cache.delete(registry));
       const waiting = this.waiting.get(registry);
       this.waiting.delete(registry);
-      for (const fn of waiting ?? []) p.then(fn, () => undefined);
+      for (const fn of waiting ?? []) settleInto(p, fn);
     }
     return p;
   }
@@ -103,7 +111,7 @@ export class Endpoints {
   whenResolved(registry: string, fn: (ep: Endpoint) => void): void {
     const p = this.cache.get(registry);
     if (p) {
-      p.then(fn, () => undefined);
+      settleInto(p, fn);
       return;
     }
     const waiting = this.waiting.get(registry) ?? [];
