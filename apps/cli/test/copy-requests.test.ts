@@ -201,6 +201,22 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
   });
 
+  it('pd export of an image in a registry: its layers come down on connections opened before the manifest was asked for', async () => {
+    const image = fx.layered;
+    proxy.resetStats();
+    const out = join(iso.dir, 'exported-layered');
+    // A cache of its own: the layers pd pull cached above would not be downloaded again.
+    const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'export-cache') };
+    const r = await pd(['export', `${proxy.host}/${image.repository}:${image.tag}`, out], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+    const layers = proxy
+      .requests({ method: 'GET', path: '/blobs/' })
+      .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
+    expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
+    for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
+  });
+
   it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {
     const image = fx.layered;
     const layer = image.layers.reduce((a, b) => (b.size > a.size ? b : a));

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DigestMismatchError, MediaType } from '@pd/oci-types';
+import { extract } from '@pd/tar';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { BlobCache } from '../src/cache.js';
 import {
@@ -153,6 +154,31 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     await drain(await layer.compressed());
     expect(await cache.has(victim.digest)).toBe(true);
     expect(await layer.localPath?.()).toBe(cache.path(victim.digest));
+  });
+
+  test('tarFile: none until the layer is fetched, then the cached blob, extracted checked against digest and diffID', async () => {
+    const cache = new BlobCache(join(env.cacheDir, 'tarfile'));
+    const fx = env.fixtures.small;
+    const layer = (
+      await (await remote.image(env.viaProxy(fx.ref), { client: env.client, cache })).layers()
+    )[1]!;
+    expect(await layer.tarFile?.()).toBeUndefined();
+    await layer.fetch?.();
+    const slice = (await layer.tarFile?.())!;
+    expect(slice.path).toBe(cache.path(fx.layers[1]!.digest));
+    expect(slice.uncompressedDigest).toBe(await layer.diffId());
+    const dir = mkdtempSync(join(env.cacheDir, 'tarfile-out-'));
+    const into = (d: string) => extract(slice, join(dir, d));
+    await into('a');
+    const files = await tarFiles(await layer.uncompressed());
+    expect(files.size).toBeGreaterThan(0);
+    for (const [name, text] of files) expect(readFileSync(join(dir, 'a', name), 'utf8')).toBe(text);
+    // A blob that rotted in the cache fails the extraction (here the gzip stream breaks before
+    // the digest's turn comes); fetch() checks a cached blob and fetches it again.
+    const bytes = readFileSync(slice.path);
+    bytes[bytes.length >> 1]! ^= 1;
+    writeFileSync(slice.path, bytes);
+    await expect(into('b')).rejects.toThrow(/corrupt gzip|digest/);
   });
 
   test('a docker archive fetches every layer at once, each straight into its member, none into the cache', async () => {

@@ -210,6 +210,10 @@ export class LayerStore {
   private async unpack(diffId: Digest, layer: Layer, options: EnsureOptions): Promise<CachedLayer> {
     const started = performance.now();
     const hex = hexOf(diffId);
+    // A registry's layer comes into the blob cache first (socket to file, beside the other
+    // layers' downloads), then unpacks from there (tarFile) through reused buffers: streamed
+    // instead, pd export of four 75 MB gzip layers took 1.6 s, against 1.0.
+    await layer.fetch?.(options.signal ? { signal: options.signal } : {});
     // 0700 also when the store was removed since secure() ran: no moment where it is open.
     await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.root, 'sha256'), { recursive: true, mode: 0o700 });

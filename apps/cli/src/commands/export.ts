@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Image, imagePlatform, mapIndex } from '@pd/image';
+import { type Image, imagePlatform, mapIndex, type ProgressEvent } from '@pd/image';
 import { formatPlatform, type Platform } from '@pd/oci-types';
 import { applyLayers, type ExtractOptions, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
 import type { Context } from '../context.js';
 import { UsageError } from '../output/errors.js';
 import { formatBytes } from '../output/format.js';
-import { openInput, openWhole, platformChoice } from './image-io.js';
+import { openInput, openWhole, platformChoice, preconnectLayers } from './image-io.js';
 import { PLATFORMS_OPTION } from './platform-options.js';
 import { intoDirectory, writeFileAtomic } from './shared.js';
 
@@ -47,6 +47,7 @@ export const exportCommand = defineCommand({
   async run(ctx, { args, values }) {
     const out = args.OUT!;
     const choice = platformChoice(values);
+    await preconnectLayers(ctx, args.IMAGE!);
     if (!choice || 'one' in choice) {
       const image = await openInput(ctx, args.IMAGE!, values.platform);
       await exportImage(ctx, image, out, values.portable === true);
@@ -101,50 +102,61 @@ async function exportImage(
   many = false,
 ): Promise<Record<string, unknown>> {
   const layers = await image.layers();
-  // A layer held in a local file (an archive's member, a layout's blob) is read from there
-  // (tarFile, or uncompressedFile of a Layer that has only that): the extractor reads it through
-  // reused buffers.
-  const sources = layers.map(
-    (l, i) => async () =>
+  const progress = (i: number) => (e: ProgressEvent) =>
+    ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` });
+  // A registry's layers come into the blob cache side by side (socket to file), each unpacked
+  // from there once it is in while the later ones still download; stopped if the export fails.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, stop.signal]);
+  const fetched = layers.map((l, i) => l.fetch?.({ signal, onProgress: progress(i) }));
+  for (const f of fetched) f?.catch(() => undefined); // awaited in turn below
+  // A layer held in a local file (an archive's member, a layout's blob, the cache) is read from
+  // there (tarFile, or uncompressedFile of a Layer that has only that): the extractor reads it
+  // through reused buffers.
+  const sources = layers.map((l, i) => async () => {
+    await fetched[i];
+    return (
       (await l.tarFile?.()) ??
       (await l.uncompressedFile?.()) ??
-      l.uncompressed({
-        signal: ctx.signal,
-        onProgress: (e) => ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` }),
-      }),
-  );
-  if (out === '-') {
-    await pipeline(flattenLayers(sources, { signal: ctx.signal }), ctx.io.stdout, {
-      end: false,
-      signal: ctx.signal,
-    });
-    return { path: out };
-  }
-  if (/\.tar$/i.test(out)) {
-    await writeFileAtomic(out, flattenLayers(sources, { signal: ctx.signal }), ctx.signal);
-    if (ctx.flags.json) ctx.printJson({ path: out });
-    else ctx.print(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
-    return { path: out };
-  }
-  const counts = { devices: 0 };
-  const stats = await intoDirectory(out, () =>
-    applyLayers(out, sources, {
-      signal: ctx.signal,
-      ...treeOptions(portable, counts, (line) => ctx.log(line)),
-    }),
-  );
-  if (counts.devices > 0) {
-    ctx.warn(`${out}: ${counts.devices} device node(s) not created: that needs root (and no --portable)`);
-  }
-  if (stats.xattrsSkipped > 0) {
-    ctx.warn(
-      `${out}: extended attributes of ${stats.xattrsSkipped} entries not written (pd --verbose says why)`,
+      l.uncompressed({ signal: ctx.signal, onProgress: progress(i) })
     );
+  });
+  try {
+    if (out === '-') {
+      await pipeline(flattenLayers(sources, { signal: ctx.signal }), ctx.io.stdout, {
+        end: false,
+        signal: ctx.signal,
+      });
+      return { path: out };
+    }
+    if (/\.tar$/i.test(out)) {
+      await writeFileAtomic(out, flattenLayers(sources, { signal: ctx.signal }), ctx.signal);
+      if (ctx.flags.json) ctx.printJson({ path: out });
+      else ctx.print(`wrote ${out} (${formatBytes((await stat(out)).size)})`);
+      return { path: out };
+    }
+    const counts = { devices: 0 };
+    const stats = await intoDirectory(out, () =>
+      applyLayers(out, sources, {
+        signal: ctx.signal,
+        ...treeOptions(portable, counts, (line) => ctx.log(line)),
+      }),
+    );
+    if (counts.devices > 0) {
+      ctx.warn(`${out}: ${counts.devices} device node(s) not created: that needs root (and no --portable)`);
+    }
+    if (stats.xattrsSkipped > 0) {
+      ctx.warn(
+        `${out}: extended attributes of ${stats.xattrsSkipped} entries not written (pd --verbose says why)`,
+      );
+    }
+    if (ctx.flags.json && !many) ctx.printJson({ path: out, ...stats });
+    else if (!ctx.flags.json)
+      ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
+    return { path: out, ...stats };
+  } finally {
+    stop.abort();
   }
-  if (ctx.flags.json && !many) ctx.printJson({ path: out, ...stats });
-  else if (!ctx.flags.json)
-    ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
-  return { path: out, ...stats };
 }
 
 /**
