@@ -194,6 +194,14 @@ export class BlobCache {
     this.onWarning = options.onWarning;
   }
 
+  /**
+   * Whether this instance stored `digest` itself or checked its file against it (ingest, fetch):
+   * its bytes were verified in this process, and a reader may skip hashing them again.
+   */
+  isChecked(digest: string): boolean {
+    return this.storedHere.has(digest);
+  }
+
   private warn(message: string): void {
     (this.onWarning ?? defaultWarn)(message);
   }

@@ -3,7 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { byteLength, writeFully } from '@pd/internal';
-import { ContentVerifier, type Digest } from '@pd/oci-types';
+import { ContentVerifier, type Digest, SizeMismatchError } from '@pd/oci-types';
 
 // Streams arrive in chunks of 64 KiB or less (socket reads, compressed blocks). Writing each one
 // is one thread-pool trip and one wake-up of the event loop per chunk, which on a busy machine
@@ -287,6 +287,12 @@ export interface FileSliceOptions {
    * readers that decompress the slice (`extract()`, `decompress()`).
    */
   uncompressedDigest?: Digest | undefined;
+  /**
+   * The bytes were checked against `digest` moments ago (a blob cache's copy it verified in this
+   * process): only their size is checked as they are read, not their digest again. Decompressed,
+   * they are still checked against `uncompressedDigest`.
+   */
+  checked?: boolean | undefined;
 }
 
 /**
@@ -352,7 +358,20 @@ export class FileSlice implements AsyncIterable<Buffer> {
     check.end(); // a file that ends early is a size mismatch
   }
 
-  private checker(): ContentVerifier {
-    return new ContentVerifier(this.options.digest, { size: this.size, subject: this.subject });
+  private checker(): Pick<ContentVerifier, 'update' | 'end'> {
+    if (this.options.checked !== true) {
+      return new ContentVerifier(this.options.digest, { size: this.size, subject: this.subject });
+    }
+    let seen = 0;
+    const mismatch = () => new SizeMismatchError(this.subject, this.size, seen);
+    return {
+      update: (chunk) => {
+        seen += chunk.length;
+        if (seen > this.size) throw mismatch();
+      },
+      end: () => {
+        if (seen !== this.size) throw mismatch();
+      },
+    };
   }
 }

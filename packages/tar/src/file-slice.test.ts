@@ -128,6 +128,23 @@ describe('FileSlice of a compressed layer', () => {
     expect((await collect(sliceTar(gz, true))).equals(layer)).toBe(true);
   });
 
+  test('checked: the blob digest is not computed again, the size and the diffID still are', async () => {
+    const gz = await compressedSlice('gzip');
+    // A digest the bytes do not have, taken as checked: read without complaint.
+    const trusted = new FileSlice(gz.path, gz.start, gz.size, { digest: digestOf('x'), checked: true });
+    expect((await collect(sliceTar(trusted.decompressingTo(digestOf(layer)), true))).equals(layer)).toBe(
+      true,
+    );
+    await expect(
+      extract(trusted.decompressingTo(digestOf('not the layer')), join(base, 'checked-diff')),
+    ).rejects.toBeInstanceOf(DigestMismatchError);
+    const longer = new FileSlice(gz.path, gz.start, gz.size + junk.length + 1, {
+      digest: gz.digest,
+      checked: true,
+    });
+    await expect(collect(longer.lentChunks())).rejects.toBeInstanceOf(SizeMismatchError);
+  });
+
   test('corrupt gzip is a TarFormatError; a reader that stops early lets the file go', async () => {
     const gz = await compressedSlice('gzip');
     const bytes = Buffer.concat([
