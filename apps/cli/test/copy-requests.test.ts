@@ -182,40 +182,29 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(1);
   });
 
-  it('pd pull: the layers come down on connections opened before the manifest was asked for', async () => {
-    const image = fx.layered;
-    proxy.resetStats();
-    const out = join(iso.dir, 'pulled-layered');
-    const r = await pd(['pull', `${proxy.host}/${image.repository}:${image.tag}`, '-o', out], {
-      env: iso.env,
-    });
-    expect(r.code, r.stderr).toBe(0);
-    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
-    const layers = proxy
-      .requests({ method: 'GET', path: '/blobs/' })
-      .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
-    expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
-    // The proxy numbers connections as it accepts them: those preconnect opened came first, so
-    // no layer waited for a connection's round trip after the manifest named it.
-    for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
-    expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
-  });
-
-  it('pd export of an image in a registry: its layers come down on connections opened before the manifest was asked for', async () => {
-    const image = fx.layered;
-    proxy.resetStats();
-    const out = join(iso.dir, 'exported-layered');
-    // A cache of its own: the layers pd pull cached above would not be downloaded again.
-    const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, 'export-cache') };
-    const r = await pd(['export', `${proxy.host}/${image.repository}:${image.tag}`, out], { env });
-    expect(r.code, r.stderr).toBe(0);
-    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
-    const layers = proxy
-      .requests({ method: 'GET', path: '/blobs/' })
-      .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
-    expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
-    for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
-  });
+  it.each([
+    ['pd pull', (ref: string) => ['pull', ref, '-o', join(iso.dir, 'pulled-layered')], 'pull-cache'],
+    ['pd export', (ref: string) => ['export', ref, join(iso.dir, 'exported-layered')], 'export-cache'],
+  ])(
+    '%s: the layers come down on connections opened before the manifest was asked for',
+    async (_, argv, cache) => {
+      const image = fx.layered;
+      proxy.resetStats();
+      // A cache each: the layers one of them cached would not be downloaded by the other.
+      const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, cache) };
+      const r = await pd(argv(`${proxy.host}/${image.repository}:${image.tag}`), { env });
+      expect(r.code, r.stderr).toBe(0);
+      const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+      const layers = proxy
+        .requests({ method: 'GET', path: '/blobs/' })
+        .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
+      expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
+      // The proxy numbers connections as it accepts them: those preconnect opened came first, so
+      // no layer waited for a connection's round trip after the manifest named it.
+      for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
+      expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
+    },
+  );
 
   it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {
     const image = fx.layered;
