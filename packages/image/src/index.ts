@@ -81,6 +81,7 @@ export {
 export { KnownLayer, type KnownLayerInit } from './layers/known.js';
 export { RecompressedLayer, type RecompressOptions } from './layers/recompressed.js';
 export { RemoteLayer, type RemoteLayerInit } from './layers/remote.js';
+export { type LayerSources, type LayerSourcesOptions, layerSources } from './layers/sources.js';
 export { BlobLocations } from './locations.js';
 export * from './model.js';
 export { type Addendum, type AppendOptions, appendLayers } from './mutate/append.js';

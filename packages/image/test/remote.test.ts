@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DigestMismatchError, MediaType } from '@pd/oci-types';
-import { extract } from '@pd/tar';
+import { decompress, extract, FileSlice } from '@pd/tar';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { BlobCache } from '../src/cache.js';
 import {
@@ -13,10 +13,17 @@ import {
 } from '../src/formats/index.js';
 import { verifiesItself } from '../src/formats/verified-stream.js';
 import { RemoteLayer } from '../src/layers/remote.js';
+import { layerSources } from '../src/layers/sources.js';
 import type { Image as ImageModel } from '../src/model.js';
 import * as remote from '../src/remote.js';
 import { Image } from '../src/seed.js';
 import { type Env, fixturesMissing, startEnv, tarFiles } from './helpers.js';
+
+async function drainCount(s: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const chunk of s) n += chunk.length;
+  return n;
+}
 
 async function drain(s: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of s) {
@@ -179,6 +186,31 @@ describe.skipIf(fixturesMissing())('remote images', () => {
     bytes[bytes.length >> 1]! ^= 1;
     writeFileSync(slice.path, bytes);
     await expect(into('b')).rejects.toThrow(/corrupt gzip|digest/);
+  });
+
+  test('layerSources: the layers of a registry image are fetched into the cache side by side and read from there', async () => {
+    const cache = new BlobCache(join(env.cacheDir, 'sources'));
+    const fx = env.fixtures.small;
+    const layers = await (await remote.image(env.viaProxy(fx.ref), { client: env.client, cache })).layers();
+    env.proxy.resetStats();
+    const { sources, close } = layerSources(layers);
+    try {
+      // Asking for the top layer's input: by then every layer's download has gone out.
+      const top = await sources.at(-1)!();
+      expect(top).toBeInstanceOf(FileSlice);
+      const gets = env.proxy.requests({ method: 'GET', path: '/blobs/' });
+      for (const l of fx.layers) expect(gets.filter((g) => g.path.endsWith(l.digest)).length).toBe(1);
+      const inputs = [...(await Promise.all(sources.slice(0, -1).map((s) => s()))), top];
+      expect(inputs.map((i) => (i as FileSlice).path)).toEqual(fx.layers.map((l) => cache.path(l.digest)));
+      // Each reads back as its layer's tar (decompressed, checked against the diffID on the way).
+      for (const [i, input] of inputs.entries()) {
+        const tar = await drainCount(decompress(input));
+        expect(tar).toBeGreaterThan(0);
+        expect((input as FileSlice).uncompressedDigest).toBe(await layers[i]!.diffId());
+      }
+    } finally {
+      close();
+    }
   });
 
   test('a docker archive fetches every layer at once, each straight into its member, none into the cache', async () => {

@@ -1,4 +1,4 @@
-import type { Image } from '@pd/image';
+import { type Image, layerSources } from '@pd/image';
 import type { Ecosystem, OsRelease, PackageInfo } from './model.js';
 import { normalizePypiName, purl } from './purl.js';
 import { APK_INSTALLED, type ApkRecord, parseApkInstalled } from './readers/apk.js';
@@ -181,10 +181,11 @@ export async function inventoryOfLayers(
  * layers are honoured.
  */
 export async function inventoryOf(image: Image, options: { signal?: AbortSignal } = {}): Promise<Inventory> {
-  const layers = await image.layers();
-  const signal = options.signal;
-  return inventoryOfLayers(
-    layers.map((l) => () => l.uncompressed(signal ? { signal } : {})),
-    options,
-  );
+  // A registry's layers are fetched into the cache side by side, each read from there (layerSources).
+  const { sources, close } = layerSources(await image.layers(), { signal: options.signal });
+  try {
+    return await inventoryOfLayers(sources, options);
+  } finally {
+    close();
+  }
 }

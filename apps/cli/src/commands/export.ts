@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { type Image, imagePlatform, mapIndex, type ProgressEvent } from '@pd/image';
+import { type Image, imagePlatform, layerSources, mapIndex } from '@pd/image';
 import { formatPlatform, type Platform } from '@pd/oci-types';
 import { applyLayers, type ExtractOptions, flattenLayers } from '@pd/tar';
 import { defineCommand } from '../command.js';
@@ -102,24 +102,11 @@ async function exportImage(
   many = false,
 ): Promise<Record<string, unknown>> {
   const layers = await image.layers();
-  const progress = (i: number) => (e: ProgressEvent) =>
-    ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` });
-  // A registry's layers come into the blob cache side by side (socket to file), each unpacked
-  // from there once it is in while the later ones still download; stopped if the export fails.
-  const stop = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, stop.signal]);
-  const fetched = layers.map((l, i) => l.fetch?.({ signal, onProgress: progress(i) }));
-  for (const f of fetched) f?.catch(() => undefined); // awaited in turn below
-  // A layer held in a local file (an archive's member, a layout's blob, the cache) is read from
-  // there (tarFile, or uncompressedFile of a Layer that has only that): the extractor reads it
-  // through reused buffers.
-  const sources = layers.map((l, i) => async () => {
-    await fetched[i];
-    return (
-      (await l.tarFile?.()) ??
-      (await l.uncompressedFile?.()) ??
-      l.uncompressed({ signal: ctx.signal, onProgress: progress(i) })
-    );
+  // Files read where they lie; a registry's layers fetched into the cache side by side, each
+  // unpacked from there once it is in (layerSources); the fetches stop when the export ends.
+  const { sources, close } = layerSources(layers, {
+    signal: ctx.signal,
+    onProgress: (e, i) => ctx.progress.update({ ...e, label: `layer ${i + 1}/${layers.length}` }),
   });
   try {
     if (out === '-') {
@@ -155,7 +142,7 @@ async function exportImage(
       ctx.print(`exported ${stats.entries} entries (${formatBytes(stats.bytes)}) into ${out}`);
     return { path: out, ...stats };
   } finally {
-    stop.abort();
+    close();
   }
 }
 
