@@ -17,7 +17,8 @@ export interface FlattenOptions extends LayerBuildOptions {
 /**
  * A new image of one layer holding the merged filesystem (whiteouts applied, nothing hidden
  * kept). Layers are read one at a time, top first (a registry's fetched into the cache side by
- * side first: layerSources); the result is built once into the cache. The container config is kept; the history becomes one entry.
+ * side first: layerSources); the result is built once into the cache. The container config is
+ * kept; the history becomes one entry.
  */
 export async function flatten(image: Image, opts: FlattenOptions = {}): Promise<Image> {
   const parts = editableParts(await loadParts(image));
