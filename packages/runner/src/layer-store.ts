@@ -212,7 +212,8 @@ export class LayerStore {
     const hex = hexOf(diffId);
     // A registry's layer comes into the blob cache first (socket to file, beside the other
     // layers' downloads), then unpacks from there (tarFile) through reused buffers: streamed
-    // instead, pd export of four 75 MB gzip layers took 1.6 s, against 1.0.
+    // instead, a first `pd run` of an image of four 75 MB gzip layers took 1.82 s, against 1.39.
+    // (@pd/image's layerSources holds the same rule for readers of a whole image at once.)
     await layer.fetch?.(options.signal ? { signal: options.signal } : {});
     // 0700 also when the store was removed since secure() ran: no moment where it is open.
     await mkdir(join(this.root, 'tmp'), { recursive: true, mode: 0o700 });

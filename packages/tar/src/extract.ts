@@ -36,7 +36,10 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 /** File chunks from this size on are written asynchronously (writeFile); smaller ones at once. */
 const WRITE_BEHIND = 256 * 1024;
 
-/** Write all of `chunk` at `position` of `fd`, on the thread pool. */
+/**
+ * Write all of `chunk` at `position` of `fd`, on the thread pool. (@pd/internal's writeFully
+ * takes a FileHandle; the extractor opens its files synchronously, by descriptor.)
+ */
 function writeAt(fd: number, chunk: Buffer, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const from = (off: number) =>
