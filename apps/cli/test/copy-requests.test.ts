@@ -9,6 +9,7 @@ import {
   type RunningRegistry,
   readPushedImage,
   registryMissing,
+  runcMissing,
   skopeo,
   skopeoMissing,
   startFaultProxy,
@@ -17,7 +18,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolatedEnv, pd } from './helpers.js';
 
-// Every request of one `pd copy` (and the connections of a `pd pull`), as a counting proxy in
+// Every request of one `pd copy` (and the layers' connections of the commands that read every
+// layer: pull, export, flatten, sbom, a first run), as a counting proxy in
 // front of each registry saw it (issue 15): a regression that adds a round trip (a HEAD before a
 // mount, a config fetch, a second ping, a manifest fetched twice, a layer's connection opened
 // after the manifest) or that reads a blob twice fails here. A copy is a fresh process with an
@@ -182,28 +184,38 @@ describe.skipIf(missing)('pd copy: the requests of one copy', () => {
     expect(proxy.requests({ path: /^\/v2\/$/ })).toHaveLength(1);
   });
 
+  /** `pd argv(REF)` of the layered image through the proxy: every layer came on a connection opened before its manifest GET. */
+  const layersBeforeManifest = async (argv: (ref: string) => string[], cache: string) => {
+    const image = fx.layered;
+    proxy.resetStats();
+    // A cache each: the layers one of them cached would not be downloaded by the other.
+    const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, cache) };
+    const r = await pd(argv(`${proxy.host}/${image.repository}:${image.tag}`), { env, cwd: iso.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
+    const layers = proxy
+      .requests({ method: 'GET', path: '/blobs/' })
+      .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
+    expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
+    // The proxy numbers connections as it accepts them: those preconnect opened came first, so
+    // no layer waited for a connection's round trip after the manifest named it.
+    for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
+    expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
+  };
+
   it.each([
     ['pd pull', (ref: string) => ['pull', ref, '-o', join(iso.dir, 'pulled-layered')], 'pull-cache'],
     ['pd export', (ref: string) => ['export', ref, join(iso.dir, 'exported-layered')], 'export-cache'],
+    ['pd flatten', (ref: string) => ['flatten', ref, '-o', join(iso.dir, 'flat-layered')], 'flatten-cache'],
+    ['pd sbom', (ref: string) => ['sbom', ref, '-o', join(iso.dir, 'layered.spdx.json')], 'sbom-cache'],
   ])(
     '%s: the layers come down on connections opened before the manifest was asked for',
-    async (_, argv, cache) => {
-      const image = fx.layered;
-      proxy.resetStats();
-      // A cache each: the layers one of them cached would not be downloaded by the other.
-      const env = { ...iso.env, PD_CACHE_DIR: join(iso.dir, cache) };
-      const r = await pd(argv(`${proxy.host}/${image.repository}:${image.tag}`), { env });
-      expect(r.code, r.stderr).toBe(0);
-      const [manifest] = proxy.requests({ method: 'GET', path: `/manifests/${image.tag}` });
-      const layers = proxy
-        .requests({ method: 'GET', path: '/blobs/' })
-        .filter((g) => image.layers.some((l) => g.path.endsWith(l.digest)));
-      expect(layers.map((g) => g.status)).toEqual(image.layers.map(() => 200));
-      // The proxy numbers connections as it accepts them: those preconnect opened came first, so
-      // no layer waited for a connection's round trip after the manifest named it.
-      for (const get of layers) expect(get.connection).toBeLessThan(manifest!.connection);
-      expect(new Set(layers.map((g) => g.connection)).size).toBe(layers.length);
-    },
+    async (_, argv, cache) => layersBeforeManifest(argv, cache),
+  );
+
+  it.skipIf(runcMissing())(
+    'a first pd run: the layers come down on connections opened before the manifest was asked for',
+    async () => layersBeforeManifest((ref) => ['run', '--rm', ref, 'true'], 'run-cache'),
   );
 
   it('between two registries, a flipped byte in a layer: the copy fails and that blob never completes at the destination', async () => {

@@ -122,6 +122,9 @@ export async function resolveImage(input: Image | string, opts: ResolveOptions):
     if (pull === 'never') throw new ImageNotLocalError(ref);
   }
   const image = await import('@pd/image');
+  // Its layers come down next (those not in the blob cache): their connections open while the
+  // manifest is on the way, as for pd pull (a round trip less per layer, a TLS handshake less).
+  (opts.client ?? image.defaultClient()).preconnect(ref);
   const remote = await image.openImage(ref, remoteOptions(opts, new image.BlobCache(opts.cacheDir)));
   opts.onLog?.({ kind: 'resolve', message: `${ref}: resolved by the registry`, ref, source: 'registry' });
   await writeRecord(file, {

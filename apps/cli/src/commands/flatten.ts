@@ -8,6 +8,7 @@ import {
   MANY_PLATFORMS_OPTIONS,
   OUTPUT_JSON,
   OUTPUT_OPTIONS,
+  preconnectLayers,
   report,
 } from './image-io.js';
 
@@ -42,6 +43,8 @@ export const flattenCommand = defineCommand({
       signal: ctx.signal,
       onProgress: ctx.progress.listener,
     };
+    // Every layer is read: from a registry, they come down on connections opened meanwhile.
+    await preconnectLayers(ctx, args.IMAGE!);
     const flat = await changeInput(ctx, args.IMAGE!, values, (image) => flatten(image, options));
     report(ctx, await emit(ctx, flat, values));
     return 0;

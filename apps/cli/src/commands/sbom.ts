@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { SbomFormat } from '@pd/sbom';
 import { defineCommand } from '../command.js';
 import { VERSION } from '../version.js';
-import { openInput, PLATFORM_OPTION } from './image-io.js';
+import { openInput, PLATFORM_OPTION, preconnectLayers } from './image-io.js';
 import { writeFileAtomic } from './shared.js';
 
 const FORMATS = ['spdx-json', 'cyclonedx-json'] as const;
@@ -52,6 +52,8 @@ export const sbomCommand = defineCommand({
     const { defaultCreated, inventoryOf, sbomArtifact, sbomDocument } = await import('@pd/sbom');
     // --format is one of FORMATS: the parser checked it against `choices`.
     const format = (values.format ?? 'spdx-json') as SbomFormat;
+    // Every layer is read: from a registry, they come down on connections opened meanwhile.
+    await preconnectLayers(ctx, args.IMAGE!);
     const image = await openInput(ctx, args.IMAGE!, values.platform);
     const [inventory, digest, created] = await Promise.all([
       inventoryOf(image, { signal: ctx.signal }),
