@@ -2,7 +2,8 @@ import { TarFormatError } from './errors.js';
 
 /**
  * Pull-based reader over an async iterable of byte chunks, handing out zero-copy slices.
- * Only one operation may be in flight at a time; callers serialize (see TarParser).
+ * Only one operation may be in flight at a time; callers serialize (see parseTar). The `take`
+ * methods never wait: a caller with nothing in flight reads what is at hand without a promise.
  */
 export class ByteSource {
   private readonly it: AsyncIterator<Uint8Array | string>;
@@ -36,14 +37,36 @@ export class ByteSource {
     return true;
   }
 
-  /** Up to `max` bytes (at least 1), or undefined at end of input. */
-  async readSome(max: number): Promise<Buffer | undefined> {
-    if (!(await this.fill())) return undefined;
+  /**
+   * Up to `max` bytes (at least 1) of the chunk at hand, without waiting; undefined when it is
+   * used up (then {@link readSome} asks the input for more).
+   */
+  takeSome(max: number): Buffer | undefined {
     const n = Math.min(max, this.chunk.length - this.pos);
+    if (n <= 0) return undefined;
     const out = this.chunk.subarray(this.pos, this.pos + n);
     this.pos += n;
     this.offset += n;
     return out;
+  }
+
+  /** Exactly `n` bytes when the chunk at hand holds them, without waiting; else undefined. */
+  takeExact(n: number): Buffer | undefined {
+    return this.chunk.length - this.pos >= n ? this.takeSome(n) : undefined;
+  }
+
+  /** Discard `n` bytes when the chunk at hand holds them, without waiting; false otherwise. */
+  skipBuffered(n: number): boolean {
+    if (this.chunk.length - this.pos < n) return false;
+    this.pos += n;
+    this.offset += n;
+    return true;
+  }
+
+  /** Up to `max` bytes (at least 1), or undefined at end of input. */
+  async readSome(max: number): Promise<Buffer | undefined> {
+    if (!(await this.fill())) return undefined;
+    return this.takeSome(max);
   }
 
   /** Exactly `n` bytes; undefined if the input ended before the first byte; throws if it ended midway. */

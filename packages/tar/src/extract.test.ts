@@ -19,6 +19,7 @@ describe('extract', () => {
           '/ro': { type: 'dir', mode: 0o555 },
           '/ro/file': { data: 'x', mode: 0o444 },
           '/exec': { data: 'y', mode: 0o750 },
+          '/shared': { data: 'z', mode: 0o666 },
           '/sticky': { type: 'dir', mode: 0o1777 },
         },
         { mtime: 1_234_567_890 },
@@ -29,6 +30,8 @@ describe('extract', () => {
     expect(lstatSync(join(dir, 'ro')).mode & 0o7777).toBe(0o555);
     expect(lstatSync(join(dir, 'ro/file')).mode & 0o7777).toBe(0o444);
     expect(lstatSync(join(dir, 'exec')).mode & 0o7777).toBe(0o750);
+    // Not as the umask would leave it.
+    expect(lstatSync(join(dir, 'shared')).mode & 0o7777).toBe(0o666);
     expect(lstatSync(join(dir, 'sticky')).mode & 0o7777).toBe(0o1777);
     expect(lstatSync(join(dir, 'ro')).mtimeMs).toBe(1_234_567_890_000);
     expect(lstatSync(join(dir, 'exec')).mtimeMs).toBe(1_234_567_890_000);
@@ -43,6 +46,35 @@ describe('extract', () => {
     await extract(await collect(tarContents({ '/f': 'new' })), dir);
     expect(readFileSync(victim, 'utf8')).toBe('keep');
     expect(readFileSync(join(dir, 'f'), 'utf8')).toBe('new');
+  });
+
+  test('what is in the way of a directory, a symlink or a hardlink is replaced, never followed', async () => {
+    const dir = join(base, 'in-the-way');
+    const outside = join(base, 'outside');
+    mkdirSync(join(dir, 'was-dir'), { recursive: true });
+    writeFileSync(join(dir, 'was-dir', 'old'), 'old');
+    mkdirSync(outside);
+    symlinkSync(outside, join(dir, 'was-link'));
+    writeFileSync(join(dir, 'was-file'), 'old');
+    await extract(
+      await collect(
+        tarContents({
+          '/was-link': { type: 'dir', mode: 0o700 },
+          '/was-link/inner': 'in',
+          '/was-dir': { type: 'symlink', linkname: 'elsewhere' },
+          '/target': 'shared',
+          '/was-file': { type: 'link', linkname: '/target' },
+        }),
+      ),
+      dir,
+    );
+    expect(lstatSync(join(dir, 'was-link')).isDirectory()).toBe(true);
+    expect(lstatSync(join(dir, 'was-link')).mode & 0o777).toBe(0o700);
+    expect(readFileSync(join(dir, 'was-link', 'inner'), 'utf8')).toBe('in');
+    expect(lstatSync(outside).mode & 0o777).not.toBe(0o700);
+    expect(execFileSync('ls', ['-A', outside], { encoding: 'utf8' })).toBe('');
+    expect(lstatSync(join(dir, 'was-dir')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(join(dir, 'was-file')).ino).toBe(lstatSync(join(dir, 'target')).ino);
   });
 
   test('whiteouts: apply, keep, skip', async () => {

@@ -120,6 +120,17 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** Run a create call (mkdir, symlink, link); false if something is at its path already. */
+function tryCreate(create: () => void): boolean {
+  try {
+    create();
+    return true;
+  } catch (e) {
+    if (errno(e) === 'EEXIST') return false;
+    throw e;
+  }
+}
+
 function lstatOrUndefined(path: string): Stats | undefined {
   return lstatSync(path, { throwIfNoEntry: false });
 }
@@ -200,6 +211,10 @@ export class Extractor {
    * Symlinks on the way are followed inside the root only.
    */
   private resolveDir(entry: string, components: string[]): string {
+    // Entries come in directory order, so their parent is nearly always known already. (Cleaned
+    // components hold no '', '.' or '..': a known path is the real one.)
+    const whole = components.join('/');
+    if (this.dirs.has(whole)) return whole;
     const resolved: string[] = [];
     const queue = [...components];
     let hops = 0;
@@ -309,8 +324,9 @@ export class Extractor {
 
   private async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     const whiteouts = this.opts.whiteouts ?? 'apply';
-    const wh = whiteoutTarget(header.name);
-    if (wh !== undefined || /(^|\/)\.wh\.[^/]*\/?$/.test(header.name)) {
+    // Both tests below look for `.wh.` in the name; most names have none.
+    const wh = header.name.includes('.wh.') ? whiteoutTarget(header.name) : undefined;
+    if (wh !== undefined || (header.name.includes('.wh.') && /(^|\/)\.wh\.[^/]*\/?$/.test(header.name))) {
       if (whiteouts === 'skip') return;
       if (whiteouts === 'apply') {
         if (wh === undefined) throw new UnsafePathError(header.name, 'malformed whiteout');
@@ -329,9 +345,13 @@ export class Extractor {
     this.nodes.delete(rel);
     switch (header.type) {
       case 'directory': {
-        const st = lstatOrUndefined(path);
-        if (st && !st.isDirectory()) this.remove(rel, st);
-        if (!st?.isDirectory()) mkdirSync(path, 0o755);
+        // A directory this extraction made or found stays one (every removal forgets it): no
+        // lstat. Else made, and looked at only if something is there already.
+        if (!this.dirs.has(rel) && !tryCreate(() => mkdirSync(path, 0o755))) {
+          const st = lstatOrUndefined(path);
+          if (st && !st.isDirectory()) this.remove(rel, st);
+          if (!st?.isDirectory()) mkdirSync(path, 0o755);
+        }
         this.dirs.add(rel);
         this.deferDir(rel, header);
         break;
@@ -340,8 +360,10 @@ export class Extractor {
         await this.writeFile(rel, header, body);
         break;
       case 'symlink': {
-        this.clear(rel);
-        symlinkSync(header.linkname, path);
+        if (!tryCreate(() => symlinkSync(header.linkname, path))) {
+          this.clear(rel);
+          symlinkSync(header.linkname, path);
+        }
         if (this.opts.chown && isRoot) lchownSync(path, header.uid, header.gid);
         if (this.opts.mtime !== false) lutimesSync(path, header.mtime, header.mtime);
         break;
@@ -356,8 +378,10 @@ export class Extractor {
           throw new TarFormatError(`hardlink "${header.name}" points to missing "${header.linkname}"`);
         if (tst.isDirectory()) throw new UnsafePathError(header.name, 'hardlink to a directory');
         if (target.rel === rel) break;
-        this.clear(rel);
-        linkSync(this.abs(target.rel), path);
+        if (!tryCreate(() => linkSync(this.abs(target.rel), path))) {
+          this.clear(rel);
+          linkSync(this.abs(target.rel), path);
+        }
         break;
       }
       case 'character-device':
@@ -485,13 +509,16 @@ export class Extractor {
     const path = this.abs(rel);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const mode = this.fileMode(header.mode);
+    // Made with its mode where the umask leaves it whole and chown cannot clear a bit of it (no
+    // setuid, setgid or sticky), as GNU tar does: no fchmod after. Else 0600 until chown is done.
+    const created = (mode & 0o7000) === 0 && (mode & umask()) === 0 ? mode : 0o600;
     let fd: number;
     try {
-      fd = openSync(path, flags, 0o600);
+      fd = openSync(path, flags, created);
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
       this.clear(rel);
-      fd = openSync(path, flags, 0o600);
+      fd = openSync(path, flags, created);
     }
     // A large chunk is written on the thread pool while the next is read, hashed and parsed
     // here, one write at a time, each at its own offset: `pd export` of a docker archive (317 MB
@@ -518,7 +545,7 @@ export class Extractor {
       await behind;
       if (this.opts.chown && isRoot) fchownSync(fd, header.uid, header.gid);
       // After chown, which clears setuid bits.
-      if (mode !== (0o600 & ~umask())) fchmodSync(fd, mode);
+      if (mode !== (created & ~umask())) fchmodSync(fd, mode);
       if (this.opts.mtime !== false) futimesSync(fd, header.mtime, header.mtime);
     } finally {
       // Never close a descriptor a write still uses (its number could be reused meanwhile).
@@ -559,8 +586,8 @@ export class Extractor {
     const dirs = [...this.deferred.values()].sort((a, b) => b.rel.length - a.rel.length);
     for (const d of dirs) {
       const path = this.abs(d.rel);
-      const st = lstatOrUndefined(path);
-      if (!st?.isDirectory()) continue; // replaced later in the stream
+      // Replaced later in the stream (a known directory is one still, see the directory case).
+      if (!this.dirs.has(d.rel) && !lstatOrUndefined(path)?.isDirectory()) continue;
       if (this.opts.chown && isRoot) chownSync(path, d.uid, d.gid);
       chmodSync(path, d.mode);
       if (this.opts.mtime !== false) utimesSync(path, d.mtime, d.mtime);

