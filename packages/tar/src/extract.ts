@@ -120,6 +120,12 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** Write all of `chunk` at `position`. */
+function writeAllSync(fd: number, chunk: Buffer, position: number): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
+}
+
 /** Run a create call (mkdir, symlink, link); false if something is at its path already. */
 function tryCreate(create: () => void): boolean {
   try {
@@ -294,7 +300,7 @@ export class Extractor {
     // The parser and this loop keep no chunk once they ask for the next: a file slice may lend them.
     const bytes = input instanceof FileSlice ? sliceTar(input, true) : decompress(input);
     this.writeBehind = input instanceof FileSlice;
-    for await (const { header, body } of parseTar(bytes)) {
+    for await (const { header, body, rest } of parseTar(bytes)) {
       signal?.throwIfAborted();
       this.stats.entries++;
       if (this.opts.filter && !this.opts.filter(header)) {
@@ -302,7 +308,7 @@ export class Extractor {
         continue;
       }
       try {
-        await this.entry(header, body);
+        await this.entry(header, body, rest);
       } catch (e) {
         if (e instanceof UnsafePathError && this.opts.onUnsafe === 'skip') {
           this.skip(header, e.reason);
@@ -322,7 +328,11 @@ export class Extractor {
     this.opts.onSkip?.(header, reason);
   }
 
-  private async entry(header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  private async entry(
+    header: TarHeader,
+    body: AsyncIterable<Buffer>,
+    rest: () => Buffer | undefined,
+  ): Promise<void> {
     const whiteouts = this.opts.whiteouts ?? 'apply';
     // Both tests below look for `.wh.` in the name; most names have none.
     const wh = header.name.includes('.wh.') ? whiteoutTarget(header.name) : undefined;
@@ -357,7 +367,7 @@ export class Extractor {
         break;
       }
       case 'file':
-        await this.writeFile(rel, header, body);
+        await this.writeFile(rel, header, body, rest);
         break;
       case 'symlink': {
         if (!tryCreate(() => symlinkSync(header.linkname, path))) {
@@ -505,7 +515,12 @@ export class Extractor {
     if (st) this.remove(rel, st);
   }
 
-  private async writeFile(rel: string, header: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  private async writeFile(
+    rel: string,
+    header: TarHeader,
+    body: AsyncIterable<Buffer>,
+    rest: () => Buffer | undefined,
+  ): Promise<void> {
     const path = this.abs(rel);
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const mode = this.fileMode(header.mode);
@@ -527,29 +542,36 @@ export class Extractor {
     // keepLentChunk): a caller's iterable may reuse a chunk's memory once the next is asked for.
     let behind: Promise<void> | undefined;
     let at = 0;
+    // A small file whose data is at hand is written now: no promise per chunk (most files of a
+    // distribution's layer are a few KiB).
+    const whole = header.size < WRITE_BEHIND ? rest() : undefined;
     try {
-      for await (const chunk of body) {
-        const position = at;
-        at += chunk.length;
-        this.stats.bytes += chunk.length;
-        if (this.writeBehind && chunk.length >= WRITE_BEHIND) {
-          await behind;
-          behind = writeAt(fd, chunk, position);
-          // The chunk may be lent (an uncompressed layer): its memory is not read into meanwhile.
-          keepLentChunk(chunk, behind);
-          continue;
+      if (whole !== undefined) {
+        this.stats.bytes += whole.length;
+        writeAllSync(fd, whole, 0);
+      } else {
+        for await (const chunk of body) {
+          const position = at;
+          at += chunk.length;
+          this.stats.bytes += chunk.length;
+          if (this.writeBehind && chunk.length >= WRITE_BEHIND) {
+            await behind;
+            behind = writeAt(fd, chunk, position);
+            // The chunk may be lent (an uncompressed layer): its memory is not read into meanwhile.
+            keepLentChunk(chunk, behind);
+            continue;
+          }
+          writeAllSync(fd, chunk, position);
         }
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
+        await behind;
       }
-      await behind;
       if (this.opts.chown && isRoot) fchownSync(fd, header.uid, header.gid);
       // After chown, which clears setuid bits.
       if (mode !== (created & ~umask())) fchmodSync(fd, mode);
       if (this.opts.mtime !== false) futimesSync(fd, header.mtime, header.mtime);
     } finally {
       // Never close a descriptor a write still uses (its number could be reused meanwhile).
-      await behind?.catch(() => undefined);
+      if (behind) await behind.catch(() => undefined);
       closeSync(fd);
     }
   }

@@ -4,6 +4,8 @@ import { decompress, type LayerInput } from './decompress.js';
 import { TarFormatError } from './errors.js';
 import { applyPax, BLOCK, decodeHeader, decodePax, isZeroBlock, padding, type TarHeader } from './header.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Meta entries (PAX, GNU long names) larger than this are refused rather than held in memory. */
 const META_LIMIT = 1 << 20;
 
@@ -11,6 +13,11 @@ const META_LIMIT = 1 << 20;
 export interface RawEntry {
   header: TarHeader;
   body: AsyncIterable<Buffer>;
+  /**
+   * What is left of the body, read now, when the input's chunk at hand holds all of it and no read
+   * is in flight; else undefined (read `body`). A small file's data without a promise.
+   */
+  rest(): Buffer | undefined;
 }
 
 /** One entry of `readEntries`: its header and a stream of its data. */
@@ -131,7 +138,13 @@ export async function* parseTar(input: AsyncIterable<Uint8Array | string>): Asyn
           }
         },
       };
-      yield { header, body };
+      const rest = () => {
+        if (pending !== 0 || mine !== generation) return undefined;
+        const got = remaining === 0 ? EMPTY : src.takeExact(remaining);
+        if (got !== undefined) remaining = 0;
+        return got;
+      };
+      yield { header, body, rest };
       generation++;
       await finishCurrent(skipAfter);
     }
