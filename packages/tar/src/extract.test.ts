@@ -100,6 +100,35 @@ describe('extract', () => {
   });
 
   describe.skipIf(!isRoot)('as root, when asked', () => {
+    test('owners: root-owned files in a setgid directory of another group are still group 0', async () => {
+      const tar = await collect(
+        tarContents({
+          '/top': { data: 'r', uid: 0, gid: 0 },
+          '/sub/inner': { data: 'r', uid: 0, gid: 0 },
+          '/sub/theirs': { data: 't', uid: 1000, gid: 1001 },
+        }),
+      );
+      for (const [name, mode, gid] of [
+        ['owners-plain', 0o755, 0],
+        ['owners-setgid', 0o2775, 1234],
+      ] as const) {
+        const dir = join(base, name);
+        mkdirSync(dir);
+        execFileSync('chown', [`0:${gid}`, dir]);
+        execFileSync('chmod', [mode.toString(8), dir]);
+        await extract(tar, dir, { chown: true });
+        const owner = (p: string) => {
+          const st = lstatSync(join(dir, p));
+          return `${st.uid}:${st.gid}`;
+        };
+        expect([owner('top'), owner('sub/inner'), owner('sub/theirs')], name).toEqual([
+          '0:0',
+          '0:0',
+          '1000:1001',
+        ]);
+      }
+    });
+
     test('device nodes, fifos, setuid bits and owners', async () => {
       const tar = archive(
         rawEntry({ name: 'null2', type: '3', devmajor: 1, devminor: 3, mode: 0o666 }),

@@ -27,12 +27,14 @@ import { FileSlice, keepLentChunk } from './batched-file.js';
 import { decompress, type LayerInput, sliceTar } from './decompress.js';
 import { TarFormatError, UnsafePathError } from './errors.js';
 import type { TarHeader } from './header.js';
-import { cleanComponents } from './names.js';
+import { cleanComponents, parentOf } from './names.js';
 import type { ProgressEvent } from './options.js';
 import { parseTar } from './reader.js';
 import { whiteoutTarget } from './whiteout.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** New files get owner 0 and, in a directory without setgid, group 0. */
+const rootCreds = process.geteuid?.() === 0 && process.getegid?.() === 0;
 /** File chunks from this size on are written asynchronously (writeFile); smaller ones at once. */
 const WRITE_BEHIND = 256 * 1024;
 
@@ -181,15 +183,32 @@ export class Extractor {
    * `mknod` process per node cost 10-20 ms each (a Debian base layer has eight).
    */
   private readonly nodes = new Map<string, PendingNode>();
+  /**
+   * Directories this extraction made, in the root or in one of these, the root being of group 0
+   * without setgid: a file made in one as root is root's, group 0, before any chown (its mode is
+   * 0755 until finish()). A file of a layer's root-owned majority there needs no fchown.
+   */
+  private readonly plainDirs: Set<string>;
 
   private constructor(
     readonly root: string,
     private readonly opts: ExtractOptions,
-  ) {}
+    rootPlain: boolean,
+  ) {
+    this.plainDirs = new Set(rootPlain ? [''] : []);
+  }
 
   static async create(dir: string, opts: ExtractOptions = {}): Promise<Extractor> {
     await mkdir(dir, { recursive: true });
-    return new Extractor(await realpath(dir), opts);
+    const root = await realpath(dir);
+    const st = lstatSync(root);
+    // With setgid (or with the grpid mount option, by its group) files made in it take its group.
+    return new Extractor(root, opts, (st.mode & 0o2000) === 0 && st.gid === 0);
+  }
+
+  /** `rel` was just made by mkdir. */
+  private made(rel: string): void {
+    if (this.plainDirs.has(parentOf(rel))) this.plainDirs.add(rel);
   }
 
   private abs(rel: string): string {
@@ -202,6 +221,7 @@ export class Extractor {
     for (const d of this.dirs) if (d === rel || d.startsWith(below)) this.dirs.delete(d);
     this.dirs.add('');
     for (const d of this.deferred.keys()) if (d === rel || d.startsWith(below)) this.deferred.delete(d);
+    for (const d of this.plainDirs) if (d === rel || d.startsWith(below)) this.plainDirs.delete(d);
     for (const d of this.xattrs.keys()) if (d === rel || d.startsWith(below)) this.xattrs.delete(d);
     this.dropNodes(rel);
   }
@@ -248,6 +268,7 @@ export class Extractor {
           continue;
         }
         this.dirs.add(candidate);
+        this.made(candidate);
         resolved.push(c);
         continue;
       }
@@ -357,10 +378,17 @@ export class Extractor {
       case 'directory': {
         // A directory this extraction made or found stays one (every removal forgets it): no
         // lstat. Else made, and looked at only if something is there already.
-        if (!this.dirs.has(rel) && !tryCreate(() => mkdirSync(path, 0o755))) {
-          const st = lstatOrUndefined(path);
-          if (st && !st.isDirectory()) this.remove(rel, st);
-          if (!st?.isDirectory()) mkdirSync(path, 0o755);
+        if (!this.dirs.has(rel)) {
+          let made = tryCreate(() => mkdirSync(path, 0o755));
+          if (!made) {
+            const st = lstatOrUndefined(path);
+            if (st && !st.isDirectory()) this.remove(rel, st);
+            if (!st?.isDirectory()) {
+              mkdirSync(path, 0o755);
+              made = true;
+            }
+          }
+          if (made) this.made(rel);
         }
         this.dirs.add(rel);
         this.deferDir(rel, header);
@@ -565,7 +593,9 @@ export class Extractor {
         }
         await behind;
       }
-      if (this.opts.chown && isRoot) fchownSync(fd, header.uid, header.gid);
+      // Made just now (O_EXCL): where it is root's and group 0 already, so it stays.
+      const owned = rootCreds && header.uid === 0 && header.gid === 0 && this.plainDirs.has(parentOf(rel));
+      if (this.opts.chown && isRoot && !owned) fchownSync(fd, header.uid, header.gid);
       // After chown, which clears setuid bits.
       if (mode !== (created & ~umask())) fchmodSync(fd, mode);
       if (this.opts.mtime !== false) futimesSync(fd, header.mtime, header.mtime);
