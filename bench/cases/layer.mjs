@@ -26,6 +26,8 @@ const root = join(here, '..', '..');
 const work = join(root, 'bench', '.work', 'layer');
 const dataDir = join(work, 'tree');
 const DATA_VERSION = '1';
+/** Written when the tree is complete: its content (a date) changes with every build of it. */
+export const TREE_STAMP = join(work, `tree.v${DATA_VERSION}.done`);
 
 const MB = 1 << 20;
 
@@ -99,8 +101,7 @@ async function walkFiles(dir, filter, limitBytes) {
 
 /** Build the input tree once (about 300 MB) and cache it under bench/.work/. */
 export async function prepareTree(log = console.log) {
-  const stamp = join(work, `tree.v${DATA_VERSION}.done`);
-  if (existsSync(stamp)) return dataDir;
+  if (existsSync(TREE_STAMP)) return dataDir;
   await rm(work, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
   log(`[layer] building input tree in ${relative(root, dataDir)} (once)`);
@@ -136,7 +137,7 @@ export async function prepareTree(log = console.log) {
     await symlink(`../etc/d${i % 100}/f${i}.conf`, join(dataDir, 'links', `l${i}`));
   for (let i = 0; i < 50; i++)
     await link(join(dataDir, 'etc', `d${i % 100}`, `f${i}.conf`), join(dataDir, 'links', `h${i}`));
-  await writeFile(stamp, new Date().toISOString());
+  await writeFile(TREE_STAMP, new Date().toISOString());
   return dataDir;
 }
 

@@ -27,7 +27,7 @@ import { pdArgv, pdEnv, runnable } from '../lib/pd.mjs';
 import { pairResult } from '../lib/result.mjs';
 import { ensureTools, runStandalone, skopeoOnce, WORK } from '../lib/setup.mjs';
 import { command, scratchSide } from '../lib/sides.mjs';
-import { prepareTree } from './layer.mjs';
+import { prepareTree, TREE_STAMP } from './layer.mjs';
 
 const execFileP = promisify(execFile);
 const JOB_FLOOR = fileURLToPath(new URL('./unpack-job-floor.mjs', import.meta.url));
@@ -48,6 +48,41 @@ const CASES = {
 };
 const TREE_HASH = 'openssl sha256 of the layer tar';
 const quote = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/** `bytes` of layer tar in `ms`, as MB/s. */
+const rate = (bytes, ms) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+
+/** A run's check: `DIR/out` holds each `[path, size]` of `files`, at that size. */
+const sizesCheck = (files) => async (dir) => {
+  for (const [path, size] of files) {
+    const st = await stat(join(dir, 'out', path)).catch(() => undefined);
+    if (st?.size !== size) throw new Error(`${dir}: ${path} missing or of the wrong size`);
+  }
+};
+
+/** `pd export REF DIR/out` in a new directory under `scratch`, with an empty PD_CACHE_DIR. */
+const pdExport = (scratch, ref, check) =>
+  scratchSide(
+    scratch,
+    'pd',
+    (dir) => ({ argv: pdArgv('export', ref, join(dir, 'out')), env: pdEnv(join(dir, 'cache')) }),
+    check,
+  );
+
+/** `tar FLAGS FILE -C DIR/out` for each of `files` in turn, in a new directory under `scratch`. */
+const tarEach = (scratch, flags, files, check) =>
+  scratchSide(
+    scratch,
+    'tar',
+    (dir) => ({
+      argv: [
+        'sh',
+        '-c',
+        `mkdir ${quote(join(dir, 'out'))} && ${files.map((f) => `tar ${flags} ${quote(f)} -C ${quote(join(dir, 'out'))}`).join(' && ')}`,
+      ],
+    }),
+    check,
+  );
 
 /** The uncompressed layer tars of a docker archive, taken out once next to it. */
 async function archiveLayers(archive) {
@@ -70,7 +105,7 @@ async function treeImage(ctx, log) {
   const layer = join(WORK, 'unpack-tree-layer.tar');
   const archive = join(WORK, 'unpack-tree-image.tar');
   const stamp = `${archive}.json`;
-  const built = await readFile(join(tree, '..', 'tree.v1.done'), 'utf8').catch(() => '');
+  const built = await readFile(TREE_STAMP, 'utf8').catch(() => '');
   const known = JSON.parse(await readFile(stamp, 'utf8').catch(() => '{}'));
   if (known.tree === built && built !== '' && existsSync(archive)) return { layer, archive, ...known };
   log('[unpack] the layer tree as a docker archive (tar -c, docker import, docker save; once)');
@@ -94,49 +129,24 @@ async function treeRow(ctx, { iterations, warmups, log }) {
   const shm = existsSync('/dev/shm')
     ? await mkdtemp('/dev/shm/pd-bench-unpack-')
     : await ctx.scratch('unpack-tree');
-  // Both sides wrote the tree's big and tiny files, at their sizes.
-  const check = async (dir) => {
-    for (const [path, size] of [
-      ['data/blob3.bin', 10 * 2 ** 20],
-      ['etc/d99/f19999.conf', 40],
-    ]) {
-      const st = await stat(join(dir, 'out', path)).catch(() => undefined);
-      if (st?.size !== size) throw new Error(`${dir}: ${path} missing or of the wrong size`);
-    }
-  };
+  // Both sides wrote the tree's big and tiny files.
+  const check = sizesCheck([
+    ['data/blob3.bin', 10 * 2 ** 20],
+    ['etc/d99/f19999.conf', 40],
+  ]);
   log(
     `[unpack] pd export vs tar -xf of one layer of ${entries} entries (${(bytes / 1e6).toFixed(0)} MB) into ${shm}`,
   );
   try {
     const r = await alternate(
       {
-        'pd tree': scratchSide(
-          shm,
-          'pd',
-          (dir) => ({
-            argv: pdArgv('export', `docker-archive:${archive}`, join(dir, 'out')),
-            env: pdEnv(join(dir, 'cache')),
-          }),
-          check,
-        ),
-        'tar tree': scratchSide(
-          shm,
-          'tar',
-          (dir) => ({
-            argv: [
-              'sh',
-              '-c',
-              `mkdir ${quote(join(dir, 'out'))} && tar -xf ${quote(layer)} -C ${quote(join(dir, 'out'))}`,
-            ],
-          }),
-          check,
-        ),
+        'pd tree': pdExport(shm, `docker-archive:${archive}`, check),
+        'tar tree': tarEach(shm, '-xf', [layer], check),
         ...nodeStart(),
         [TREE_HASH]: command(['openssl', 'dgst', '-sha256', layer]),
       },
       { iterations, warmups, log },
     );
-    const rate = (ms) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
     return pairResult({
       ...CASES.tree,
       pd: r['pd tree'],
@@ -151,7 +161,7 @@ async function treeRow(ctx, { iterations, warmups, log }) {
         startedFloor(r, 'tar tree', 'tar -xf'),
       ],
       notes: [
-        `pd ${rate(r['pd tree'].medianMs)}, GNU tar ${rate(r['tar tree'].medianMs)} (${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of layer tar: the layer case's tree)`,
+        `pd ${rate(bytes, r['pd tree'].medianMs)}, GNU tar ${rate(bytes, r['tar tree'].medianMs)} (${entries} entries, ${(bytes / 1e6).toFixed(0)} MB of layer tar: the layer case's tree)`,
         "into tmpfs (/dev/shm): on this VM's disk either tool took 7-18 s for it, the metadata journal's time",
         'start-up included on both sides; pd: empty PD_CACHE_DIR per run',
       ],
@@ -175,33 +185,8 @@ export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
   for (const p of plain) bytes += (await stat(p)).size;
 
   // Both sides must have written every data file of the fixture, at its size.
-  const check = async (dir) => {
-    for (const [path, f] of Object.entries(image.bigFiles)) {
-      const st = await stat(join(dir, 'out', path)).catch(() => undefined);
-      if (st?.size !== f.size) throw new Error(`${dir}: ${path} missing or of the wrong size`);
-    }
-  };
+  const check = sizesCheck(Object.entries(image.bigFiles).map(([path, f]) => [path, f.size]));
   const scratch = await ctx.scratch('unpack');
-  const pdExport = (ref) =>
-    scratchSide(
-      scratch,
-      'pd',
-      (dir) => ({ argv: pdArgv('export', ref, join(dir, 'out')), env: pdEnv(join(dir, 'cache')) }),
-      check,
-    );
-  const tarEach = (flags, files) =>
-    scratchSide(
-      scratch,
-      'tar',
-      (dir) => ({
-        argv: [
-          'sh',
-          '-c',
-          `mkdir ${quote(join(dir, 'out'))} && ${files.map((f) => `tar ${flags} ${quote(f)} -C ${quote(join(dir, 'out'))}`).join(' && ')}`,
-        ],
-      }),
-      check,
-    );
   const floors = {
     ...nodeStart(),
     'gzip -dc > /dev/null': command(['sh', '-c', `gzip -dc ${gz.map(quote).join(' ')} > /dev/null`]),
@@ -222,17 +207,16 @@ export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
   );
   const r = await alternate(
     {
-      'pd gzip': pdExport(`oci:${layout}:latest`),
-      'tar gzip': tarEach('-xzf', gz),
-      'pd plain': pdExport(`docker-archive:${archive}`),
-      'tar plain': tarEach('-xf', plain),
+      'pd gzip': pdExport(scratch, `oci:${layout}:latest`, check),
+      'tar gzip': tarEach(scratch, '-xzf', gz, check),
+      'pd plain': pdExport(scratch, `docker-archive:${archive}`, check),
+      'tar plain': tarEach(scratch, '-xf', plain, check),
       ...floors,
       ...plainFloors,
     },
     { iterations, warmups, log },
   );
   await rm(scratch, { recursive: true, force: true });
-  const rate = (ms) => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
   const row = (key, peerName, peerCommand, pdCommand, floors) =>
     pairResult({
       ...CASES[key],
@@ -242,7 +226,7 @@ export async function run({ ctx, iterations = 5, warmups = 1 } = {}) {
       peerCommand,
       floors,
       notes: [
-        `pd ${rate(r[`pd ${key}`].medianMs)}, GNU tar ${rate(r[`tar ${key}`].medianMs)} (${(bytes / 1e6).toFixed(0)} MB of layer tar, ${image.layers.length} layers)`,
+        `pd ${rate(bytes, r[`pd ${key}`].medianMs)}, GNU tar ${rate(bytes, r[`tar ${key}`].medianMs)} (${(bytes / 1e6).toFixed(0)} MB of layer tar, ${image.layers.length} layers)`,
         'start-up included on both sides; pd: empty PD_CACHE_DIR per run',
       ],
     });
