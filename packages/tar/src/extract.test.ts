@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { archive, missingTools, paxEntry, rawEntry } from '@pd/test-fixtures';
@@ -10,6 +19,14 @@ import { applyLayers, extract, tarContents } from './index.js';
 const base = mkdtempSync(join(tmpdir(), 'pd-extract-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
+
+/** A tar made by GNU tar of `names` in a tree `make` fills (numeric owners, in the order given). */
+function gnuTar(label: string, names: string[], make: (src: string) => void): Buffer {
+  const src = join(base, `${label}-src`);
+  mkdirSync(src);
+  make(src);
+  return execFileSync('tar', ['-cf', '-', '--numeric-owner', '-C', src, ...names], { maxBuffer: 16 << 20 });
+}
 
 describe('extract', () => {
   test('modes, mtimes, read-only directories, re-extraction over an existing tree', async () => {
@@ -49,6 +66,14 @@ describe('extract', () => {
   });
 
   test('what is in the way of a directory, a symlink or a hardlink is replaced, never followed', async () => {
+    // The layer from GNU tar: a directory, a symlink, and a file with a hardlink to it.
+    const tar = gnuTar('in-the-way', ['was-link', 'was-dir', 'target', 'was-file'], (src) => {
+      mkdirSync(join(src, 'was-link'), { mode: 0o700 });
+      writeFileSync(join(src, 'was-link', 'inner'), 'in');
+      symlinkSync('elsewhere', join(src, 'was-dir'));
+      writeFileSync(join(src, 'target'), 'shared');
+      linkSync(join(src, 'target'), join(src, 'was-file'));
+    });
     const dir = join(base, 'in-the-way');
     const outside = join(base, 'outside');
     mkdirSync(join(dir, 'was-dir'), { recursive: true });
@@ -56,18 +81,7 @@ describe('extract', () => {
     mkdirSync(outside);
     symlinkSync(outside, join(dir, 'was-link'));
     writeFileSync(join(dir, 'was-file'), 'old');
-    await extract(
-      await collect(
-        tarContents({
-          '/was-link': { type: 'dir', mode: 0o700 },
-          '/was-link/inner': 'in',
-          '/was-dir': { type: 'symlink', linkname: 'elsewhere' },
-          '/target': 'shared',
-          '/was-file': { type: 'link', linkname: '/target' },
-        }),
-      ),
-      dir,
-    );
+    await extract(tar, dir);
     expect(lstatSync(join(dir, 'was-link')).isDirectory()).toBe(true);
     expect(lstatSync(join(dir, 'was-link')).mode & 0o777).toBe(0o700);
     expect(readFileSync(join(dir, 'was-link', 'inner'), 'utf8')).toBe('in');
@@ -100,32 +114,37 @@ describe('extract', () => {
   });
 
   describe.skipIf(!isRoot)('as root, when asked', () => {
-    test('owners: root-owned files in a setgid directory of another group are still group 0', async () => {
-      const tar = await collect(
-        tarContents({
-          '/top': { data: 'r', uid: 0, gid: 0 },
-          '/sub/inner': { data: 'r', uid: 0, gid: 0 },
-          '/sub/theirs': { data: 't', uid: 1000, gid: 1001 },
-        }),
-      );
+    test('owners: root-owned files in a setgid directory of another group are still group 0, as GNU tar leaves them', async () => {
+      // The layer from GNU tar, numeric owners kept.
+      const tar = gnuTar('owners', ['top', 'sub'], (src) => {
+        writeFileSync(join(src, 'top'), 'r');
+        mkdirSync(join(src, 'sub'));
+        writeFileSync(join(src, 'sub', 'inner'), 'r');
+        writeFileSync(join(src, 'sub', 'theirs'), 't');
+        execFileSync('chown', ['1000:1001', join(src, 'sub', 'theirs')]);
+      });
+      const owners = (dir: string) =>
+        ['top', 'sub/inner', 'sub/theirs'].map((p) => {
+          const st = lstatSync(join(dir, p));
+          return `${st.uid}:${st.gid}`;
+        });
       for (const [name, mode, gid] of [
         ['owners-plain', 0o755, 0],
         ['owners-setgid', 0o2775, 1234],
       ] as const) {
-        const dir = join(base, name);
-        mkdirSync(dir);
-        execFileSync('chown', [`0:${gid}`, dir]);
-        execFileSync('chmod', [mode.toString(8), dir]);
-        await extract(tar, dir, { chown: true });
-        const owner = (p: string) => {
-          const st = lstatSync(join(dir, p));
-          return `${st.uid}:${st.gid}`;
+        const root = (label: string) => {
+          const dir = join(base, `${name}-${label}`);
+          mkdirSync(dir);
+          execFileSync('chown', [`0:${gid}`, dir]);
+          execFileSync('chmod', [mode.toString(8), dir]);
+          return dir;
         };
-        expect([owner('top'), owner('sub/inner'), owner('sub/theirs')], name).toEqual([
-          '0:0',
-          '0:0',
-          '1000:1001',
-        ]);
+        const ours = root('pd');
+        await extract(tar, ours, { chown: true });
+        const gnu = root('gnu');
+        execFileSync('tar', ['-xf', '-', '--numeric-owner', '-C', gnu], { input: tar });
+        expect(owners(ours), name).toEqual(['0:0', '0:0', '1000:1001']);
+        expect(owners(ours), name).toEqual(owners(gnu));
       }
     });
 

@@ -1,17 +1,27 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { collect } from '../test/helpers.js';
-import { tarContents } from './create.js';
 import { parseTar } from './reader.js';
 
 const A = 'A'.repeat(5000);
 
+// a, b and c, as GNU tar writes them.
+const src = mkdtempSync(join(tmpdir(), 'pd-reader-'));
+afterAll(() => rmSync(src, { recursive: true, force: true }));
+writeFileSync(join(src, 'a'), A);
+writeFileSync(join(src, 'b'), 'B'.repeat(700));
+writeFileSync(join(src, 'c'), 'C');
+const TAR = execFileSync('tar', ['-cf', '-', '-C', src, 'a', 'b', 'c']);
+
 /** The tar of a, b, c as chunks of `size` bytes, each after a turn of the event loop when `slow`. */
 async function* chunked(size: number, slow = false): AsyncGenerator<Buffer> {
-  const tar = await collect(tarContents({ '/a': A, '/b': 'B'.repeat(700), '/c': 'C' }));
-  for (let at = 0; at < tar.length; at += size) {
+  for (let at = 0; at < TAR.length; at += size) {
     if (slow) await setImmediate();
-    yield tar.subarray(at, at + size);
+    yield TAR.subarray(at, at + size);
   }
 }
 
