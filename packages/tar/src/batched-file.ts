@@ -126,12 +126,15 @@ export function keepLentChunk(chunk: Uint8Array, until: Promise<unknown>): void 
 const spareBuffers: Buffer[] = [];
 const SPARE_BUFFERS = 4;
 
-/** A spare buffer no consumer still keeps, else a new one. */
+/**
+ * A spare buffer no consumer still keeps, else a new one. Shared memory, so that the extractor's
+ * write thread writes files from it where it lies (write-thread.ts).
+ */
 function freeBuffer(): Buffer {
   for (let i = spareBuffers.length - 1; i >= 0; i--) {
     if (!kept.has(spareBuffers[i]!.buffer)) return spareBuffers.splice(i, 1)[0]!;
   }
-  return Buffer.allocUnsafeSlow(LENT_CHUNK);
+  return Buffer.from(new SharedArrayBuffer(LENT_CHUNK));
 }
 
 /** Leave `buffers` to the next readers (a kept one is handed out once it is let go). */
