@@ -171,7 +171,9 @@ function umask(): number {
  * Filesystem calls are synchronous: extraction is a sequence of small dependent syscalls, and
  * the promise API's threadpool round trip per call made it 4x slower than GNU tar on layers of
  * small files. Reading and decompressing the input stays asynchronous (zlib runs beside us), and
- * so do the writes of a big file's large chunks from a file slice (see writeFile).
+ * so do the writes of a big file's large chunks from a file slice (see writeFile). A large file
+ * slice's small files are shared with a second thread that makes the calls this one decided
+ * (write-thread.ts); this one waits for it before it touches a path the thread may be writing.
  */
 export class Extractor {
   private readonly dirs = new Set<string>(['']);
