@@ -112,6 +112,55 @@ describe.skipIf(missing)('pd export DIR as root writes what umoci unpack writes'
   });
 });
 
+describe.skipIf(missing)(
+  'pd export DIR of a layer of many small files writes what umoci unpack writes',
+  () => {
+    const iso = isolatedEnv();
+
+    it('3000 files copied in by docker build, then owners changed, files and a directory removed, a file replaced: entry by entry', async () => {
+      // A layer of at least 16 MiB in a docker archive: extraction shares its small files with a
+      // second thread (@pd/tar's write-thread.ts); the layer after it whites some of them out.
+      const context: Record<string, { data: Buffer; mode: number }> = {};
+      for (let i = 0; i < 3000; i++) {
+        const name = `many/d${String(Math.floor(i / 100)).padStart(2, '0')}/f${String(i).padStart(4, '0')}`;
+        context[name] = {
+          data: Buffer.alloc(1 + ((i * 4099) % 12_288), i % 251),
+          mode: [0o644, 0o755, 0o600][i % 3]!,
+        };
+      }
+      const TAG = 'pd-fixtures/export-many:1';
+      await buildImage({
+        tag: TAG,
+        context,
+        steps: [
+          'COPY many /many',
+          [
+            'RUN chown -R 1234:5678 /many/d01',
+            'chmod 4755 /many/d02/f0200',
+            'ln /many/d03/f0300 /many/hard',
+            'rm /many/d04/f0400',
+            'rm -rf /many/d05',
+            'echo replaced > /many/d06/f0600',
+          ].join(' && '),
+        ],
+      });
+      const archive = join(iso.dir, 'many.tar');
+      await docker(['save', '-o', archive, TAG]);
+      const layout = join(iso.dir, 'layout');
+      await skopeo(['copy', '-q', `docker-archive:${archive}`, `oci:${layout}:t`]);
+      execFileSync('umoci', ['unpack', '--image', `${layout}:t`, join(iso.dir, 'bundle')], { stdio: 'pipe' });
+      const umociTree = describeEntries(join(iso.dir, 'bundle', 'rootfs'), new Set());
+      expect(umociTree['many/d05']).toBeUndefined();
+      expect(umociTree['many/d01/f0100']).toMatch(/^file \d+ 1234:5678 /);
+      const out = join(iso.dir, 'rootfs');
+      const r = await pd(['export', archive, out], { env: iso.env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(describeEntries(out, new Set())).toEqual(umociTree);
+    }, 600_000);
+    afterAll(() => iso.cleanup());
+  },
+);
+
 /** Every extended attribute under `root`, as getfattr dumps them (paths relative to root). */
 function xattrDump(root: string): string {
   return execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '.'], { cwd: root, encoding: 'utf8' });
