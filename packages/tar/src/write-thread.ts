@@ -45,6 +45,13 @@ function write(path, data, start, length, v, k) {
     fs.closeSync(fd);
   }
 }
+// A thread that ends says so where a waiting main thread sees it (its events wait for it).
+process.on('exit', () => {
+  for (const c of channels.values()) {
+    Atomics.store(c.done, 1, 1);
+    Atomics.notify(c.done, 0);
+  }
+});
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
     channels.set(m.channel, { done: new Int32Array(m.done), failed: new Uint8Array(m.failed) });
@@ -124,7 +131,8 @@ export const threadWrites = { count: 0 };
  */
 export class WriteThread {
   private slot: WorkerSlot | undefined;
-  private readonly done = new Int32Array(new SharedArrayBuffer(4));
+  /** Writes the thread has done (failed ones too), and 1 at [1] once it has ended. */
+  private readonly done = new Int32Array(new SharedArrayBuffer(8));
   private readonly failedAt = new Uint8Array(new SharedArrayBuffer(RING));
   private readonly channel = nextChannel++;
   /** Writes given to the thread so far (posted), and the batch being gathered. */
@@ -175,7 +183,7 @@ export class WriteThread {
    */
   offer(w: FileWrite, keep: (memory: Uint8Array, until: Promise<void>) => void): boolean {
     const memory = w.data.buffer;
-    if (!(memory instanceof SharedArrayBuffer) || this.slot?.dead) return false;
+    if (!(memory instanceof SharedArrayBuffer) || this.ended) return false;
     // Every status slot of the ring is one a write out may still need.
     if (this.out.length > 0 && this.posted - this.out[0]!.seq >= RING - BATCH) return false;
     const queued = this.batch?.writes.length ?? 0;
@@ -253,12 +261,17 @@ export class WriteThread {
     this.slot = undefined;
   }
 
+  /** The thread has ended (failed or exited): what it did not do counts as failed. */
+  private get ended(): boolean {
+    return this.slot?.dead === true || Atomics.load(this.done, 1) === 1;
+  }
+
   /** Block until the thread has done every write posted, or died (its writes then count as failed). */
   private wait(): void {
     for (;;) {
       const done = Atomics.load(this.done, 0);
       if (done >= this.posted || this.slot === undefined) return;
-      if (this.slot.dead) {
+      if (this.ended) {
         for (let s = done; s < this.posted; s++) this.failedAt[s % RING] = 1;
         Atomics.store(this.done, 0, this.posted);
         return;
