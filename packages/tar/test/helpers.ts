@@ -13,8 +13,14 @@ export function sha256(b: Uint8Array): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
-/** A comparable description of a tree: type, permission bits, content hash or link target. */
-export function describeTree(dir: string, opts: { mtime?: boolean } = {}): Record<string, string> {
+/**
+ * A comparable description of a tree: type, permission bits, content hash or link target; with
+ * `mtime` the modification time (seconds), with `owners` uid:gid and a file's link count.
+ */
+export function describeTree(
+  dir: string,
+  opts: { mtime?: boolean; owners?: boolean } = {},
+): Record<string, string> {
   const out: Record<string, string> = {};
   const visit = (d: string, rel: string) => {
     for (const name of readdirSync(d).sort()) {
@@ -26,6 +32,7 @@ export function describeTree(dir: string, opts: { mtime?: boolean } = {}): Recor
       if (st.isFile()) what += ` ${sha256(readFileSync(p)).slice(7, 23)}`;
       if (st.isSymbolicLink()) what += ` -> ${readlinkSync(p)}`;
       if (opts.mtime && !st.isSymbolicLink()) what += ` @${Math.floor(st.mtimeMs / 1000)}`;
+      if (opts.owners) what += ` ${st.uid}:${st.gid}${st.isFile() ? ` x${st.nlink}` : ''}`;
       out[r] = what;
       if (st.isDirectory()) visit(p, r);
     }
