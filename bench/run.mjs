@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: pd against its peers, case by case, each row with its floors (see bench/README.md).
 //   --iterations N   measured runs per side (default 5; start-up, run and the copies within one
-//                    registry at least 15), after --warmups N (default 1) excluded
+//                    registry at least 15, unpack at least 7), after --warmups N (default 1) excluded
 //   --only a,b       case keys (NAMES below); --only may name the large cases without --large
 //   --size-mb N      size of the fixture image's data (default 300)
 //   --large          also the large-image cases (≥ 1 GB; minutes): large-pull, large-push
@@ -95,6 +95,9 @@ const opts = { ctx, iterations, warmups };
 // node -e 0 in three full runs (results run12-run14).
 const QUICK_ROUNDS = 15;
 const quick = { ...opts, iterations: Math.max(iterations, QUICK_ROUNDS) };
+// The unpack rows' sides take 0.3-1.4 s, and their medians of 3 moved by 0.1 s from run to run
+// (the many-files row: pd 0.80, 0.92 and 0.90 s in run15-run17, rounds of one run 0.82-0.98 s).
+const UNPACK_ROUNDS = 7;
 const rows = [];
 const library = [];
 
@@ -167,7 +170,9 @@ try {
   });
   await attempt(['layer'], async () => (await import('./cases/layer.mjs')).run(opts));
   await attempt(['run'], runCase);
-  await attempt(['unpack'], async () => (await import('./cases/unpack.mjs')).run(opts));
+  await attempt(['unpack'], async () =>
+    (await import('./cases/unpack.mjs')).run({ ...opts, iterations: Math.max(iterations, UNPACK_ROUNDS) }),
+  );
   await attempt(['conda'], async () => (await import('./cases/conda.mjs')).run(opts));
   if (flags.library && only.includes('append'))
     await imageLibrary().catch((e) => log(`[bench] image.mjs: ${e.stack}`));
