@@ -242,9 +242,7 @@ export class WriteThread {
    * the ones that failed for the caller to make itself; until it has, their paths stay out.
    */
   settle(): FileWrite[] {
-    this.flush();
-    this.wait();
-    for (const b of [...this.out]) this.retire(b);
+    this.drain();
     const failed = this.failed.splice(0);
     for (const w of failed) this.forget(w.rel);
     return failed;
@@ -252,13 +250,18 @@ export class WriteThread {
 
   /** Wait for what is out and let the thread go (after a failure too: nothing is written later). */
   close(): void {
-    this.flush();
-    this.wait();
-    for (const b of [...this.out]) this.retire(b);
+    this.drain();
     if (this.slot === undefined) return;
     threads!.post(this.slot, { op: 'close', channel: this.channel });
     threads!.release(this.slot);
     this.slot = undefined;
+  }
+
+  /** Post what is gathered, wait until the thread has done it all, and retire every batch. */
+  private drain(): void {
+    this.flush();
+    this.wait();
+    for (const b of [...this.out]) this.retire(b);
   }
 
   /** The thread has ended (failed or exited): what it did not do counts as failed. */
