@@ -61,6 +61,41 @@ describe('ustar headers', () => {
     expect(encodeHeader(file('q'.repeat(101))).length).toBe(512 * 3);
   });
 
+  test('fields and checksum as GNU tar writes them: octal digits and a NUL, the sum, a NUL and a space', () => {
+    // GNU tar (ustar) writes this file's header so, but for its zero device numbers, which it
+    // spells out ("0000000") where pd leaves the fields empty: compared without those bytes.
+    const gnu = execFileSync('sh', [
+      '-c',
+      'cd "$1" && mkdir -p d && printf hello > d/f.txt && tar --format=ustar --numeric-owner --owner=0 --group=0 --mtime=@1700000000 --mode=0640 -cf - d/f.txt',
+      'sh',
+      mkdtempSync(join(base, 'gnu-')),
+    ]).subarray(0, 512);
+    const pd = encodeHeader(file('d/f.txt', { mode: 0o640, size: 5, mtime: 1700000000 }));
+    const without = (b: Buffer) => Buffer.concat([b.subarray(0, 148), b.subarray(156, 329), b.subarray(345)]);
+    expect(without(pd).equals(without(gnu))).toBe(true);
+    // The checksum field: the sum of the block's bytes (the field itself as spaces), six octal
+    // digits, a NUL and a space; summed here apart from the writer's own running sum.
+    fc.assert(
+      fc.property(
+        fc.record({
+          name: fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 100 }),
+          mode: fc.integer({ min: 0, max: 0o7777 }),
+          uid: fc.nat(0o7777777),
+          size: fc.nat(2 ** 33 - 1),
+          mtime: fc.nat(2 ** 33 - 1),
+          uname: fc.string({ unit: 'binary-ascii', maxLength: 32 }),
+        }),
+        (f) => {
+          const { name, ...fields } = f;
+          const b = encodeHeader(file(name, fields));
+          let sum = 0;
+          for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+          return b.toString('latin1', 148, 156) === `${sum.toString(8).padStart(6, '0')}\0 `;
+        },
+      ),
+    );
+  });
+
   test('sizes beyond 8 GiB go to PAX; base-256 sizes are read', () => {
     const big = encodeHeader(file('big', { size: 2 ** 34 }));
     expect(big.length).toBeGreaterThan(512);

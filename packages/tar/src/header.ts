@@ -78,12 +78,6 @@ function octalMax(width: number): number {
   return 8 ** (width - 1) - 1;
 }
 
-function writeOctal(buf: Buffer, value: number, offset: number, width: number): void {
-  const text = value.toString(8).padStart(width - 1, '0');
-  buf.write(text, offset, width - 1, 'latin1');
-  buf[offset + width - 1] = 0;
-}
-
 function fitsOctal(value: number, width: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= octalMax(width);
 }
@@ -103,48 +97,96 @@ function splitUstar(name: string): { prefix: string; base: string } | undefined 
   return undefined;
 }
 
-/** The header's byte sum, its checksum field (bytes 148-155) counted as spaces. */
-function checksum(block: Buffer): number {
-  // Two loops around the field rather than a test per byte: a third less time per header.
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += block[i]!;
-  for (let i = 156; i < BLOCK; i++) sum += block[i]!;
-  return sum;
+/*
+ * A header block is written byte by byte into zeroed memory, and its checksum (the byte sum, the
+ * checksum field counted as spaces) summed as the fields are written: the zeros add nothing. The
+ * same block through Buffer.write and Number.toString(8) per field, then a pass over its 512
+ * bytes for the sum, cost about 3 µs a header (60 ms of a layer of 20 000 small files).
+ */
+class BlockWriter {
+  /** The checksum field's eight bytes, counted as spaces. */
+  sum = 8 * 0x20;
+
+  constructor(
+    readonly b: Buffer,
+    readonly at: number,
+  ) {}
+
+  /** Text (known to fit) at `offset`, one byte per character as latin1 writes it. */
+  text(s: string, offset: number): void {
+    const b = this.b;
+    let sum = this.sum;
+    for (let i = 0, o = this.at + offset; i < s.length; i++, o++) {
+      const c = s.charCodeAt(i) & 0xff;
+      b[o] = c;
+      sum += c;
+    }
+    this.sum = sum;
+  }
+
+  /** `value` (known to fit) as `width - 1` octal digits and a NUL. */
+  octal(value: number, offset: number, width: number): void {
+    const b = this.b;
+    let v = value;
+    for (let o = this.at + offset + width - 2; o >= this.at + offset; o--) {
+      const c = 0x30 + (v % 8);
+      b[o] = c;
+      this.sum += c;
+      v = Math.floor(v / 8);
+    }
+  }
+
+  /** The checksum field: six octal digits, a NUL and a space, as GNU tar writes it. */
+  checksum(): void {
+    const sum = this.sum;
+    this.octal(sum, 148, 7);
+    this.b[this.at + 155] = 0x20;
+  }
 }
 
-/** One 512-byte ustar header block. Fields that do not fit are zeroed here and carried by PAX. */
+/**
+ * One 512-byte ustar header block, written at `at` into `b` (512 zero bytes there). Fields that
+ * do not fit are left zero here and carried by PAX.
+ */
+function writeUstar(
+  b: Buffer,
+  at: number,
+  h: TarHeader,
+  typeflag: string,
+  fitted: { prefix: string; base: string } | undefined,
+): void {
+  const w = new BlockWriter(b, at);
+  // Readers without PAX support still get a recognisable, truncated ASCII name.
+  w.text(fitted ? fitted.base : asciiFallback(h.name, 100), 0);
+  if (fitted) w.text(fitted.prefix, 345);
+  if (!fitsOctal(h.mode, 8)) throw new RangeError(`mode ${h.mode} does not fit a tar header`);
+  w.octal(h.mode, 100, 8);
+  w.octal(fitsOctal(h.uid, 8) ? h.uid : 0, 108, 8);
+  w.octal(fitsOctal(h.gid, 8) ? h.gid : 0, 116, 8);
+  w.octal(fitsOctal(h.size, 12) ? h.size : 0, 124, 12);
+  w.octal(fitsOctal(h.mtime, 12) ? h.mtime : 0, 136, 12);
+  w.text(typeflag.slice(0, 1), 156);
+  if (ASCII.test(h.linkname) && h.linkname.length <= 100) w.text(h.linkname, 157);
+  w.text('ustar\x0000', 257);
+  if (ASCII.test(h.uname) && h.uname.length <= 32) w.text(h.uname, 265);
+  if (ASCII.test(h.gname) && h.gname.length <= 32) w.text(h.gname, 297);
+  if (h.type === 'character-device' || h.type === 'block-device') {
+    if (!fitsOctal(h.devmajor, 8) || !fitsOctal(h.devminor, 8))
+      throw new RangeError('device number too large');
+    w.octal(h.devmajor, 329, 8);
+    w.octal(h.devminor, 337, 8);
+  }
+  w.checksum();
+}
+
+/** {@link writeUstar} into a block of its own. */
 function ustarBlock(
   h: TarHeader,
   typeflag: string,
   fitted: { prefix: string; base: string } | undefined,
 ): Buffer {
   const b = Buffer.alloc(BLOCK);
-  if (fitted) {
-    b.write(fitted.base, 0, 100, 'latin1');
-    b.write(fitted.prefix, 345, 155, 'latin1');
-  } else {
-    // Readers without PAX support still get a recognisable, truncated ASCII name.
-    b.write(asciiFallback(h.name, 100), 0, 100, 'latin1');
-  }
-  if (!fitsOctal(h.mode, 8)) throw new RangeError(`mode ${h.mode} does not fit a tar header`);
-  writeOctal(b, h.mode, 100, 8);
-  writeOctal(b, fitsOctal(h.uid, 8) ? h.uid : 0, 108, 8);
-  writeOctal(b, fitsOctal(h.gid, 8) ? h.gid : 0, 116, 8);
-  writeOctal(b, fitsOctal(h.size, 12) ? h.size : 0, 124, 12);
-  writeOctal(b, fitsOctal(h.mtime, 12) ? h.mtime : 0, 136, 12);
-  b.write(typeflag, 156, 1, 'latin1');
-  if (ASCII.test(h.linkname) && h.linkname.length <= 100) b.write(h.linkname, 157, 100, 'latin1');
-  b.write('ustar\x0000', 257, 8, 'latin1');
-  if (ASCII.test(h.uname) && h.uname.length <= 32) b.write(h.uname, 265, 32, 'latin1');
-  if (ASCII.test(h.gname) && h.gname.length <= 32) b.write(h.gname, 297, 32, 'latin1');
-  if (h.type === 'character-device' || h.type === 'block-device') {
-    if (!fitsOctal(h.devmajor, 8) || !fitsOctal(h.devminor, 8))
-      throw new RangeError('device number too large');
-    writeOctal(b, h.devmajor, 329, 8);
-    writeOctal(b, h.devminor, 337, 8);
-  }
-  const sum = checksum(b);
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  writeUstar(b, 0, h, typeflag, fitted);
   return b;
 }
 
@@ -159,22 +201,9 @@ function asciiFallback(name: string, max: number): string {
  * host or the time, so the output is reproducible.
  */
 export function encodeHeader(h: TarHeader): Buffer {
-  const typeflag = h.type === 'unknown' ? (h.typeflag ?? '0') : TYPEFLAG[h.type];
+  const typeflag = typeflagOf(h);
   const fitted = splitUstar(h.name);
-  const records: PaxRecord[] = [];
-  const text = (key: string, value: string) => records.push({ key, value: Buffer.from(value, 'utf8') });
-  if (!fitted) text('path', h.name);
-  if (!(ASCII.test(h.linkname) && h.linkname.length <= 100)) text('linkpath', h.linkname);
-  if (!fitsOctal(h.size, 12)) text('size', String(h.size));
-  if (!fitsOctal(h.uid, 8)) text('uid', String(h.uid));
-  if (!fitsOctal(h.gid, 8)) text('gid', String(h.gid));
-  if (!fitsOctal(h.mtime, 12)) text('mtime', String(h.mtime));
-  if (!(ASCII.test(h.uname) && h.uname.length <= 32)) text('uname', h.uname);
-  if (!(ASCII.test(h.gname) && h.gname.length <= 32)) text('gname', h.gname);
-  if (h.xattrs) {
-    for (const [k, v] of Object.entries(h.xattrs)) records.push({ key: `SCHILY.xattr.${k}`, value: v });
-  }
-  if (h.pax) for (const [k, v] of Object.entries(h.pax)) text(k, v);
+  const records = paxRecords(h, fitted);
   const main = ustarBlock(h, typeflag, fitted);
   if (records.length === 0) return main;
   const body = encodePax(records);
@@ -198,6 +227,42 @@ export function encodeHeader(h: TarHeader): Buffer {
     { prefix: '', base: paxName },
   );
   return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/**
+ * {@link encodeHeader} written into `target` at `at`, when the header is one ustar block (no PAX
+ * record): returns false, and writes nothing, when it is not. Saves the block's own allocation
+ * and its copy for the common header (a layer writer gathers entries in one buffer).
+ */
+export function writeHeaderInto(h: TarHeader, target: Buffer, at: number): boolean {
+  const fitted = splitUstar(h.name);
+  if (paxRecords(h, fitted).length > 0) return false;
+  target.fill(0, at, at + BLOCK);
+  writeUstar(target, at, h, typeflagOf(h), fitted);
+  return true;
+}
+
+function typeflagOf(h: TarHeader): string {
+  return h.type === 'unknown' ? (h.typeflag ?? '0') : TYPEFLAG[h.type];
+}
+
+/** The PAX records `h` needs: the fields that a ustar block cannot hold. */
+function paxRecords(h: TarHeader, fitted: { prefix: string; base: string } | undefined): PaxRecord[] {
+  const records: PaxRecord[] = [];
+  const text = (key: string, value: string) => records.push({ key, value: Buffer.from(value, 'utf8') });
+  if (!fitted) text('path', h.name);
+  if (!(ASCII.test(h.linkname) && h.linkname.length <= 100)) text('linkpath', h.linkname);
+  if (!fitsOctal(h.size, 12)) text('size', String(h.size));
+  if (!fitsOctal(h.uid, 8)) text('uid', String(h.uid));
+  if (!fitsOctal(h.gid, 8)) text('gid', String(h.gid));
+  if (!fitsOctal(h.mtime, 12)) text('mtime', String(h.mtime));
+  if (!(ASCII.test(h.uname) && h.uname.length <= 32)) text('uname', h.uname);
+  if (!(ASCII.test(h.gname) && h.gname.length <= 32)) text('gname', h.gname);
+  if (h.xattrs) {
+    for (const [k, v] of Object.entries(h.xattrs)) records.push({ key: `SCHILY.xattr.${k}`, value: v });
+  }
+  if (h.pax) for (const [k, v] of Object.entries(h.pax)) text(k, v);
+  return records;
 }
 
 /** Zero bytes needed after `size` bytes to reach a block boundary. */
@@ -253,6 +318,15 @@ export interface RawHeader {
 export function isZeroBlock(b: Buffer): boolean {
   for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;
   return true;
+}
+
+/** A block's byte sum, its checksum field (bytes 148-155) counted as spaces. */
+function checksum(block: Buffer): number {
+  // Two loops around the field rather than a test per byte: a third less time per header.
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += block[i]!;
+  for (let i = 156; i < BLOCK; i++) sum += block[i]!;
+  return sum;
 }
 
 /** Parse one header block (checksum verified). `offset` is only for messages. */

@@ -25,9 +25,26 @@ export function cleanPath(name: string): string {
   return cleanComponents(name).join('/');
 }
 
-/** Compare two paths by their UTF-8 bytes, the order every entry list in pd is sorted by. */
+/**
+ * Compare two paths by their UTF-8 bytes, the order every entry list in pd is sorted by, without
+ * encoding them. UTF-8 bytes order as code points do, and so do UTF-16 code units, but for
+ * surrogates (characters past U+FFFF): as units they sort below U+E000-U+FFFF, as code points
+ * above. So units are compared, and where the first two that differ are both from U+D800 up,
+ * ranked as code points. (Two buffers per comparison cost a walk of 20 000 files about 25 ms.)
+ */
 export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return x >= 0xd800 && y >= 0xd800 ? codePointRank(x) - codePointRank(y) : x - y;
+  }
+  return a.length - b.length;
+}
+
+/** A unit from U+D800 up, ranked as the code point it starts: surrogates above U+E000-U+FFFF. */
+function codePointRank(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
 /** Parent of a cleaned relative path ('' for a top-level entry). */

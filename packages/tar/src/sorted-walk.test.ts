@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -99,6 +100,28 @@ describe('the walk in sorted order', () => {
     ]);
     // Under a prefix as well.
     expect((await streamed(pairs, '/opt/p')).equals(await planned(pairs, '/opt/p'))).toBe(true);
+  });
+
+  test('names past U+FFFF sort by their UTF-8 bytes, after U+E000-U+FFFF (as GNU tar --sort=name)', async () => {
+    // As UTF-16 units a surrogate pair (U+D800-U+DFFF) sorts before U+E000; as bytes, after.
+    const names = ['x\u{1F600}', 'x\uFFFD', 'x\uE000', 'xa', 'x\u00e9', 'x\u{10000}', 'x\uD7FF', 'x'];
+    const root = tree(Object.fromEntries(names.map((n) => [n, n])));
+    const tar = await streamed([{ src: root, dest: '/' }]);
+    const order: string[] = [];
+    for await (const { header, body } of readEntries(tar)) {
+      body.resume();
+      order.push(header.name);
+    }
+    const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(order).toEqual(byBytes);
+    // GNU tar says the same.
+    const gnu = execFileSync('tar', ['--sort=name', '-C', root, '-cf', '-', '.'])
+      .toString('latin1')
+      .match(/\.\/[^\0]+/g)!
+      .filter((n) => n !== './')
+      .map((n) => Buffer.from(n.slice(2), 'latin1').toString('utf8'));
+    expect(order).toEqual(gnu);
+    expect(tar.equals(await planned([{ src: root, dest: '/' }]))).toBe(true);
   });
 
   test('random trees and pairs: the same bytes as planning the whole tree', async () => {

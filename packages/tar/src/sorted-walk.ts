@@ -1,4 +1,4 @@
-import { parentOf } from './names.js';
+import { compareBytes, parentOf } from './names.js';
 import type { ResolvedTarOptions } from './options.js';
 import { type Owner, type PlannedEntry, parentEntry } from './plan.js';
 import { listDir, placeSource } from './walk.js';
@@ -17,7 +17,8 @@ import { listDir, placeSource } from './walk.js';
 
 /** A found entry waiting in the queue, with the host directory to list when it comes out. */
 interface Queued {
-  key: Buffer;
+  /** The entry's path, ordered by its UTF-8 bytes. */
+  key: string;
   entry: PlannedEntry;
   dir: string | undefined;
   /** Which pair it comes from: of real entries of one path, the later pair's wins. */
@@ -44,7 +45,7 @@ class Queue {
     let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (Buffer.compare(a[parent]!.key, q.key) <= 0) break;
+      if (compareBytes(a[parent]!.key, q.key) <= 0) break;
       a[i] = a[parent]!;
       i = parent;
     }
@@ -61,8 +62,8 @@ class Queue {
       const l = 2 * i + 1;
       if (l >= a.length) break;
       const r = l + 1;
-      const c = r < a.length && Buffer.compare(a[r]!.key, a[l]!.key) < 0 ? r : l;
-      if (Buffer.compare(a[c]!.key, last.key) >= 0) break;
+      const c = r < a.length && compareBytes(a[r]!.key, a[l]!.key) < 0 ? r : l;
+      if (compareBytes(a[c]!.key, last.key) >= 0) break;
       a[i] = a[c]!;
       i = c;
     }
@@ -82,7 +83,7 @@ export async function* walkSorted(
 ): AsyncGenerator<PlannedEntry> {
   const queue = new Queue();
   const add = (entry: PlannedEntry, dir: string | undefined, pair: number, madeUp = false) =>
-    queue.push({ key: Buffer.from(entry.path, 'utf8'), entry, dir, pair, madeUp });
+    queue.push({ key: entry.path, entry, dir, pair, madeUp });
   const list = (dir: string, dest: string, pair: number) =>
     listDir(dir, dest, opts, (entry, subdir) => add(entry, subdir, pair));
   for (const [pair, { src, dest }] of pairs.entries()) {
@@ -101,7 +102,7 @@ export async function* walkSorted(
     // directory is listed.
     let winner = top;
     const same = [top];
-    while (queue.size > 0 && queue.peek()!.key.equals(top.key)) same.push(queue.pop()!);
+    while (queue.size > 0 && queue.peek()!.key === top.key) same.push(queue.pop()!);
     for (const q of same) {
       if (winner.madeUp ? !q.madeUp || q.pair > winner.pair : !q.madeUp && q.pair > winner.pair) winner = q;
       if (q.dir !== undefined) await list(q.dir, q.entry.path, q.pair);

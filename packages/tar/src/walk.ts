@@ -13,10 +13,14 @@ import type { PlannedEntry } from './plan.js';
  */
 const YIELD_EVERY = 256;
 let sinceYield = 0;
-async function maybeYield(): Promise<void> {
-  if (++sinceYield < YIELD_EVERY) return;
+/** Whether it is the event loop's turn (then await {@link yieldTurn}); no promise otherwise. */
+function turnDue(): boolean {
+  if (++sinceYield < YIELD_EVERY) return false;
   sinceYield = 0;
-  await new Promise<void>((resolve) => setImmediate(resolve));
+  return true;
+}
+function yieldTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 function entryType(st: Stats): EntryType | undefined {
@@ -45,8 +49,9 @@ function entryFor(src: string, dest: string, st: Stats, opts: ResolvedTarOptions
   const type = entryType(st);
   if (type === undefined) return undefined;
   const owner = opts.owner === 'keep' ? { uid: st.uid, gid: st.gid, uname: '', gname: '' } : opts.owner;
+  const name = type === 'directory' ? `${dest}/` : dest;
   let header: TarHeader | undefined = {
-    name: type === 'directory' ? `${dest}/` : dest,
+    name,
     type,
     mode: st.mode & 0o7777,
     ...owner,
@@ -58,7 +63,8 @@ function entryFor(src: string, dest: string, st: Stats, opts: ResolvedTarOptions
   };
   header = runFilter(opts, header, src);
   if (!header) return undefined;
-  const path = cleanPath(header.name);
+  // `dest` is clean (a clean parent and a name from readdir) unless a filter renamed the entry.
+  const path = header.name === name ? dest : cleanPath(header.name);
   const entry: PlannedEntry = {
     path,
     header,
@@ -101,7 +107,7 @@ export async function listDir(
 ): Promise<void> {
   opts.signal?.throwIfAborted();
   for (const name of readdirSync(dir)) {
-    await maybeYield();
+    if (turnDue()) await yieldTurn();
     const src = join(dir, name);
     const st = lstatSync(src);
     const entry = entryFor(src, dest === '' ? name : `${dest}/${name}`, st, opts);

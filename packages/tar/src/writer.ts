@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PdError } from '@pd/oci-types';
-import { END_OF_ARCHIVE, encodeHeader, padding } from './header.js';
+import { BLOCK, END_OF_ARCHIVE, encodeHeader, padding, writeHeaderInto } from './header.js';
 import type { PlannedEntry } from './plan.js';
 
 /*
@@ -96,7 +96,11 @@ export async function* writeTar(
   for await (const e of plan) {
     signal?.throwIfAborted();
     const size = e.header.size;
-    const pieces = [encodeHeader(e.header)];
+    if (fill + BLOCK > BATCH) yield take();
+    // Most headers are one block, written where it goes; one with PAX records is encoded apart.
+    const pieces: Buffer[] = [];
+    if (writeHeaderInto(e.header, batch, fill)) fill += BLOCK;
+    else pieces.push(encodeHeader(e.header));
     if (e.source.kind === 'data') pieces.push(e.source.data);
     for (const piece of pieces) {
       if (fill + piece.length > BATCH && fill > 0) yield take();
