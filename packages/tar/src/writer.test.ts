@@ -127,6 +127,28 @@ describe('tarDirectory', () => {
     expect(hs.find((h) => h.name === 'opt/app/etc/app.conf')?.mode).toBe(0o600);
   });
 
+  test('a filter that renames, in place or with a new header: the new name is cleaned and placed', async () => {
+    const hs = await headers(
+      await collect(
+        tarDirectory(a, {
+          filter: (h) => {
+            if (h.name === 'etc/app.conf') {
+              h.name = '/moved//etc/./app.conf'; // in place, kept with true
+              return true;
+            }
+            return h.name.endsWith('.bin') ? { ...h, name: `bin2/../other/${h.name}` } : true;
+          },
+        }),
+      ),
+    );
+    const names = hs.map((h) => h.name);
+    expect(names).toContain('moved/etc/app.conf');
+    expect(names).toContain('moved/');
+    expect(names).toContain('other/lib/big.bin');
+    expect(names).not.toContain('lib/big.bin');
+    expect(names.some((n) => n.includes('//') || n.includes('/./') || n.startsWith('/'))).toBe(false);
+  });
+
   test('dropping a directory drops its subtree', async () => {
     const hs = await headers(await collect(tarDirectory(a, { filter: (h) => h.name !== 'bin/' })));
     expect(hs.some((h) => h.name.startsWith('bin/'))).toBe(false);
