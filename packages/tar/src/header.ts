@@ -82,6 +82,11 @@ function fitsOctal(value: number, width: number): boolean {
   return Number.isInteger(value) && value >= 0 && value <= octalMax(width);
 }
 
+/** Whether a text field (link name, owner names) fits a ustar field of `width` bytes as it is. */
+function fitsText(text: string, width: number): boolean {
+  return ASCII.test(text) && text.length <= width;
+}
+
 /** Split a name into ustar `prefix` / `name` fields, or undefined when it needs a PAX `path`. */
 function splitUstar(name: string): { prefix: string; base: string } | undefined {
   if (!ASCII.test(name)) return undefined;
@@ -166,10 +171,10 @@ function writeUstar(
   w.octal(fitsOctal(h.size, 12) ? h.size : 0, 124, 12);
   w.octal(fitsOctal(h.mtime, 12) ? h.mtime : 0, 136, 12);
   w.text(typeflag.slice(0, 1), 156);
-  if (ASCII.test(h.linkname) && h.linkname.length <= 100) w.text(h.linkname, 157);
+  if (fitsText(h.linkname, 100)) w.text(h.linkname, 157);
   w.text('ustar\x0000', 257);
-  if (ASCII.test(h.uname) && h.uname.length <= 32) w.text(h.uname, 265);
-  if (ASCII.test(h.gname) && h.gname.length <= 32) w.text(h.gname, 297);
+  if (fitsText(h.uname, 32)) w.text(h.uname, 265);
+  if (fitsText(h.gname, 32)) w.text(h.gname, 297);
   if (h.type === 'character-device' || h.type === 'block-device') {
     if (!fitsOctal(h.devmajor, 8) || !fitsOctal(h.devminor, 8))
       throw new RangeError('device number too large');
@@ -251,13 +256,13 @@ function paxRecords(h: TarHeader, fitted: { prefix: string; base: string } | und
   const records: PaxRecord[] = [];
   const text = (key: string, value: string) => records.push({ key, value: Buffer.from(value, 'utf8') });
   if (!fitted) text('path', h.name);
-  if (!(ASCII.test(h.linkname) && h.linkname.length <= 100)) text('linkpath', h.linkname);
+  if (!fitsText(h.linkname, 100)) text('linkpath', h.linkname);
   if (!fitsOctal(h.size, 12)) text('size', String(h.size));
   if (!fitsOctal(h.uid, 8)) text('uid', String(h.uid));
   if (!fitsOctal(h.gid, 8)) text('gid', String(h.gid));
   if (!fitsOctal(h.mtime, 12)) text('mtime', String(h.mtime));
-  if (!(ASCII.test(h.uname) && h.uname.length <= 32)) text('uname', h.uname);
-  if (!(ASCII.test(h.gname) && h.gname.length <= 32)) text('gname', h.gname);
+  if (!fitsText(h.uname, 32)) text('uname', h.uname);
+  if (!fitsText(h.gname, 32)) text('gname', h.gname);
   if (h.xattrs) {
     for (const [k, v] of Object.entries(h.xattrs)) records.push({ key: `SCHILY.xattr.${k}`, value: v });
   }
