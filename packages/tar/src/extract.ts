@@ -419,7 +419,7 @@ export class Extractor {
         break;
       }
       case 'file':
-        await this.writeFile(rel, header, body, rest);
+        await this.writeFile(rel, path, header, body, rest);
         break;
       case 'symlink': {
         this.replacing(rel, () => symlinkSync(header.linkname, path));
@@ -585,8 +585,8 @@ export class Extractor {
     for (const w of this.writer.settle()) this.writeNow(w);
   }
 
-  /** A file's write: its path, its mode when made, what to set after (the bytes come later). */
-  private fileWrite(rel: string, header: TarHeader): FileWrite {
+  /** A file's write at `rel` (`path`): its mode when made, what to set after (the bytes come later). */
+  private fileWrite(rel: string, path: string, header: TarHeader): FileWrite {
     const mode = this.fileMode(header.mode);
     // Made with its mode where the umask leaves it whole and chown cannot clear a bit of it (no
     // setuid, setgid or sticky), as GNU tar does: no fchmod after. Else 0600 until chown is done.
@@ -596,7 +596,7 @@ export class Extractor {
     const chown = this.opts.chown === true && isRoot && !owned;
     return {
       rel,
-      path: this.abs(rel),
+      path,
       data: EMPTY,
       created,
       uid: chown ? header.uid : -1,
@@ -632,11 +632,12 @@ export class Extractor {
 
   private async writeFile(
     rel: string,
+    path: string,
     header: TarHeader,
     body: AsyncIterable<Buffer>,
     rest: () => Buffer | undefined,
   ): Promise<void> {
-    const w = this.fileWrite(rel, header);
+    const w = this.fileWrite(rel, path, header);
     // A small file whose data is at hand is written now: no promise per chunk (most files of a
     // distribution's layer are a few KiB), by the write thread when it takes it.
     const whole = header.size < WRITE_BEHIND ? rest() : undefined;
