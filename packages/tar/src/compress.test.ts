@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect, sha256 } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir, sha256 } from '../test/helpers.js';
 import { gzipParallel } from './gzip-parallel.js';
 import {
   compressLayer,
@@ -15,8 +14,7 @@ import {
   writeLayerFile,
 } from './index.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-compress-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-compress-');
 
 async function* chunked(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
   let pos = 0;

@@ -1,23 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import {
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { archive, missingTools, paxEntry, rawEntry } from '@pd/test-fixtures';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir } from '../test/helpers.js';
 import { applyLayers, extract, tarContents } from './index.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-extract-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-extract-');
 const isRoot = process.getuid?.() === 0;
 
 /** A tar made by GNU tar of `names` in a tree `make` fills (numeric owners, in the order given). */

@@ -1,13 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type Digest, DigestMismatchError, digestOf, SizeMismatchError } from '@pd/oci-types';
 import { archive, paxEntry, rawEntry } from '@pd/test-fixtures';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect, describeTree } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, describeTree, scratchDir } from '../test/helpers.js';
 import { FileSlice } from './batched-file.js';
 import { compressLayer } from './compress.js';
 import { decompress, sliceTar } from './decompress.js';
@@ -15,8 +14,7 @@ import { TarFormatError } from './errors.js';
 import { extract } from './extract.js';
 
 const isRoot = process.getuid?.() === 0;
-const base = mkdtempSync(join(tmpdir(), 'pd-file-slice-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-file-slice-');
 
 /**
  * A layer tar of several MiB, so that its entries cross the slice's 1 MiB chunks many times, with

@@ -1,16 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir } from '../test/helpers.js';
 import { decodeHeader, encodeHeader, type TarHeader } from './header.js';
 import { readEntries, TarFormatError, tarContents } from './index.js';
 import { decodePax, encodePax } from './pax.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-header-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-header-');
 
 // Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
 // another): fast-check prints it with a failure, so the run can be repeated exactly.

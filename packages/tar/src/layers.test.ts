@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect, describeTree } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, describeTree, scratchDir } from '../test/helpers.js';
 import {
   applyLayers,
   type Contents,
@@ -20,8 +19,7 @@ import {
   whiteoutTarget,
 } from './index.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-layers-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-layers-');
 
 const layer = (c: Contents) => collect(tarContents(c));
 const gz = async (c: Contents) => collect(compressLayer(tarContents(c), { compression: 'gzip' }).stream);

@@ -1,11 +1,10 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PdError } from '@pd/oci-types';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { collect } from '../test/helpers.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { collect, scratchDir } from '../test/helpers.js';
 import { extract, readEntries, tarContents } from './index.js';
 import { parseTar } from './reader.js';
 
@@ -15,8 +14,7 @@ const RUNS = 150;
 // Every property runs from one seed, PD_TEST_SEED (fixed in vitest.shared.ts; set it to try
 // another): fast-check prints it with a failure, so the run can be repeated exactly.
 fc.configureGlobal({ seed: Number(process.env.PD_TEST_SEED) });
-const base = mkdtempSync(join(tmpdir(), 'pd-tar-fuzz-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-tar-fuzz-');
 
 /** Read every entry and every body byte; return how it ended. */
 async function drain(input: AsyncIterable<Uint8Array>): Promise<'ok' | PdError> {

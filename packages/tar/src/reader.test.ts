@@ -1,17 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir } from '../test/helpers.js';
 import { parseTar } from './reader.js';
 
 const A = 'A'.repeat(5000);
 
 // a, b and c, as GNU tar writes them.
-const src = mkdtempSync(join(tmpdir(), 'pd-reader-'));
-afterAll(() => rmSync(src, { recursive: true, force: true }));
+const src = scratchDir('pd-reader-');
 writeFileSync(join(src, 'a'), A);
 writeFileSync(join(src, 'b'), 'B'.repeat(700));
 writeFileSync(join(src, 'c'), 'C');

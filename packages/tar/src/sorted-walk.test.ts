@@ -1,17 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { linkSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir } from '../test/helpers.js';
 import { type PathPair, readEntries, tarPaths } from './index.js';
 
 // The walk that writes entries as it finds them must give the tar that planning the whole tree
 // and sorting it gives (a filter, which may rename entries, takes that way): same bytes.
 
-const base = mkdtempSync(join(tmpdir(), 'pd-sorted-walk-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-sorted-walk-');
 let trees = 0;
 
 /** Files (path → content), directories (trailing '/'), symlinks ('-> target') and hardlinks ('=> other'). */

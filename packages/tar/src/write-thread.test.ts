@@ -6,19 +6,17 @@ import {
   linkSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { digestOf } from '@pd/oci-types';
-import { afterAll, describe, expect, test } from 'vitest';
-import { describeTree } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { describeTree, scratchDir } from '../test/helpers.js';
 import { FileSlice } from './batched-file.js';
 import { extract } from './index.js';
 import { threadWrites } from './write-thread.js';
@@ -27,8 +25,7 @@ import { threadWrites } from './write-thread.js';
 // files (write-thread.ts). The layers here come from GNU tar, and GNU tar's extraction of the same
 // archive is what pd's must equal, entry by entry.
 
-const base = mkdtempSync(join(tmpdir(), 'pd-write-thread-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-write-thread-');
 const isRoot = process.getuid?.() === 0;
 const twoCores = availableParallelism() > 1;
 const FILES = 3000;

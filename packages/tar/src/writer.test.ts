@@ -7,19 +7,16 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  rmSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
-import { collect, sha256 } from '../test/helpers.js';
+import { describe, expect, test } from 'vitest';
+import { collect, scratchDir, sha256 } from '../test/helpers.js';
 import { readEntries, type TarHeader, tarContents, tarDirectory, tarPaths } from './index.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-writer-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-writer-');
 
 async function headers(tar: Buffer): Promise<TarHeader[]> {
   const out: TarHeader[] = [];

@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { afterAll } from 'vitest';
+
+/** A new directory under the system's temporary one, removed once the test file's tests are done. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export async function collect(stream: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -6,17 +6,15 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostileTars } from '@pd/test-fixtures';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { extract, TarFormatError, UnsafePathError } from '../src/index.js';
+import { scratchDir } from './helpers.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-hostile-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-hostile-');
 
 /** Everything under `dir` except `skip`: type, mode, size, content hash, link target, mtime. */
 function snapshot(dir: string, skip: string): Record<string, string> {

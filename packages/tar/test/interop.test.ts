@@ -4,21 +4,17 @@ import {
   createReadStream,
   linkSync,
   mkdirSync,
-  mkdtempSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { docker, dockerMissing, missingTools } from '@pd/test-fixtures';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { extract, tarDirectory, writeLayerFile } from '../src/index.js';
-import { describeTree } from './helpers.js';
+import { describeTree, scratchDir } from './helpers.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-interop-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-interop-');
 
 function makeSource(dir: string): void {
   mkdirSync(join(dir, 'usr/bin'), { recursive: true });

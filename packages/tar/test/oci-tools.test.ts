@@ -1,24 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missingTools } from '@pd/test-fixtures';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type LayerInfo, tarDirectory, writeLayerFile } from '../src/index.js';
-import { describeTree } from './helpers.js';
+import { describeTree, scratchDir } from './helpers.js';
 
-const base = mkdtempSync(join(tmpdir(), 'pd-oci-tools-'));
-afterAll(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('pd-oci-tools-');
 
 const src = join(base, 'src');
 mkdirSync(join(src, 'app/bin'), { recursive: true });
