@@ -127,8 +127,9 @@ export class Endpoints {
   private origins(registry: string): string[] {
     const host = apiHost(registry);
     // Loopback registries are almost always plain HTTP (a local registry, a test one): try that
-    // first, as crane does, and spare the failed TLS handshake; HTTPS stays the fallback. Other
-    // registries marked insecure try HTTPS first.
+    // first and spare the failed TLS handshake; HTTPS stays the fallback. (crane tries HTTPS
+    // first there and starts HTTP once that fails, or after 300 ms.) Other registries marked
+    // insecure try HTTPS first.
     if (isLoopbackRegistry(registry)) return [`http://${host}`, `https://${host}`];
     return this.allowsHttp(registry) ? [`https://${host}`, `http://${host}`] : [`https://${host}`];
   }
