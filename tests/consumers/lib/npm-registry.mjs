@@ -161,14 +161,15 @@ export async function installFresh(registry, specs, opts = {}) {
     `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: opts.type ?? 'commonjs' }, null, 2)}\n`,
   );
   // Third-party packages come through verdaccio's uplink to the npm registry, which hiccups (a
-  // failed uplink fetch answers 404, seen once for undici in CI); a real failure fails all three.
+  // failed uplink fetch answers 404, seen for undici and fzstd in CI): tried again after 3, 6
+  // and 12 s; a real failure fails all four.
   for (let attempt = 1; ; attempt++) {
     try {
       await registry.npm(['install', '--no-package-lock', ...specs], { cwd: dir });
       return dir;
     } catch (e) {
-      if (attempt === 3) throw e;
-      await new Promise((r) => setTimeout(r, attempt * 3000));
+      if (attempt === 4) throw e;
+      await new Promise((r) => setTimeout(r, 3000 * 2 ** (attempt - 1)));
     }
   }
 }
