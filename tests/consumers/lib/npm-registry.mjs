@@ -31,6 +31,7 @@ export const CACHE_DIR = join(tmpdir(), 'pd-consumers-cache');
  * @property {(args: string[], opts?: { cwd?: string, env?: NodeJS.ProcessEnv, timeout?: number }) => Promise<{ stdout: string, stderr: string }>} npm
  * @property {NodeJS.ProcessEnv} env  the environment npm and npx run with (this registry, no other npm config)
  * @property {() => Promise<void>} stop
+ * @property {() => string} said  what verdaccio has logged (each request, and its uplink's failures)
  */
 
 /** The npm registry npm itself uses here (verdaccio's uplink for third-party packages). */
@@ -69,7 +70,8 @@ export async function startVerdaccio() {
       `  '@pd/*': { access: $all, publish: $all, unpublish: $all, storage: ${JSON.stringify(runStorage)} }`,
       `  '**': { access: $all, publish: $all, proxy: npmjs }`,
       'max_body_size: 200mb',
-      'log: { type: stdout, format: pretty, level: warn }',
+      // http: an uplink's failed fetches are logged at this level (installFresh reports them).
+      'log: { type: stdout, format: pretty, level: http }',
       '',
     ].join('\n'),
   );
@@ -126,7 +128,7 @@ export async function startVerdaccio() {
         maxBuffer: 32 << 20,
         env: { ...env, ...opts.env },
       });
-    return { url, npmrc, npmCache, npm, env, stop };
+    return { url, npmrc, npmCache, npm, env, stop, said: () => output };
   } catch (e) {
     await stop();
     throw new Error(`${e.message}\nverdaccio said:\n${output.slice(-4000)}`);
@@ -161,15 +163,24 @@ export async function installFresh(registry, specs, opts = {}) {
     `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: opts.type ?? 'commonjs' }, null, 2)}\n`,
   );
   // Third-party packages come through verdaccio's uplink to the npm registry, which hiccups (a
-  // failed uplink fetch answers 404, seen for undici and fzstd in CI): tried again after 3, 6
-  // and 12 s; a real failure fails all four.
+  // failed uplink fetch answers 404: undici and fzstd in CI, and in one run every third-party
+  // package for 30 s): tried again after 5, 10, 20 and 40 s; a real failure fails all five, and
+  // says what verdaccio logged.
   for (let attempt = 1; ; attempt++) {
     try {
       await registry.npm(['install', '--no-package-lock', ...specs], { cwd: dir });
       return dir;
     } catch (e) {
-      if (attempt === 4) throw e;
-      await new Promise((r) => setTimeout(r, 3000 * 2 ** (attempt - 1)));
+      if (attempt === 5) {
+        const uplink =
+          registry
+            .said?.()
+            .split('\n')
+            .filter((l) => / ERR|error/.test(l)) ?? [];
+        e.message += `\nverdaccio's last errors:\n${uplink.slice(-20).join('\n')}`;
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 5000 * 2 ** (attempt - 1)));
     }
   }
 }
