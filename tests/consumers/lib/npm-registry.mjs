@@ -163,9 +163,10 @@ export async function installFresh(registry, specs, opts = {}) {
     `${JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: opts.type ?? 'commonjs' }, null, 2)}\n`,
   );
   // Third-party packages come through verdaccio's uplink to the npm registry, which hiccups (a
-  // failed uplink fetch answers 404: undici and fzstd in CI, and in one run every third-party
-  // package for 30 s): tried again after 5, 10, 20 and 40 s; a real failure fails all five, and
-  // says what verdaccio logged.
+  // failed uplink fetch answers 404, seen for undici in CI): tried again after 5, 10, 20 and 40 s;
+  // a real failure fails all five, and says what verdaccio's uplink met (a machine whose egress
+  // re-signs TLS: "self-signed certificate in certificate chain" when verdaccio did not get
+  // NODE_EXTRA_CA_CERTS, which turbo.json now passes to tests).
   for (let attempt = 1; ; attempt++) {
     try {
       await registry.npm(['install', '--no-package-lock', ...specs], { cwd: dir });
