@@ -92,14 +92,6 @@ describe('published to a real npm registry (verdaccio) and installed with plain 
     }
     registry = await startVerdaccio();
     await publishWorkspace(registry);
-    // One npm first, for all of them: verdaccio fetches each third-party package from its uplink
-    // once, in one process, instead of for eight installs at once (a fresh CI machine has nothing
-    // cached; "404 … fzstd" under that load failed every retry of one install, 2026-12-07).
-    await installFresh(
-      registry,
-      Object.keys(PROBES).map((pkg) => `${pkg}@${version}`),
-      { parent: work },
-    );
     await Promise.all(
       Object.keys(PROBES).map(async (pkg) => {
         dirs.set(pkg, await installFresh(registry, [`${pkg}@${version}`], { parent: work }));
