@@ -173,12 +173,13 @@ export async function installFresh(registry, specs, opts = {}) {
       return dir;
     } catch (e) {
       if (attempt === 5) {
+        // Its uplink's answers and errors (`--- `), not the 404s it gave npm for them.
         const uplink =
           registry
             .said?.()
             .split('\n')
-            .filter((l) => / ERR|error/.test(l)) ?? [];
-        e.message += `\nverdaccio's last errors:\n${uplink.slice(-20).join('\n')}`;
+            .filter((l) => l.includes(' --- ') && !l.includes('making request')) ?? [];
+        e.message += `\nverdaccio's uplink, last events:\n${uplink.slice(-20).join('\n')}`;
         throw e;
       }
       await new Promise((r) => setTimeout(r, 5000 * 2 ** (attempt - 1)));
