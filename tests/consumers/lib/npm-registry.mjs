@@ -174,11 +174,10 @@ export async function installFresh(registry, specs, opts = {}) {
     } catch (e) {
       if (attempt === 5) {
         // Its uplink's answers and errors (`--- `), not the 404s it gave npm for them.
-        const uplink =
-          registry
-            .said?.()
-            .split('\n')
-            .filter((l) => l.includes(' --- ') && !l.includes('making request')) ?? [];
+        const uplink = registry
+          .said()
+          .split('\n')
+          .filter((l) => l.includes(' --- ') && !l.includes('making request'));
         e.message += `\nverdaccio's uplink, last events:\n${uplink.slice(-20).join('\n')}`;
         throw e;
       }
