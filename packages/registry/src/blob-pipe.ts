@@ -36,13 +36,14 @@ export class BlobPipe extends PouredBody {
     // to fall back to for this request.
     let writeFailed = false;
     const sink: WriteSink = {
-      write: async (buffer, offset, length) => {
-        await write(buffer.subarray(offset, offset + length)).catch((e: unknown) => {
-          writeFailed = true;
-          throw e;
-        });
-        poured += length;
-        return { bytesWritten: length };
+      write: async (chunks) => {
+        for (const chunk of chunks) {
+          await write(chunk).catch((e: unknown) => {
+            writeFailed = true;
+            throw e;
+          });
+          poured += chunk.length;
+        }
       },
     };
     const piped = await socketFetch(

@@ -11,11 +11,11 @@ import { isAbortError } from './errors.js';
 import { MAX_REDIRECTS, REDIRECTS } from './requester.js';
 import { redactUrl } from './transport/http.js';
 import {
+  fileSink,
   receive,
   type SocketDownloadOutcome,
   type SocketReceiveRequest,
   socketDownload,
-  type WriteSink,
 } from './transport/socket-download.js';
 import { type RepositoryLike, repoName, shortDigest } from './types.js';
 
@@ -111,7 +111,7 @@ export async function downloadBlobAt(
   opts: GetBlobOptions = {},
 ): Promise<number> {
   const direct = await socketFetch(ctx, repo, digest, opts, {
-    receive: (req) => receive(req, positionalSink(file, position)),
+    receive: (req) => receive(req, fileSink(file, position)),
     undo: async () => true,
   });
   if (direct !== undefined) return direct;
@@ -146,18 +146,6 @@ async function copyToRegion(input: Readable, file: FileHandle, position: number)
   }
   await flush();
   return at - position;
-}
-
-/** Writes in order from `position` on, each at its own offset (pwrite): the handle's own position is left alone. */
-function positionalSink(file: FileHandle, position: number): WriteSink {
-  let at = position;
-  return {
-    write: async (buffer, offset, length) => {
-      const done = await file.write(buffer, offset, length, at);
-      at += done.bytesWritten;
-      return done;
-    },
-  };
 }
 
 /** Where a blob fetched over a socket goes (a new file, an upload), and how to take a failed try back. */

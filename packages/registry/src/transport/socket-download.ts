@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { type DigestAlgorithm, DigestHasher, DigestMismatchError, SizeMismatchError } from '@pd/oci-types';
 import { type ThreadHash, threadHash } from './hash-thread.js';
@@ -13,17 +13,26 @@ import { openSocket, type SocketReader, type WarmSockets } from './warm-sockets.
 // into 1 MiB write buffers that take turns (net's `onread`, asked for the free tail of the
 // current one before each read), the bytes are hashed where they land, and the body makes no
 // garbage and no copy (copying it cost 20 ms of CPU per 154 MB pulled). A TLS socket has no
-// `onread`: its decrypted chunks (16 KiB each) are copied into the same write buffers, with no
-// HTTP parser or stream between them (download.ts says for which blobs). Writing the chunks
-// themselves by writev instead saved the copy's CPU but not time (825 against 842 ms median for
-// a 160 MB pull, 10 alternating). Anything but a 200 with a Content-Length is handed back to the
-// caller, whose requester knows auth, redirects, errors and retries.
+// `onread`: its decrypted chunks (16 KiB each, a Buffer of their own) are hashed as they come and
+// written as they are, about 1 MiB of them per writev, with no HTTP parser or stream between them
+// (download.ts says for which blobs); copying them into write buffers cost 26 ms of a 160 MB pull
+// over TLS (bench/results/2026-12-08-tls.md). Only a body hashed on a thread is copied: the
+// thread reads the shared write buffers. Anything but a 200 with a Content-Length is handed back
+// to the caller, whose requester knows auth, redirects, errors and retries.
 
 const READ_BUFFER = 256 * 1024;
 const WRITE_BUFFER = 1 << 20;
 /** A write buffer with less room than this is written: reads into a small tail would be small. */
 const MIN_READ = 64 * 1024;
 const WRITE_BUFFERS = 4;
+/** A batch of TLS chunks is written once it holds this many, whatever their size (Linux's IOV_MAX). */
+const MAX_CHUNKS = 1024;
+/**
+ * Batches of TLS chunks on their way to the sink at most (one written, one waiting) before the
+ * socket pauses: on two cores a third thread writing beside the decrypting main thread and the
+ * registry costs more than a paused socket (a 160 MB pull over TLS: 355 ms with 2, 366 with 4).
+ */
+const QUEUED_BATCHES = 2;
 /**
  * Bodies this large are hashed on a worker thread (hash-thread.ts), smaller ones where they land:
  * a thread costs about 65 ms of CPU to start, what hashing 128 MiB costs on the main thread, and
@@ -84,18 +93,45 @@ export async function socketDownload(req: SocketDownloadRequest): Promise<Socket
   req.signal?.throwIfAborted();
   const file = await open(req.path, 'wx');
   try {
-    return await receive(req, file);
+    return await receive(req, fileSink(file));
   } finally {
     await file.close();
   }
 }
 
 /**
- * Where the body goes: a FileHandle, an upload's socket (blob-pipe.ts), or (in tests) anything
- * that writes like one. A write buffer is filled again once its write resolved.
+ * Where the body goes: a file ({@link fileSink}), an upload's socket (blob-pipe.ts), or (in tests)
+ * anything that writes like one. `write` takes chunks in order and resolves once every byte of
+ * them is written; a write buffer is filled again only then.
  */
 export interface WriteSink {
-  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  write(chunks: readonly Buffer[]): Promise<void>;
+}
+
+/**
+ * A file as a {@link WriteSink}: one writev per write, at `position` on (pwrite: the handle's own
+ * position is left alone) or else at the handle's position; a short write is finished.
+ */
+export function fileSink(file: FileHandle, position?: number): WriteSink {
+  let at = position;
+  return {
+    async write(chunks) {
+      let rest = chunks;
+      while (rest.length > 0) {
+        const { bytesWritten } = await file.writev(rest as Buffer[], at);
+        if (at !== undefined) at += bytesWritten;
+        rest = after(rest, bytesWritten);
+      }
+    },
+  };
+}
+
+/** What of `chunks` is left once their first `n` bytes are gone. */
+function after(chunks: readonly Buffer[], n: number): readonly Buffer[] {
+  let i = 0;
+  while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
+  if (i === chunks.length) return [];
+  return n === 0 ? chunks.slice(i) : [chunks[i]!.subarray(n), ...chunks.slice(i + 1)];
 }
 
 /**
@@ -114,6 +150,7 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     let received = 0;
     let reported = 0;
     let settled = false;
+    const tls = req.url.protocol === 'https:';
     // A few write buffers, allocated once the length is known and used in turn: one fills while
     // the others are written (and hashed). A fresh buffer per batch costs its page faults on
     // every fill (measured: 0.45 s of a 160 MB pull on this machine), so when all are taken the
@@ -128,6 +165,11 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     let overflow = Buffer.allocUnsafe(READ_BUFFER);
     let overflowed = 0;
     let writing: Promise<void> = Promise.resolve();
+    // A TLS body hashed here: its chunks as they came, written in batches of about 1 MiB, at most
+    // QUEUED_BATCHES of them on the way (the socket pauses at that).
+    let queued: Buffer[] | undefined;
+    let queuedBytes = 0;
+    let inFlight = 0;
 
     const finish = (e: unknown, outcome?: SocketDownloadOutcome) => {
       if (settled) return;
@@ -179,8 +221,7 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       const hashed = hash ? thread?.update(buffers.indexOf(full), n) : undefined;
       hashed?.catch(() => {});
       writing = writing.then(async () => {
-        let off = 0;
-        while (off < n) off += (await sink.write(full, off, n - off)).bytesWritten;
+        await sink.write([full.subarray(0, n)]);
         await hashed;
         free.push(full);
         if (batch || settled) return;
@@ -194,22 +235,47 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       writing.catch((e) => finish(e));
     };
 
+    /** Write the TLS chunks queued so far. */
+    const writeQueued = () => {
+      const chunks = queued!;
+      queued = [];
+      queuedBytes = 0;
+      inFlight++;
+      writing = writing.then(async () => {
+        await sink.write(chunks);
+        inFlight--;
+        if (!settled && socket.isPaused() && inFlight < QUEUED_BATCHES) socket.resume();
+      });
+      writing.catch((e) => finish(e));
+    };
+
+    /** Queue a TLS chunk, writing the batch once it is full (the one with the body's last byte waits for the verdict). */
+    const enqueue = (bytes: Buffer<ArrayBufferLike>) => {
+      queued!.push(bytes as Buffer);
+      queuedBytes += bytes.length;
+      if ((queuedBytes >= WRITE_BUFFER || queued!.length >= MAX_CHUNKS) && received < length) writeQueued();
+    };
+
+    /** Whether more bytes may come: a write buffer is free, or a batch of chunks may go on the way. */
+    const accepting = () => (queued ? inFlight < QUEUED_BATCHES : batch !== undefined);
+
     /**
      * Once every byte arrived and sits in a write buffer: the digest, then the last write, so a
      * sink never gets the whole of a blob that is not the one asked for (an upload it feeds would
      * complete).
      */
     const complete = () => {
-      if (settled || verifying || received !== length || overflowed > 0 || !batch) return;
+      if (settled || verifying || received !== length || overflowed > 0 || !(queued || batch)) return;
       verifying = true;
       const verdict = (actual: string) => {
         if (actual !== req.digest) return finish(new DigestMismatchError(req.what, req.digest, actual));
         if (fill > 0) flush(false);
+        if (queuedBytes > 0) writeQueued();
         req.onBytes?.(received);
         finish(undefined, { kind: 'stored', size: received });
       };
       if (hasher) return verdict(hasher.digest());
-      const last = fill > 0 ? thread!.update(buffers.indexOf(batch), fill) : undefined;
+      const last = fill > 0 ? thread!.update(buffers.indexOf(batch!), fill) : undefined;
       Promise.all([last, writing])
         .then(() => thread!.digest())
         .then(verdict, (e) => finish(e));
@@ -221,7 +287,8 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       const bytes = take === chunk.length ? chunk : chunk.subarray(0, take);
       hasher?.update(bytes);
       received += take;
-      if (!inPlace) store(bytes);
+      if (queued) enqueue(bytes);
+      else if (!inPlace) store(bytes);
       else {
         fill += take;
         if (WRITE_BUFFER - fill < MIN_READ && received < length) flush();
@@ -250,6 +317,9 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       if (length >= (req.hashThreadFrom ?? HASH_THREAD_FROM)) {
         thread = threadHash(req.algorithm, WRITE_BUFFERS, WRITE_BUFFER);
         buffers = thread.buffers;
+      } else if (tls) {
+        hasher = new DigestHasher(req.algorithm);
+        queued = [];
       } else {
         hasher = new DigestHasher(req.algorithm);
         buffers = Array.from({ length: WRITE_BUFFERS }, () => Buffer.allocUnsafe(WRITE_BUFFER));
@@ -272,10 +342,9 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
       } catch (e) {
         finish(e);
       }
-      return !settled && (length < 0 || batch !== undefined);
+      return !settled && (length < 0 || accepting());
     };
 
-    const tls = req.url.protocol === 'https:';
     let connected = false;
     const reader: SocketReader = {
       // Asked before each read: the free tail of the write buffer once the body flows.
