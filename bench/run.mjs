@@ -35,6 +35,7 @@ const NAMES = {
   'far-pull': ['pull → OCI layout, registry 40 ms away', '≤ 0.6× (as on loopback)'],
   'far-copy': ['registry → registry copy, same registry 40 ms away', '≤ 2× (as on loopback)'],
   'tls-pull': ['pull → OCI layout over HTTPS', '≤ 0.6× (as over plain HTTP)'],
+  'tls-copy': ['registry → registry copy, two HTTPS registries', '≤ 0.7× (as over plain HTTP)'],
   append: ['append one file + push to new repo', '≤ 0.25×, 0 base bytes'],
   layer: ['layer from a directory', '≤ 0.9× pigz'],
   run: ['run cached small image', '≤ 0.4×'],
@@ -161,7 +162,9 @@ try {
   await attempt(['far-pull', 'far-copy'], async (keys) =>
     (await import('./cases/far.mjs')).run({ ...opts, only: keys }),
   );
-  await attempt(['tls-pull'], async () => (await import('./cases/tls.mjs')).run(opts));
+  await attempt(['tls-pull', 'tls-copy'], async (keys) =>
+    (await import('./cases/tls.mjs')).run({ ...opts, only: keys }),
+  );
   await attempt(['append'], async () => {
     const m = await import('./cases/append.mjs');
     const got = await m.run(opts);

@@ -16,6 +16,8 @@
 // Standalone: pnpm build && node bench/cases/copy.mjs [iterations]
 import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blobUrls, curlFetch, floorsOf, nodeStart, pdVersion } from '../lib/floors.mjs';
@@ -48,23 +50,35 @@ export const CASES = {
   },
 };
 
-/** The manifest digest a registry serves for `repo:latest`. */
-async function manifestDigest(registry, repo, mediaType) {
-  const res = await fetch(`${registry.url}/v2/${repo}/manifests/latest`, {
-    method: 'HEAD',
-    headers: { accept: mediaType },
+/** The manifest digest a registry serves for `repo:latest` (over HTTPS, its certificate unchecked). */
+function manifestDigest(registry, repo, mediaType) {
+  const url = `${registry.url}/v2/${repo}/manifests/latest`;
+  const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    send(url, { method: 'HEAD', headers: { accept: mediaType }, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.headers['docker-content-digest']);
+    })
+      .on('error', reject)
+      .end();
   });
-  return res.headers.get('docker-content-digest');
 }
 
-/** The floor side's name: copy-socket-floor.mjs pipes every blob across registries, else mounts them. */
-const FLOOR_NAMES = { pipe: 'node raw-socket copy', mount: 'node: manifest, mounts, manifest PUT' };
+/**
+ * The floor side's name: copy-socket-floor.mjs pipes every blob across registries (`tls`: both
+ * over HTTPS), else mounts them.
+ */
+export const FLOOR_NAMES = {
+  pipe: 'node raw-socket copy',
+  tls: 'node TLS-socket copy',
+  mount: 'node: manifest, mounts, manifest PUT',
+};
 
 /**
  * pd copy and skopeo copy of `src` to a new repository of the registry `dest(round)` gives
  * (`{ registry, stop? }`), the copy checked to serve the source's manifest digest; `floor`
- * (`pipe` or `mount`) adds copy-socket-floor.mjs, checked the same way: with `seed` its timed
- * copy mounts from the repository its seeding copy filled.
+ * (`pipe`, `tls` or `mount`) adds copy-socket-floor.mjs, checked the same way: with `seed` its
+ * timed copy mounts from the repository its seeding copy filled.
  */
 export function copySides(scratch, src, image, dest, { floor, seed = false } = {}) {
   const side = (who, argv) =>
@@ -98,7 +112,14 @@ export function copySides(scratch, src, image, dest, { floor, seed = false } = {
     ...(floor
       ? {
           [FLOOR_NAMES[floor]]: side('floor', (to, _dir, { seeding = false } = {}) => ({
-            argv: [process.execPath, COPY_FLOOR, src, to, ...(seed && !seeding ? ['bench/seed-floor'] : [])],
+            argv: [
+              process.execPath,
+              COPY_FLOOR,
+              ...(floor === 'tls' ? ['--tls'] : []),
+              src,
+              to,
+              ...(seed && !seeding ? ['bench/seed-floor'] : []),
+            ],
           })),
         }
       : {}),

@@ -185,12 +185,14 @@ export async function createContext({
     },
     /**
      * The fixture image on a second registry that speaks HTTPS (its own TLS, a certificate openssl
-     * made for 127.0.0.1, trusted by no one), copied there by skopeo: `{ image, registry, src }`.
+     * made for 127.0.0.1, trusted by no one), copied there by skopeo: `{ image, registry, src, tls }`
+     * (`tls`: that certificate and key, for more registries like it).
      */
     tlsSource: once(async () => {
       const { image, src: plain } = await ctx.source();
       await ensureTools(['openssl', 'skopeo'], log);
-      const dir = join(WORK, 'tls');
+      // Not the cases' scratch (`scratch('tls')` empties that): the rows start registries with it.
+      const dir = join(WORK, 'tls-certificate');
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true });
       const tls = fx.selfSignedCertificate(dir, '127.0.0.1', ['IP:127.0.0.1']);
@@ -201,7 +203,7 @@ export async function createContext({
       await execFileP('skopeo', ['copy', '-q', ...SKOPEO_TLS, `docker://${plain}`, `docker://${src}`], {
         timeout: 600_000,
       });
-      return { image, registry, src };
+      return { image, registry, src, tls };
     }),
     /** `bench/.work/NAME`, emptied. */
     async scratch(name) {

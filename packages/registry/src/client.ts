@@ -310,7 +310,7 @@ export class RegistryClient {
     const count = opts.count ?? this.concurrency;
     const open = (ep: { origin: string; insecureTls: boolean }) => {
       const url = new URL('/v2/', ep.origin);
-      if (this.http.receivable(url)) this.http.warm.open(url, count, ep.insecureTls);
+      if (this.http.socketable(url)) this.http.warm.open(url, count, ep.insecureTls);
     };
     if (this.endpoints.isKnown(registry)) {
       this.endpoints.resolve(registry).then(open, () => undefined);

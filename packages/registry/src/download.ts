@@ -170,7 +170,7 @@ export interface SocketTarget {
 const TLS_SOCKET_FROM = 8 * 1024 * 1024;
 
 function receivable(requester: Context['requester'], url: URL, size: number | undefined): boolean {
-  if (!requester.http.receivable(url)) return false;
+  if (!requester.http.socketable(url)) return false;
   return url.protocol === 'http:' || (size ?? 0) >= TLS_SOCKET_FROM;
 }
 

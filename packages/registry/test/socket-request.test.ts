@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Digest, DigestMismatchError } from '@pd/oci-types';
-import { startForwardProxy } from '@pd/test-fixtures';
+import { missingTools, selfSignedCertificate, startForwardProxy } from '@pd/test-fixtures';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { FileBody } from '../src/transport/file-body.js';
 import { HttpTransport, readText } from '../src/transport/http.js';
@@ -208,6 +209,64 @@ describe('HttpTransport with a FileBody', () => {
     } finally {
       await fwd.stop();
       await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
+});
+
+describe.skipIf(missingTools('openssl'))('socketRequest over TLS', () => {
+  test('HTTPS goes over a TLS socket of its own: the same bytes; the certificate is checked unless insecure', async () => {
+    const certs = tempDir('pd-socket-request-tls-');
+    // A certificate for 127.0.0.1, made by openssl and trusted by no one.
+    const tls = selfSignedCertificate(certs.dir, '127.0.0.1', ['IP:127.0.0.1']);
+    const bodies: Buffer[] = [];
+    const https = createHttpsServer(
+      { key: readFileSync(tls.key), cert: readFileSync(tls.certificate) },
+      (req, res) => {
+        const parts: Buffer[] = [];
+        req.on('data', (c: Buffer) => parts.push(c));
+        req.on('end', () => {
+          bodies.push(Buffer.concat(parts));
+          res.writeHead(201, { 'content-length': '2' }).end('ok');
+        });
+      },
+    );
+    await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = https.address() as { port: number };
+      const url = new URL(`https://127.0.0.1:${port}/v2/r/blobs/uploads/x`);
+      const data = randomData(3 * (1 << 20) + 17);
+      const request = { url, method: 'PUT', headers: { 'content-length': String(data.length) }, timeouts };
+      const refused = await socketRequest({ ...request, body: fileBody(data) }).catch((e: unknown) => e);
+      expect((refused as NodeJS.ErrnoException).code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
+      expect(bodies).toEqual([]);
+
+      const res = await socketRequest({
+        ...request,
+        insecureTls: true,
+        body: fileBody(data, sha256(data), 100),
+      });
+      expect(res.status).toBe(201);
+      expect(await readText(res.body)).toBe('ok');
+
+      // Through the transport, a poured body to an HTTPS registry takes the same way.
+      const logs: string[] = [];
+      const transport = new HttpTransport({ userAgent: 'pd-test', logger: { debug: (m) => logs.push(m) } });
+      const viaTransport = await transport.request({
+        url,
+        method: 'PUT',
+        headers: { 'content-length': String(data.length) },
+        body: fileBody(data),
+        insecureTls: true,
+      });
+      expect(viaTransport.status).toBe(201);
+      expect(logs.at(-1)).toMatch(/-> 201 \(\d+ ms, socket\)$/);
+      await transport.close();
+      expect(bodies).toHaveLength(2);
+      expect(bodies.every((b) => b.equals(data))).toBe(true);
+    } finally {
+      https.closeAllConnections();
+      await new Promise<void>((r) => https.close(() => r()));
+      certs.cleanup();
     }
   });
 });

@@ -24,10 +24,10 @@ export interface FileBodyOptions {
  * A request body that is a blob in a local file (an OCI layout's, the blob cache's, a member of
  * an archive): `size` bytes from `start`. @pd/tar's FileSlice is the same idea for readers; this
  * package stays below @pd/tar, and an upload needs its check before the last chunk leaves. The
- * transport sends it from the file: over a plain-HTTP socket of its own, each chunk read into one
- * of two buffers that take turns (socket-request.ts), else as a stream. Every byte is hashed on
- * the way and the last chunk is handed out only once size and digest checked out, so a file that
- * is not the blob it claims to be never completes an upload.
+ * transport sends it from the file: over a socket of its own (plain HTTP or TLS), each chunk read
+ * into one of two buffers that take turns (socket-request.ts), else (through a proxy) as a
+ * stream. Every byte is hashed on the way and the last chunk is handed out only once size and
+ * digest checked out, so a file that is not the blob it claims to be never completes an upload.
  */
 export class FileBody extends PouredBody {
   constructor(
@@ -38,11 +38,11 @@ export class FileBody extends PouredBody {
   }
 
   /** The chunks onto the socket, the next read while the last is written (two buffers in turn). */
-  async pour(write: (chunk: Buffer) => Promise<void>): Promise<void> {
+  async pour(write: (chunks: readonly Buffer[]) => Promise<void>): Promise<void> {
     let previous: Promise<void> = Promise.resolve();
     for await (const chunk of this.chunks(true)) {
       await previous;
-      previous = write(chunk);
+      previous = write([chunk]);
       previous.catch(() => undefined); // awaited on the next turn or below
     }
     await previous;

@@ -128,13 +128,11 @@ export class HttpTransport {
     return !proxy || (!proxy.httpProxy && !proxy.httpsProxy) || LOOPBACK.includes(url.hostname);
   }
 
-  /** Whether a request to `url` can go on a socket of its own: plain HTTP, straight to the host. */
+  /**
+   * Whether a request to `url` can go on a socket of its own (a poured upload, a blob GET):
+   * straight to the host, HTTP or HTTPS.
+   */
   socketable(url: URL): boolean {
-    return url.protocol === 'http:' && this.direct(url);
-  }
-
-  /** Whether a blob GET from `url` can be received on a socket of its own: straight to the host, HTTP or HTTPS. */
-  receivable(url: URL): boolean {
     return (url.protocol === 'http:' || url.protocol === 'https:') && this.direct(url);
   }
 
@@ -151,8 +149,8 @@ export class HttpTransport {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const started = Date.now();
     const poured = req.body instanceof PouredBody ? req.body : undefined;
-    // Straight to the host: node:http or node:https (node-http.ts says why), and over plain HTTP
-    // a poured body on a socket of its own. Through a proxy: undici.
+    // Straight to the host: node:http or node:https (node-http.ts says why), and a poured body on
+    // a socket of its own. Through a proxy: undici.
     const direct = this.direct(req.url);
     const socket = poured !== undefined && this.socketable(req.url);
     const how = socket ? ', socket' : '';

@@ -3,15 +3,19 @@ import { Readable } from 'node:stream';
 import type { BodyReadable, HttpResponse } from './http.js';
 import { type Head, parseHead, requestHead, SocketError, TIMEOUT_CODES } from './http1.js';
 import type { PouredBody } from './poured-body.js';
+import { connectTls } from './warm-sockets.js';
 
-// A request whose body is poured (a file, a blob piped from another registry), over plain HTTP,
-// on a connection of its own. Through undici a
-// 1 GB push read the file into a fresh Buffer per 64 KiB, passed each through a stream and kept
-// it until written: pd spent 1.4 s of user and 1.0 s of system CPU where the same upload from
-// two reused buffers onto a socket spends 0.9 and 0.35 (hashing included), and on 2 cores that
-// CPU is taken from the registry receiving it (bench/results/2026-12-06-push.md). TLS and
-// proxies stay with undici. The response is handed back like undici's, for the requester to
-// judge: auth challenges, error bodies and statuses are its business.
+// A request whose body is poured (a file, a blob piped from another registry), over plain HTTP
+// or TLS, on a connection of its own. Through undici a 1 GB push read the file into a fresh
+// Buffer per 64 KiB, passed each through a stream and kept it until written: pd spent 1.4 s of
+// user and 1.0 s of system CPU where the same upload from two reused buffers onto a socket
+// spends 0.9 and 0.35 (hashing included), and on 2 cores that CPU is taken from the registry
+// receiving it (bench/results/2026-12-06-push.md). Over TLS a pour's chunks go onto the socket
+// corked, so that a batch of them is encrypted and sent in one go rather than a record and a
+// send per 16 KiB chunk as a stream piped from a download wrote them (a copy between two HTTPS
+// registries: bench/results/2026-12-08-tls.md). Proxies stay with undici. The response is
+// handed back like undici's, for the requester to judge: auth challenges, error bodies and
+// statuses are its business.
 
 /** Ends a pour once the server answered: the rest would go nowhere. */
 const ANSWERED = new Error('the server answered before the body ended');
@@ -22,8 +26,10 @@ const HEAD_LIMIT = 64 * 1024;
 const BODY_LIMIT = 256 * 1024;
 
 export interface SocketRequest {
-  /** An `http:` URL. */
+  /** An `http:` or `https:` URL. */
   url: URL;
+  /** HTTPS without checking the server's certificate (an insecure registry's own origin). */
+  insecureTls?: boolean | undefined;
   method: string;
   /** Content-Length included: the body's size. */
   headers: Record<string, string>;
@@ -62,11 +68,12 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
     let received: Buffer<ArrayBufferLike> = Buffer.alloc(0);
     let settled = false;
     let sending = true;
+    let connected = false;
 
-    const socket = connect({
-      host: req.url.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(req.url.port || 80),
-    });
+    const tls = req.url.protocol === 'https:';
+    const socket = tls
+      ? connectTls(req.url, req.insecureTls)
+      : connect({ host: req.url.hostname.replace(/^\[|\]$/g, ''), port: Number(req.url.port || 80) });
     const finish = (e: unknown, res?: HttpResponse) => {
       if (settled) return;
       settled = true;
@@ -96,12 +103,21 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
       finish(undefined, { status: head.status, headers, body: receivedBody(body), url: req.url });
     };
 
-    const write = (chunk: Buffer) =>
-      new Promise<void>((done, fail) => socket.write(chunk, (e) => (e ? fail(e) : done())));
+    /** The chunks onto the socket in one go; resolves once the last is written. */
+    const write = (chunks: readonly Buffer[]) =>
+      new Promise<void>((done, fail) => {
+        if (chunks.length === 0) return done();
+        socket.cork();
+        const last = chunks.length - 1;
+        chunks.forEach((chunk, i) => {
+          socket.write(chunk, i === last ? (e) => (e ? fail(e) : done()) : undefined);
+        });
+        socket.uncork();
+      });
 
     /** The body, poured onto the socket; an answer before its end (a refusal) stops it there. */
     const send = async () => {
-      await req.body.pour((chunk) => (head || settled ? Promise.reject(ANSWERED) : write(chunk)));
+      await req.body.pour((chunks) => (head || settled ? Promise.reject(ANSWERED) : write(chunks)));
       sending = false;
       // Registries hash the blob before they answer: the headers timeout starts now.
       if (!head) socket.setTimeout(req.timeouts.headers);
@@ -109,7 +125,9 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
 
     socket.setNoDelay(true);
     socket.setTimeout(req.timeouts.connect);
-    socket.on('connect', () => {
+    // Connected means the TLS handshake done, for HTTPS: it is part of the connect phase.
+    socket.on(tls ? 'secureConnect' : 'connect', () => {
+      connected = true;
       socket.setTimeout(req.timeouts.body);
       socket.write(requestHead(req.method, req.url, req.headers));
       send().catch((e: unknown) => {
@@ -136,7 +154,7 @@ export function socketRequest(req: SocketRequest): Promise<HttpResponse> {
       answer(false);
     });
     socket.on('timeout', () => {
-      const phase = socket.connecting ? 'connect' : head || sending ? 'body' : 'headers';
+      const phase = !connected ? 'connect' : head || sending ? 'body' : 'headers';
       finish(new SocketError(`${phase} timeout`, TIMEOUT_CODES[phase]));
     });
     socket.on('error', (e) => {

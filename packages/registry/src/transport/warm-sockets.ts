@@ -36,23 +36,11 @@ export function openSocket(
   insecureTls: boolean | undefined,
   holder: { reader: SocketReader | undefined },
 ): Socket {
-  const tls = url.protocol === 'https:';
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(url.port || (tls ? 443 : 80));
-  if (tls) {
-    return process.getBuiltinModule('node:tls').connect({
-      host,
-      port,
-      // SNI names a host, never an address.
-      ...(isIP(host) ? {} : { servername: host }),
-      rejectUnauthorized: insecureTls !== true,
-      ALPNProtocols: ['http/1.1'],
-    });
-  }
+  if (url.protocol === 'https:') return connectTls(url, insecureTls);
   let socket: Socket | undefined;
   socket = connect({
-    host,
-    port,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || 80),
     onread: {
       buffer: () => holder.reader?.buffer() ?? UNTAKEN,
       callback: (n, buf) => {
@@ -63,6 +51,19 @@ export function openSocket(
     },
   });
   return socket;
+}
+
+/** A TLS connection to an `https:` URL's origin, its certificate checked unless `insecureTls`. */
+export function connectTls(url: URL, insecureTls: boolean | undefined): Socket {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return process.getBuiltinModule('node:tls').connect({
+    host,
+    port: Number(url.port || 443),
+    // SNI names a host, never an address.
+    ...(isIP(host) ? {} : { servername: host }),
+    rejectUnauthorized: insecureTls !== true,
+    ALPNProtocols: ['http/1.1'],
+  });
 }
 
 const originOf = (url: URL, insecureTls: boolean | undefined) =>
