@@ -29,6 +29,10 @@ export class BlobPipe extends PouredBody {
     super();
   }
 
+  get size(): number {
+    return this.blob.size;
+  }
+
   async pour(write: (chunks: readonly Buffer[]) => Promise<void>): Promise<void> {
     const { digest, size } = this.blob;
     const { signal, onBytes } = this.options;

@@ -162,19 +162,6 @@ export interface SocketTarget {
 }
 
 /**
- * Over HTTPS only blobs of this size or more go on a connection of their own: each costs a TLS
- * handshake (a round trip or two, and its CPU) that the client's kept-alive connections spare
- * smaller ones, while a large body saves more than that by skipping node:https's parser and
- * streams (a 160 MB pull over TLS on loopback, four 40 MB layers: 815 -> 788 ms median).
- */
-const TLS_SOCKET_FROM = 8 * 1024 * 1024;
-
-function receivable(requester: Context['requester'], url: URL, size: number | undefined): boolean {
-  if (!requester.http.socketable(url)) return false;
-  return url.protocol === 'http:' || (size ?? 0) >= TLS_SOCKET_FROM;
-}
-
-/**
  * The blob into `target` over a socket of its own (see transport/socket-download.ts), with the
  * authorization the requester already holds; its size, or undefined when this way does not apply
  * (a proxy, a small blob over TLS) or did not work (a 401, an error status, a cut connection):
@@ -193,7 +180,7 @@ export async function socketFetch(
   const signal = opts.signal;
   const ep = await requester.endpoint(repo.registry, signal);
   let url = new URL(apiPath(repo, `blobs/${digest}`), ep.origin);
-  if (!receivable(requester, url, opts.size)) return undefined;
+  if (!requester.http.ownConnection(url, opts.size)) return undefined;
   const { algorithm } = parseDigest(digest);
   const authorization = await requester.auth.authorize(repo.registry, pullScope(repo), signal);
   const what = `blob ${shortDigest(digest)} in ${repoName(repo)}`;
@@ -203,7 +190,7 @@ export async function socketFetch(
   try {
     progress(0, 'download');
     for (let hops = 0; hops <= MAX_REDIRECTS; hops++) {
-      if (!receivable(requester, url, opts.size)) return undefined;
+      if (!requester.http.ownConnection(url, opts.size)) return undefined;
       const home = url.origin === ep.origin;
       const headers: Record<string, string> = { 'user-agent': requester.http.userAgent };
       // Credentials belong to the registry's origin only, as in the requester.

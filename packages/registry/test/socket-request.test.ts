@@ -248,21 +248,33 @@ describe.skipIf(missingTools('openssl'))('socketRequest over TLS', () => {
       expect(res.status).toBe(201);
       expect(await readText(res.body)).toBe('ok');
 
-      // Through the transport, a poured body to an HTTPS registry takes the same way.
+      // Through the transport, a poured body of 8 MiB or more to an HTTPS registry takes the same
+      // way; a smaller one the agent's kept-alive connections (no handshake of its own).
       const logs: string[] = [];
       const transport = new HttpTransport({ userAgent: 'pd-test', logger: { debug: (m) => logs.push(m) } });
-      const viaTransport = await transport.request({
-        url,
-        method: 'PUT',
-        headers: { 'content-length': String(data.length) },
-        body: fileBody(data),
-        insecureTls: true,
-      });
-      expect(viaTransport.status).toBe(201);
-      expect(logs.at(-1)).toMatch(/-> 201 \(\d+ ms, socket\)$/);
+      const big = randomData(9 << 20);
+      for (const [body, how] of [
+        [big, /-> 201 \(\d+ ms, socket\)$/],
+        [data, /-> 201 \(\d+ ms\)$/],
+      ] as const) {
+        const viaTransport = await transport.request({
+          url,
+          method: 'PUT',
+          headers: { 'content-length': String(body.length) },
+          body: fileBody(body),
+          insecureTls: true,
+        });
+        expect(viaTransport.status).toBe(201);
+        await readText(viaTransport.body);
+        expect(logs.at(-1)).toMatch(how);
+      }
       await transport.close();
-      expect(bodies).toHaveLength(2);
-      expect(bodies.every((b) => b.equals(data))).toBe(true);
+      expect(bodies.map((b) => b.length)).toEqual([data.length, big.length, data.length]);
+      expect([bodies[0]!.equals(data), bodies[1]!.equals(big), bodies[2]!.equals(data)]).toEqual([
+        true,
+        true,
+        true,
+      ]);
     } finally {
       https.closeAllConnections();
       await new Promise<void>((r) => https.close(() => r()));

@@ -37,6 +37,10 @@ export class FileBody extends PouredBody {
     super();
   }
 
+  get size(): number {
+    return this.options.size;
+  }
+
   /** The chunks onto the socket, the next read while the last is written (two buffers in turn). */
   async pour(write: (chunks: readonly Buffer[]) => Promise<void>): Promise<void> {
     let previous: Promise<void> = Promise.resolve();

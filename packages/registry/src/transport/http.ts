@@ -20,6 +20,15 @@ export interface ProxyOptions {
 const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
 
 /**
+ * Over HTTPS only bodies of this size or more go on a connection of their own (a blob GET, a
+ * poured upload): each costs a TLS handshake (a round trip or two, and its CPU) that the agent's
+ * kept-alive connections spare smaller ones, while a large body saves more than that by skipping
+ * node:https's parser and streams (a 160 MB pull over TLS on loopback, four 40 MB layers: 815 ->
+ * 788 ms median; a copy between two HTTPS registries: bench/results/2026-12-08-tls.md).
+ */
+const TLS_OWN_CONNECTION_FROM = 8 * 1024 * 1024;
+
+/**
  * The proxy settings of an environment, read as curl and Go read them (lowercase first); undefined
  * when no proxy is set.
  */
@@ -128,12 +137,18 @@ export class HttpTransport {
     return !proxy || (!proxy.httpProxy && !proxy.httpsProxy) || LOOPBACK.includes(url.hostname);
   }
 
-  /**
-   * Whether a request to `url` can go on a socket of its own (a poured upload, a blob GET):
-   * straight to the host, HTTP or HTTPS.
-   */
+  /** Whether a request to `url` can go on a socket of its own: straight to the host, HTTP or HTTPS. */
   socketable(url: URL): boolean {
     return (url.protocol === 'http:' || url.protocol === 'https:') && this.direct(url);
+  }
+
+  /**
+   * Whether a request to `url` whose body (sent or received) is `size` bytes goes on a socket of
+   * its own: where it can, over HTTPS only from {@link TLS_OWN_CONNECTION_FROM} bytes on.
+   */
+  ownConnection(url: URL, size: number | undefined): boolean {
+    if (!this.socketable(url)) return false;
+    return url.protocol === 'http:' || (size ?? 0) >= TLS_OWN_CONNECTION_FROM;
   }
 
   /** The agent for verified or unverified TLS, created on first use. */
@@ -152,7 +167,7 @@ export class HttpTransport {
     // Straight to the host: node:http or node:https (node-http.ts says why), and a poured body on
     // a socket of its own. Through a proxy: undici.
     const direct = this.direct(req.url);
-    const socket = poured !== undefined && this.socketable(req.url);
+    const socket = poured !== undefined && this.ownConnection(req.url, poured.size);
     const how = socket ? ', socket' : '';
     try {
       const res = await (socket

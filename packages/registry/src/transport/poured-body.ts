@@ -8,6 +8,9 @@ import type { Readable } from 'node:stream';
  * bodies of this kind. Through a proxy the same bytes go as a stream.
  */
 export abstract class PouredBody {
+  /** How many bytes it pours: the request's Content-Length. */
+  abstract readonly size: number;
+
   /**
    * Hand every byte to `write`, in order, a few chunks at a time, and resolve after the last
    * write. A chunk's buffer may be used again once its write resolved; a rejected write ends the
