@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -411,6 +411,40 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
           socket
             ? expect.stringMatching(/^GET https:\/\/.+ -> 200 \(\d+ ms, socket\)$/)
             : expect.stringMatching(/^GET https:\/\/.+ -> 200 \(\d+ ms\)$/),
+        ]);
+      }
+    } finally {
+      cleanup();
+      await client.close();
+    }
+  });
+
+  test('uploadBlob from a file over HTTPS: a large blob on a TLS socket of its own, a small one through the client', async () => {
+    const lines: string[] = [];
+    const client = new RegistryClient({ dockerConfig: false, logger: { debug: (m) => lines.push(m) } });
+    const repo = `127.0.0.1:${port}/pd/tls-upload`;
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const [size, socket] of [
+        [9 << 20, true],
+        [700_000, false],
+      ] as const) {
+        const data = randomData(size);
+        const path = join(dir, `blob-${size}`);
+        // The blob 100 bytes into its file, as an archive member lies.
+        writeFileSync(path, Buffer.concat([randomData(100), data]));
+        lines.length = 0;
+        const digest = sha256(data);
+        const notOpened = async () => {
+          throw new Error('the file is read, not the source');
+        };
+        const r = await client.uploadBlob(repo, notOpened, { digest, size, file: { path, start: 100 } });
+        expect([r.digest, r.how]).toEqual([digest, 'uploaded']);
+        expect(sha256(await readAll(await client.getBlob(repo, digest)))).toBe(digest);
+        // The request that stored it (a POST with the body, or the PUT after a session's POST).
+        const stored = lines.filter((l) => /^(PUT|POST) .* -> 201 /.test(l));
+        expect(stored).toEqual([
+          expect.stringMatching(socket ? /-> 201 \(\d+ ms, socket\)$/ : /-> 201 \(\d+ ms\)$/),
         ]);
       }
     } finally {
