@@ -165,7 +165,7 @@ export class HttpTransport {
     const started = Date.now();
     const poured = req.body instanceof PouredBody ? req.body : undefined;
     // Straight to the host: node:http or node:https (node-http.ts says why), and a poured body on
-    // a socket of its own. Through a proxy: undici.
+    // a socket of its own (over HTTPS, a large one: ownConnection). Through a proxy: undici.
     const direct = this.direct(req.url);
     const socket = poured !== undefined && this.ownConnection(req.url, poured.size);
     const how = socket ? ', socket' : '';

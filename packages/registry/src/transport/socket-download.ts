@@ -260,9 +260,9 @@ export function receive(req: SocketReceiveRequest, sink: WriteSink): Promise<Soc
     const accepting = () => (queued ? inFlight < QUEUED_BATCHES : batch !== undefined);
 
     /**
-     * Once every byte arrived and sits in a write buffer: the digest, then the last write, so a
-     * sink never gets the whole of a blob that is not the one asked for (an upload it feeds would
-     * complete).
+     * Once every byte arrived and sits in a write buffer (or the queue): the digest, then the last
+     * write, so a sink never gets the whole of a blob that is not the one asked for (an upload it
+     * feeds would complete).
      */
     const complete = () => {
       if (settled || verifying || received !== length || overflowed > 0 || !(queued || batch)) return;
