@@ -14,9 +14,10 @@ import type { RepositoryLike } from './types.js';
  * 154 MiB between two registries through node:http spent 2.4x the CPU of the same on raw sockets
  * (bench/results/2026-12-06-run4.md: its parser, sha256 over 64 KiB chunks and a socket write per
  * chunk); between two HTTPS registries the stream took 1.09 s against 0.86 s socket to socket
- * (bench/results/2026-12-08-tls.md). The last batch leaves only once the digest checked out. Where the source cannot be read so (a proxy, a redirect to storage, an auth
- * challenge, a failure before the first byte left), `fallback` is streamed instead; a failure
- * after bytes left fails the upload, which starts over as any failed upload does.
+ * (bench/results/2026-12-08-tls.md). The last batch leaves only once the digest checked out.
+ * Where the source cannot be read so (a proxy, a redirect to storage, an auth challenge, a
+ * failure before the first byte left), `fallback` is streamed instead; a failure after bytes
+ * left fails the upload, which starts over as any failed upload does.
  */
 export class BlobPipe extends PouredBody {
   constructor(

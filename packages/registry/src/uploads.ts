@@ -55,15 +55,18 @@ export interface UploadOptions extends TransferOptions {
   /**
    * Where the blob sits in a local file, `size` bytes from `start` (default 0); needs `digest`
    * and `size`. One-request uploads read it instead of `open`'s stream: straight to the registry
-   * (no proxy), from the file onto a socket of their own. Its bytes are hashed on the way and the last of
-   * them sent only once they match `digest`. Chunked uploads still read `open`.
+   * (no proxy; over HTTPS from 8 MiB on), from the file onto a socket of their own. Its bytes are
+   * hashed on the way and the last of them sent only once they match `digest`. Chunked uploads
+   * still read `open`.
    */
   file?: { path: string; start?: number | undefined } | undefined;
   /**
    * Another repository, of any registry, that holds the blob and this client may read; needs
-   * `digest` and `size`. Straight to both registries (no proxy) the bytes go from its GET's socket
-   * to the upload's, verified on the way, with the last of them sent only once they match
-   * `digest`. Otherwise (a proxy, a GET not answered with the blob) `open` is read as without it. A repository of the target's registry is better given as `mountFrom`.
+   * `digest` and `size`. Straight to both registries (no proxy; over HTTPS from 8 MiB on) the
+   * bytes go from its GET's socket to the upload's, verified on the way, with the last of them
+   * sent only once they match `digest`. Otherwise (a proxy, a GET not answered with the blob)
+   * `open` is read as without it. A repository of the target's registry is better given as
+   * `mountFrom`.
    */
   from?: RepositoryLike | string | undefined;
 }
@@ -208,11 +211,12 @@ async function pouredBody(
   // A small blob goes in one POST where the registry takes it, through the client's kept-alive
   // connections; the bytes are kept for the PUT that follows where it does not.
   if (opts.from === undefined || size <= SINGLE_POST_LIMIT) return undefined;
-  // Only a source reached straight (no proxy) can be piped; any other is streamed, so that its
-  // wait for a download slot happens before the upload's request, not inside it.
+  // Only a source whose GET gets a connection of its own can be piped (straight to it, over HTTPS
+  // from 8 MiB on); any other is streamed, so that its wait for a download slot happens before the
+  // upload's request, not inside it.
   const from = toSourceRepository(repo, opts.from);
   const ep = await ctx.requester.endpoint(from.registry, signal);
-  if (!ctx.requester.http.socketable(new URL(ep.origin))) return undefined;
+  if (!ctx.requester.http.ownConnection(new URL(ep.origin), size)) return undefined;
   const stream = async () => {
     await source.reset();
     return source.rest(onBytes);

@@ -387,6 +387,24 @@ describe.skipIf(registryMissing() ?? missingTools('openssl'))('a registry behind
     expect([toPlain.how, opened]).toEqual(['uploaded', 0]);
     for (const at of [`${tlsHost}/pd/from-plain`, `${registry.host}/pd/from-tls`])
       expect(sha256(await readAll(await client.getBlob(at, digest)))).toBe(digest);
+    // Under 8 MiB a TLS source's GET takes the client's connections: no pipe, the upload reads
+    // its own source (its wait for a download slot before the upload's request).
+    const small = randomData(700_000);
+    const smallDigest = sha256(small);
+    await client.uploadBlob(`${tlsHost}/pd/small`, sourceOf(small), {
+      digest: smallDigest,
+      size: small.length,
+    });
+    const smallOpen = () => {
+      opened++;
+      return sourceOf(small)();
+    };
+    const smallToPlain = await client.uploadBlob(`${registry.host}/pd/small-from-tls`, smallOpen, {
+      digest: smallDigest,
+      size: small.length,
+      from: `${tlsHost}/pd/small`,
+    });
+    expect([smallToPlain.how, opened]).toEqual(['uploaded', 1]);
     await client.close();
   });
 

@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
  * its bytes are poured into `write` (socket-request.ts), which resolves once the chunks are on
  * the socket, so the body can hand out a few buffers in turn instead of a fresh one per chunk. A
  * blob in a local file (file-body.ts) and a blob read from another registry (blob-pipe.ts) are
- * bodies of this kind. Through a proxy the same bytes go as a stream.
+ * bodies of this kind. Through a proxy, and over HTTPS below 8 MiB (HttpTransport.ownConnection),
+ * the same bytes go as a stream.
  */
 export abstract class PouredBody {
   /** How many bytes it pours: the request's Content-Length. */
